@@ -1,0 +1,1 @@
+"""Ingestion side: documents on disk -> loaded text -> chunks -> embeddings -> the store."""

@@ -1,0 +1,160 @@
+"""ask(): retrieve -> numbered context -> generate with [n] citations, or abstain."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from rag.config import Settings
+from rag.context import Passage, build_passages, render_context
+from rag.errors import InvalidInputError
+from rag.generation import Generator, Message
+from rag.retrieval import HybridRetriever
+from rag.types import Answer, Citation, Hit
+
+log = logging.getLogger(__name__)
+
+ABSTAIN_MESSAGE = "I could not find an answer to that in your documents."
+
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered context passages you are given. "
+    "Cite every passage you use with its number in square brackets, like [1]. "
+    "If the passages do not contain the answer, say that you do not know. "
+    "Be brief and do not invent facts."
+)
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+_PROMPT_OVERHEAD = 64  # chat template and framing tokens beyond the counted text
+_MIN_CONTEXT = 64
+
+
+@dataclass
+class PreparedAnswer:
+    """Everything decided before generation: the passages, the prompt, or an abstention."""
+
+    question: str
+    hits: list[Hit]
+    passages: list[Passage]
+    messages: list[Message]
+    abstained: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def build_messages(question: str, passages: Sequence[Passage]) -> list[Message]:
+    user = (
+        f"Context:\n{render_context(passages)}\n\n"
+        f"Question: {question}\n"
+        "Answer from the context above, citing passages like [1]."
+    )
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def cite(answer: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]:
+    """Citations for the passages the answer refers to; markers to no passage are removed.
+
+    A small model often forgets the markers. Then the best passage, the one the answer was
+    mostly drawn from, is cited at the end, so every answer points at a checkable source.
+    """
+    by_n = {p.n: p for p in passages}
+    cited: list[int] = []
+
+    def keep(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if n not in by_n:
+            return ""
+        if n not in cited:
+            cited.append(n)
+        return match.group(0)
+
+    text = _MARKER.sub(keep, answer).strip()
+    if not cited and passages:
+        cited.append(passages[0].n)
+        text = f"{text} [{passages[0].n}]".strip()
+    citations = [
+        Citation(
+            n=n,
+            source=by_n[n].hit.chunk.source,
+            title=by_n[n].hit.chunk.title,
+            chunk_id=by_n[n].hit.chunk.id,
+            score=by_n[n].hit.score,
+            quote=by_n[n].hit.chunk.text,
+            heading_path=by_n[n].hit.chunk.heading_path,
+            page=by_n[n].hit.chunk.page,
+        )
+        for n in sorted(cited)
+    ]
+    return text, citations
+
+
+class Answerer:
+    def __init__(
+        self, retriever: HybridRetriever, generator: Generator, settings: Settings
+    ) -> None:
+        self._retriever = retriever
+        self._generator = generator
+        self._settings = settings
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        return self._retriever
+
+    def context_budget(self, question: str) -> int:
+        """The configured budget, shrunk so prompt, question and answer fit the window."""
+        room = (
+            self._generator.context_window
+            - self._settings.llm_max_new_tokens
+            - _PROMPT_OVERHEAD
+            - self._generator.count_tokens(SYSTEM_PROMPT)
+            - self._generator.count_tokens(question)
+        )
+        if room < _MIN_CONTEXT:
+            raise InvalidInputError(
+                "the question is too long for the language model's context window",
+                field="question",
+            )
+        return min(self._settings.llm_context_tokens, room)
+
+    def prepare(self, question: str, *, source_prefix: str | None = None) -> PreparedAnswer:
+        started = time.perf_counter()
+        hits = self._retriever.search(question, source_prefix=source_prefix)
+        question = question.strip()
+        timings = {"retrieve_ms": (time.perf_counter() - started) * 1000}
+        best = max((h.similarity for h in hits), default=-1.0)
+        if best < self._settings.min_similarity:
+            log.info("abstaining: best similarity %.3f < %.3f", best, self._settings.min_similarity)
+            return PreparedAnswer(question, hits, [], [], True, timings)
+        passages = build_passages(
+            hits, count_tokens=self._generator.count_tokens, budget=self.context_budget(question)
+        )
+        messages = build_messages(question, passages)
+        timings["context_ms"] = (time.perf_counter() - started) * 1000 - timings["retrieve_ms"]
+        return PreparedAnswer(question, hits, passages, messages, False, timings)
+
+    def stream(self, prepared: PreparedAnswer) -> Iterator[str]:
+        """The answer's text as the model produces it (nothing when abstaining)."""
+        if prepared.abstained:
+            yield ABSTAIN_MESSAGE
+            return
+        yield from self._generator.stream(
+            prepared.messages, max_new_tokens=self._settings.llm_max_new_tokens
+        )
+
+    def finish(self, prepared: PreparedAnswer, text: str) -> Answer:
+        if prepared.abstained:
+            return Answer(ABSTAIN_MESSAGE, [], True, prepared.timings)
+        answer, citations = cite(text, prepared.passages)
+        return Answer(answer, citations, False, prepared.timings)
+
+    def ask(self, question: str, *, source_prefix: str | None = None) -> Answer:
+        started = time.perf_counter()
+        prepared = self.prepare(question, source_prefix=source_prefix)
+        generate_started = time.perf_counter()
+        text = "".join(self.stream(prepared))
+        result = self.finish(prepared, text)
+        if not prepared.abstained:
+            result.timings["generate_ms"] = (time.perf_counter() - generate_started) * 1000
+        result.timings["total_ms"] = (time.perf_counter() - started) * 1000
+        return result

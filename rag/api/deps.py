@@ -1,0 +1,45 @@
+"""FastAPI dependencies: the service state and bearer-key authentication."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from rag.api.state import ServiceState
+
+
+class AuthError(Exception):
+    """Missing or wrong API key; rendered as 401 with an OpenAI-style error body."""
+
+
+def get_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.rag
+    return state
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def require_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Keys are kept only as SHA-256 hashes and compared in constant time."""
+    hashes: list[str] = request.app.state.key_hashes
+    if not hashes:
+        return
+    if credentials is None:
+        raise AuthError("missing API key: send 'Authorization: Bearer <key>'")
+    offered = hash_key(credentials.credentials)
+    if not any(hmac.compare_digest(offered, h) for h in hashes):
+        raise AuthError("invalid API key")

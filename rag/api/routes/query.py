@@ -1,0 +1,69 @@
+"""The REST API's own routes: answer a question, search chunks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from rag.api.deps import StateDep
+from rag.api.schemas import (
+    CitationModel,
+    ErrorResponse,
+    QueryRequest,
+    QueryResponse,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+)
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["rag"],
+    responses={
+        400: {"model": ErrorResponse},
+        401: {"model": ErrorResponse},
+        404: {"model": ErrorResponse},
+        409: {"model": ErrorResponse},
+    },
+)
+
+
+@router.post("/query", response_model=QueryResponse)
+def query(body: QueryRequest, state: StateDep) -> QueryResponse:
+    """Answer from the documents with [n] citations, or abstain when nothing is relevant."""
+    answer = state.answerer(body.collection).ask(body.question, source_prefix=body.source_prefix)
+    return QueryResponse(
+        answer=answer.answer,
+        citations=[CitationModel.model_validate(asdict(c)) for c in answer.citations],
+        abstained=answer.abstained,
+        timings=answer.timings,
+    )
+
+
+@router.post("/search", response_model=SearchResponse)
+def search(body: SearchRequest, state: StateDep) -> SearchResponse:
+    """Hybrid search (dense + BM25, fused inside Qdrant): scored chunks, no generation."""
+    started = time.perf_counter()
+    hits = state.retriever(body.collection).search(
+        body.query, k=body.k, source_prefix=body.source_prefix
+    )
+    return SearchResponse(
+        hits=[
+            SearchHit(
+                score=h.score,
+                similarity=h.similarity,
+                chunk_id=h.chunk.id,
+                source=h.chunk.source,
+                title=h.chunk.title,
+                heading_path=list(h.chunk.heading_path),
+                page=h.chunk.page,
+                start=h.chunk.start,
+                end=h.chunk.end,
+                text=h.chunk.text,
+            )
+            for h in hits
+        ],
+        timings={"total_ms": (time.perf_counter() - started) * 1000},
+    )

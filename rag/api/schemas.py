@@ -1,0 +1,79 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="The question to answer from the documents.")
+    collection: str | None = Field(None, description="Collection (default: the configured one).")
+    source_prefix: str | None = Field(
+        None, description="Only use documents whose path starts with this folder or file."
+    )
+
+
+class CitationModel(BaseModel):
+    n: int = Field(description="The [n] marker in the answer.")
+    source: str = Field(description="Path of the cited file.")
+    title: str
+    chunk_id: str
+    score: float = Field(description="Fused retrieval score (reciprocal rank fusion).")
+    quote: str = Field(description="The cited chunk's text.")
+    heading_path: list[str] = Field(default_factory=list)
+    page: int | None = None
+
+
+class QueryResponse(BaseModel):
+    answer: str
+    citations: list[CitationModel]
+    abstained: bool = Field(description="True when the documents hold nothing relevant enough.")
+    timings: dict[str, float] = Field(description="Milliseconds spent per stage.")
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str
+    k: int = Field(5, ge=1, le=100)
+    collection: str | None = None
+    source_prefix: str | None = None
+
+
+class SearchHit(BaseModel):
+    score: float
+    similarity: float = Field(description="Cosine similarity of the chunk to the query.")
+    chunk_id: str
+    source: str
+    title: str
+    heading_path: list[str]
+    page: int | None
+    start: int
+    end: int
+    text: str
+
+
+class SearchResponse(BaseModel):
+    hits: list[SearchHit]
+    timings: dict[str, float]
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class HealthResponse(BaseModel):
+    status: str
+    collection: str
+    chunks: int
+    embedding_model: str
+    generator: str

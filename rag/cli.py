@@ -1,0 +1,285 @@
+"""The `rag` command: ingest, ask, search, serve, collections."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from rag.config import Settings, validate_collection_name
+from rag.errors import InvalidInputError, RagError
+from rag.retrieval import check_question
+
+app = typer.Typer(
+    help="Local-first RAG: ingest folders of documents, then ask questions with citations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+log = logging.getLogger("rag.cli")
+
+T = TypeVar("T")
+
+CollectionOpt = Annotated[
+    str | None,
+    typer.Option("--collection", "-c", help="Collection name (default: RAG_COLLECTION)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+EXIT_FILES_FAILED = 1
+EXIT_USAGE = 2
+EXIT_ERROR = 3
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _settings(collection: str | None = None) -> Settings:
+    try:
+        settings = Settings()
+        if collection is not None:
+            settings = settings.model_copy(
+                update={"collection": validate_collection_name(collection)}
+            )
+    except (ValidationError, ValueError) as exc:
+        _fail(f"invalid settings: {exc}", EXIT_USAGE)
+    logging.basicConfig(
+        level=settings.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if settings.log_level != "DEBUG":
+        for noisy in ("sentence_transformers", "httpx", "transformers"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    return settings
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Our errors become one line on stderr and an exit code, never a stack trace."""
+    try:
+        yield
+    except InvalidInputError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except RagError as exc:
+        _fail(str(exc), EXIT_ERROR)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    with _errors():
+        return fn()
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest files and folders: new and changed files are embedded, deleted ones removed.
+
+    Exit code 0 when every file went in, 1 when any file failed (the others are still
+    ingested), 2 for bad arguments, 3 for other errors.
+    """
+    from rag.services import run_ingest
+
+    settings = _settings(collection)
+    for path in paths:
+        if not path.exists():
+            _fail(f"{path}: no such file or folder", EXIT_USAGE)
+    with _errors():
+        report = run_ingest(settings, paths, progress=make_progress(err))
+    if as_json:
+        typer.echo(json.dumps(asdict(report) | {"ok": report.ok}, indent=2))
+    else:
+        err.print(f"{settings.collection}: {report.summary()}", highlight=False)
+        if not report.changed and report.ok:
+            err.print("Nothing changed: the collection already mirrors these files.")
+        for failure in report.failed:
+            err.print(f"  [red]failed[/] {failure.path}: {failure.reason}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    collection: CollectionOpt = None,
+    source: Annotated[
+        str | None, typer.Option(help="Only use documents under this path prefix.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the collection, with [n] citations, or abstain."""
+    from rag.services import open_answerer
+
+    settings = _settings(collection)
+    _guard(lambda: check_question(question, max_chars=settings.max_question_chars))
+    with _errors(), open_answerer(settings) as answerer:
+        if as_json:
+            answer = answerer.ask(question, source_prefix=source)
+            typer.echo(json.dumps(asdict(answer), indent=2))
+            return
+        prepared = answerer.prepare(question, source_prefix=source)
+        pieces = []
+        for piece in answerer.stream(prepared):
+            pieces.append(piece)
+            typer.echo(piece, nl=False)
+        typer.echo()
+        answer = answerer.finish(prepared, "".join(pieces))
+        if answer.citations:
+            typer.echo("\nSources:")
+        for c in answer.citations:
+            where = f" p.{c.page}" if c.page else ""
+            typer.echo(f"  [{c.n}] {c.source}{where} ({c.title})")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to search for.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="How many chunks.")] = 5,
+    collection: CollectionOpt = None,
+    source: Annotated[
+        str | None, typer.Option(help="Only search documents under this path prefix.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hybrid (dense + BM25) search: the best matching chunks, no generation."""
+    from rag.services import open_retriever
+
+    settings = _settings(collection)
+    _guard(lambda: check_question(query, max_chars=settings.max_question_chars))
+    with _errors(), open_retriever(settings) as retriever:
+        hits = retriever.search(query, k=k, source_prefix=source)
+    if as_json:
+        typer.echo(json.dumps([hit_json(h) for h in hits], indent=2))
+        return
+    for i, hit in enumerate(hits, 1):
+        typer.echo(f"{i}. {hit.score:.4f} sim={hit.similarity:.3f} {hit.chunk.source}")
+        typer.echo(f"   {' > '.join(hit.chunk.heading_path) or hit.chunk.title}")
+        typer.echo(f"   {hit.chunk.text[:200].replace(chr(10), ' ')}")
+
+
+def hit_json(hit: Any) -> dict[str, Any]:
+    chunk = hit.chunk
+    return {
+        "score": hit.score,
+        "similarity": hit.similarity,
+        "chunk_id": chunk.id,
+        "source": chunk.source,
+        "title": chunk.title,
+        "heading_path": list(chunk.heading_path),
+        "page": chunk.page,
+        "start": chunk.start,
+        "end": chunk.end,
+        "text": chunk.text,
+    }
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: RAG_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: RAG_PORT).")] = None,
+) -> None:
+    """Run the HTTP API (own REST API and OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from rag.api.app import create_app
+
+    settings = _settings()
+    bind = host or settings.host
+    if not settings.api_keys and bind not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving on %s with no API keys: anyone who can reach it can use it", bind)
+    uvicorn.run(
+        create_app(settings),
+        host=bind,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+collections_app = typer.Typer(help="List and drop collections.", no_args_is_help=True)
+app.add_typer(collections_app, name="collections")
+
+
+@collections_app.command("list")
+def collections_list(as_json: JsonOpt = False) -> None:
+    """List the collections."""
+    from rag.services import list_collections
+
+    names = _guard(lambda: list_collections(_settings()))
+    typer.echo(json.dumps(names) if as_json else "\n".join(names))
+
+
+@collections_app.command("drop")
+def collections_drop(
+    name: Annotated[str, typer.Argument(help="Collection to drop.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Drop a collection and its ingestion state."""
+    from rag.services import drop_collection
+
+    settings = _settings(name)
+    if not yes and not typer.confirm(f"Drop collection {name!r} and all its chunks?"):
+        raise typer.Exit(1)
+    _guard(lambda: drop_collection(settings, name))
+    err.print(f"dropped {name}")
+
+
+class RichProgress:
+    """Files and chunks with rate and time left; silent when stderr is not a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[chunks]} chunks"),
+            TextColumn("{task.speed} files/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not console.is_terminal,
+            transient=False,
+        )
+        self._task: Any = None
+
+    def start(self, total_files: int) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task("ingesting", total=total_files, chunks=0)
+
+    def advance(self, *, files: int = 0, chunks: int = 0) -> None:
+        task = self._progress.tasks[0]
+        self._progress.update(self._task, advance=files, chunks=task.fields["chunks"] + chunks)
+
+    def finish(self) -> None:
+        self._progress.stop()
+
+
+def make_progress(console: Console) -> RichProgress:
+    return RichProgress(console)
+
+
+def main() -> None:
+    app()

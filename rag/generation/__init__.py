@@ -1,0 +1,33 @@
+"""Generator protocol: chat messages in, streamed text out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol, TypedDict
+
+
+class Message(TypedDict):
+    role: str
+    content: str
+
+
+class Generator(Protocol):
+    """A chat model. Implementations: TransformersGenerator (local), OpenAIChatGenerator."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def context_window(self) -> int:
+        """Tokens the model can attend to: prompt and answer together."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens of the messages once the chat template is applied."""
+        ...
+
+    def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
+        """Yield the answer piece by piece as the model produces it."""
+        ...

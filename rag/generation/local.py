@@ -1,0 +1,157 @@
+"""A local chat model through transformers, from a GGUF file (converted once) or a folder."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.errors import ModelError
+from rag.generation import Message
+from rag.models import pick_device, resolve_llm_source
+
+log = logging.getLogger(__name__)
+
+
+def converted_dir(gguf: Path, cache_dir: Path) -> Path:
+    """Cache folder named after the file and a fingerprint, so a new GGUF converts anew."""
+    stat = gguf.stat()
+    tag = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    return cache_dir / f"{gguf.stem}-{tag[:12]}"
+
+
+def convert_gguf(gguf: Path, target: Path) -> None:
+    """De-quantize a GGUF into a transformers folder once (~40 s); later loads take < 1 s.
+
+    save_pretrained refuses a model loaded from GGUF, so its weights are copied into a model
+    built from the same config, which saves normally.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    started = time.perf_counter()
+    log.info("converting %s for transformers (once; cached in %s)", gguf.name, target)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_config(loaded.config)
+    model.load_state_dict(loaded.state_dict())
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    # Renamed into place last: a crash mid-conversion leaves no half-written cache behind.
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    log.info("converted %s in %.1fs", gguf.name, time.perf_counter() - started)
+
+
+class TransformersGenerator:
+    """SmolLM2-135M-Instruct by default. One generation at a time per loaded model."""
+
+    def __init__(self, model: str, *, cache_dir: Path, device: str = "auto") -> None:
+        self._spec = model
+        self._cache_dir = cache_dir
+        self._device_setting = device
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._device = "cpu"
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            source = resolve_llm_source(self._spec)
+            folder = source
+            if source.is_file():
+                folder = converted_dir(source, self._cache_dir)
+                if not (folder / "config.json").is_file():
+                    self._cache_dir.mkdir(parents=True, exist_ok=True)
+                    convert_gguf(source, folder)
+            started = time.perf_counter()
+            self._device = pick_device(self._device_setting)
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+                model = AutoModelForCausalLM.from_pretrained(
+                    str(folder),
+                    local_files_only=True,
+                    dtype="auto" if self._device != "cpu" else None,
+                )
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"cannot load language model from {folder}: {exc}") from exc
+            if tokenizer.chat_template is None:
+                raise ModelError(f"language model at {folder} has no chat template")
+            self._model = model.to(self._device).eval()  # type: ignore[arg-type]
+            self._tokenizer = tokenizer
+            log.info(
+                "language model %s loaded on %s in %.2fs",
+                self._spec,
+                self._device,
+                time.perf_counter() - started,
+            )
+
+    @property
+    def model_name(self) -> str:
+        return self._spec
+
+    @property
+    def context_window(self) -> int:
+        self.warm_up()
+        return int(getattr(self._model.config, "max_position_embeddings", 2048))
+
+    def count_tokens(self, text: str) -> int:
+        self.warm_up()
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _encode(self, messages: Sequence[Message]) -> Any:
+        encoded = self._tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        return encoded["input_ids"]
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> int:
+        self.warm_up()
+        return int(self._encode(messages).shape[1])
+
+    def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        self.warm_up()
+        input_ids = self._encode(messages).to(self._device)
+        streamer = TextIteratorStreamer(
+            self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300
+        )
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    self._model.generate(
+                        input_ids=input_ids,
+                        attention_mask=torch.ones_like(input_ids),
+                        max_new_tokens=max_new_tokens,
+                        do_sample=False,
+                        streamer=streamer,
+                        pad_token_id=self._tokenizer.eos_token_id,
+                    )
+            except BaseException as exc:  # surfaced in the caller's thread below
+                errors.append(exc)
+                streamer.end()
+
+        # The model holds one generation at a time; concurrent requests queue here.
+        with self._lock:
+            worker = threading.Thread(target=run, name="generate", daemon=True)
+            worker.start()
+            yield from (piece for piece in streamer if piece)
+            worker.join()
+        if errors:
+            raise ModelError(f"generation failed: {errors[0]}") from errors[0]

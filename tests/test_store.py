@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.chunking import chunk_id
+from rag.config import Settings
+from rag.errors import CollectionMismatchError, CollectionNotFoundError, StoreLockedError
+from rag.store.base import CollectionInfo, SearchQuery, VectorStore, path_prefixes
+from rag.store.factory import open_store
+from rag.types import Chunk
+from tests.fakes import HashEmbedder
+
+TEXTS = {
+    "/docs/pg/runtime-config-resource.html": "work_mem limits the memory a sort may use",
+    "/docs/pg/sql-select.html": "SELECT retrieves rows from zero or more tables",
+    "/docs/py/tutorial.html": "Python lists are mutable sequences of items",
+}
+
+
+def store_settings(kind: str, tmp_path: Path) -> Settings:
+    if kind == "edge":
+        return Settings(data_dir=tmp_path)
+    return Settings(data_dir=tmp_path, store="qdrant", qdrant_url=str(tmp_path / "qdrant-local"))
+
+
+@pytest.fixture(params=["edge", "qdrant"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def info(embedder: HashEmbedder) -> CollectionInfo:
+    return CollectionInfo(embedder.model_name, embedder.dimension)
+
+
+@pytest.fixture
+def store(
+    kind: str, tmp_path: Path, embedder: HashEmbedder, info: CollectionInfo
+) -> Iterator[VectorStore]:
+    opened = open_store(store_settings(kind, tmp_path), info, create=True)
+    chunks = [
+        Chunk(id=chunk_id(src, text, 0), source=src, title=src.rsplit("/", 1)[1], text=text)
+        for src, text in TEXTS.items()
+    ]
+    opened.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+    yield opened
+    opened.close()
+
+
+def query(embedder: HashEmbedder, text: str, **kwargs: object) -> SearchQuery:
+    return SearchQuery(text=text, vector=embedder.embed_query(text), **kwargs)  # type: ignore[arg-type]
+
+
+def test_hybrid_search_ranks_the_matching_chunk_first(
+    store: VectorStore, embedder: HashEmbedder
+) -> None:
+    hits = store.search(query(embedder, "memory a sort may use", k=3))
+    assert hits[0].chunk.source == "/docs/pg/runtime-config-resource.html"
+    assert hits[0].similarity > hits[-1].similarity
+    assert hits[0].score >= hits[1].score
+
+
+def test_bm25_alone_finds_an_exact_term(store: VectorStore, embedder: HashEmbedder) -> None:
+    # A query vector pointing nowhere: only the BM25 prefetch can find the chunk.
+    search = SearchQuery(text="mutable", vector=embedder.embed_query("zzz"), k=1)
+    assert store.search(search)[0].chunk.source == "/docs/py/tutorial.html"
+
+
+def test_source_prefix_filter(store: VectorStore, embedder: HashEmbedder) -> None:
+    hits = store.search(query(embedder, "memory sort rows lists", k=5, source_prefix="/docs/pg/"))
+    assert {h.chunk.source for h in hits} == {
+        "/docs/pg/runtime-config-resource.html",
+        "/docs/pg/sql-select.html",
+    }
+
+
+def test_delete_and_delete_source(store: VectorStore, embedder: HashEmbedder) -> None:
+    assert store.count() == 3
+    store.delete_source("/docs/pg/sql-select.html")
+    assert store.count() == 2
+    first = store.search(query(embedder, "lists", k=1))[0]
+    store.delete([first.chunk.id])
+    assert store.count() == 1
+
+
+def test_reopen_keeps_data_and_refuses_another_model(
+    kind: str, tmp_path: Path, store: VectorStore, info: CollectionInfo
+) -> None:
+    store.close()
+    settings = store_settings(kind, tmp_path)
+    reopened = open_store(settings, info)
+    assert reopened.count() == 3
+    reopened.close()
+    with pytest.raises(CollectionMismatchError, match="hash-embedder"):
+        open_store(settings, CollectionInfo("other-model", 384))
+    open_store(settings, info).close()  # a refused open leaves it usable
+
+
+def test_missing_collection_is_a_clear_error(
+    kind: str, tmp_path: Path, info: CollectionInfo
+) -> None:
+    with pytest.raises(CollectionNotFoundError, match="nope"):
+        open_store(store_settings(kind, tmp_path), info, collection="nope")
+
+
+def test_path_prefixes() -> None:
+    assert path_prefixes("/a/b/c.html") == ["/", "/a", "/a/b", "/a/b/c.html"]
+
+
+def test_second_process_gets_a_clear_message(tmp_path: Path, info: CollectionInfo) -> None:
+    held = open_store(Settings(data_dir=tmp_path), info, create=True)
+    try:
+        script = textwrap.dedent(
+            f"""
+            from rag.config import Settings
+            from rag.errors import StoreLockedError
+            from rag.store.base import CollectionInfo
+            from rag.store.factory import open_store
+            try:
+                settings = Settings(data_dir={str(tmp_path)!r})
+                open_store(settings, CollectionInfo("hash-embedder", 256))
+            except StoreLockedError as exc:
+                print("LOCKED:", exc)
+            """
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+        assert "LOCKED:" in out.stdout, out.stderr
+        assert "another process" in out.stdout and "RAG_STORE=qdrant" in out.stdout
+    finally:
+        held.close()
+    with pytest.raises(StoreLockedError):  # also within one process, while held
+        first = open_store(Settings(data_dir=tmp_path), info)
+        try:
+            open_store(Settings(data_dir=tmp_path), info)
+        finally:
+            first.close()

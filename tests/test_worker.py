@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.chunking import TokenChunker
+from ingest.sync import SyncState
+from ingest.worker import IngestWorker
+from rag.config import Settings
+from rag.errors import InvalidInputError
+from rag.runtime import state_path
+from rag.store.base import CollectionInfo, SearchQuery, VectorStore
+from rag.store.factory import open_store
+from tests.fakes import HashEmbedder
+
+
+@pytest.fixture
+def store(settings: Settings, embedder: HashEmbedder) -> Iterator[VectorStore]:
+    opened = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def worker(
+    settings: Settings, embedder: HashEmbedder, store: VectorStore
+) -> Iterator[IngestWorker]:
+    state = SyncState(state_path(settings, store.collection))
+    chunker = TokenChunker(
+        embedder.count_tokens, max_tokens=embedder.max_tokens, chunk_size=48, chunk_overlap=8
+    )
+    yield IngestWorker(
+        embedder=embedder,
+        store=store,
+        state=state,
+        chunker=chunker,
+        max_file_bytes=10_000,
+        batch_chunks=4,
+    )
+    state.close()
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def sources(store: VectorStore, embedder: HashEmbedder) -> set[str]:
+    hits = store.search(SearchQuery("alpha beta gamma delta", embedder.embed_query("alpha"), k=100))
+    return {h.chunk.source for h in hits}
+
+
+def test_add_skip_change_delete(
+    tmp_path: Path, worker: IngestWorker, store: VectorStore, embedder: HashEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    a = write(docs / "a.md", "# Alpha\n\nalpha words here. " * 20)
+    b = write(docs / "sub" / "b.txt", "beta words here. " * 20)
+    first = worker.run([docs])
+    assert sorted(first.added) == sorted([str(a), str(b)]) and first.ok
+    count = store.count()
+    assert count == first.chunks_written > 2
+
+    again = worker.run([docs])
+    assert not again.changed and len(again.unchanged) == 2 and store.count() == count
+
+    write(a, "# Alpha\n\ngamma replaced the text. " * 5)
+    changed = worker.run([docs])
+    assert changed.replaced == [str(a)]
+    texts = [
+        h.chunk.text
+        for h in store.search(
+            SearchQuery("alpha words gamma", embedder.embed_query("alpha words gamma"), k=100)
+        )
+    ]
+    assert any("gamma replaced" in t for t in texts)
+    assert not any("alpha words" in t for t in texts)  # the old version is gone
+
+    b.unlink()
+    gone = worker.run([docs])
+    assert gone.deleted == [str(b)]
+    assert sources(store, embedder) == {str(a)}
+
+
+def test_touched_but_unchanged_file_is_not_reembedded(
+    tmp_path: Path, worker: IngestWorker, embedder: HashEmbedder
+) -> None:
+    f = write(tmp_path / "docs" / "a.txt", "alpha " * 50)
+    worker.run([tmp_path / "docs"])
+    calls = len(embedder.calls)
+    os.utime(f, ns=(1, 1))
+    report = worker.run([tmp_path / "docs"])
+    assert report.unchanged == [str(f)] and len(embedder.calls) == calls
+
+
+def test_bad_files_fail_alone(tmp_path: Path, worker: IngestWorker, store: VectorStore) -> None:
+    docs = tmp_path / "docs"
+    good = write(docs / "good.txt", "alpha good text " * 10)
+    (docs / "empty.txt").write_bytes(b"")
+    (docs / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (docs / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    write(docs / "huge.txt", "alpha " * 5000)  # over max_file_bytes=10_000
+    (docs / "loop.txt").symlink_to(docs / "loop.txt")
+    (docs / "image.png").write_bytes(b"\x89PNG")  # unsupported in a folder: not a document
+    report = worker.run([docs])
+    assert report.added == [str(good)]
+    reasons = {Path(f.path).name: f.reason for f in report.failed}
+    assert set(reasons) == {"empty.txt", "binary.txt", "latin1.txt", "huge.txt", "loop.txt"}
+    assert "over the limit" in reasons["huge.txt"]
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert not report.ok and store.count() > 0
+
+
+def test_named_unsupported_file_is_an_error(tmp_path: Path, worker: IngestWorker) -> None:
+    odd = write(tmp_path / "notes.xyz", "text")
+    report = worker.run([odd])
+    assert [f.path for f in report.failed] == [str(odd)]
+    assert "unsupported" in report.failed[0].reason.lower()
+
+
+def test_empty_folder_and_missing_path(tmp_path: Path, worker: IngestWorker) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInputError, match=r"no supported documents found in .*empty"):
+        worker.run([tmp_path / "empty"])
+    with pytest.raises(InvalidInputError, match="missing: no such file"):
+        worker.run([tmp_path / "missing"])
+
+
+def test_crash_before_commit_leaves_no_orphans(
+    tmp_path: Path,
+    settings: Settings,
+    worker: IngestWorker,
+    store: VectorStore,
+    embedder: HashEmbedder,
+) -> None:
+    docs = tmp_path / "docs"
+    write(docs / "a.txt", "alpha " * 40)
+    state = SyncState(state_path(settings, store.collection))
+    # Simulate a crash after the upsert of a file that was then deleted: ids are pending only.
+    from ingest.chunking import chunk_id
+    from rag.types import Chunk
+
+    orphan = Chunk(
+        id=chunk_id("/x/gone.txt", "delta", 0), source="/x/gone.txt", title="g", text="delta"
+    )
+    state.mark_pending({orphan.source: [orphan.id]})
+    store.upsert([orphan], embedder.embed_documents(["delta"]))
+    state.close()
+    worker.run([docs])
+    assert "/x/gone.txt" not in sources(store, embedder)
