@@ -93,7 +93,9 @@ class SentenceTransformerEmbedder:
         return int(limit)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        # verbose=False: counting a long text is fine; only the model must not see one.
+        ids = self.model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        return len(ids)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

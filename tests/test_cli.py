@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rag.cli import EXIT_FILES_FAILED, EXIT_USAGE, app
+from tests.conftest import MODEL_CACHE
+from tests.documents import write_fixture_folder
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAG_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("RAG_LLM_MAX_NEW_TOKENS", "32")
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_missing_path_is_named(cli_env: Path) -> None:
+    code, _, err = run("ingest", str(cli_env / "nowhere"))
+    assert code == EXIT_USAGE and "nowhere: no such file or folder" in err
+
+
+@pytest.mark.parametrize(("question", "needle"), [("   ", "empty"), ("x" * 2001, "limit is 2000")])
+def test_bad_questions_are_refused_before_any_model_loads(
+    cli_env: Path, question: str, needle: str
+) -> None:
+    for command in ("ask", "search"):
+        code, _, err = run(command, question)
+        assert code == EXIT_USAGE and needle in err and "question" in err
+
+
+def test_invalid_collection_name(cli_env: Path) -> None:
+    code, _, err = run("ask", "hi", "--collection", "a/b")
+    assert code == EXIT_USAGE and "collection" in err
+
+
+def test_asking_an_empty_store_says_what_to_do(cli_env: Path) -> None:
+    code, _, err = run("search", "hello")
+    assert code != 0 and "ingest documents into it first" in err
+
+
+@pytest.mark.real_models
+def test_ingest_ask_search_and_bad_files_through_the_cli(cli_env: Path) -> None:
+    docs = write_fixture_folder(cli_env / "docs")
+    empty = cli_env / "empty"
+    empty.mkdir()
+    code, _, err = run("ingest", str(empty))
+    assert code == EXIT_USAGE and "no supported documents found in" in err and "empty" in err
+
+    code, out, err = run("ingest", str(docs), "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["added"]) == 6
+
+    code, _, err = run("ingest", str(docs))
+    assert code == 0 and "Nothing changed" in err
+
+    odd = cli_env / "notes.xyz"
+    odd.write_text("text")
+    code, _, err = run("ingest", str(odd))
+    assert code == EXIT_FILES_FAILED and "notes.xyz" in err and "unsupported" in err.lower()
+
+    code, out, err = run("ask", "How many apple trees grow in the orchard?", "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert {"answer", "citations", "abstained"} <= answer.keys()
+    assert "orchard.docx" in {Path(c["source"]).name for c in answer["citations"]}
+
+    code, out, _ = run("search", "Lighthouse beam nautical miles", "--k", "2", "--json")
+    hits = json.loads(out)
+    assert code == 0 and len(hits) == 2 and Path(hits[0]["source"]).name == "lighthouse.pdf"
+
+    code, out, _ = run("collections", "list")
+    assert out.split() == ["default"]
