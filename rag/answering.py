@@ -12,8 +12,9 @@ from rag.config import Settings
 from rag.context import Passage, build_passages, render_context
 from rag.errors import InvalidInputError
 from rag.generation import Generator, Message
+from rag.grounding import Support, supporting_sentences, unsupported_claims
 from rag.retrieval import HybridRetriever
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Citation, Hit, SupportingSentence
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class PreparedAnswer:
     messages: list[Message]
     abstained: bool
     timings: dict[str, float] = field(default_factory=dict)
+    support: list[Support] = field(default_factory=list)
 
 
 def build_messages(question: str, passages: Sequence[Passage]) -> list[Message]:
@@ -89,6 +91,13 @@ def cite(answer: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]
     return text, citations
 
 
+def quote(support: Sequence[Support]) -> str:
+    """The best supporting sentence, and the next one when it comes from the same passage."""
+    best = support[0]
+    chosen = [best] + [s for s in support[1:2] if s.n == best.n]
+    return " ".join(f"{s.text} [{s.n}]" for s in chosen)
+
+
 class Answerer:
     def __init__(
         self, retriever: HybridRetriever, generator: Generator, settings: Settings
@@ -130,8 +139,9 @@ class Answerer:
             hits, count_tokens=self._generator.count_tokens, budget=self.context_budget(question)
         )
         messages = build_messages(question, passages)
+        support = supporting_sentences(question, passages, self._retriever.embedder)
         timings["context_ms"] = (time.perf_counter() - started) * 1000 - timings["retrieve_ms"]
-        return PreparedAnswer(question, hits, passages, messages, False, timings)
+        return PreparedAnswer(question, hits, passages, messages, False, timings, support)
 
     def stream(self, prepared: PreparedAnswer) -> Iterator[str]:
         """The answer's text as the model produces it (nothing when abstaining)."""
@@ -145,8 +155,14 @@ class Answerer:
     def finish(self, prepared: PreparedAnswer, text: str) -> Answer:
         if prepared.abstained:
             return Answer(ABSTAIN_MESSAGE, [], True, prepared.timings)
+        supporting = [SupportingSentence(s.n, s.text) for s in prepared.support]
+        claims = unsupported_claims(text, prepared.passages) if text.strip() else [""]
+        extractive = bool(claims) and bool(prepared.support)
+        if extractive:
+            log.info("answer failed the grounding check (%r); quoting the sources", claims[:1])
+            text = quote(prepared.support)
         answer, citations = cite(text, prepared.passages)
-        return Answer(answer, citations, False, prepared.timings)
+        return Answer(answer, citations, False, prepared.timings, supporting, extractive)
 
     def ask(self, question: str, *, source_prefix: str | None = None) -> Answer:
         started = time.perf_counter()

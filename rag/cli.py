@@ -128,17 +128,14 @@ def ask(
     settings = _settings(collection)
     _guard(lambda: check_question(question, max_chars=settings.max_question_chars))
     with _errors(), open_answerer(settings) as answerer:
+        # Not streamed: the answer is shown only after it passed the grounding check.
+        answer = answerer.ask(question, source_prefix=source)
         if as_json:
-            answer = answerer.ask(question, source_prefix=source)
             typer.echo(json.dumps(asdict(answer), indent=2))
             return
-        prepared = answerer.prepare(question, source_prefix=source)
-        pieces = []
-        for piece in answerer.stream(prepared):
-            pieces.append(piece)
-            typer.echo(piece, nl=False)
-        typer.echo()
-        answer = answerer.finish(prepared, "".join(pieces))
+        typer.echo(answer.answer)
+        if answer.extractive:
+            err.print("(quoted from your documents: the model's own answer was not supported)")
         if answer.citations:
             typer.echo("\nSources:")
         for c in answer.citations:

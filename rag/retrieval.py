@@ -36,6 +36,10 @@ class HybridRetriever:
     def store(self) -> VectorStore:
         return self._store
 
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
     def search(
         self, question: str, *, k: int | None = None, source_prefix: str | None = None
     ) -> list[Hit]:

@@ -75,9 +75,20 @@ class Citation:
     page: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SupportingSentence:
+    """A context sentence that best supports an answer, with its passage number."""
+
+    n: int
+    text: str
+
+
 @dataclass(slots=True)
 class Answer:
     answer: str
     citations: list[Citation]
     abstained: bool
     timings: dict[str, float] = field(default_factory=dict)
+    supporting: list[SupportingSentence] = field(default_factory=list)
+    extractive: bool = False
+    """True when the model's answer failed the grounding check and the answer quotes instead."""

@@ -119,3 +119,15 @@ def test_context_budget_always_fits_the_window(
     assert used + settings.llm_max_new_tokens <= small.context_window
     with pytest.raises(InvalidInputError, match="too long for the language model"):
         answerer.context_budget("word " * 400)
+
+
+def test_ungrounded_answer_falls_back_to_quoting_the_source(
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+) -> None:
+    generator = ScriptedGenerator(["Descale it every 999 days with vinegar [1]."])
+    answerer = Answerer(HybridRetriever(embedder, filled_store, settings), generator, settings)
+    answer = answerer.ask("how often do I descale the machine")
+    assert answer.extractive
+    assert answer.answer == "descale the machine every 200 cycles [1]"
+    assert answer.supporting[0].text == "descale the machine every 200 cycles"
+    assert [c.source for c in answer.citations] == ["/d/coffee.md"]

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from rag.answering import quote
+from rag.context import Passage
+from rag.grounding import Support, split_sentences, supporting_sentences, unsupported_claims
+from rag.types import Chunk, Hit
+from tests.fakes import HashEmbedder
+
+TEXT = (
+    "Descale the machine every 200 brewing cycles. The cycle takes about 25 minutes. "
+    "The warranty lasts two years and covers the pump."
+)
+
+
+def passage(text: str = TEXT, n: int = 1) -> Passage:
+    chunk = Chunk(id="x", source="/d/m.md", title="Manual", text=text)
+    return Passage(n, Hit(chunk, 0.5, 0.5), text)
+
+
+def test_split_sentences() -> None:
+    assert split_sentences(TEXT) == [
+        "Descale the machine every 200 brewing cycles.",
+        "The cycle takes about 25 minutes.",
+        "The warranty lasts two years and covers the pump.",
+    ]
+
+
+def test_supported_answer_passes() -> None:
+    assert unsupported_claims("Descale it every 200 brewing cycles [1].", [passage()]) == []
+
+
+def test_invented_number_or_words_fail() -> None:
+    assert unsupported_claims("Descale every 300 brewing cycles [1].", [passage()])
+    assert unsupported_claims("Use the Bubble Sort algorithm for dynamic allocation.", [passage()])
+
+
+def test_supporting_sentence_is_the_closest_one() -> None:
+    support = supporting_sentences("how long is the warranty", [passage()], HashEmbedder())
+    assert support[0].text == "The warranty lasts two years and covers the pump."
+    assert support[0].n == 1
+
+
+def test_quote_keeps_the_second_sentence_only_from_the_same_passage() -> None:
+    same = [Support(1, "First.", 0.9), Support(1, "Second.", 0.8)]
+    other = [Support(1, "First.", 0.9), Support(2, "Elsewhere.", 0.8)]
+    assert quote(same) == "First. [1] Second. [1]"
+    assert quote(other) == "First. [1]"
+
+
+def test_an_answer_that_states_nothing_is_not_accepted() -> None:
+    assert unsupported_claims("The answer is: [1].", [passage()])
+    assert unsupported_claims("", [passage()])
