@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import InvalidInputError
@@ -93,6 +93,129 @@ def under(source: str, root: str) -> bool:
     return source == root or source.startswith(root.rstrip("/") + "/")
 
 
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """A file to (re)ingest: ``previous`` is its stored record when it replaces one."""
+
+    file: ScannedFile
+    size: int
+    mtime_ns: int
+    sha256: str
+    previous: FileRecord | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """Same content at a new path: re-pointed without re-embedding."""
+
+    old: FileRecord
+    new: Change
+
+
+@dataclass
+class Plan:
+    add: list[Change] = field(default_factory=list)
+    replace: list[Change] = field(default_factory=list)
+    delete: list[FileRecord] = field(default_factory=list)
+    move: list[Move] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    touched: list[FileRecord] = field(default_factory=list)  # new mtime, same content
+    failed: list[FileError] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.add or self.replace or self.delete or self.move)
+
+    def lines(self) -> list[str]:
+        """The plan as a person reads it: one action per line."""
+        return (
+            [f"add      {c.file.source}" for c in self.add]
+            + [f"replace  {c.file.source}" for c in self.replace]
+            + [f"delete   {r.source}" for r in self.delete]
+            + [f"move     {m.old.source} -> {m.new.file.source}" for m in self.move]
+            + [f"fail     {f.path}: {f.reason}" for f in self.failed]
+        )
+
+
+def plan_sync(
+    paths: Sequence[Path],
+    records: dict[str, FileRecord],
+    *,
+    signature: str,
+    extensions: Iterable[str],
+    max_file_bytes: int,
+) -> Plan:
+    """Compare the files under ``paths`` with the stored records of that part of the collection.
+
+    Stored files under a given folder that are no longer there are deleted; a file whose content
+    is unchanged is skipped by size and mtime without reading it; a new file with the content of
+    a deleted one (same hash, same settings) is a move.
+    """
+    files, roots = scan(paths, extensions)
+    owned = [s for s in records if any(under(s, root) for root in roots)]
+    if not files and not owned:
+        shown = ", ".join(str(p) for p in paths)
+        raise InvalidInputError(
+            f"no supported documents found in {shown} (supported: {', '.join(sorted(extensions))})",
+            field="paths",
+        )
+    plan = Plan()
+    for scanned in files:
+        previous = records.get(scanned.source)
+        try:
+            stat = scanned.path.stat()
+            if stat.st_size > max_file_bytes:
+                raise OSError(
+                    f"file is {stat.st_size} bytes, over the limit of {max_file_bytes} "
+                    "(RAG_MAX_FILE_BYTES)"
+                )
+            if (
+                previous is not None
+                and previous.signature == signature
+                and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+            ):
+                plan.unchanged.append(scanned.source)
+                continue
+            digest = file_sha256(scanned.path)
+        except OSError as exc:  # vanished, unreadable, symlink loop, too big
+            plan.failed.append(FileError(str(scanned.path), exc.strerror or str(exc)))
+            continue
+        change = Change(scanned, stat.st_size, stat.st_mtime_ns, digest, previous)
+        if previous is None:
+            plan.add.append(change)
+        elif (previous.sha256, previous.signature) == (digest, signature):
+            plan.touched.append(
+                FileRecord(
+                    scanned.source,
+                    stat.st_size,
+                    stat.st_mtime_ns,
+                    digest,
+                    previous.chunk_ids,
+                    signature,
+                )
+            )
+            plan.unchanged.append(scanned.source)
+        else:
+            plan.replace.append(change)
+    present = {f.source for f in files}
+    gone = {s: records[s] for s in owned if s not in present}
+    by_hash = {r.sha256: r for r in gone.values() if r.signature == signature and r.chunk_ids}
+    for change in list(plan.add):
+        old = by_hash.pop(change.sha256, None)
+        if old is not None:
+            plan.add.remove(change)
+            plan.move.append(Move(old, change))
+            del gone[old.source]
+    plan.delete = sorted(gone.values(), key=lambda r: r.source)
+    return plan
+
+
 class SyncState:
     """Durable per-file state of one collection (SQLite, committed per batch)."""
 
@@ -110,16 +233,22 @@ class SyncState:
             """
         )
 
+    @staticmethod
+    def read_records(path: Path) -> dict[str, FileRecord]:
+        """The stored records without creating or changing anything (for dry runs)."""
+        if not path.is_file():
+            return {}
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return _records(db)
+        finally:
+            db.close()
+
     def close(self) -> None:
         self._db.close()
 
     def records(self) -> dict[str, FileRecord]:
-        rows = self._db.execute(
-            "SELECT source, size, mtime_ns, sha256, chunk_ids, signature FROM files"
-        )
-        return {
-            r[0]: FileRecord(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5]) for r in rows
-        }
+        return _records(self._db)
 
     def pending(self) -> dict[str, list[str]]:
         rows = self._db.execute("SELECT source, chunk_ids FROM pending")
@@ -135,31 +264,37 @@ class SyncState:
     def commit(self, records: Sequence[FileRecord]) -> None:
         """Store the files' new rows and clear their intent entries, atomically."""
         with self._tx():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        r.source,
-                        r.size,
-                        r.mtime_ns,
-                        r.sha256,
-                        json.dumps(list(r.chunk_ids)),
-                        r.signature,
-                    )
-                    for r in records
-                ],
-            )
+            for record in records:
+                self._write(record)
             self._db.executemany(
                 "DELETE FROM pending WHERE source = ?", [(r.source,) for r in records]
             )
+
+    def replace(self, old: str, record: FileRecord) -> None:
+        """A moved file: the old path's row goes, the new one's comes, atomically."""
+        with self._tx():
+            self._db.execute("DELETE FROM files WHERE source = ?", (old,))
+            self._db.execute("DELETE FROM pending WHERE source IN (?, ?)", (old, record.source))
+            self._write(record)
 
     def forget(self, sources: Sequence[str]) -> None:
         with self._tx():
             self._db.executemany("DELETE FROM files WHERE source = ?", [(s,) for s in sources])
             self._db.executemany("DELETE FROM pending WHERE source = ?", [(s,) for s in sources])
 
+    def _write(self, r: FileRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+            (r.source, r.size, r.mtime_ns, r.sha256, json.dumps(list(r.chunk_ids)), r.signature),
+        )
+
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _records(db: sqlite3.Connection) -> dict[str, FileRecord]:
+    rows = db.execute("SELECT source, size, mtime_ns, sha256, chunk_ids, signature FROM files")
+    return {r[0]: FileRecord(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5]) for r in rows}
 
 
 class _Transaction:

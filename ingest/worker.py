@@ -6,23 +6,27 @@ Order of writes, so that a crash at any point is repaired by the next run:
    same points rather than duplicating them);
 3. the files' previous chunks that the new version no longer has are deleted;
 4. the files' rows are committed and their intent entries cleared, in one transaction.
-A changed file's new chunks are therefore in the store before its old ones go.
+A changed file's new chunks are therefore in the store before its old ones go. On start, the
+intent log of an interrupted run is replayed: chunks it wrote but never committed are removed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from ingest.chunking import TokenChunker
+import numpy as np
+
+from ingest.chunking import TokenChunker, chunk_id
 from ingest.loaders import LOADER_VERSION, SUPPORTED_EXTENSIONS, load_document
-from ingest.sync import FileRecord, ScannedFile, SyncState, file_sha256, scan, under
+from ingest.sync import Change, FileError, FileRecord, Move, Plan, SyncState, plan_sync
 from rag.embedding import Embedder
-from rag.errors import InvalidInputError, LoaderError
+from rag.errors import LoaderError
 from rag.store.base import VectorStore
 from rag.types import Chunk
 
@@ -30,16 +34,11 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class FileError:
-    path: str
-    reason: str
-
-
-@dataclass
 class IngestReport:
     added: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[FileError] = field(default_factory=list)
     chunks_written: int = 0
@@ -51,13 +50,14 @@ class IngestReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.replaced or self.deleted)
+        return bool(self.added or self.replaced or self.deleted or self.moved)
 
     def summary(self) -> str:
         return (
             f"{len(self.added)} added, {len(self.replaced)} replaced, {len(self.deleted)} "
-            f"deleted, {len(self.unchanged)} unchanged, {len(self.failed)} failed; "
-            f"{self.chunks_written} chunks written in {self.seconds:.1f}s"
+            f"deleted, {len(self.moved)} moved, {len(self.unchanged)} unchanged, "
+            f"{len(self.failed)} failed; {self.chunks_written} chunks written "
+            f"in {self.seconds:.1f}s"
         )
 
 
@@ -82,10 +82,17 @@ class NoProgress:
 
 @dataclass
 class _Loaded:
-    scanned: ScannedFile
+    change: Change
     record: FileRecord
     chunks: list[Chunk]
-    previous: FileRecord | None
+
+
+def settings_signature(embedder: Embedder, chunker: TokenChunker) -> str:
+    """What shaped a file's chunks; a file stored under another signature is rebuilt."""
+    return (
+        f"embed={embedder.model_name}:{embedder.dimension};"
+        f"chunker={chunker.signature};loader={LOADER_VERSION}"
+    )
 
 
 class IngestWorker:
@@ -105,48 +112,28 @@ class IngestWorker:
         self._chunker = chunker
         self._max_bytes = max_file_bytes
         self._batch_chunks = batch_chunks
-        self._signature = (
-            f"embed={store.info.embedding_model}:{store.info.dimension};"
-            f"chunker={chunker.signature};loader={LOADER_VERSION}"
+        self._signature = settings_signature(embedder, chunker)
+
+    def plan(self, paths: Sequence[Path]) -> Plan:
+        """What a run would do; reads the folders and the state, changes nothing."""
+        return plan_sync(
+            paths,
+            self._state.records(),
+            signature=self._signature,
+            extensions=SUPPORTED_EXTENSIONS,
+            max_file_bytes=self._max_bytes,
         )
 
     def run(self, paths: Sequence[Path], progress: IngestProgress | None = None) -> IngestReport:
-        progress = progress or NoProgress()
         started = time.perf_counter()
-        report = IngestReport()
-        self._recover()
-        files, roots = scan(paths, SUPPORTED_EXTENSIONS)
-        records = self._state.records()
-        owned = [s for s in records if any(under(s, root) for root in roots)]
-        if not files and not owned:
-            shown = ", ".join(str(p) for p in paths)
-            raise InvalidInputError(
-                f"no supported documents found in {shown} (supported: "
-                f"{', '.join(sorted(SUPPORTED_EXTENSIONS))})",
-                field="paths",
-            )
-        present = {f.source for f in files}
-        gone = [s for s in owned if s not in present]
-        progress.start(len(files))
-        self._delete(gone, records, report)
-        batch: list[_Loaded] = []
-        for scanned in files:
-            loaded = self._load(scanned, records.get(scanned.source), report)
-            progress.advance(files=1)
-            if loaded is None:
-                continue
-            batch.append(loaded)
-            if sum(len(b.chunks) for b in batch) >= self._batch_chunks:
-                self._write(batch, report, progress)
-                batch = []
-        self._write(batch, report, progress)
-        progress.finish()
+        self.recover()
+        report = self.apply(self.plan(paths), progress or NoProgress())
         report.seconds = time.perf_counter() - started
         log.info("ingest: %s", report.summary())
         return report
 
-    def _recover(self) -> None:
-        """Remove chunks that a crashed run wrote but never committed."""
+    def recover(self) -> None:
+        """Remove chunks that an interrupted run wrote but never committed."""
         pending = self._state.pending()
         if not pending:
             return
@@ -158,80 +145,60 @@ class IngestWorker:
         self._state.commit([records[s] for s in pending if s in records])
         log.info("recovered %d files from an interrupted run", len(pending))
 
-    def _delete(
-        self, sources: list[str], records: dict[str, FileRecord], report: IngestReport
-    ) -> None:
-        for source in sources:
-            self._store.delete(list(records[source].chunk_ids))
-        if sources:
-            self._state.forget(sources)
-        report.deleted.extend(sources)
+    def apply(self, plan: Plan, progress: IngestProgress) -> IngestReport:
+        report = IngestReport(unchanged=list(plan.unchanged), failed=list(plan.failed))
+        if plan.touched:
+            self._state.commit(plan.touched)  # new mtimes, nothing to embed
+        progress.start(len(plan.add) + len(plan.replace) + len(plan.move))
+        for record in plan.delete:
+            self._store.delete(list(record.chunk_ids))
+            self._state.forget([record.source])
+            report.deleted.append(record.source)
+        for move in plan.move:
+            self._move(move, report)
+            progress.advance(files=1)
+        batch: list[_Loaded] = []
+        for change in plan.add + plan.replace:
+            loaded = self._load(change, report)
+            progress.advance(files=1)
+            if loaded is None:
+                continue
+            batch.append(loaded)
+            if sum(len(b.chunks) for b in batch) >= self._batch_chunks:
+                self._write(batch, report, progress)
+                batch = []
+        self._write(batch, report, progress)
+        progress.finish()
+        return report
 
-    def _load(
-        self, scanned: ScannedFile, previous: FileRecord | None, report: IngestReport
-    ) -> _Loaded | None:
-        path = scanned.path
+    def _load(self, change: Change, report: IngestReport) -> _Loaded | None:
+        path = change.file.path
         try:
-            stat = path.stat()
-            if stat.st_size > self._max_bytes:
-                raise LoaderError(
-                    str(path),
-                    f"file is {stat.st_size} bytes, over the limit of "
-                    f"{self._max_bytes} (RAG_MAX_FILE_BYTES)",
-                )
-            if (
-                previous is not None
-                and previous.signature == self._signature
-                and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-            ):
-                report.unchanged.append(scanned.source)
-                return None
-            digest = file_sha256(path)
-            if previous is not None and (previous.sha256, previous.signature) == (
-                digest,
-                self._signature,
-            ):
-                # Touched but not changed: remember the new mtime, embed nothing.
-                self._state.commit(
-                    [
-                        FileRecord(
-                            scanned.source,
-                            stat.st_size,
-                            stat.st_mtime_ns,
-                            digest,
-                            previous.chunk_ids,
-                            self._signature,
-                        )
-                    ]
-                )
-                report.unchanged.append(scanned.source)
-                return None
-            document = load_document(path, source=scanned.source)
+            document = load_document(path, source=change.file.source)
             chunks = self._chunker.chunk(document)
             if not chunks:
                 raise LoaderError(str(path), "no extractable text")
         except LoaderError as exc:
-            report.failed.append(FileError(str(path), exc.reason))
-            log.warning("skipped %s: %s", path, exc.reason)
-            return None
-        except OSError as exc:  # vanished, unreadable, symlink loop, ...
-            reason = exc.strerror or str(exc)
-            report.failed.append(FileError(str(path), reason))
-            log.warning("skipped %s: %s", path, reason)
-            return None
+            return self._failed(report, str(path), exc.reason)
+        except OSError as exc:  # vanished or became unreadable since it was planned
+            return self._failed(report, str(path), exc.strerror or str(exc))
         except Exception as exc:  # a parser bug must not stop the other files
-            report.failed.append(FileError(str(path), f"unexpected error: {exc!r}"))
             log.exception("failed to load %s", path)
-            return None
+            return self._failed(report, str(path), f"unexpected error: {exc!r}")
         record = FileRecord(
-            scanned.source,
-            stat.st_size,
-            stat.st_mtime_ns,
-            digest,
+            change.file.source,
+            change.size,
+            change.mtime_ns,
+            change.sha256,
             tuple(c.id for c in chunks),
             self._signature,
         )
-        return _Loaded(scanned, record, chunks, previous)
+        return _Loaded(change, record, chunks)
+
+    @staticmethod
+    def _failed(report: IngestReport, path: str, reason: str) -> None:
+        report.failed.append(FileError(path, reason))
+        log.warning("skipped %s: %s", path, reason)
 
     def _write(self, batch: list[_Loaded], report: IngestReport, progress: IngestProgress) -> None:
         if not batch:
@@ -241,11 +208,52 @@ class IngestWorker:
         vectors = self._embedder.embed_documents([c.embedding_text for c in chunks])
         self._store.upsert(chunks, vectors)
         for b in batch:
-            if b.previous is not None:
+            if b.change.previous is not None:
                 new = set(b.record.chunk_ids)
-                self._store.delete([i for i in b.previous.chunk_ids if i not in new])
+                self._store.delete([i for i in b.change.previous.chunk_ids if i not in new])
         self._state.commit([b.record for b in batch])
         for b in batch:
-            (report.replaced if b.previous is not None else report.added).append(b.record.source)
+            done = report.replaced if b.change.previous is not None else report.added
+            done.append(b.record.source)
         report.chunks_written += len(chunks)
         progress.advance(chunks=len(chunks))
+
+    def _move(self, move: Move, report: IngestReport) -> None:
+        """Copy the stored chunks and vectors under the new path's ids; no embedding."""
+        old, new = move.old, move.new
+        stored = self._store.fetch(list(old.chunk_ids))
+        if len(stored) != len(old.chunk_ids):  # the store lost some: rebuild from the file
+            loaded = self._load(replace(new, previous=old), report)
+            if loaded is not None:
+                self._write([loaded], report, NoProgress())
+                self._state.forget([old.source])
+            return
+        seen: Counter[str] = Counter()
+        chunks: list[Chunk] = []
+        old_stem, new_stem = Path(old.source).stem, Path(new.file.source).stem
+        for chunk, _ in stored:
+            ordinal = seen[chunk.text]
+            seen[chunk.text] += 1
+            title = new_stem if chunk.title == old_stem else chunk.title
+            chunks.append(
+                replace(
+                    chunk,
+                    id=chunk_id(new.file.source, chunk.text, ordinal),
+                    source=new.file.source,
+                    title=title,
+                    context=chunk.context.replace(chunk.title, title, 1),
+                )
+            )
+        record = FileRecord(
+            new.file.source,
+            new.size,
+            new.mtime_ns,
+            new.sha256,
+            tuple(c.id for c in chunks),
+            self._signature,
+        )
+        self._state.mark_pending({record.source: record.chunk_ids})
+        self._store.upsert(chunks, np.stack([v for _, v in stored]))
+        self._store.delete(list(old.chunk_ids))
+        self._state.replace(old.source, record)
+        report.moved.append(f"{old.source} -> {new.file.source}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -9,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -18,6 +19,9 @@ from rich.console import Console
 from rag.config import Settings, validate_collection_name
 from rag.errors import InvalidInputError, RagError
 from rag.retrieval import check_question
+
+if TYPE_CHECKING:
+    from ingest.worker import IngestReport
 
 app = typer.Typer(
     help="Local-first RAG: ingest folders of documents, then ask questions with citations.",
@@ -86,31 +90,56 @@ def _guard(fn: Callable[[], T]) -> T:
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
     collection: CollectionOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
+    ] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep syncing as the files change (Ctrl-C stops).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest files and folders: new and changed files are embedded, deleted ones removed.
+    """Sync files and folders into a collection: new and changed files are embedded, files
+    deleted from an ingested folder removed, moved files re-pointed without re-embedding.
 
     Exit code 0 when every file went in, 1 when any file failed (the others are still
     ingested), 2 for bad arguments, 3 for other errors.
     """
-    from rag.services import run_ingest
+    from rag.services import plan_ingest, run_ingest, watch_ingest
 
     settings = _settings(collection)
     for path in paths:
         if not path.exists():
             _fail(f"{path}: no such file or folder", EXIT_USAGE)
+    if dry_run:
+        plan = _guard(lambda: plan_ingest(settings, paths))
+        for line in plan.lines():
+            typer.echo(line)
+        typer.echo(
+            f"plan: {len(plan.add)} to add, {len(plan.replace)} to replace, {len(plan.delete)} "
+            f"to delete, {len(plan.move)} to move, {len(plan.unchanged)} unchanged, "
+            f"{len(plan.failed)} failing (dry run: nothing changed)"
+        )
+        raise typer.Exit(EXIT_FILES_FAILED if plan.failed else 0)
+    if watch:
+        with _errors(), contextlib.suppress(KeyboardInterrupt):
+            watch_ingest(settings, paths, on_report=lambda r: _print_report(settings, r, False))
+        return
     with _errors():
         report = run_ingest(settings, paths, progress=make_progress(err))
-    if as_json:
-        typer.echo(json.dumps(asdict(report) | {"ok": report.ok}, indent=2))
-    else:
-        err.print(f"{settings.collection}: {report.summary()}", highlight=False)
-        if not report.changed and report.ok:
-            err.print("Nothing changed: the collection already mirrors these files.")
-        for failure in report.failed:
-            err.print(f"  [red]failed[/] {failure.path}: {failure.reason}", highlight=False)
+    _print_report(settings, report, as_json)
     if not report.ok:
         raise typer.Exit(EXIT_FILES_FAILED)
+
+
+def _print_report(settings: Settings, report: IngestReport, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(asdict(report) | {"ok": report.ok}, indent=2))
+        return
+    err.print(f"{settings.collection}: {report.summary()}", highlight=False)
+    if not report.changed and report.ok:
+        err.print("Nothing changed: the collection already mirrors these files.")
+    for failure in report.failed:
+        err.print(f"  [red]failed[/] {failure.path}: {failure.reason}", highlight=False)
 
 
 @app.command()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from ingest.chunking import TokenChunker
-from ingest.sync import SyncState
-from ingest.worker import IngestProgress, IngestReport, IngestWorker
+from ingest.loaders import SUPPORTED_EXTENSIONS
+from ingest.sync import Plan, SyncState, plan_sync
+from ingest.worker import IngestProgress, IngestReport, IngestWorker, settings_signature
 from rag.answering import Answerer
 from rag.config import Settings
 from rag.embedding import Embedder
@@ -16,6 +19,8 @@ from rag.generation import Generator
 from rag.retrieval import HybridRetriever
 from rag.runtime import build_embedder, build_generator, open_collection, state_path
 from rag.store.base import VectorStore
+
+log = logging.getLogger(__name__)
 
 
 def make_chunker(settings: Settings, embedder: Embedder) -> TokenChunker:
@@ -47,6 +52,39 @@ def ingest_into(
         return worker.run(paths, progress)
     finally:
         state.close()
+
+
+def plan_ingest(settings: Settings, paths: Sequence[Path]) -> Plan:
+    """What `rag ingest` would do, computed without opening the store or writing anything."""
+    embedder = build_embedder(settings)
+    return plan_sync(
+        paths,
+        SyncState.read_records(state_path(settings, settings.collection)),
+        signature=settings_signature(embedder, make_chunker(settings, embedder)),
+        extensions=SUPPORTED_EXTENSIONS,
+        max_file_bytes=settings.max_file_bytes,
+    )
+
+
+def watch_ingest(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    on_report: Callable[[IngestReport], None],
+    stop: threading.Event | None = None,
+) -> None:
+    """Sync once, then again whenever files under ``paths`` change, until ``stop`` is set."""
+    from watchfiles import watch
+
+    embedder = build_embedder(settings)
+    store = open_collection(settings, embedder, create=True)
+    try:
+        on_report(ingest_into(settings, store, embedder, paths))
+        for changes in watch(*paths, stop_event=stop, debounce=1000, recursive=True):
+            log.info("%d changes under the watched folders", len(changes))
+            on_report(ingest_into(settings, store, embedder, paths))
+    finally:
+        store.close()
 
 
 def run_ingest(

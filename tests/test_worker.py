@@ -154,3 +154,67 @@ def test_crash_before_commit_leaves_no_orphans(
     state.close()
     worker.run([docs])
     assert "/x/gone.txt" not in sources(store, embedder)
+
+
+def test_moved_file_is_repointed_without_reembedding(
+    tmp_path: Path, worker: IngestWorker, store: VectorStore, embedder: HashEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    old = write(docs / "a.txt", "alpha moved words. " * 30)
+    write(docs / "b.txt", "beta stays here. " * 5)
+    worker.run([docs])
+    before = store.point_ids()
+    calls = len(embedder.calls)
+    new = docs / "sub" / "renamed.txt"
+    new.parent.mkdir()
+    old.rename(new)
+    report = worker.run([docs])
+    assert report.moved == [f"{old} -> {new}"] and not report.added and not report.deleted
+    assert len(embedder.calls) == calls  # nothing embedded
+    after = store.point_ids()
+    assert len(after) == len(before) and after != before
+    assert sources(store, embedder) == {str(new), str(docs / "b.txt")}
+    hit = store.search(SearchQuery("alpha moved", embedder.embed_query("alpha moved"), k=1))[0]
+    assert hit.chunk.title == "renamed"  # a title taken from the file name follows it
+
+
+def test_plan_is_a_dry_run(tmp_path: Path, worker: IngestWorker, store: VectorStore) -> None:
+    docs = tmp_path / "docs"
+    a = write(docs / "a.txt", "alpha " * 30)
+    b = write(docs / "b.txt", "beta " * 30)
+    worker.run([docs])
+    ids = store.point_ids()
+    write(a, "gamma " * 30)
+    b.rename(docs / "c.txt")
+    write(docs / "d.txt", "delta " * 30)
+    plan = worker.plan([docs])
+    assert [c.file.source for c in plan.add] == [str(docs / "d.txt")]
+    assert [c.file.source for c in plan.replace] == [str(a)]
+    assert [(m.old.source, m.new.file.source) for m in plan.move] == [(str(b), str(docs / "c.txt"))]
+    assert plan.lines()[0].startswith("add")
+    assert store.point_ids() == ids  # planning wrote nothing
+    assert worker.plan([docs]).lines() == plan.lines()
+
+
+def test_file_deleted_during_the_run_fails_alone(
+    tmp_path: Path, worker: IngestWorker, store: VectorStore
+) -> None:
+    docs = tmp_path / "docs"
+    files = [write(docs / f"{n}.txt", f"{n} text alpha " * 10) for n in ("a", "b", "c")]
+
+    class DeleteNext:
+        def start(self, total_files: int) -> None:
+            pass
+
+        def advance(self, *, files: int = 0, chunks: int = 0) -> None:
+            if files and files_left:
+                files_left.pop(0).unlink()  # gone after planning, before loading
+
+        def finish(self) -> None:
+            pass
+
+    files_left = [files[1]]
+    report = worker.run([docs], progress=DeleteNext())
+    assert report.added == [str(files[0]), str(files[2])]
+    assert [Path(f.path).name for f in report.failed] == ["b.txt"]
+    assert "No such file" in report.failed[0].reason or "not found" in report.failed[0].reason

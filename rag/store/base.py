@@ -84,6 +84,14 @@ class VectorStore(Protocol):
         """Dense and BM25 candidates fused by RRF inside Qdrant, best first."""
         ...
 
+    def fetch(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
+        """Stored chunks with their dense vectors, in the order asked; missing ids are left out."""
+        ...
+
+    def point_ids(self) -> set[str]:
+        """Every point id in the collection (for checks that the store mirrors the folders)."""
+        ...
+
     def count(self) -> int: ...
 
     def close(self) -> None: ...
@@ -138,6 +146,18 @@ def from_payload(point_id: object, payload: dict[str, Any]) -> Chunk:
         end=int(payload.get("end", 0)),
         context=payload.get("context", ""),
     )
+
+
+def dense_of(vector: object) -> np.ndarray:
+    if isinstance(vector, dict):
+        vector = vector.get(DENSE)
+    return np.asarray(vector, dtype=np.float32)
+
+
+def in_order(
+    ids: Sequence[str], found: dict[str, tuple[Chunk, np.ndarray]]
+) -> list[tuple[Chunk, np.ndarray]]:
+    return [found[i] for i in ids if i in found]
 
 
 def cosine(query: np.ndarray, vector: object) -> float:
