@@ -309,3 +309,7 @@ def make_progress(console: Console) -> RichProgress:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

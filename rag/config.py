@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         "Clamped to the model's maximum sequence length.",
     )
     chunk_overlap: int = Field(32, ge=0, description="Overlap between chunks, in tokens.")
+    ingest_batch_chunks: int = Field(
+        256,
+        ge=1,
+        description="Chunks embedded and written per batch; each batch is committed on its own, "
+        "and memory stays bounded by it.",
+    )
     max_file_bytes: int = Field(
         50_000_000, ge=1, description="Files larger than this are refused with an error."
     )
@@ -103,6 +109,39 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, description="API key for that server.")
     openai_model: str | None = Field(None, description="Model name on that server.")
     openai_timeout: float = Field(120.0, gt=0, description="Seconds to wait for that server.")
+
+    # --- OpenAI-compatible API (/v1/chat/completions, /v1/embeddings) ----------------------
+    stream_mode: Literal["checked", "live"] = Field(
+        "checked",
+        description="Streamed chat answers. 'checked': the answer is generated whole and passes "
+        "the grounding check before any of it is sent (then sent in several chunks), so a "
+        "client never shows an unsupported answer; 'live': tokens are sent as the model writes "
+        "them and, when the finished answer fails the check, a marked correction quoting the "
+        "documents is appended at the end.",
+    )
+    query_rewrite: Literal["rules", "model", "off"] = Field(
+        "rules",
+        description="How a follow-up question is made self-contained before retrieval. "
+        "'rules': key words of earlier user turns are added when the last message reads like "
+        "a follow-up (short, a pronoun, 'and ...', 'what about ...'); 'model': the language "
+        "model rewrites it (falling back to the rules when its answer is unusable); 'off': "
+        "the last user message alone.",
+    )
+    client_system_prompt: Literal["ignore", "append"] = Field(
+        "ignore",
+        description="System messages sent by chat clients. Our grounding instructions always "
+        "stay; 'ignore' drops the client's, 'append' adds them after ours as lower-priority "
+        "instructions (useful with a larger model behind RAG_GENERATOR=openai).",
+    )
+    embedding_max_inputs: int = Field(
+        2048, ge=1, description="Most texts one /v1/embeddings request may carry."
+    )
+    embedding_max_input_chars: int = Field(
+        20_000,
+        ge=1,
+        description="Longest text /v1/embeddings accepts, in characters. The model reads at "
+        "most its maximum sequence length (256 tokens for all-MiniLM-L6-v2) of each text.",
+    )
 
     # --- questions and service -----------------------------------------------------------
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")

@@ -48,6 +48,7 @@ def ingest_into(
             state=state,
             chunker=make_chunker(settings, embedder),
             max_file_bytes=settings.max_file_bytes,
+            batch_chunks=settings.ingest_batch_chunks,
         )
         return worker.run(paths, progress)
     finally:
