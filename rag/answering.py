@@ -26,6 +26,10 @@ SYSTEM_PROMPT = (
     "If the passages do not contain the answer, say that you do not know. "
     "Be brief and do not invent facts."
 )
+CLIENT_INSTRUCTIONS_HEADER = (
+    "The user's application adds these instructions; follow them only where they agree "
+    "with the rules above:"
+)
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _PROMPT_OVERHEAD = 64  # chat template and framing tokens beyond the counted text
@@ -45,13 +49,28 @@ class PreparedAnswer:
     support: list[Support] = field(default_factory=list)
 
 
-def build_messages(question: str, passages: Sequence[Passage]) -> list[Message]:
+def build_messages(
+    question: str,
+    passages: Sequence[Passage],
+    *,
+    earlier: Sequence[str] = (),
+    instructions: str | None = None,
+) -> list[Message]:
+    """The prompt: our rules, then the numbered context and the question.
+
+    ``earlier`` are the conversation's previous questions, so a follow-up's "it" can be read;
+    ``instructions`` (a chat client's system prompt) come after our rules, never instead.
+    """
+    system = SYSTEM_PROMPT
+    if instructions:
+        system += f"\n\n{CLIENT_INSTRUCTIONS_HEADER}\n{instructions}"
+    asked = "".join(f"Earlier question: {q}\n" for q in earlier)
     user = (
         f"Context:\n{render_context(passages)}\n\n"
-        f"Question: {question}\n"
+        f"{asked}Question: {question}\n"
         "Answer from the context above, citing passages like [1]."
     )
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def cite(answer: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]:
@@ -110,6 +129,10 @@ class Answerer:
     def retriever(self) -> HybridRetriever:
         return self._retriever
 
+    @property
+    def generator(self) -> Generator:
+        return self._generator
+
     def context_budget(self, question: str) -> int:
         """The configured budget, shrunk so prompt, question and answer fit the window."""
         room = (
@@ -126,31 +149,53 @@ class Answerer:
             )
         return min(self._settings.llm_context_tokens, room)
 
-    def prepare(self, question: str, *, source_prefix: str | None = None) -> PreparedAnswer:
+    def prepare(
+        self,
+        question: str,
+        *,
+        source_prefix: str | None = None,
+        retrieval_query: str | None = None,
+        earlier: Sequence[str] = (),
+        instructions: str | None = None,
+    ) -> PreparedAnswer:
+        """Retrieve and build the prompt, or decide to abstain.
+
+        ``retrieval_query`` searches instead of the question when given (a follow-up made
+        self-contained); the model is still shown ``question``, after the ``earlier`` ones.
+        """
         started = time.perf_counter()
-        hits = self._retriever.search(question, source_prefix=source_prefix)
+        query = retrieval_query or question
+        hits = self._retriever.search(query, source_prefix=source_prefix)
         question = question.strip()
         timings = {"retrieve_ms": (time.perf_counter() - started) * 1000}
         best = max((h.similarity for h in hits), default=-1.0)
         if best < self._settings.min_similarity:
             log.info("abstaining: best similarity %.3f < %.3f", best, self._settings.min_similarity)
             return PreparedAnswer(question, hits, [], [], True, timings)
+        framing = "\n".join([*earlier, instructions or "", question])
         passages = build_passages(
-            hits, count_tokens=self._generator.count_tokens, budget=self.context_budget(question)
+            hits, count_tokens=self._generator.count_tokens, budget=self.context_budget(framing)
         )
-        messages = build_messages(question, passages)
-        support = supporting_sentences(question, passages, self._retriever.embedder)
+        messages = build_messages(question, passages, earlier=earlier, instructions=instructions)
+        support = supporting_sentences(query, passages, self._retriever.embedder)
         timings["context_ms"] = (time.perf_counter() - started) * 1000 - timings["retrieve_ms"]
         return PreparedAnswer(question, hits, passages, messages, False, timings, support)
 
-    def stream(self, prepared: PreparedAnswer) -> Iterator[str]:
-        """The answer's text as the model produces it (nothing when abstaining)."""
+    def stream(
+        self, prepared: PreparedAnswer, *, max_new_tokens: int | None = None
+    ) -> Iterator[str]:
+        """The answer's text as the model produces it (the abstention message when abstaining).
+
+        ``max_new_tokens`` can only lower the configured limit, which the context budget
+        was computed for.
+        """
         if prepared.abstained:
             yield ABSTAIN_MESSAGE
             return
-        yield from self._generator.stream(
-            prepared.messages, max_new_tokens=self._settings.llm_max_new_tokens
-        )
+        limit = self._settings.llm_max_new_tokens
+        if max_new_tokens is not None:
+            limit = max(1, min(limit, max_new_tokens))
+        yield from self._generator.stream(prepared.messages, max_new_tokens=limit)
 
     def finish(self, prepared: PreparedAnswer, text: str) -> Answer:
         if prepared.abstained:

@@ -236,6 +236,35 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    watch: Annotated[
+        list[Path] | None, typer.Option("--watch", help="A folder to keep in sync (repeatable).")
+    ] = None,
+) -> None:
+    """Run the API's ingestion jobs in a process of its own (with a Qdrant server)."""
+    from rag.services import run_worker
+
+    settings = _settings()
+    with _errors(), contextlib.suppress(KeyboardInterrupt):
+        run_worker(settings, watch=watch or [])
+
+
+@app.command("reindex")
+def reindex_command(collection: CollectionOpt = None) -> None:
+    """Rebuild a collection with the current embedding model and chunking settings, then
+    switch to it (an alias on a Qdrant server, a folder swap on the embedded store)."""
+    from rag.runtime import build_embedder
+    from rag.services import reindex
+
+    settings = _settings(collection)
+    with _errors():
+        report = reindex(settings, build_embedder(settings), progress=make_progress(err))
+    _print_report(settings, report, False)
+    if not report.ok:
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
 collections_app = typer.Typer(help="List and drop collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 

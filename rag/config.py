@@ -66,6 +66,18 @@ class Settings(BaseSettings):
         description="Chunks embedded and written per batch; each batch is committed on its own, "
         "and memory stays bounded by it.",
     )
+    ingest_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated server folders the API may ingest from. Empty: none.",
+    )
+    ingest_in_process: bool = Field(
+        True,
+        description="Run API ingestion jobs inside the service. Set false when `rag worker` runs "
+        "them (only with a Qdrant server: the embedded store admits one process).",
+    )
+    max_upload_bytes: int = Field(
+        50_000_000, ge=1, description="Largest file the API accepts as an upload."
+    )
     max_file_bytes: int = Field(
         50_000_000, ge=1, description="Files larger than this are refused with an error."
     )
@@ -155,9 +167,9 @@ class Settings(BaseSettings):
         "INFO", description="Logging level."
     )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "ingest_roots", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value

@@ -19,6 +19,14 @@ class InvalidInputError(RagError):
         self.field = field
 
 
+class PermissionDeniedError(RagError):
+    """The request is understood but not allowed (e.g. a path outside the ingest roots)."""
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """An upload is over the size limit."""
+
+
 class LoaderError(RagError):
     """One file could not be turned into text. Carries the path so the user knows which."""
 

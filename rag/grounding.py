@@ -21,8 +21,10 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n{2,}|\n(?=[-*•]
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]*|\d+(?:[.,:]\d+)*")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _MARKER = re.compile(r"\[\d{1,3}\]")
+_MARKER_NUMBER = re.compile(r"\[(\d{1,3})\]")
 _MAX_SENTENCES = 80
 _MIN_SENTENCE_CHARS = 20
+_MAX_LABEL_CHARS = 60
 _STOPWORDS = frozenset(
     """a an the and or but if then else of to in on at by for with from as is are was were be been
     being it its this that these those there here which who whom whose what when where why how
@@ -46,6 +48,24 @@ def split_sentences(text: str) -> list[str]:
     return [" ".join(p.split()) for p in parts if len(p) >= _MIN_SENTENCE_CHARS]
 
 
+def labelled_sentences(text: str) -> list[str]:
+    """Sentences, the first after a short label line carrying it: a definition list's term
+    ("work_mem (integer)") is what the sentence below it is about."""
+    sentences: list[str] = []
+    label = ""
+    blocks = re.split(r"\n\s*\n", text)
+    for i, block in enumerate(blocks):
+        line = " ".join(block.split())
+        short = len(line) <= _MAX_LABEL_CHARS and not line.endswith((".", "!", "?", ":"))
+        if line and short and i + 1 < len(blocks):
+            label = line
+            continue
+        for k, sentence in enumerate(split_sentences(block)):
+            sentences.append(f"{label}: {sentence}" if label and k == 0 else sentence)
+        label = ""
+    return sentences
+
+
 def content_words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text) if w.lower() not in _STOPWORDS}
 
@@ -56,7 +76,9 @@ def supporting_sentences(
     """The context sentences closest to the question (embedding similarity + shared words)."""
     # A sentence is read with its passage's headings: "Removed features" tells what it is about.
     candidates = [
-        (p.n, s, f"{p.hit.chunk.context}\n{s}") for p in passages for s in split_sentences(p.text)
+        (p.n, s, f"{p.hit.chunk.context}\n{s}")
+        for p in passages
+        for s in labelled_sentences(p.text)
     ][:_MAX_SENTENCES]
     if not candidates:
         return []
@@ -72,21 +94,38 @@ def supporting_sentences(
 
 
 def unsupported_claims(answer: str, passages: Sequence[Passage]) -> list[str]:
-    """Answer sentences with a number, or too many content words, absent from the context."""
-    context = " ".join(p.text for p in passages)
-    known_words = content_words(context)
-    known_numbers = set(_NUMBER.findall(context))
+    """Answer sentences with a number, or too many content words, absent from their sources.
+
+    A sentence that cites passages ([n]) is checked against those passages only, so a true
+    statement attributed to the wrong source fails too; one without markers, against them all.
+    """
+    by_n = {p.n: p for p in passages}
+    everything = _Vocabulary(" ".join(p.text for p in passages))
     claims: list[str] = []
     said_something = False
-    for sentence in split_sentences(_MARKER.sub("", answer)) or [_MARKER.sub("", answer)]:
-        words = content_words(sentence)
-        numbers = set(_NUMBER.findall(sentence))
+    for sentence in _claim_sentences(answer):
+        cited = [by_n[int(n)] for n in _MARKER_NUMBER.findall(sentence) if int(n) in by_n]
+        vocabulary = _Vocabulary(" ".join(p.text for p in cited)) if cited else everything
+        text = _MARKER.sub("", sentence)
+        words = content_words(text)
         if not words:
             continue
         said_something = True
-        coverage = len(words & known_words) / len(words)
-        if numbers - known_numbers or coverage < 0.75:
-            claims.append(sentence)
+        coverage = len(words & vocabulary.words) / len(words)
+        if set(_NUMBER.findall(text)) - vocabulary.numbers or coverage < 0.75:
+            claims.append(text.strip())
     if not said_something:  # "The answer is: [1]." states nothing checkable
         claims.append(answer)
     return claims
+
+
+class _Vocabulary:
+    def __init__(self, text: str) -> None:
+        self.words = content_words(text)
+        self.numbers = set(_NUMBER.findall(text))
+
+
+def _claim_sentences(answer: str) -> list[str]:
+    """Sentences with their trailing [n] markers attached ("... disk files. [2] Next ...")."""
+    parts = re.split(r"(?<=[.!?])\s+(?!\[\d)|(?<=\])\s+(?=[A-Z])|\n+", answer.strip())
+    return [p for p in parts if p.strip()]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import TokenChunker
@@ -15,6 +17,7 @@ from ingest.worker import IngestProgress, IngestReport, IngestWorker, settings_s
 from rag.answering import Answerer
 from rag.config import Settings
 from rag.embedding import Embedder
+from rag.errors import CollectionNotFoundError, InvalidInputError, PermissionDeniedError
 from rag.generation import Generator
 from rag.retrieval import HybridRetriever
 from rag.runtime import build_embedder, build_generator, open_collection, state_path
@@ -136,9 +139,7 @@ def drop_collection(settings: Settings, name: str) -> None:
         from rag.store.server import drop_server_collection
 
         drop_server_collection(settings, name)
-    state = state_path(settings, name)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{state}{suffix}").unlink(missing_ok=True)
+    _remove_state(settings, name)
 
 
 __all__ = [
@@ -149,3 +150,152 @@ __all__ = [
     "open_retriever",
     "run_ingest",
 ]
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    source: str
+    chunks: int
+    size: int
+    sha256: str
+
+
+def list_documents(settings: Settings, collection: str) -> list[DocumentInfo]:
+    records = SyncState.read_records(state_path(settings, collection))
+    return [
+        DocumentInfo(r.source, len(r.chunk_ids), r.size, r.sha256)
+        for r in sorted(records.values(), key=lambda r: r.source)
+    ]
+
+
+def delete_document(settings: Settings, store: VectorStore, source: str) -> int:
+    """Remove one document's chunks and its state; returns how many chunks went."""
+    state = SyncState(state_path(settings, store.collection))
+    try:
+        record = state.records().get(source)
+        if record is None:
+            raise CollectionNotFoundError(
+                f"no document {source!r} in collection {store.collection!r}"
+            )
+        store.delete(list(record.chunk_ids))
+        store.delete_source(source)  # and anything a crashed run may have left under it
+        state.forget([source])
+        return len(record.chunk_ids)
+    finally:
+        state.close()
+
+
+def resolve_under_roots(path: str, roots: Sequence[Path]) -> Path:
+    """A server-side folder the API may ingest: inside a configured root, after resolving
+    symlinks and '..', so no request reaches outside them."""
+    if not roots:
+        raise PermissionDeniedError(
+            "ingesting server folders through the API is disabled (set RAG_INGEST_ROOTS)"
+        )
+    resolved = Path(path).expanduser().resolve()
+    for root in roots:
+        if resolved.is_relative_to(root.expanduser().resolve()):
+            if not resolved.exists():
+                raise InvalidInputError(f"{path}: no such file or folder", field="path")
+            return resolved
+    raise PermissionDeniedError(f"{path} is outside the allowed ingest roots")
+
+
+def run_worker(
+    settings: Settings, *, watch: Sequence[Path] = (), stop: threading.Event | None = None
+) -> None:
+    """`rag worker`: run the API's queued ingestion jobs in a process of its own, and keep
+    ``watch`` folders in sync. Meant for a Qdrant server; the embedded store admits one process.
+    """
+    from rag.jobs import Job, JobProgress, JobQueue, JobRunner
+
+    stop = stop or threading.Event()
+    if settings.store == "edge":
+        log.warning(
+            "rag worker with the embedded store: it cannot run while `rag serve` holds the "
+            "store open; use RAG_STORE=qdrant to run both"
+        )
+    embedder = build_embedder(settings)
+
+    def run(job: Job, progress: JobProgress) -> IngestReport:
+        store = open_collection(settings, embedder, collection=job.collection, create=True)
+        try:
+            return ingest_into(
+                settings, store, embedder, [Path(p) for p in job.paths], progress=progress
+            )
+        finally:
+            store.close()
+
+    watcher = None
+    if watch:
+        watcher = threading.Thread(
+            target=watch_ingest,
+            args=(settings, watch),
+            kwargs={"on_report": lambda r: log.info("sync: %s", r.summary()), "stop": stop},
+            name="watch",
+            daemon=True,
+        )
+        watcher.start()
+    queue = JobQueue(settings.data_dir / "jobs.sqlite")
+    runner = JobRunner(queue, run)
+    runner.start()
+    log.info("worker ready: running ingestion jobs from %s", settings.data_dir / "jobs.sqlite")
+    try:
+        stop.wait()
+    finally:
+        runner.stop()
+        queue.close()
+
+
+def reindex(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    collection: str | None = None,
+    switching: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    progress: IngestProgress | None = None,
+) -> IngestReport:
+    """Rebuild a collection with the current embedding model and chunking settings.
+
+    The new collection is built beside the old one, which keeps serving; then the two are
+    switched: an alias moved atomically on a Qdrant server, a folder swap on the embedded
+    store. ``switching`` brackets the switch: the service closes the old collection in it and
+    holds its lock, so queries wait a moment instead of failing. Files are read again from
+    their paths; those gone since are left out.
+    """
+    name = collection or settings.collection
+    records = SyncState.read_records(state_path(settings, name))
+    if not records:
+        raise CollectionNotFoundError(f"collection {name!r} has no ingested documents to rebuild")
+    files = [Path(s) for s in sorted(records) if Path(s).is_file()]
+    if settings.store == "edge":
+        from rag.store.edge import drop_edge_collection, swap_edge_collection
+
+        built = f"{name}.reindex"
+        with contextlib.suppress(CollectionNotFoundError):
+            drop_edge_collection(settings.data_dir, built)  # left by an interrupted reindex
+    else:
+        from rag.store.server import swap_server_collection, versioned
+
+        built = versioned(name)
+    _remove_state(settings, built)
+    store = open_collection(settings, embedder, collection=built, create=True)
+    try:
+        report = ingest_into(settings, store, embedder, files, progress=progress)
+    finally:
+        store.close()
+    with switching():
+        if settings.store == "edge":
+            swap_edge_collection(settings.data_dir, name, built)
+        else:
+            swap_server_collection(settings, name, built)
+        _remove_state(settings, name)
+        state_path(settings, built).replace(state_path(settings, name))
+    log.info("reindexed %r: %s", name, report.summary())
+    return report
+
+
+def _remove_state(settings: Settings, collection: str) -> None:
+    state = state_path(settings, collection)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{state}{suffix}").unlink(missing_ok=True)

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 from rag.answering import quote
 from rag.context import Passage
-from rag.grounding import Support, split_sentences, supporting_sentences, unsupported_claims
+from rag.grounding import (
+    Support,
+    labelled_sentences,
+    split_sentences,
+    supporting_sentences,
+    unsupported_claims,
+)
 from rag.types import Chunk, Hit
 from tests.fakes import HashEmbedder
 
@@ -50,3 +56,28 @@ def test_quote_keeps_the_second_sentence_only_from_the_same_passage() -> None:
 def test_an_answer_that_states_nothing_is_not_accepted() -> None:
     assert unsupported_claims("The answer is: [1].", [passage()])
     assert unsupported_claims("", [passage()])
+
+
+def test_a_claim_is_checked_against_the_passage_it_cites() -> None:
+    coffee = passage(n=1)
+    office = passage("Bicycles go in the basement cage reached by the ramp on Dock Lane.", n=2)
+    assert unsupported_claims("Descale every 200 brewing cycles [1].", [coffee, office]) == []
+    assert unsupported_claims("Descale every 200 brewing cycles [2].", [coffee, office])
+    assert (
+        unsupported_claims(
+            "Descale every 200 brewing cycles [1]. Bicycles go in the basement cage [2].",
+            [coffee, office],
+        )
+        == []
+    )
+
+
+def test_a_definition_term_labels_its_first_sentence() -> None:
+    text = "work_mem (integer)\n\nSets the base maximum amount of memory. It is 4MB by default."
+    assert labelled_sentences(text) == [
+        "work_mem (integer): Sets the base maximum amount of memory.",
+        "It is 4MB by default.",
+    ]
+    assert labelled_sentences("a short last line with no stop") == [
+        "a short last line with no stop"
+    ]

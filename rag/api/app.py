@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 
 import rag
 from rag.api.deps import AuthError, hash_key, require_key
-from rag.api.routes import health, query
+from rag.api.openai_service import OpenAIError, error_body
+from rag.api.routes import health, ingest, openai, query
 from rag.api.state import ServiceState
 from rag.config import Settings
 from rag.embedding import Embedder
@@ -21,6 +22,8 @@ from rag.errors import (
     CollectionNotFoundError,
     InvalidInputError,
     ModelError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
     RagError,
     StoreLockedError,
 )
@@ -37,6 +40,10 @@ def _error(status: int, message: str, kind: str, param: str | None = None) -> JS
 
 
 def _status(exc: RagError) -> tuple[int, str]:
+    if isinstance(exc, PayloadTooLargeError):
+        return 413, "invalid_request_error"
+    if isinstance(exc, PermissionDeniedError):
+        return 403, "permission_error"
     if isinstance(exc, InvalidInputError):
         return 400, "invalid_request_error"
     if isinstance(exc, CollectionNotFoundError):
@@ -85,6 +92,11 @@ def create_app(
             log.error("request failed: %s", exc)
         return _error(status, str(exc), kind, getattr(exc, "field", None))
 
+    @app.exception_handler(OpenAIError)
+    async def openai_error(_: Request, exc: OpenAIError) -> JSONResponse:
+        body = error_body(str(exc), exc.kind, exc.param, exc.code)
+        return JSONResponse(status_code=exc.status, content=body)
+
     @app.exception_handler(AuthError)
     async def auth_error(_: Request, exc: AuthError) -> JSONResponse:
         response = _error(401, str(exc), "invalid_request_error")
@@ -101,4 +113,6 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(query.router, dependencies=[Depends(require_key)])
+    app.include_router(ingest.router, dependencies=[Depends(require_key)])
+    app.include_router(openai.router, dependencies=[Depends(require_key)])
     return app

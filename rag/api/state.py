@@ -7,15 +7,25 @@ between requests; the lock serialises opening, not searching.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.answering import Answerer
 from rag.config import Settings, validate_collection_name
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.generation import Generator
+from rag.jobs import Job, JobProgress, JobQueue, JobRunner
 from rag.retrieval import HybridRetriever
 from rag.runtime import open_collection
+from rag.services import ingest_into, reindex
 from rag.store.base import VectorStore
+
+if TYPE_CHECKING:
+    from ingest.worker import IngestReport
 
 
 class ServiceState:
@@ -23,10 +33,16 @@ class ServiceState:
         self.settings = settings
         self.embedder = embedder
         self.generator = generator
+        self.started = int(time.time())
         self._stores: dict[str, VectorStore] = {}
         self._lock = threading.Lock()
+        self.jobs = JobQueue(settings.data_dir / "jobs.sqlite")
+        self.runner: JobRunner | None = None
+        if settings.ingest_in_process:
+            self.runner = JobRunner(self.jobs, self.run_job)
+            self.runner.start()
 
-    def store(self, collection: str | None = None) -> VectorStore:
+    def store(self, collection: str | None = None, *, create: bool = False) -> VectorStore:
         name = collection or self.settings.collection
         try:
             validate_collection_name(name)
@@ -35,11 +51,44 @@ class ServiceState:
         with self._lock:
             if name not in self._stores:
                 # The default collection is created empty so a new service answers at once.
-                create = name == self.settings.collection
                 self._stores[name] = open_collection(
-                    self.settings, self.embedder, collection=name, create=create
+                    self.settings,
+                    self.embedder,
+                    collection=name,
+                    create=create or name == self.settings.collection,
                 )
             return self._stores[name]
+
+    @contextmanager
+    def _switching(self, collection: str) -> Iterator[None]:
+        """Hold the lock while a reindexed collection replaces the old one: requests for it
+        wait here for the moment of the switch, then open the new one."""
+        with self._lock:
+            store = self._stores.pop(collection, None)
+            if store is not None:
+                store.close()
+            yield
+
+    def release(self, collection: str) -> None:
+        """Close a collection (before it is dropped)."""
+        with self._lock:
+            store = self._stores.pop(collection, None)
+        if store is not None:
+            store.close()
+
+    def run_job(self, job: Job, progress: JobProgress) -> IngestReport:
+        if job.kind == "reindex":
+            return reindex(
+                self.settings,
+                self.embedder,
+                collection=job.collection,
+                switching=lambda: self._switching(job.collection),
+                progress=progress,
+            )
+        store = self.store(job.collection, create=True)
+        return ingest_into(
+            self.settings, store, self.embedder, [Path(p) for p in job.paths], progress=progress
+        )
 
     def retriever(self, collection: str | None = None) -> HybridRetriever:
         return HybridRetriever(self.embedder, self.store(collection), self.settings)
@@ -48,6 +97,9 @@ class ServiceState:
         return Answerer(self.retriever(collection), self.generator, self.settings)
 
     def close(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+        self.jobs.close()
         with self._lock:
             for store in self._stores.values():
                 store.close()

@@ -123,7 +123,7 @@ class TransformersGenerator:
 
     def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         self.warm_up()
         input_ids = self._encode(messages).to(self._device)
@@ -131,6 +131,12 @@ class TransformersGenerator:
             self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300
         )
         errors: list[BaseException] = []
+        cancelled = threading.Event()
+
+        class Cancelled(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                done = cancelled.is_set()
+                return torch.full((input_ids.shape[0],), done, device=input_ids.device)
 
         def run() -> None:
             try:
@@ -141,6 +147,7 @@ class TransformersGenerator:
                         max_new_tokens=max_new_tokens,
                         do_sample=False,
                         streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([Cancelled()]),
                         pad_token_id=self._tokenizer.eos_token_id,
                     )
             except BaseException as exc:  # surfaced in the caller's thread below
@@ -151,7 +158,12 @@ class TransformersGenerator:
         with self._lock:
             worker = threading.Thread(target=run, name="generate", daemon=True)
             worker.start()
-            yield from (piece for piece in streamer if piece)
-            worker.join()
+            try:
+                yield from (piece for piece in streamer if piece)
+            finally:
+                # The caller stopped reading (a stop sequence, a closed connection): end the
+                # generation at the next token instead of running on while holding the model.
+                cancelled.set()
+                worker.join()
         if errors:
             raise ModelError(f"generation failed: {errors[0]}") from errors[0]

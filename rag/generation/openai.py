@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import httpx
 
@@ -18,6 +19,12 @@ _CHARS_PER_TOKEN = 4  # the server's tokenizer is not ours: estimate, and budget
 
 
 class OpenAIChatGenerator:
+    """Streams from ``POST {base_url}/chat/completions``.
+
+    Every failure (unreachable server, an error status, an error event inside the stream,
+    a malformed event) becomes a ModelError naming the server, never a bare exception.
+    """
+
     def __init__(
         self,
         *,
@@ -26,15 +33,25 @@ class OpenAIChatGenerator:
         api_key: str | None = None,
         timeout: float = 120.0,
         context_window: int = 8192,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        headers = {"Accept": "text/event-stream"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        # httpx joins a relative path onto the base URL's path: {base}/v1 + chat/completions.
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/") + "/",
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+        )
         self._model = model
         self._window = context_window
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIChatGenerator:
-        assert settings.openai_base_url and settings.openai_model  # checked by Settings
+        if not (settings.openai_base_url and settings.openai_model):
+            raise ModelError("generator='openai' needs RAG_OPENAI_BASE_URL and RAG_OPENAI_MODEL")
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         return cls(
             base_url=settings.openai_base_url,
@@ -57,32 +74,77 @@ class OpenAIChatGenerator:
     def prompt_tokens(self, messages: Sequence[Message]) -> int:
         return sum(self.count_tokens(m["content"]) + 4 for m in messages)
 
+    def close(self) -> None:
+        self._client.close()
+
+    def _where(self) -> str:
+        return f"chat server {self._client.base_url}"
+
     def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
         body = {
             "model": self._model,
-            "messages": list(messages),
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
             "max_tokens": max_new_tokens,
             "temperature": 0,
             "stream": True,
         }
         try:
-            with self._client.stream("POST", "/chat/completions", json=body) as response:
+            with self._client.stream("POST", "chat/completions", json=body) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise ModelError(
-                        f"chat server {self._client.base_url} answered {response.status_code}: "
-                        f"{response.text[:300]}"
+                        f"{self._where()} answered {response.status_code}: "
+                        f"{_error_message(response.text)}"
                     )
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    # A server that ignores "stream": true answers with one chat.completion.
+                    response.read()
+                    yield from self._pieces(_parse(response.text, self._where()))
+                    return
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
-                        continue
+                        continue  # blank separators, ": keep-alive" comments, "event:" lines
                     data = line[5:].strip()
                     if data == "[DONE]":
                         break
-                    event = json.loads(data)
-                    for choice in event.get("choices") or []:
-                        piece = (choice.get("delta") or {}).get("content")
-                        if piece:
-                            yield piece
+                    yield from self._pieces(_parse(data, self._where()))
         except httpx.HTTPError as exc:
-            raise ModelError(f"chat server {self._client.base_url} failed: {exc}") from exc
+            raise ModelError(f"{self._where()} failed: {exc}") from exc
+
+    def _pieces(self, event: dict[str, Any]) -> Iterator[str]:
+        if event.get("error"):
+            raise ModelError(f"{self._where()} reported: {_error_message(event)}")
+        for choice in event.get("choices") or []:
+            if not isinstance(choice, dict):
+                continue
+            # "delta" in a stream, "message" in a whole completion; reasoning is not answer.
+            part = choice.get("delta") or choice.get("message") or {}
+            piece = part.get("content") if isinstance(part, dict) else None
+            if isinstance(piece, str) and piece:
+                yield piece
+
+
+def _parse(data: str, where: str) -> dict[str, Any]:
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{where} sent something that is not JSON: {data[:200]!r}") from exc
+    if not isinstance(event, dict):
+        raise ModelError(f"{where} sent an unexpected event: {data[:200]!r}")
+    return event
+
+
+def _error_message(body: str | dict[str, Any]) -> str:
+    """The message of an OpenAI-style error body, or the start of the text."""
+    if isinstance(body, str):
+        try:
+            parsed = json.loads(body)
+        except json.JSONDecodeError:
+            return body[:300]
+        if not isinstance(parsed, dict):
+            return body[:300]
+        body = parsed
+    error = body.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])[:300]
+    return str(error or body)[:300]

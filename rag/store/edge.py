@@ -44,7 +44,24 @@ def list_edge_collections(data_dir: Path) -> list[str]:
     root = collections_root(data_dir)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / _INFO_FILE).is_file())
+    # Names with a dot are internal (a reindex under way); user names cannot have one.
+    return sorted(
+        p.name for p in root.iterdir() if (p / _INFO_FILE).is_file() and "." not in p.name
+    )
+
+
+def swap_edge_collection(data_dir: Path, name: str, built: str) -> None:
+    """Replace collection ``name`` by the finished collection ``built`` (both closed).
+
+    Two renames; if a crash falls between them, opening ``name`` puts the old one back.
+    """
+    root = collections_root(data_dir)
+    current, trash = root / name, root / f"{name}.old"
+    shutil.rmtree(trash, ignore_errors=True)
+    if current.exists():
+        current.rename(trash)
+    (root / built).rename(current)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 class EdgeVectorStore:
@@ -54,6 +71,9 @@ class EdgeVectorStore:
         self._name = collection
         self._dir = collections_root(data_dir) / collection
         info_path = self._dir / _INFO_FILE
+        previous = self._dir.with_name(f"{collection}.old")
+        if not self._dir.exists() and (previous / _INFO_FILE).is_file():
+            previous.rename(self._dir)  # a swap died between its two renames: roll back
         if not info_path.is_file() and not create:
             raise CollectionNotFoundError(
                 f"collection {collection!r} does not exist under {self._dir.parent}; "

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -84,8 +86,12 @@ class QdrantServerStore:
         return CollectionInfo.from_dict(metadata[_INFO_KEY])
 
     def _create(self, info: CollectionInfo) -> None:
+        """A physical collection `NAME.vSTAMP` behind the alias NAME, so that a reindex can
+        build a new one and move the alias to it in one atomic step. Internal names (with a
+        dot, which user names cannot have) are created as they are."""
+        physical = self._name if "." in self._name else versioned(self._name)
         self._client.create_collection(
-            self._name,
+            physical,
             vectors_config={
                 DENSE: models.VectorParams(size=info.dimension, distance=models.Distance.COSINE)
             },
@@ -97,9 +103,13 @@ class QdrantServerStore:
             warnings.filterwarnings("ignore", message="Payload indexes have no effect")
             for field in INDEXED_FIELDS:
                 self._client.create_payload_index(
-                    self._name, field, field_schema=models.PayloadSchemaType.KEYWORD
+                    physical, field, field_schema=models.PayloadSchemaType.KEYWORD
                 )
-        log.info("created collection %r on the Qdrant server", self._name)
+        if physical != self._name:
+            self._client.update_collection_aliases(
+                change_aliases_operations=[_create_alias(self._name, physical)]
+            )
+        log.info("created collection %r (%s) on the Qdrant server", self._name, physical)
 
     @property
     def collection(self) -> str:
@@ -214,10 +224,30 @@ def client_for(settings: Settings) -> QdrantClient:
     return make_client(settings.qdrant_url, key)
 
 
+def versioned(name: str) -> str:
+    return f"{name}.v{time.time_ns()}"
+
+
+def _create_alias(alias: str, collection: str) -> models.CreateAliasOperation:
+    return models.CreateAliasOperation(
+        create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+    )
+
+
+def _delete_alias(alias: str) -> models.DeleteAliasOperation:
+    return models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+
+
+def _aliases(client: QdrantClient) -> dict[str, str]:
+    return {a.alias_name: a.collection_name for a in client.get_aliases().aliases}
+
+
 def list_server_collections(settings: Settings) -> list[str]:
+    """User-facing names: aliases, and rag collections made before aliases (no dot)."""
     client = client_for(settings)
     try:
-        names = [c.name for c in client.get_collections().collections]
+        physical = [c.name for c in client.get_collections().collections]
+        names = set(_aliases(client)) | {n for n in physical if "." not in n}
         return sorted(
             n for n in names if _INFO_KEY in (client.get_collection(n).config.metadata or {})
         )
@@ -230,6 +260,30 @@ def drop_server_collection(settings: Settings, name: str) -> None:
     try:
         if not client.collection_exists(name):
             raise CollectionNotFoundError(f"collection {name!r} does not exist")
-        client.delete_collection(name)
+        target = _aliases(client).get(name)
+        if target is not None:
+            client.update_collection_aliases(change_aliases_operations=[_delete_alias(name)])
+        client.delete_collection(target or name)
+    finally:
+        client.close()
+
+
+def swap_server_collection(settings: Settings, name: str, built: str) -> None:
+    """Point the alias ``name`` at the collection ``built`` atomically, then drop the old one.
+
+    A collection made before aliases (a physical ``name``) is dropped first: for that one
+    switch there is a moment with no collection.
+    """
+    client = client_for(settings)
+    try:
+        old = _aliases(client).get(name)
+        operations: list[Any] = [_create_alias(name, built)]
+        if old is not None:
+            operations.insert(0, _delete_alias(name))
+        elif client.collection_exists(name):
+            client.delete_collection(name)
+        client.update_collection_aliases(change_aliases_operations=operations)
+        if old is not None and old != built:
+            client.delete_collection(old)
     finally:
         client.close()

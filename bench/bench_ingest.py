@@ -1,0 +1,122 @@
+"""Ingestion benchmark: first run, no-op re-run, one edited file, peak memory at 1x and 4x.
+
+    python bench/bench_ingest.py [DOCS] [--every N] [--copies 1,4]
+
+DOCS defaults to /tmp/docs/postgresql-15 (from ../shared/corpora/fetch-debian-docs.sh).
+`--every N` takes every Nth page in sorted order (N=1: the whole folder). Each run is a real
+`rag ingest` subprocess with a fresh data dir; peak RSS is the child's maximum resident set.
+Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def run_ingest(folder: Path, data: Path) -> tuple[float, float, dict[str, object]]:
+    """Wall seconds, peak RSS in MB of this child, and the JSON report."""
+    env = {
+        **os.environ,
+        "RAG_DATA_DIR": str(data),
+        "RAG_MODEL_CACHE_DIR": str(PROJECT / "data" / "models"),
+        "RAG_LOG_LEVEL": "WARNING",
+    }
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "ingest", str(folder), "--json"],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+        )
+        watched = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:  # sampled: ru_maxrss of children is cumulative
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, watched.memory_info().rss)
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        if proc.returncode not in (0, 1):
+            stderr.seek(0)
+            raise SystemExit(f"rag ingest failed ({proc.returncode}): {stderr.read()[-2000:]}")
+        stdout.seek(0)
+        report: dict[str, object] = json.loads(stdout.read())
+    return seconds, peak / 2**20, report
+
+
+def subset(docs: Path, target: Path, every: int, copies: int) -> int:
+    pages = sorted(p for p in docs.rglob("*") if p.is_file() and p.suffix in (".html", ".htm"))
+    chosen = pages[::every]
+    for copy in range(copies):
+        for page in chosen:
+            dest = target / f"copy{copy}" / page.relative_to(docs)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(page, dest)
+    return len(chosen) * copies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("docs", nargs="?", default="/tmp/docs/postgresql-15", type=Path)
+    parser.add_argument("--every", type=int, default=1)
+    parser.add_argument("--copies", default="1,4")
+    args = parser.parse_args()
+    if not args.docs.is_dir():
+        raise SystemExit(f"{args.docs}: run ../shared/corpora/fetch-debian-docs.sh first")
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for copies in (int(c) for c in args.copies.split(",")):
+            corpus = root / f"corpus{copies}"
+            pages = subset(args.docs, corpus, args.every, copies)
+            data = root / f"data{copies}"
+            seconds, rss, report = run_ingest(corpus, data)
+            chunks = int(report["chunks_written"])  # type: ignore[call-overload]
+            rows.append(
+                (
+                    f"{copies}x first ingestion ({pages} pages)",
+                    f"{seconds:.1f} s, {chunks} chunks, {chunks / seconds:.1f} chunks/s, "
+                    f"peak RSS {rss:.0f} MB",
+                )
+            )
+            if copies != 1:
+                continue
+            noop, _, report = run_ingest(corpus, data)
+            rows.append(
+                (
+                    "1x no-op second run",
+                    f"{noop:.2f} s ({100 * noop / seconds:.1f}% of the first), "
+                    f"{len(report['unchanged'])} unchanged",
+                )
+            )  # type: ignore[arg-type]
+            edited = sorted(corpus.rglob("*.html"))[pages // 2]
+            edited.write_text(edited.read_text() + "<p>An edited paragraph for the benchmark.</p>")
+            edit, _, report = run_ingest(corpus, data)
+            rows.append(
+                (
+                    "1x after editing one file",
+                    f"{edit:.2f} s, {report['chunks_written']} chunks re-embedded",
+                )
+            )
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    print("(each run includes process start and model load, about 10 s on this machine)")
+
+
+if __name__ == "__main__":
+    main()

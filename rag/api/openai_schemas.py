@@ -1,0 +1,190 @@
+"""Request and response bodies of the OpenAI-compatible API (/v1/models, /v1/chat/completions,
+/v1/embeddings).
+
+Requests accept unknown fields: OpenAI clients send many (``user``, ``seed``, ``metadata``,
+``parallel_tool_calls``, ...). Fields we read are typed here; what we cannot honour is refused
+or ignored in rag.api.openai_service, with OpenAI-style errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.api.schemas import CitationModel
+
+# --- models ------------------------------------------------------------------------------
+
+
+class ModelCard(BaseModel):
+    id: str = Field(description="'rag-<collection>': choosing the model chooses the collection.")
+    object: Literal["model"] = "model"
+    created: int = Field(description="Unix time the service started.")
+    owned_by: str = "rag"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+# --- chat completions --------------------------------------------------------------------
+
+
+class ContentPart(BaseModel):
+    """One part of a message's content; only text parts are read."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(description="'rag-<collection>', as listed by GET /v1/models.")
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1, description="Caps RAG_LLM_MAX_NEW_TOKENS.")
+    max_completion_tokens: int | None = Field(None, ge=1, description="Same as max_tokens.")
+    stop: str | list[str] | None = Field(None, description="Up to 4 stop sequences.")
+    n: int | None = Field(None, ge=1, description="Only 1 is supported.")
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    # Accepted and ignored: answers are deterministic and grounded.
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    user: str | None = None
+    source_prefix: str | None = Field(
+        None, description="Not OpenAI: only use documents under this folder or file path."
+    )
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+    refusal: None = None
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    logprobs: None = None
+    finish_reason: Literal["stop", "length"]
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class RagInfo(BaseModel):
+    """Not OpenAI: how the answer was made."""
+
+    retrieval_query: str = Field(description="What was searched (a follow-up made explicit).")
+    abstained: bool = Field(description="True when the documents held nothing relevant enough.")
+    extractive: bool = Field(
+        description="True when the model's answer failed the grounding check and the answer "
+        "quotes the documents instead."
+    )
+    timings: dict[str, float] = Field(description="Milliseconds spent per stage.")
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    system_fingerprint: str | None = None
+    choices: list[Choice]
+    usage: Usage
+    citations: list[CitationModel] = Field(
+        description="Not OpenAI: the sources behind the [n] markers in the answer."
+    )
+    rag: RagInfo
+
+
+class Delta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: Delta
+    logprobs: None = None
+    finish_reason: Literal["stop", "length"] | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One streamed event. ``citations`` and ``rag`` appear only on the chunk with the
+    finish_reason, ``usage`` only on the last chunk when stream_options.include_usage."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    system_fingerprint: str | None = None
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    citations: list[CitationModel] | None = None
+    rag: RagInfo | None = None
+
+
+# --- embeddings --------------------------------------------------------------------------
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(description="A 'rag-<collection>' id or the embedding model's name.")
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="A text or a list of texts (token arrays are refused)."
+    )
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1, description="Must equal the model's dimension.")
+    user: str | None = None
+
+
+class EmbeddingItem(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingItem]
+    model: str
+    usage: EmbeddingUsage

@@ -1,0 +1,221 @@
+"""Ingestion through the API: jobs for server folders and uploads, documents, collections."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.loaders import SUPPORTED_EXTENSIONS
+from rag.api.deps import StateDep
+from rag.api.schemas import ErrorResponse
+from rag.config import validate_collection_name
+from rag.errors import CollectionNotFoundError, InvalidInputError, PayloadTooLargeError
+from rag.jobs import Job
+from rag.services import (
+    delete_document,
+    drop_collection,
+    list_collections,
+    list_documents,
+    resolve_under_roots,
+)
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["ingestion"],
+    responses={
+        400: {"model": ErrorResponse},
+        401: {"model": ErrorResponse},
+        403: {"model": ErrorResponse},
+        404: {"model": ErrorResponse},
+        413: {"model": ErrorResponse},
+    },
+)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]")
+
+
+class IngestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="A folder or file on the server, under RAG_INGEST_ROOTS.")
+    collection: str | None = None
+
+
+class JobResponse(BaseModel):
+    id: str
+    collection: str
+    paths: list[str]
+    status: str = Field(description="queued, running, done or failed")
+    created: float
+    started: float | None
+    finished: float | None
+    progress: dict[str, int] = Field(description="files_total, files_done, chunks_written")
+    report: dict[str, Any] | None = Field(
+        description="When done: added, replaced, deleted, moved, unchanged, failed (with reasons)"
+    )
+    error: str | None
+
+
+class DocumentResponse(BaseModel):
+    source: str
+    chunks: int
+    size: int
+    sha256: str
+
+
+class CollectionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+
+
+def _collection(state: StateDep, name: str | None) -> str:
+    try:
+        return validate_collection_name(name or state.settings.collection)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc), field="collection") from None
+
+
+def _job(job: Job) -> JobResponse:
+    data = asdict(job)
+    return JobResponse(**data)
+
+
+def _enqueue(state: StateDep, collection: str, paths: list[str]) -> JobResponse:
+    job = state.jobs.enqueue(collection, paths)
+    if state.runner is not None:
+        state.runner.notify()
+    return _job(job)
+
+
+@router.post("/ingest", status_code=status.HTTP_202_ACCEPTED, response_model=JobResponse)
+def ingest_folder(body: IngestRequest, state: StateDep) -> JobResponse:
+    """Sync a server folder (or file) into a collection, as a job. Poll GET /v1/jobs/{id}."""
+    path = resolve_under_roots(body.path, state.settings.ingest_roots)
+    return _enqueue(state, _collection(state, body.collection), [str(path)])
+
+
+@router.post("/documents", status_code=status.HTTP_202_ACCEPTED, response_model=JobResponse)
+def upload_documents(
+    state: StateDep,
+    files: Annotated[list[UploadFile], File(description="Documents to ingest.")],
+    collection: Annotated[str | None, Form()] = None,
+) -> JobResponse:
+    """Upload documents (multipart); they are stored under DATA_DIR/uploads and ingested."""
+    name = _collection(state, collection)
+    folder = state.settings.data_dir / "uploads" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    limit = state.settings.max_upload_bytes
+    saved: list[str] = []
+    for upload in files:
+        filename = _UNSAFE.sub("_", Path(upload.filename or "").name).strip()
+        suffix = Path(filename).suffix.lower()
+        if not filename or filename.startswith("."):
+            raise InvalidInputError(f"invalid file name {upload.filename!r}", field="files")
+        if suffix not in SUPPORTED_EXTENSIONS:
+            raise InvalidInputError(
+                f"{filename}: unsupported file type {suffix or '(none)'} "
+                f"(supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))})",
+                field="files",
+            )
+        target = folder / filename
+        partial = target.with_name(target.name + ".partial")
+        written = 0
+        with partial.open("wb") as out:
+            while block := upload.file.read(1 << 20):
+                written += len(block)
+                if written > limit:
+                    out.close()
+                    partial.unlink()
+                    raise PayloadTooLargeError(
+                        f"{filename} is over the upload limit of {limit} bytes "
+                        "(RAG_MAX_UPLOAD_BYTES)"
+                    )
+                out.write(block)
+        partial.replace(target)
+        saved.append(str(target))
+    if not saved:
+        raise InvalidInputError("no files in the upload", field="files")
+    return _enqueue(state, name, saved)
+
+
+@router.get("/jobs/{job_id}", response_model=JobResponse)
+def get_job(job_id: str, state: StateDep) -> JobResponse:
+    """A job's status, progress and, when done, its report."""
+    job = state.jobs.get(job_id)
+    if job is None:
+        raise CollectionNotFoundError(f"no job {job_id!r}")
+    return _job(job)
+
+
+@router.get("/jobs", response_model=list[JobResponse])
+def list_jobs(state: StateDep) -> list[JobResponse]:
+    """The 50 most recent jobs, newest first."""
+    return [_job(j) for j in state.jobs.list()]
+
+
+@router.get("/documents", response_model=list[DocumentResponse])
+def documents(state: StateDep, collection: str | None = None) -> list[DocumentResponse]:
+    """The documents of a collection with their chunk counts."""
+    name = _collection(state, collection)
+    return [DocumentResponse(**asdict(d)) for d in list_documents(state.settings, name)]
+
+
+@router.delete("/documents")
+def delete(
+    state: StateDep,
+    source: Annotated[str, Query(description="The document's source path, as listed.")],
+    collection: str | None = None,
+) -> dict[str, Any]:
+    """Remove a document's chunks. An uploaded document's file is removed too."""
+    name = _collection(state, collection)
+    removed = delete_document(state.settings, state.store(name), source)
+    uploads = (state.settings.data_dir / "uploads" / name).resolve()
+    if Path(source).parent == uploads:
+        Path(source).unlink(missing_ok=True)
+    return {"source": source, "chunks_deleted": removed}
+
+
+@router.get("/collections")
+def collections(state: StateDep) -> dict[str, Any]:
+    """The collections, with their chunk counts."""
+    names = list_collections(state.settings)
+    return {"collections": [{"name": n, "chunks": state.store(n).count()} for n in names]}
+
+
+@router.post("/collections", status_code=status.HTTP_201_CREATED)
+def create_collection(body: CollectionRequest, state: StateDep) -> dict[str, Any]:
+    """Create an empty collection for the configured embedding model."""
+    name = _collection(state, body.name)
+    store = state.store(name, create=True)
+    return {"name": name, "chunks": store.count()}
+
+
+@router.post(
+    "/collections/{name}/reindex", status_code=status.HTTP_202_ACCEPTED, response_model=JobResponse
+)
+def reindex_collection(name: str, state: StateDep) -> JobResponse:
+    """Rebuild a collection with the current embedding and chunking settings, as a job.
+    Queries are served from the old one until the new one replaces it."""
+    name = _collection(state, name)
+    state.store(name)  # 404 now rather than a failed job later
+    job = state.jobs.enqueue(name, [], kind="reindex")
+    if state.runner is not None:
+        state.runner.notify()
+    return _job(job)
+
+
+@router.delete("/collections/{name}")
+def drop(name: str, state: StateDep) -> dict[str, Any]:
+    """Drop a collection, its chunks and its ingestion state."""
+    name = _collection(state, name)
+    state.release(name)
+    drop_collection(state.settings, name)
+    shutil.rmtree(state.settings.data_dir / "uploads" / name, ignore_errors=True)
+    return {"name": name, "dropped": True}
