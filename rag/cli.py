@@ -310,8 +310,7 @@ class RichProgress:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[chunks]} chunks"),
-            TextColumn("{task.speed} files/s"),
+            TextColumn("files, {task.fields[chunks]} chunks ({task.fields[rate]} chunks/s)"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
@@ -322,11 +321,14 @@ class RichProgress:
 
     def start(self, total_files: int) -> None:
         self._progress.start()
-        self._task = self._progress.add_task("ingesting", total=total_files, chunks=0)
+        self._task = self._progress.add_task("ingesting", total=total_files, chunks=0, rate="-")
 
     def advance(self, *, files: int = 0, chunks: int = 0) -> None:
         task = self._progress.tasks[0]
-        self._progress.update(self._task, advance=files, chunks=task.fields["chunks"] + chunks)
+        total = task.fields["chunks"] + chunks
+        elapsed = task.elapsed or 0.0
+        rate = f"{total / elapsed:.1f}" if elapsed > 0 and total else "-"
+        self._progress.update(self._task, advance=files, chunks=total, rate=rate)
 
     def finish(self) -> None:
         self._progress.stop()
