@@ -185,7 +185,10 @@ class IngestWorker:
         except Exception as exc:  # a parser bug must not stop the other files
             log.exception("failed to load %s", path)
             return self._failed(report, str(path), f"unexpected error: {exc!r}")
-        record = FileRecord(
+        return _Loaded(change, self._record(change, chunks), chunks)
+
+    def _record(self, change: Change, chunks: list[Chunk]) -> FileRecord:
+        return FileRecord(
             change.file.source,
             change.size,
             change.mtime_ns,
@@ -193,7 +196,6 @@ class IngestWorker:
             tuple(c.id for c in chunks),
             self._signature,
         )
-        return _Loaded(change, record, chunks)
 
     @staticmethod
     def _failed(report: IngestReport, path: str, reason: str) -> None:
@@ -244,14 +246,7 @@ class IngestWorker:
                     context=chunk.context.replace(chunk.title, title, 1),
                 )
             )
-        record = FileRecord(
-            new.file.source,
-            new.size,
-            new.mtime_ns,
-            new.sha256,
-            tuple(c.id for c in chunks),
-            self._signature,
-        )
+        record = self._record(new, chunks)
         self._state.mark_pending({record.source: record.chunk_ids})
         self._store.upsert(chunks, np.stack([v for _, v in stored]))
         self._store.delete(list(old.chunk_ids))

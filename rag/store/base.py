@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -154,10 +154,21 @@ def dense_of(vector: object) -> np.ndarray:
     return np.asarray(vector, dtype=np.float32)
 
 
-def in_order(
-    ids: Sequence[str], found: dict[str, tuple[Chunk, np.ndarray]]
-) -> list[tuple[Chunk, np.ndarray]]:
+def in_order(ids: Sequence[str], records: Iterable[Any]) -> list[tuple[Chunk, np.ndarray]]:
+    """Retrieved records (with payload and dense vector) as chunks, in the order asked."""
+    found = {str(r.id): (from_payload(r.id, r.payload or {}), dense_of(r.vector)) for r in records}
     return [found[i] for i in ids if i in found]
+
+
+def all_ids(page: Callable[[Any], tuple[Sequence[Any], Any]]) -> set[str]:
+    """Every id, scrolling page by page: ``page(offset)`` returns (records, next offset)."""
+    ids: set[str] = set()
+    offset = None
+    while True:
+        records, offset = page(offset)
+        ids.update(str(r.id) for r in records)
+        if offset is None:
+            return ids
 
 
 def cosine(query: np.ndarray, vector: object) -> float:

@@ -19,9 +19,9 @@ from rag.store.base import (
     SPARSE,
     CollectionInfo,
     SearchQuery,
+    all_ids,
     bm25_model,
     cosine,
-    dense_of,
     from_payload,
     in_order,
     normalize_prefix,
@@ -191,22 +191,16 @@ class EdgeVectorStore:
     def fetch(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
         if not ids:
             return []
-        records = self._shard.retrieve(list(ids), with_payload=True, with_vector=[DENSE])
-        found = {
-            str(r.id): (from_payload(r.id, r.payload or {}), dense_of(r.vector)) for r in records
-        }
-        return in_order(ids, found)
+        return in_order(
+            ids, self._shard.retrieve(list(ids), with_payload=True, with_vector=[DENSE])
+        )
 
     def point_ids(self) -> set[str]:
-        ids: set[str] = set()
-        offset = None
-        while True:
-            records, offset = self._shard.scroll(
+        return all_ids(
+            lambda offset: self._shard.scroll(
                 qe.ScrollRequest(offset=offset, limit=1000, with_payload=False, with_vector=False)
             )
-            ids.update(str(r.id) for r in records)
-            if offset is None:
-                return ids
+        )
 
     def count(self) -> int:
         return int(self._shard.count(qe.CountRequest(exact=True)))

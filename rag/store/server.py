@@ -19,9 +19,9 @@ from rag.store.base import (
     SPARSE,
     CollectionInfo,
     SearchQuery,
+    all_ids,
     bm25_model,
     cosine,
-    dense_of,
     from_payload,
     in_order,
     normalize_prefix,
@@ -189,21 +189,14 @@ class QdrantServerStore:
         records = self._client.retrieve(
             self._name, ids=list(ids), with_payload=True, with_vectors=[DENSE]
         )
-        found = {
-            str(r.id): (from_payload(r.id, r.payload or {}), dense_of(r.vector)) for r in records
-        }
-        return in_order(ids, found)
+        return in_order(ids, records)
 
     def point_ids(self) -> set[str]:
-        ids: set[str] = set()
-        offset = None
-        while True:
-            records, offset = self._client.scroll(
+        return all_ids(
+            lambda offset: self._client.scroll(
                 self._name, offset=offset, limit=1000, with_payload=False, with_vectors=False
             )
-            ids.update(str(r.id) for r in records)
-            if offset is None:
-                return ids
+        )
 
     def count(self) -> int:
         return int(self._client.count(self._name, exact=True).count)
