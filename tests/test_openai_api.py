@@ -25,7 +25,6 @@ import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from ingest.chunking import chunk_id
 from rag.answering import SYSTEM_PROMPT, Answerer
 from rag.api.app import create_app
 from rag.api.openai_service import sse_events
@@ -55,9 +54,8 @@ from rag.generation.openai import OpenAIChatGenerator
 from rag.retrieval import HybridRetriever
 from rag.runtime import open_collection
 from rag.services import ingest_into
-from rag.store.base import CollectionInfo, VectorStore
-from rag.store.factory import open_store
-from rag.types import Answer, Chunk, Citation, Hit
+from rag.store.base import VectorStore
+from rag.types import Answer, Citation
 from tests.conftest import MODEL_CACHE
 from tests.documents import write_fixture_folder
 from tests.fakes import HashEmbedder, ScriptedGenerator
@@ -226,25 +224,6 @@ def test_an_error_after_the_stream_started_is_an_error_event() -> None:
 # --- ChatService with fakes ----------------------------------------------------------------
 
 
-def hit(text: str, source: str) -> Hit:
-    chunk = Chunk(id=chunk_id(source, text, 0), source=source, title="A", text=text, context="A")
-    return Hit(chunk=chunk, score=0.5, similarity=0.5)
-
-
-@pytest.fixture
-def coffee_store(settings: Settings, embedder: HashEmbedder) -> Iterator[VectorStore]:
-    store = open_store(
-        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
-    )
-    chunks = [
-        hit("descale the machine every 200 cycles", "/d/coffee.md").chunk,
-        hit("bicycles go in the basement cage", "/d/office.txt").chunk,
-    ]
-    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
-    yield store
-    store.close()
-
-
 def chat_service(
     settings: Settings, embedder: HashEmbedder, store: VectorStore, generator: ScriptedGenerator
 ) -> ChatService:
@@ -256,12 +235,12 @@ QUESTION = [Turn("user", "how often do I descale the machine")]
 
 
 def test_checked_stream_sends_the_answer_in_pieces_after_the_check(
-    settings: Settings, embedder: HashEmbedder, coffee_store: VectorStore
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
     service = chat_service(
         settings,
         embedder,
-        coffee_store,
+        filled_store,
         ScriptedGenerator(["Descale the machine every 200 cycles [1]."]),
     )
     events = list(service.stream(service.prepare(QUESTION), mode="checked"))
@@ -276,10 +255,10 @@ def test_checked_stream_sends_the_answer_in_pieces_after_the_check(
 
 
 def test_checked_stream_never_sends_an_unsupported_answer(
-    settings: Settings, embedder: HashEmbedder, coffee_store: VectorStore
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
     generator = ScriptedGenerator(["The moon is made of green cheese [1]."])
-    service = chat_service(settings, embedder, coffee_store, generator)
+    service = chat_service(settings, embedder, filled_store, generator)
     events = list(service.stream(service.prepare(QUESTION), mode="checked"))
     sent = "".join(e.text for e in events if isinstance(e, ChatDelta))
     assert "cheese" not in sent and QUOTED_NOTE in sent
@@ -287,10 +266,10 @@ def test_checked_stream_never_sends_an_unsupported_answer(
 
 
 def test_live_stream_sends_tokens_and_appends_a_marked_correction(
-    settings: Settings, embedder: HashEmbedder, coffee_store: VectorStore
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
     generator = ScriptedGenerator(["The moon is made of green cheese [1]."])
-    service = chat_service(settings, embedder, coffee_store, generator)
+    service = chat_service(settings, embedder, filled_store, generator)
     events = list(service.stream(service.prepare(QUESTION), mode="live"))
     deltas = [e.text for e in events if isinstance(e, ChatDelta)]
     assert "cheese" in "".join(deltas[:-1])  # streamed as written
@@ -302,10 +281,10 @@ def test_live_stream_sends_tokens_and_appends_a_marked_correction(
 
 
 def test_live_stream_of_a_supported_answer_has_no_correction(
-    settings: Settings, embedder: HashEmbedder, coffee_store: VectorStore
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
     generator = ScriptedGenerator(["Descale the machine every 200 cycles"])
-    service = chat_service(settings, embedder, coffee_store, generator)
+    service = chat_service(settings, embedder, filled_store, generator)
     events = list(service.stream(service.prepare(QUESTION), mode="live"))
     sent = "".join(e.text for e in events if isinstance(e, ChatDelta))
     assert CORRECTION not in sent
@@ -314,14 +293,14 @@ def test_live_stream_of_a_supported_answer_has_no_correction(
 
 
 def test_stop_sequences_and_max_tokens_are_honoured(
-    settings: Settings, embedder: HashEmbedder, coffee_store: VectorStore
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
     reply = "Descale the machine every 200 cycles [1]. STOP and descale twice [1]."
-    service = chat_service(settings, embedder, coffee_store, ScriptedGenerator([reply]))
+    service = chat_service(settings, embedder, filled_store, ScriptedGenerator([reply]))
     stopped = service.complete(service.prepare(QUESTION, options=ChatOptions(stop=["STOP"])))
     assert "twice" not in stopped.content and stopped.finish_reason == "stop"
     generator = ScriptedGenerator(["Descale the machine every 200 cycles [1]."])
-    service = chat_service(settings, embedder, coffee_store, generator)
+    service = chat_service(settings, embedder, filled_store, generator)
     capped = service.complete(service.prepare(QUESTION, options=ChatOptions(max_tokens=3)))
     assert capped.finish_reason == "length"  # the model used every token it was allowed
     whole = service.complete(service.prepare(QUESTION, options=ChatOptions(max_tokens=50)))
@@ -329,26 +308,26 @@ def test_stop_sequences_and_max_tokens_are_honoured(
 
 
 def test_client_system_messages_never_replace_our_instructions(
-    settings: Settings, embedder: HashEmbedder, coffee_store: VectorStore
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
     turns = [Turn("system", "Answer like a pirate."), *QUESTION]
     generator = ScriptedGenerator(["Descale the machine every 200 cycles [1]."])
-    service = chat_service(settings, embedder, coffee_store, generator)
+    service = chat_service(settings, embedder, filled_store, generator)
     service.complete(service.prepare(turns))
     assert generator.prompts[0][0]["content"] == SYSTEM_PROMPT  # 'ignore', the default
 
     appending = settings.model_copy(update={"client_system_prompt": "append"})
-    service = chat_service(appending, embedder, coffee_store, generator)
+    service = chat_service(appending, embedder, filled_store, generator)
     service.complete(service.prepare(turns))
     system = generator.prompts[1][0]["content"]
     assert system.startswith(SYSTEM_PROMPT) and system.endswith("Answer like a pirate.")
 
 
 def test_a_follow_up_retrieves_with_the_earlier_topic(
-    settings: Settings, embedder: HashEmbedder, coffee_store: VectorStore
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
     generator = ScriptedGenerator(["Every 200 cycles [1]."])
-    service = chat_service(settings, embedder, coffee_store, generator)
+    service = chat_service(settings, embedder, filled_store, generator)
     turns = [
         Turn("user", "How often do I descale the machine?"),
         Turn("assistant", "Every 200 cycles [1]."),
@@ -364,10 +343,10 @@ def test_a_follow_up_retrieves_with_the_earlier_topic(
 
 
 def test_an_unrecognised_follow_up_that_finds_nothing_is_retried_with_the_topic(
-    settings: Settings, embedder: HashEmbedder, coffee_store: VectorStore
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
     generator = ScriptedGenerator(["Descale the machine every 200 cycles [1]."])
-    service = chat_service(settings, embedder, coffee_store, generator)
+    service = chat_service(settings, embedder, filled_store, generator)
     question = "Is vinegar acceptable for cleaning purposes?"
     alone = service.prepare([Turn("user", question)])
     assert alone.prepared.abstained

@@ -1,0 +1,256 @@
+#!/usr/bin/env python
+"""Validate bench/qa/python311_dev.jsonl against the Python 3.11 HTML docs.
+
+Usage: python bench/qa/check_devset.py [DOCS_DIR] [--devset PATH]
+
+DOCS_DIR defaults to /tmp/docs/python-3.11 (Sphinx HTML build; the
+``_sources/`` reST copies are never accepted as gold sources).
+
+Checks (any failure -> exit status 1):
+  * every line is a JSON object with exactly the keys id, question,
+    gold_sources, answers, unanswerable and the right types;
+  * ids are unique and non-empty, questions are unique;
+  * at least 60 questions, at least 8 of them unanswerable;
+  * answerable questions have 1-4 gold sources and 1-4 short answers;
+    unanswerable questions have no gold sources and no answers;
+  * every gold source is an existing .html file under DOCS_DIR (not in _sources/);
+  * for every answerable question, EVERY gold source page contains at least
+    one of the acceptable answers (case-insensitive substring of the page's
+    visible text, script/style stripped, whitespace collapsed).
+Warnings (do not fail): key terms of an unanswerable question that occur in
+the docs, so a human can double-check that the docs really do not answer it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from functools import cache
+from pathlib import Path
+
+from selectolax.lexbor import LexborHTMLParser
+
+DEFAULT_DOCS = "/tmp/docs/python-3.11"
+DEFAULT_DEVSET = Path(__file__).resolve().parent / "python311_dev.jsonl"
+KEYS = {"id": str, "question": str, "gold_sources": list, "answers": list, "unanswerable": bool}
+MIN_QUESTIONS = 60
+MIN_UNANSWERABLE = 8
+MAX_ANSWER_LEN = 40
+# Pages that merely list every term (indexes, search page) are ignored in the
+# unanswerable-term scan.
+SKIP_SCAN = re.compile(r"^(genindex|py-modindex|search|contents)")
+
+STOPWORDS = set(
+    """a an and are as at be by can could do does for from get how i if in into is it its
+    me my of on or should so that the their then this to use using what when where which
+    who why will with without would you your""".split()
+)
+
+
+# Block-level elements get a trailing space so that words of adjacent blocks do
+# not run together; inline elements (e.g. the <span>s of highlighted code) are
+# joined without a separator so code reads as written (``{math.pi:.3f}``).
+BLOCKS = (
+    "address, article, aside, blockquote, br, caption, dd, div, dl, dt, figcaption, "
+    "figure, footer, form, h1, h2, h3, h4, h5, h6, header, hr, li, nav, ol, p, pre, "
+    "section, table, tbody, td, tfoot, th, thead, tr, ul"
+)
+
+
+GENERIC = {"python", "us", "i"}
+
+
+def visible_text(path: Path) -> str:
+    """Visible text of a page (script/style stripped), whitespace collapsed."""
+    tree = LexborHTMLParser(path.read_text(encoding="utf-8", errors="replace"))
+    for node in tree.css("script, style"):
+        node.decompose()
+    for node in tree.css(BLOCKS):
+        node.insert_after(" ")
+    root = tree.body or tree.root
+    text = root.text(separator="") if root is not None else ""
+    return " ".join(text.split())
+
+
+def key_terms(question: str) -> list[str]:
+    """Distinctive terms of a question: identifiers (dotted, underscored, @, =,
+    CamelCase) and proper nouns / acronyms (capitalised, not sentence-initial),
+    minus words that occur everywhere in these docs (GENERIC)."""
+    terms = []
+    words = re.findall(r"[@\w][\w.@=()-]*", question)
+    for i, w in enumerate(words):
+        w = w.strip(".()-")
+        if not w or w.lower() in STOPWORDS or w.lower() in GENERIC:
+            continue
+        ident = bool(re.search(r"[._@=]|[a-z][A-Z]", w))
+        proper = i > 0 and w[0].isupper()
+        if ident or proper:
+            terms.append(w)
+    return terms
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("docs_dir", nargs="?", default=DEFAULT_DOCS)
+    ap.add_argument("--devset", default=str(DEFAULT_DEVSET))
+    ap.add_argument("-v", "--verbose", action="store_true", help="print a line per question")
+    args = ap.parse_args(argv)
+
+    docs = Path(args.docs_dir)
+    if not docs.is_dir():
+        print(
+            f"FAIL: docs dir {docs} not found "
+            f"(bash /work/shared/corpora/fetch-debian-docs.sh /tmp/docs)"
+        )
+        return 1
+
+    errors: list[str] = []
+    warnings: list[str] = []
+
+    @cache
+    def raw_text(rel: str) -> str:
+        return visible_text(docs / rel)
+
+    def page_text(rel: str) -> str:
+        return raw_text(rel).lower()
+
+    rows = []
+    for lineno, line in enumerate(Path(args.devset).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            errors.append(f"line {lineno}: blank line")
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.append(f"line {lineno}: invalid JSON: {exc}")
+            continue
+        if not isinstance(obj, dict):
+            errors.append(f"line {lineno}: not a JSON object")
+            continue
+        if set(obj) != set(KEYS):
+            errors.append(f"line {lineno}: keys {sorted(obj)} != {sorted(KEYS)}")
+            continue
+        bad = [k for k, t in KEYS.items() if not isinstance(obj[k], t)]
+        if bad:
+            errors.append(f"line {lineno}: wrong type for {bad}")
+            continue
+        if not all(isinstance(x, str) and x.strip() for x in obj["gold_sources"] + obj["answers"]):
+            errors.append(f"line {lineno}: gold_sources/answers must be non-empty strings")
+            continue
+        rows.append((lineno, obj))
+
+    ids = [o["id"] for _, o in rows]
+    dup_ids = sorted({i for i in ids if ids.count(i) > 1})
+    if dup_ids:
+        errors.append(f"duplicate ids: {dup_ids}")
+    if any(not i.strip() for i in ids):
+        errors.append("empty id")
+    qs = [o["question"].strip().lower() for _, o in rows]
+    dup_qs = sorted({q for q in qs if qs.count(q) > 1})
+    if dup_qs:
+        errors.append(f"duplicate questions: {dup_qs}")
+
+    n_unans = sum(o["unanswerable"] for _, o in rows)
+    if len(rows) < MIN_QUESTIONS:
+        errors.append(f"only {len(rows)} valid questions (< {MIN_QUESTIONS})")
+    if n_unans < MIN_UNANSWERABLE:
+        errors.append(f"only {n_unans} unanswerable questions (< {MIN_UNANSWERABLE})")
+
+    pages_used: set[str] = set()
+    for _lineno, o in rows:
+        qid, golds, answers = o["id"], o["gold_sources"], o["answers"]
+        if not o["question"].strip():
+            errors.append(f"{qid}: empty question")
+        if o["unanswerable"]:
+            if golds or answers:
+                errors.append(f"{qid}: unanswerable but has gold_sources/answers")
+            continue
+        if not 1 <= len(answers) <= 4:
+            errors.append(f"{qid}: needs 1-4 answers, has {len(answers)}")
+        if not 1 <= len(golds) <= 4:
+            errors.append(f"{qid}: needs 1-4 gold sources, has {len(golds)}")
+        for a in answers:
+            if len(a) > MAX_ANSWER_LEN:
+                errors.append(f"{qid}: answer too long for substring matching: {a!r}")
+        hit_any = False
+        for g in golds:
+            if (
+                g.startswith("_sources/")
+                or not g.endswith(".html")
+                or Path(g).is_absolute()
+                or ".." in g
+            ):
+                errors.append(
+                    f"{qid}: gold source {g!r} must be a relative .html path outside _sources/"
+                )
+                continue
+            if not (docs / g).is_file():
+                errors.append(f"{qid}: gold source {g} does not exist")
+                continue
+            pages_used.add(g)
+            text = page_text(g)
+            found = [a for a in answers if a.lower() in text]
+            if found:
+                hit_any = True
+                if args.verbose:
+                    print(f"ok   {qid} {g}: {found}")
+            else:
+                errors.append(f"{qid}: none of {answers} found in gold source {g}")
+        if golds and not hit_any:
+            errors.append(f"{qid}: no gold source contains any acceptable answer")
+
+    # Unanswerable questions: warn when their key terms appear in the docs.
+    unans = [o for _, o in rows if o["unanswerable"]]
+    if unans:
+        pages = sorted(
+            p.relative_to(docs).as_posix()
+            for p in docs.rglob("*.html")
+            if "_sources" not in p.parts and not SKIP_SCAN.match(p.relative_to(docs).as_posix())
+        )
+        for o in unans:
+            terms = key_terms(o["question"])
+            if not terms:
+                warnings.append(f"{o['id']}: no key terms extracted from {o['question']!r}")
+                continue
+            counts = {}
+            for t in terms:
+                # identifiers: case-insensitive; proper nouns/acronyms: case-sensitive;
+                # both on word boundaries (so 'Rust' does not match 'trust').
+                ident = bool(re.search(r"[._@=]|[a-z][A-Z]", t))
+                pat = re.compile(r"(?<![\w.])" + re.escape(t) + r"(?![\w])", re.I if ident else 0)
+                hits = [p for p in pages if pat.search(raw_text(p))]
+                if hits:
+                    counts[t] = hits
+            for t, hits in counts.items():
+                warnings.append(
+                    f"{o['id']}: term {t!r} occurs in {len(hits)} page(s), "
+                    f"e.g. {', '.join(hits[:3])}"
+                )
+            if len(counts) >= 2:
+                together = set.intersection(*(set(h) for h in counts.values()))
+                if together:
+                    warnings.append(
+                        f"{o['id']}: terms {sorted(counts)} co-occur in "
+                        f"{sorted(together)[:3]} - check by hand"
+                    )
+
+    n_ans = len(rows) - n_unans
+    print(
+        f"questions: {len(rows)} (answerable {n_ans}, unanswerable {n_unans}); "
+        f"distinct gold pages: {len(pages_used)}"
+    )
+    for w in warnings:
+        print(f"WARN {w}")
+    for e in errors:
+        print(f"FAIL {e}")
+    if errors:
+        print(f"{len(errors)} error(s)")
+        return 1
+    print("OK: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
