@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -83,12 +85,20 @@ class SentenceTransformerEmbedder:
 
     @property
     def dimension(self) -> int:
+        # Read from the model's files while it is not loaded: a sync that finds nothing to
+        # embed then never pays the seconds of importing torch and loading the weights.
+        known = self._model is None and _folder_metadata(resolve_embedding_model(self._spec))
+        if known:
+            return known[0]
         dim = self.model.get_embedding_dimension()
         assert dim is not None
         return int(dim)
 
     @property
     def max_tokens(self) -> int:
+        known = self._model is None and _folder_metadata(resolve_embedding_model(self._spec))
+        if known:
+            return known[1]
         limit = self.model.max_seq_length or self.model.tokenizer.model_max_length
         return int(limit)
 
@@ -114,3 +124,19 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         vector: np.ndarray = self.embed_documents([text])[0]
         return vector
+
+
+@functools.cache
+def _folder_metadata(folder: Path) -> tuple[int, int] | None:
+    """(dimension, max_seq_length) from a sentence-transformers folder's configuration files,
+    or None when its modules are not the plain Transformer -> Pooling [-> Normalize] kind."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+            return None
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text())
+        config = json.loads((folder / "sentence_bert_config.json").read_text())
+        return int(pooling["word_embedding_dimension"]), int(config["max_seq_length"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
