@@ -293,6 +293,46 @@ def collections_drop(
     err.print(f"dropped {name}")
 
 
+eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset: Annotated[Path, typer.Argument(help="BEIR dataset folder (corpus, queries, qrels).")],
+    split: Annotated[str, typer.Option(help="Qrels split: qrels/SPLIT.tsv.")] = "test",
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="Default: eval-DATASET.")
+    ] = None,
+    reuse: Annotated[
+        bool, typer.Option("--reuse", help="Keep the collection; embed only missing chunks.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """nDCG@10, Recall@10/100, MRR@10 of hybrid, dense-only and BM25-only retrieval."""
+    from rag.evaluation import evaluate_retrieval
+
+    settings = _settings()
+    with _errors():
+        report = evaluate_retrieval(settings, dataset, split, collection=collection, reuse=reuse)
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
+
+
+@eval_app.command("qa")
+def eval_qa(
+    questions: Annotated[Path, typer.Argument(help="JSONL: id, question, gold_sources, ...")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrieval hit@5, answer accuracy, citation correctness and abstention of `rag ask`."""
+    from rag.evaluation import evaluate_qa
+
+    settings = _settings(collection)
+    with _errors():
+        report = evaluate_qa(settings, questions)
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
+
+
 class RichProgress:
     """Files and chunks with rate and time left; silent when stderr is not a terminal."""
 

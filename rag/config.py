@@ -85,9 +85,15 @@ class Settings(BaseSettings):
     # --- retrieval -----------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved for an answer or a search.")
     prefetch_k: int = Field(
-        50, ge=1, le=1000, description="Candidates each of dense and BM25 search feed to fusion."
+        100, ge=1, le=1000, description="Candidates each of dense and BM25 search feed to fusion."
     )
-    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant k.")
+    fusion: Literal["dbsf", "rrf"] = Field(
+        "dbsf",
+        description="How Qdrant fuses the dense and BM25 candidates: 'dbsf' normalizes each "
+        "list's scores and adds them (chosen on SciFact train: nDCG@10 0.735 vs 0.723); "
+        "'rrf': reciprocal rank fusion.",
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant k (fusion='rrf').")
     min_similarity: float = Field(
         0.30,
         ge=-1.0,

@@ -51,6 +51,7 @@ class HybridRetriever:
             vector=self._embedder.embed_query(text),
             k=k or self._settings.top_k,
             prefetch_k=max(self._settings.prefetch_k, k or 0),
+            fusion=self._settings.fusion,
             rrf_k=self._settings.rrf_k,
             source_prefix=source_prefix or None,
         )

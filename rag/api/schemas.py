@@ -20,7 +20,7 @@ class CitationModel(BaseModel):
     source: str = Field(description="Path of the cited file.")
     title: str
     chunk_id: str
-    score: float = Field(description="Fused retrieval score (reciprocal rank fusion).")
+    score: float = Field(description="Fused retrieval score (DBSF or RRF, see RAG_FUSION).")
     quote: str = Field(description="The cited chunk's text.")
     heading_path: list[str] = Field(default_factory=list)
     page: int | None = None

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -58,7 +58,8 @@ class SearchQuery:
     text: str
     vector: np.ndarray
     k: int = 5
-    prefetch_k: int = 50
+    prefetch_k: int = 100
+    fusion: Literal["dbsf", "rrf"] = "dbsf"
     rrf_k: int = 60
     source_prefix: str | None = None
 

@@ -7,6 +7,7 @@ import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import qdrant_edge as qe
@@ -169,11 +170,12 @@ class EdgeVectorStore:
                     limit=query.prefetch_k, query=qe.Query.Nearest(sparse, using=SPARSE), filter=flt
                 )
             )
+        fusion: Any = qe.Fusion.Dbsf() if query.fusion == "dbsf" else qe.Fusion.Rrf(k=query.rrf_k)
         points = self._shard.query(
             qe.QueryRequest(
                 limit=query.k,
                 prefetches=prefetches,
-                query=qe.Fusion.Rrf(k=query.rrf_k),  # type: ignore[arg-type]  # stub omits it
+                query=fusion,
                 filter=flt,
                 with_payload=True,
                 with_vector=[DENSE],

@@ -168,7 +168,11 @@ class QdrantServerStore:
         result = self._client.query_points(
             self._name,
             prefetch=prefetch,
-            query=models.RrfQuery(rrf=models.Rrf(k=query.rrf_k)),
+            query=(
+                models.FusionQuery(fusion=models.Fusion.DBSF)
+                if query.fusion == "dbsf"
+                else models.RrfQuery(rrf=models.Rrf(k=query.rrf_k))
+            ),
             query_filter=flt,
             limit=query.k,
             with_payload=True,
