@@ -92,10 +92,16 @@ def watch_ingest(
 
 
 def run_ingest(
-    settings: Settings, paths: Sequence[Path], *, progress: IngestProgress | None = None
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    collection: str | None = None,
+    embedder: Embedder | None = None,
+    progress: IngestProgress | None = None,
 ) -> IngestReport:
-    embedder = build_embedder(settings)
-    store = open_collection(settings, embedder, create=True)
+    """Open (creating) the collection, sync ``paths`` into it, close it."""
+    embedder = embedder or build_embedder(settings)
+    store = open_collection(settings, embedder, collection=collection, create=True)
     try:
         return ingest_into(settings, store, embedder, paths, progress=progress)
     finally:
@@ -218,13 +224,10 @@ def run_worker(
     embedder = build_embedder(settings)
 
     def run(job: Job, progress: JobProgress) -> IngestReport:
-        store = open_collection(settings, embedder, collection=job.collection, create=True)
-        try:
-            return ingest_into(
-                settings, store, embedder, [Path(p) for p in job.paths], progress=progress
-            )
-        finally:
-            store.close()
+        paths = [Path(p) for p in job.paths]
+        return run_ingest(
+            settings, paths, collection=job.collection, embedder=embedder, progress=progress
+        )
 
     watcher = None
     if watch:

@@ -64,15 +64,17 @@ class ServiceState:
         """Hold the lock while a reindexed collection replaces the old one: requests for it
         wait here for the moment of the switch, then open the new one."""
         with self._lock:
-            store = self._stores.pop(collection, None)
-            if store is not None:
-                store.close()
+            self._close(collection)
             yield
 
     def release(self, collection: str) -> None:
         """Close a collection (before it is dropped)."""
         with self._lock:
-            store = self._stores.pop(collection, None)
+            self._close(collection)
+
+    def _close(self, collection: str) -> None:
+        """With the lock held: forget an open collection and close it."""
+        store = self._stores.pop(collection, None)
         if store is not None:
             store.close()
 

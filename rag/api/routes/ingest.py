@@ -16,7 +16,7 @@ from rag.api.deps import StateDep
 from rag.api.schemas import ErrorResponse
 from rag.config import validate_collection_name
 from rag.errors import CollectionNotFoundError, InvalidInputError, PayloadTooLargeError
-from rag.jobs import Job
+from rag.jobs import Job, JobKind
 from rag.services import (
     delete_document,
     drop_collection,
@@ -87,8 +87,10 @@ def _job(job: Job) -> JobResponse:
     return JobResponse(**data)
 
 
-def _enqueue(state: StateDep, collection: str, paths: list[str]) -> JobResponse:
-    job = state.jobs.enqueue(collection, paths)
+def _enqueue(
+    state: StateDep, collection: str, paths: list[str], kind: JobKind = "ingest"
+) -> JobResponse:
+    job = state.jobs.enqueue(collection, paths, kind)
     if state.runner is not None:
         state.runner.notify()
     return _job(job)
@@ -205,10 +207,7 @@ def reindex_collection(name: str, state: StateDep) -> JobResponse:
     Queries are served from the old one until the new one replaces it."""
     name = _collection(state, name)
     state.store(name)  # 404 now rather than a failed job later
-    job = state.jobs.enqueue(name, [], kind="reindex")
-    if state.runner is not None:
-        state.runner.notify()
-    return _job(job)
+    return _enqueue(state, name, [], kind="reindex")
 
 
 @router.delete("/collections/{name}")
