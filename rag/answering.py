@@ -9,10 +9,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.config import Settings
-from rag.context import Passage, build_passages, render_context
+from rag.context import Passage, build_passages, evidence_passages, render_context
 from rag.errors import InvalidInputError
 from rag.generation import Generator, Message
-from rag.grounding import Support, supporting_sentences, unsupported_claims
+from rag.grounding import (
+    Support,
+    supporting_sentences,
+    unmentioned_terms,
+    unsupported_claims,
+)
 from rag.retrieval import HybridRetriever
 from rag.types import Answer, Citation, Hit, SupportingSentence
 
@@ -34,6 +39,8 @@ CLIENT_INSTRUCTIONS_HEADER = (
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _PROMPT_OVERHEAD = 64  # chat template and framing tokens beyond the counted text
 _MIN_CONTEXT = 64
+_SUPPORT_RANKED = 16  # candidate sentences for a sentence-level context
+_SUPPORT_SHOWN = 3  # supporting sentences reported with an answer
 
 
 @dataclass
@@ -47,6 +54,15 @@ class PreparedAnswer:
     abstained: bool
     timings: dict[str, float] = field(default_factory=dict)
     support: list[Support] = field(default_factory=list)
+    unmentioned: list[str] = field(default_factory=list)
+    """Named terms of the question that no retrieved passage mentions (a reason to abstain)."""
+
+    @property
+    def abstain_message(self) -> str:
+        if not self.unmentioned:
+            return ABSTAIN_MESSAGE
+        names = ", ".join(f"'{t}'" for t in self.unmentioned)
+        return f"{ABSTAIN_MESSAGE} They do not mention {names}."
 
 
 def build_messages(
@@ -108,6 +124,12 @@ def cite(answer: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]
         for n in sorted(cited)
     ]
     return text, citations
+
+
+def _searchable(hit: Hit) -> str:
+    """What a passage mentions: its text, title, headings and file path."""
+    chunk = hit.chunk
+    return "\n".join([chunk.text, chunk.title or "", *chunk.heading_path, chunk.source])
 
 
 def quote(support: Sequence[Support]) -> str:
@@ -172,12 +194,28 @@ class Answerer:
         if best < self._settings.min_similarity:
             log.info("abstaining: best similarity %.3f < %.3f", best, self._settings.min_similarity)
             return PreparedAnswer(question, hits, [], [], True, timings)
+        if self._settings.abstain_on_unmentioned:
+            unmentioned = unmentioned_terms(query, [_searchable(h) for h in hits])
+            if unmentioned:
+                log.info("abstaining: no retrieved passage mentions %s", unmentioned)
+                return PreparedAnswer(
+                    question, hits, [], [], True, timings, unmentioned=unmentioned
+                )
         framing = "\n".join([*earlier, instructions or "", question])
-        passages = build_passages(
-            hits, count_tokens=self._generator.count_tokens, budget=self.context_budget(framing)
-        )
-        messages = build_messages(question, passages, earlier=earlier, instructions=instructions)
-        support = supporting_sentences(query, passages, self._retriever.embedder)
+        budget = self.context_budget(framing)
+        count = self._generator.count_tokens
+        embedder = self._retriever.embedder
+        if self._settings.llm_context == "passages":
+            passages = build_passages(hits, count_tokens=count, budget=budget)
+            support = supporting_sentences(query, passages, embedder, top=_SUPPORT_SHOWN)
+            shown = passages
+        else:
+            # Every hit can be cited; the model reads only the sentences that bear on the
+            # question, so the prompt stays small and is read in about a second on a CPU.
+            passages = [Passage(i + 1, hit, hit.chunk.text) for i, hit in enumerate(hits)]
+            support = supporting_sentences(query, passages, embedder, top=_SUPPORT_RANKED)
+            shown = evidence_passages(passages, support, count_tokens=count, budget=budget)
+        messages = build_messages(question, shown, earlier=earlier, instructions=instructions)
         timings["context_ms"] = (time.perf_counter() - started) * 1000 - timings["retrieve_ms"]
         return PreparedAnswer(question, hits, passages, messages, False, timings, support)
 
@@ -190,7 +228,7 @@ class Answerer:
         was computed for.
         """
         if prepared.abstained:
-            yield ABSTAIN_MESSAGE
+            yield prepared.abstain_message
             return
         limit = self._settings.llm_max_new_tokens
         if max_new_tokens is not None:
@@ -199,8 +237,8 @@ class Answerer:
 
     def finish(self, prepared: PreparedAnswer, text: str) -> Answer:
         if prepared.abstained:
-            return Answer(ABSTAIN_MESSAGE, [], True, prepared.timings)
-        supporting = [SupportingSentence(s.n, s.text) for s in prepared.support]
+            return Answer(prepared.abstain_message, [], True, prepared.timings)
+        supporting = [SupportingSentence(s.n, s.text) for s in prepared.support[:_SUPPORT_SHOWN]]
         claims = unsupported_claims(text, prepared.passages) if text.strip() else [""]
         extractive = bool(claims) and bool(prepared.support)
         if extractive:

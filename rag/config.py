@@ -95,11 +95,17 @@ class Settings(BaseSettings):
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant k (fusion='rrf').")
     min_similarity: float = Field(
-        0.30,
+        0.18,
         ge=-1.0,
         le=1.0,
         description="Abstain when no retrieved chunk reaches this cosine similarity "
-        "to the question.",
+        "to the question (calibrated on the dev set: it catches off-topic questions).",
+    )
+    abstain_on_unmentioned: bool = Field(
+        True,
+        description="Abstain when the question names something (an identifier such as "
+        "sys.monitoring, a name such as Django or AWS) that none of the retrieved passages "
+        "mention: the documents then most likely do not cover it.",
     )
 
     # --- generation ----------------------------------------------------------------------
@@ -114,11 +120,18 @@ class Settings(BaseSettings):
         "or a transformers model folder.",
     )
     llm_max_new_tokens: int = Field(200, ge=1, le=4096, description="Most tokens an answer has.")
+    llm_context: Literal["sentences", "passages"] = Field(
+        "sentences",
+        description="What the prompt's context holds. 'sentences': the retrieved passages' "
+        "sentences that best support an answer, best first within LLM_CONTEXT_TOKENS (a small "
+        "prompt: the first token comes in about a second on a CPU); 'passages': the retrieved "
+        "passages whole (for a larger model with a larger LLM_CONTEXT_TOKENS).",
+    )
     llm_context_tokens: int = Field(
-        1024,
-        ge=128,
-        description="Token budget for the numbered context in the prompt. Clamped so prompt "
-        "and answer always fit the model's window.",
+        256,
+        ge=64,
+        description="Token budget for the context in the prompt. Clamped so prompt and answer "
+        "always fit the model's window.",
     )
     openai_base_url: str | None = Field(
         None,

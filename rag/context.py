@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rag.types import Hit
+
+if TYPE_CHECKING:
+    from rag.grounding import Support
 
 
 @dataclass(frozen=True)
@@ -55,3 +59,40 @@ def build_passages(
 
 def render_context(passages: Sequence[Passage]) -> str:
     return "\n\n".join(p.render() for p in passages)
+
+
+def evidence_passages(
+    passages: Sequence[Passage],
+    support: Sequence[Support],
+    *,
+    count_tokens: Callable[[str], int],
+    budget: int,
+) -> list[Passage]:
+    """The passages cut down to their supporting sentences, for a small, quickly read prompt.
+
+    ``support`` is ranked best first; sentences are taken in that order while they fit in
+    ``budget`` tokens, then shown in passage order and, within a passage, as written. A
+    passage keeps its number, so citations still point at the whole chunk.
+    """
+    by_n = {p.n: p for p in passages}
+    chosen: dict[int, list[Support]] = {}
+    used = 0
+    for sentence in support:
+        passage = by_n.get(sentence.n)
+        if passage is None:
+            continue
+        cost = count_tokens(sentence.text) + 1
+        if sentence.n not in chosen:
+            cost += count_tokens(Passage(passage.n, passage.hit, "").render()) + 2
+        if used + cost > budget:
+            continue  # a shorter, lower-ranked sentence may still fit
+        chosen.setdefault(sentence.n, []).append(sentence)
+        used += cost
+    return [
+        Passage(n, by_n[n].hit, " ".join(s.text for s in sorted(chosen[n], key=_position)))
+        for n in sorted(chosen)
+    ]
+
+
+def _position(support: Support) -> int:
+    return support.position

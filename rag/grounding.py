@@ -41,6 +41,7 @@ class Support:
     n: int
     text: str
     score: float
+    position: int = 0  # order in the context, so chosen sentences can be shown as written
 
 
 def split_sentences(text: str) -> list[str]:
@@ -73,7 +74,8 @@ def content_words(text: str) -> set[str]:
 def supporting_sentences(
     question: str, passages: Sequence[Passage], embedder: Embedder, *, top: int = 2
 ) -> list[Support]:
-    """The context sentences closest to the question (embedding similarity + shared words)."""
+    """The ``top`` context sentences closest to the question (embedding similarity + shared
+    words), best first."""
     # A sentence is read with its passage's headings: "Removed features" tells what it is about.
     candidates = [
         (p.n, s, f"{p.hit.chunk.context}\n{s}")
@@ -90,7 +92,7 @@ def supporting_sentences(
         for sim, (_, _, framed) in zip(similarity, candidates, strict=True)
     ]
     best = sorted(range(len(candidates)), key=lambda i: -scores[i])[:top]
-    return [Support(candidates[i][0], candidates[i][1], scores[i]) for i in best]
+    return [Support(candidates[i][0], candidates[i][1], scores[i], i) for i in best]
 
 
 def unsupported_claims(answer: str, passages: Sequence[Passage]) -> list[str]:
@@ -129,3 +131,48 @@ def _claim_sentences(answer: str) -> list[str]:
     """Sentences with their trailing [n] markers attached ("... disk files. [2] Next ...")."""
     parts = re.split(r"(?<=[.!?])\s+(?!\[\d)|(?<=\])\s+(?=[A-Z])|\n+", answer.strip())
     return [p for p in parts if p.strip()]
+
+
+_NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z_][\w.]*)")
+
+
+def named_terms(question: str) -> list[str]:
+    """What a question names: identifiers (``sys.monitoring``, ``max_connections``), mixed-case
+    and upper-case names (``NumPy``, ``AWS``), and capitalized words inside a sentence
+    (``Django``). Plain words are left out; so are capitals of a Title Case question."""
+    words = [w.lstrip("@") for w in _NAME.findall(question)]
+    starts = {m.group(1) for m in _SENTENCE_START.finditer(question)}
+    title_case = sum(w[:1].isupper() for w in words) > len(words) / 2
+    names: list[str] = []
+    for word in words:
+        identifier = ("." in word and min(map(len, word.split("."))) > 1) or "_" in word.strip("_")
+        mixed_case = any(c.isupper() for c in word[1:])
+        capitalized = (
+            word[:1].isupper()
+            and len(word) > 1
+            and not title_case
+            and word not in starts
+            and word.lower() not in _STOPWORDS
+        )
+        if (identifier or mixed_case or capitalized) and word not in names:
+            names.append(word)
+    return names
+
+
+def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:
+    """The question's named terms that none of ``texts`` mention, as whole words.
+
+    Names with two or more capitals are matched as written (``AWS`` is not asyncio's ``aws``
+    argument); others in any case. A question naming something the retrieved passages never
+    mention is one the documents most likely cannot answer.
+    """
+    joined = "\n".join(texts)
+    lowered = joined.lower()
+    missing = []
+    for term in named_terms(question):
+        exact = sum(c.isupper() for c in term) >= 2
+        pattern = rf"(?<![\w.]){re.escape(term if exact else term.lower())}(?![\w])"
+        if not re.search(pattern, joined if exact else lowered):
+            missing.append(term)
+    return missing

@@ -107,3 +107,40 @@ def test_ungrounded_answer_falls_back_to_quoting_the_source(
     assert answer.answer == "descale the machine every 200 cycles [1]"
     assert answer.supporting[0].text == "descale the machine every 200 cycles"
     assert [c.source for c in answer.citations] == ["/d/coffee.md"]
+
+
+def test_evidence_keeps_the_best_sentences_within_budget_in_reading_order() -> None:
+    from rag.context import evidence_passages
+    from rag.grounding import Support
+
+    passages = [
+        Passage(1, make_hit("a", "/d/1.txt"), "first. second."),
+        Passage(2, make_hit("b", "/d/2.txt"), "third."),
+    ]
+    ranked = [
+        Support(2, "Third sentence here.", 0.9, 2),
+        Support(1, "Second sentence here.", 0.8, 1),
+        Support(1, "First sentence here.", 0.7, 0),
+        Support(1, "A long sentence " + "word " * 50, 0.6, 3),
+    ]
+    count = lambda s: len(s.split())  # noqa: E731
+    shown = evidence_passages(passages, ranked, count_tokens=count, budget=20)
+    # Passage numbers are kept so citations point at the whole chunk; the long one is left out.
+    assert [(p.n, p.text) for p in shown] == [
+        (1, "First sentence here. Second sentence here."),
+        (2, "Third sentence here."),
+    ]
+    assert shown[0].hit is passages[0].hit
+    assert sum(count(p.render()) + 2 for p in shown) <= 20 + 2 * len(shown)
+
+
+def test_sentence_context_prompt_holds_only_supporting_sentences(
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+) -> None:
+    generator = ScriptedGenerator(["Every 200 cycles [1]."])
+    answerer = Answerer(HybridRetriever(embedder, filled_store, settings), generator, settings)
+    answer = answerer.ask("how often do I descale the machine")
+    prompt = generator.prompts[0][1]["content"]
+    assert "[1] A\ndescale the machine every 200 cycles" in prompt
+    assert answer.supporting[0].text == "descale the machine every 200 cycles"
+    assert prompt.index("descale") < prompt.index("basement")  # best passage first

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from rag.answering import quote
+from rag.answering import Answerer, quote
+from rag.config import Settings
 from rag.context import Passage
 from rag.grounding import (
     Support,
@@ -9,8 +10,10 @@ from rag.grounding import (
     supporting_sentences,
     unsupported_claims,
 )
+from rag.retrieval import HybridRetriever
+from rag.store.base import VectorStore
 from rag.types import Chunk, Hit
-from tests.fakes import HashEmbedder
+from tests.fakes import HashEmbedder, ScriptedGenerator
 
 TEXT = (
     "Descale the machine every 200 brewing cycles. The cycle takes about 25 minutes. "
@@ -81,3 +84,44 @@ def test_a_definition_term_labels_its_first_sentence() -> None:
     assert labelled_sentences("a short last line with no stop") == [
         "a short last line with no stop"
     ]
+
+
+def test_named_terms_are_identifiers_and_names_not_plain_words() -> None:
+    from rag.grounding import named_terms
+
+    assert named_terms("How do I define a Django model with a foreign key?") == ["Django"]
+    assert named_terms("How do I set max_connections in postgresql.conf?") == [
+        "max_connections",
+        "postgresql.conf",
+    ]
+    assert named_terms("Use the @typing.override decorator with NumPy on AWS.") == [
+        "typing.override",
+        "NumPy",
+        "AWS",
+    ]
+    assert named_terms("what's the difference between a list and a tuple?") == []
+    assert named_terms("How To Read A File In Python") == []  # Title Case: capitals say nothing
+    assert named_terms("I read it, e.g. twice. Then what?") == []  # "I", "e.g", sentence starts
+
+
+def test_unmentioned_terms_match_whole_words_and_acronyms_as_written() -> None:
+    from rag.grounding import unmentioned_terms
+
+    texts = ["coroutine asyncio.wait(aws, *, timeout=None)", "Django is not here. Lambda is."]
+    assert unmentioned_terms("How do I deploy to AWS Lambda?", texts) == ["AWS"]
+    assert unmentioned_terms("Does django support it?", texts) == []
+    assert unmentioned_terms("How does asyncio.wait work?", texts) == []
+    assert unmentioned_terms("How does asyncio.waiter work?", texts) == ["asyncio.waiter"]
+
+
+def test_a_question_naming_what_no_passage_mentions_abstains(
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+) -> None:
+    generator = ScriptedGenerator(["Every 200 cycles [1]."])
+    answerer = Answerer(HybridRetriever(embedder, filled_store, settings), generator, settings)
+    answer = answerer.ask("how often do I descale the machine with Kubernetes")
+    assert answer.abstained and "'Kubernetes'" in answer.answer
+    assert generator.prompts == []  # nothing generated
+    allowed = settings.model_copy(update={"abstain_on_unmentioned": False})
+    answerer = Answerer(HybridRetriever(embedder, filled_store, allowed), generator, allowed)
+    assert not answerer.ask("how often do I descale the machine with Kubernetes").abstained

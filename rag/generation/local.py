@@ -17,6 +17,20 @@ from rag.models import pick_device, resolve_llm_source
 
 log = logging.getLogger(__name__)
 
+# A small model under greedy decoding falls into loops ("The answer is: The answer is: ...")
+# and would spend its whole token budget there; it is stopped once it repeats this many
+# tokens of its own answer.
+REPEAT_NGRAM = 8
+_MIN_REUSED_TOKENS = 16
+
+
+def repeats_itself(tokens: Sequence[int], n: int = REPEAT_NGRAM) -> bool:
+    """Whether the last ``n`` tokens already occurred earlier in ``tokens``."""
+    if len(tokens) < 2 * n:
+        return False
+    tail = list(tokens[-n:])
+    return any(list(tokens[i : i + n]) == tail for i in range(len(tokens) - n))
+
 
 def converted_dir(gguf: Path, cache_dir: Path) -> Path:
     """Cache folder named after the file and a fingerprint, so a new GGUF converts anew."""
@@ -60,6 +74,9 @@ class TransformersGenerator:
         self._model: Any = None
         self._tokenizer: Any = None
         self._device = "cpu"
+        # The previous prompt's tokens and key/value cache: the next prompt shares its start
+        # (the system prompt at least), which is then not computed again.
+        self._previous: tuple[list[int], Any] | None = None
 
     def warm_up(self) -> None:
         with self._lock:
@@ -121,6 +138,29 @@ class TransformersGenerator:
         self.warm_up()
         return int(self._encode(messages).shape[1])
 
+    def _reusable_cache(self, ids: list[int]) -> Any:
+        """The previous key/value cache cut to the prefix ``ids`` shares with it, or None.
+
+        Called with the model lock held; the cache is handed over, not copied, because the
+        generation that takes it replaces it.
+        """
+        previous, self._previous = self._previous, None
+        if previous is None:
+            return None
+        old, cache = previous
+        shared = 0
+        for a, b in zip(old, ids, strict=False):
+            if a != b:
+                break
+            shared += 1
+        shared = min(shared, len(ids) - 1)  # the model must read at least one new token
+        if shared < _MIN_REUSED_TOKENS:
+            return None
+        surplus = cache.get_seq_length() - shared
+        if surplus > 0:
+            cache.crop(-surplus)  # transformers 5: a negative count of tokens to drop
+        return cache
+
     def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
@@ -133,24 +173,37 @@ class TransformersGenerator:
         errors: list[BaseException] = []
         cancelled = threading.Event()
 
+        prompt_length = int(input_ids.shape[1])
+
         class Cancelled(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 done = cancelled.is_set()
                 return torch.full((input_ids.shape[0],), done, device=input_ids.device)
 
+        class Looping(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                done = [repeats_itself(row[prompt_length:].tolist()) for row in input_ids]
+                return torch.tensor(done, device=input_ids.device)
+
         def run() -> None:
             try:
                 with torch.inference_mode():
-                    self._model.generate(
+                    output = self._model.generate(
                         input_ids=input_ids,
                         attention_mask=torch.ones_like(input_ids),
+                        cache=self._reusable_cache(input_ids[0].tolist()),
                         max_new_tokens=max_new_tokens,
                         do_sample=False,
                         streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([Cancelled()]),
+                        stopping_criteria=StoppingCriteriaList([Cancelled(), Looping()]),
                         pad_token_id=self._tokenizer.eos_token_id,
+                        return_dict_in_generate=True,
                     )
+                cache = output.cache
+                if cache is not None:
+                    self._previous = (output.sequences[0].tolist()[: cache.get_seq_length()], cache)
             except BaseException as exc:  # surfaced in the caller's thread below
+                self._previous = None
                 errors.append(exc)
                 streamer.end()
 

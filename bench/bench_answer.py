@@ -1,0 +1,98 @@
+"""Answer latency with the default local model: time to the first streamed token, full answer.
+
+    RAG_DATA_DIR=/tmp/pydata RAG_COLLECTION=py311 RAG_MODEL_CACHE_DIR=data/models \
+        python bench/bench_answer.py [--questions bench/qa/python311_dev.jsonl] [--n 30] [--json]
+
+Each question goes through the product path (retrieve -> supporting sentences -> prompt ->
+stream), timed from the moment the question is asked. The model is loaded and warmed first,
+as in a running server. Prints p50/p95 of time to first token, full answer time, prompt
+tokens, generated tokens and tokens/s. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from rag.config import Settings
+from rag.services import open_answerer
+
+DEFAULT_QUESTIONS = Path(__file__).parent / "qa" / "python311_dev.jsonl"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    parser.add_argument("--n", type=int, default=30, help="answerable questions to ask")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
+    questions = [r["question"] for r in rows if not r.get("unanswerable")][: args.n]
+    settings = Settings()
+    ttft: list[float] = []
+    total: list[float] = []
+    prompt_tokens: list[int] = []
+    new_tokens: list[int] = []
+    rates: list[float] = []
+    with open_answerer(settings) as answerer:
+        started = time.perf_counter()
+        warm_up = getattr(answerer.generator, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
+        load_s = time.perf_counter() - started
+        answerer.ask("How do I warm up?")  # first call pays one-time costs, as in a server
+        for question in questions:
+            asked = time.perf_counter()
+            prepared = answerer.prepare(question)
+            if prepared.abstained:
+                continue
+            first: float | None = None
+            pieces: list[str] = []
+            for piece in answerer.stream(prepared):
+                if first is None:
+                    first = time.perf_counter()
+                pieces.append(piece)
+            done = time.perf_counter()
+            answerer.finish(prepared, "".join(pieces))
+            assert first is not None
+            generated = answerer.generator.count_tokens("".join(pieces))
+            ttft.append(first - asked)
+            total.append(done - asked)
+            prompt_tokens.append(answerer.generator.prompt_tokens(prepared.messages))
+            new_tokens.append(generated)
+            if done > first and generated > 1:
+                rates.append((generated - 1) / (done - first))
+
+    result = {
+        "questions": len(ttft),
+        "model_load_s": round(load_s, 2),
+        "ttft_p50_s": round(percentile(ttft, 0.5), 3),
+        "ttft_p95_s": round(percentile(ttft, 0.95), 3),
+        "answer_p50_s": round(percentile(total, 0.5), 2),
+        "answer_p95_s": round(percentile(total, 0.95), 2),
+        "prompt_tokens_mean": round(statistics.mean(prompt_tokens), 1),
+        "generated_tokens_mean": round(statistics.mean(new_tokens), 1),
+        "decode_tokens_per_s": round(statistics.median(rates), 1) if rates else None,
+    }
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+        return
+    for key, value in result.items():
+        print(f"{key:24} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rag.generation.local import repeats_itself
+
+
+def test_a_loop_is_detected_once_the_model_repeats_a_run_of_its_tokens() -> None:
+    phrase = [5, 6, 7, 8, 9, 10, 11, 12]
+    assert not repeats_itself(phrase)
+    assert not repeats_itself(list(range(100)))  # counting up is not repeating
+    assert not repeats_itself([1, 2, 3, 1, 2, 3, 4, 5, 6])  # shorter than the n-gram
+    assert repeats_itself([1, 2, *phrase, 3, *phrase])
+    assert repeats_itself([*phrase, *phrase])
+
+
+def test_reusing_the_previous_prompts_cache_gives_the_same_answer(real_generator: Any) -> None:
+    """The second prompt shares the system prompt and context with the first: the shared
+    part's key/value cache is reused, and greedy decoding must not notice."""
+    system = {"role": "system", "content": "Answer from the context. Cite it like [1]."}
+    context = "Context:\n[1] The descaling interval of the Brewmaster is every 3 months.\n\n"
+    first = [system, {"role": "user", "content": context + "Question: How often do I descale?"}]
+    second = [system, {"role": "user", "content": context + "Question: What is the interval?"}]
+    real_generator._previous = None
+    cold = "".join(real_generator.stream(second, max_new_tokens=12))
+    "".join(real_generator.stream(first, max_new_tokens=12))
+    assert real_generator._previous is not None
+    warm = "".join(real_generator.stream(second, max_new_tokens=12))
+    assert warm == cold
