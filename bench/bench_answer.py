@@ -46,6 +46,8 @@ def main() -> None:
     prompt_tokens: list[int] = []
     new_tokens: list[int] = []
     rates: list[float] = []
+    retrieve_ms: list[float] = []
+    context_ms: list[float] = []
     with open_answerer(settings) as answerer:
         started = time.perf_counter()
         warm_up = getattr(answerer.generator, "warm_up", None)
@@ -68,6 +70,8 @@ def main() -> None:
             answerer.finish(prepared, "".join(pieces))
             assert first is not None
             generated = answerer.generator.count_tokens("".join(pieces))
+            retrieve_ms.append(prepared.timings["retrieve_ms"])
+            context_ms.append(prepared.timings["context_ms"])
             ttft.append(first - asked)
             total.append(done - asked)
             prompt_tokens.append(answerer.generator.prompt_tokens(prepared.messages))
@@ -78,6 +82,8 @@ def main() -> None:
     result = {
         "questions": len(ttft),
         "model_load_s": round(load_s, 2),
+        "retrieve_p50_ms": round(statistics.median(retrieve_ms), 1),
+        "context_p50_ms": round(statistics.median(context_ms), 1),
         "ttft_p50_s": round(percentile(ttft, 0.5), 3),
         "ttft_p95_s": round(percentile(ttft, 0.95), 3),
         "answer_p50_s": round(percentile(total, 0.5), 2),

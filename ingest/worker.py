@@ -42,6 +42,10 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[FileError] = field(default_factory=list)
     chunks_written: int = 0
+    chunks_reused: int = 0
+    """Chunks of changed files whose text and headings did not change: their stored vectors
+    were reused instead of embedding them again."""
+    embed_seconds: float = 0.0
     seconds: float = 0.0
 
     @property
@@ -56,8 +60,9 @@ class IngestReport:
         return (
             f"{len(self.added)} added, {len(self.replaced)} replaced, {len(self.deleted)} "
             f"deleted, {len(self.moved)} moved, {len(self.unchanged)} unchanged, "
-            f"{len(self.failed)} failed; {self.chunks_written} chunks written "
-            f"in {self.seconds:.1f}s"
+            f"{len(self.failed)} failed; {self.chunks_written} chunks written"
+            + (f" ({self.chunks_reused} unchanged, not re-embedded)" if self.chunks_reused else "")
+            + f" in {self.seconds:.1f}s"
         )
 
 
@@ -207,7 +212,7 @@ class IngestWorker:
             return
         self._state.mark_pending({b.record.source: b.record.chunk_ids for b in batch})
         chunks = [c for b in batch for c in b.chunks]
-        vectors = self._embedder.embed_documents([c.embedding_text for c in chunks])
+        vectors = self._vectors(batch, chunks, report)
         self._store.upsert(chunks, vectors)
         for b in batch:
             if b.change.previous is not None:
@@ -219,6 +224,30 @@ class IngestWorker:
             done.append(b.record.source)
         report.chunks_written += len(chunks)
         progress.advance(chunks=len(chunks))
+
+    def _vectors(
+        self, batch: list[_Loaded], chunks: list[Chunk], report: IngestReport
+    ) -> np.ndarray:
+        """Vectors for ``chunks``: stored ones where an edited file kept a chunk as it was
+        (same id, same embedded text, same embedding settings), the model's for the rest."""
+        kept = [
+            chunk.id
+            for b in batch
+            if b.change.previous is not None and b.change.previous.signature == self._signature
+            for chunk in b.chunks
+            if chunk.id in set(b.change.previous.chunk_ids)
+        ]
+        stored = {chunk.id: (chunk, vector) for chunk, vector in self._store.fetch(kept)}
+        reuse = [
+            c.id in stored and stored[c.id][0].embedding_text == c.embedding_text for c in chunks
+        ]
+        fresh = [c.embedding_text for c, reused in zip(chunks, reuse, strict=True) if not reused]
+        started = time.perf_counter()
+        embedded = iter(self._embedder.embed_documents(fresh) if fresh else [])
+        report.embed_seconds += time.perf_counter() - started
+        report.chunks_reused += sum(reuse)
+        pairs = zip(chunks, reuse, strict=True)
+        return np.stack([stored[c.id][1] if reused else next(embedded) for c, reused in pairs])
 
     def _move(self, move: Move, report: IngestReport) -> None:
         """Copy the stored chunks and vectors under the new path's ids; no embedding."""

@@ -218,3 +218,30 @@ def test_file_deleted_during_the_run_fails_alone(
     assert report.added == [str(files[0]), str(files[2])]
     assert [Path(f.path).name for f in report.failed] == ["b.txt"]
     assert "No such file" in report.failed[0].reason or "not found" in report.failed[0].reason
+
+
+def test_an_edit_re_embeds_only_the_chunks_that_changed(
+    tmp_path: Path, worker: IngestWorker, store: VectorStore, embedder: HashEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    paragraphs = [f"paragraph {i} talks about topic{i} at length. " * 6 for i in range(8)]
+    doc = write(docs / "long.md", "\n\n".join(paragraphs))
+    first = worker.run([docs])
+    assert first.chunks_written > 4 and first.chunks_reused == 0
+    before = {c.id: v for c, v in store.fetch(list(store.point_ids()))}
+
+    paragraphs[-1] = "an edited last paragraph about something else entirely. " * 6
+    doc.write_text("\n\n".join(paragraphs))
+    embedder.calls.clear()
+    second = worker.run([docs])
+
+    assert second.replaced == [str(doc)]
+    assert 0 < sum(embedder.calls) < second.chunks_written  # only the edited part embedded
+    assert second.chunks_reused == second.chunks_written - sum(embedder.calls)
+    after = {c.id: (c, v) for c, v in store.fetch(list(store.point_ids()))}
+    assert store.count() == len(after) == second.chunks_written
+    for chunk_id, (chunk, vector) in after.items():  # every vector is the one of its text
+        expected = embedder.embed_documents([chunk.embedding_text])[0]
+        assert vector == pytest.approx(expected, abs=1e-6)
+        if chunk_id in before:
+            assert vector == pytest.approx(before[chunk_id], abs=1e-6)
