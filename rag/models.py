@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import platform
+import sys
 from pathlib import Path
 
 from rag.errors import ModelError
@@ -72,3 +74,14 @@ def pick_device(setting: str) -> str:
     if mps is not None and mps.is_available():
         return "mps"
     return "cpu"
+
+
+def gpu_present(setting: str = "auto") -> bool:
+    """Whether the models should run on a GPU, decided without importing torch on machines
+    that plainly have none (importing it costs seconds at every start)."""
+    if setting != "auto":
+        return setting != "cpu"
+    apple = sys.platform == "darwin" and platform.machine() == "arm64"
+    nvidia = any(Path("/dev").glob("nvidia[0-9]*"))
+    rocm = Path("/dev/kfd").exists()
+    return (apple or nvidia or rocm) and pick_device("auto") != "cpu"

@@ -7,13 +7,28 @@ from pathlib import Path
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.generation import Generator
+from rag.models import gpu_present
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
 
 
-def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(
-        settings.embedding_model, device=settings.device, batch_size=settings.embedding_batch_size
+def build_embedder(settings: Settings) -> Embedder:
+    backend = settings.embedding_backend
+    if backend == "auto":
+        backend = "torch" if gpu_present(settings.device) else "onnx-int8"
+    if backend == "torch":
+        return SentenceTransformerEmbedder(
+            settings.embedding_model,
+            device=settings.device,
+            batch_size=settings.embedding_batch_size,
+        )
+    from rag.onnx_embedding import OnnxEmbedder
+
+    return OnnxEmbedder(
+        settings.embedding_model,
+        cache_dir=settings.models_dir,
+        backend=backend,
+        batch_size=settings.embedding_batch_size,
     )
 
 
