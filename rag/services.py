@@ -53,7 +53,10 @@ def ingest_into(
             max_file_bytes=settings.max_file_bytes,
             batch_chunks=settings.ingest_batch_chunks,
         )
-        return worker.run(paths, progress)
+        report = worker.run(paths, progress)
+        if report.changed:
+            store.build_index()
+        return report
     finally:
         state.close()
 

@@ -14,7 +14,7 @@ from rag.errors import CollectionMismatchError, CollectionNotFoundError, StoreLo
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore, path_prefixes
 from rag.store.factory import open_store
 from rag.types import Chunk
-from tests.fakes import HashEmbedder
+from tests.fakes import HashEmbedder, make_hit
 
 TEXTS = {
     "/docs/pg/runtime-config-resource.html": "work_mem limits the memory a sort may use",
@@ -142,3 +142,25 @@ def test_second_process_gets_a_clear_message(tmp_path: Path, info: CollectionInf
             open_store(Settings(data_dir=tmp_path), info)
         finally:
             first.close()
+
+
+def test_edge_builds_its_vector_index_once_enough_vectors_are_unindexed(
+    settings: Settings,
+) -> None:
+    embedder = HashEmbedder(dimension=384)
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    try:
+        few = [make_hit(f"text {i} about topic{i}", f"/d/{i}.txt").chunk for i in range(100)]
+        store.upsert(few, embedder.embed_documents([c.embedding_text for c in few]))
+        assert not store.build_index()  # 100 vectors: searching them all is cheap
+        many = [make_hit(f"more {i} on subject{i}", f"/e/{i}.txt").chunk for i in range(12_000)]
+        store.upsert(many, embedder.embed_documents([c.embedding_text for c in many]))
+        assert store.build_index()
+        assert not store.build_index()  # nothing new since
+        query = SearchQuery("subject7", embedder.embed_query("more 7 on subject7"), k=3)
+        assert store.search(query)[0].chunk.source == "/e/7.txt"
+        assert store.count() == 12_100
+    finally:
+        store.close()

@@ -95,6 +95,11 @@ class VectorStore(Protocol):
 
     def count(self) -> int: ...
 
+    def build_index(self) -> bool:
+        """Index vectors written since the last call when there are enough of them to make
+        searching them one by one slow; True when it did. A Qdrant server does this itself."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ from rag.store.base import (
 from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
+
+# Below this many unindexed dense vectors, reading them all costs a few milliseconds, less
+# than rebuilding the index after every small edit would.
+INDEX_THRESHOLD = 10_000
 
 _INFO_FILE = "collection.json"
 _LOCK_FILE = ".lock"
@@ -206,6 +211,24 @@ class EdgeVectorStore:
 
     def count(self) -> int:
         return int(self._shard.count(qe.CountRequest(exact=True)))
+
+    def build_index(self) -> bool:
+        # Qdrant Edge never optimizes by itself: without this, dense search reads every vector
+        # (22 ms at 100k chunks instead of 3). Sparse (BM25) vectors are always indexed, so
+        # the dense ones still unindexed are the points minus the indexed beyond the sparse.
+        info = self._shard.info()
+        unindexed = 2 * info.points_count - info.indexed_vectors_count
+        if unindexed < INDEX_THRESHOLD:
+            return False
+        started = time.perf_counter()
+        done = bool(self._shard.optimize())
+        log.info(
+            "indexed %d vectors of %r in %.1fs",
+            unindexed,
+            self._name,
+            time.perf_counter() - started,
+        )
+        return done
 
     def close(self) -> None:
         if self._closed:

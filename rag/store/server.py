@@ -205,6 +205,9 @@ class QdrantServerStore:
     def count(self) -> int:
         return int(self._client.count(self._name, exact=True).count)
 
+    def build_index(self) -> bool:
+        return False  # the server's own optimizer indexes in the background
+
     def close(self) -> None:
         self._client.close()
 
