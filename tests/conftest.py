@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from rag.answering import Answerer
 from rag.config import Settings
+from rag.retrieval import HybridRetriever
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
 from tests.fakes import HashEmbedder, ScriptedGenerator, make_hit
@@ -72,3 +74,14 @@ def filled_store(settings: Settings, embedder: HashEmbedder) -> Iterator[VectorS
     store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
     yield store
     store.close()
+
+
+@pytest.fixture
+def coffee_answerer(
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+) -> tuple[Answerer, ScriptedGenerator]:
+    """An answerer over ``filled_store`` whose model always replies "Every 200 cycles [1]."."""
+    generator = ScriptedGenerator(["Every 200 cycles [1]."])
+    return Answerer(
+        HybridRetriever(embedder, filled_store, settings), generator, settings
+    ), generator

@@ -49,10 +49,9 @@ def test_prompt_numbers_passages_and_asks_for_citations() -> None:
 
 
 def test_answer_cites_the_retrieved_source(
-    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+    coffee_answerer: tuple[Answerer, ScriptedGenerator],
 ) -> None:
-    generator = ScriptedGenerator(["Every 200 cycles [1]."])
-    answerer = Answerer(HybridRetriever(embedder, filled_store, settings), generator, settings)
+    answerer, generator = coffee_answerer
     answer = answerer.ask("how often do I descale the machine")
     assert not answer.abstained
     assert answer.citations[0].source == "/d/coffee.md"
@@ -135,10 +134,9 @@ def test_evidence_keeps_the_best_sentences_within_budget_in_reading_order() -> N
 
 
 def test_sentence_context_prompt_holds_only_supporting_sentences(
-    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+    coffee_answerer: tuple[Answerer, ScriptedGenerator],
 ) -> None:
-    generator = ScriptedGenerator(["Every 200 cycles [1]."])
-    answerer = Answerer(HybridRetriever(embedder, filled_store, settings), generator, settings)
+    answerer, generator = coffee_answerer
     answer = answerer.ask("how often do I descale the machine")
     prompt = generator.prompts[0][1]["content"]
     assert "[1] A\ndescale the machine every 200 cycles" in prompt

@@ -115,10 +115,12 @@ def test_unmentioned_terms_match_whole_words_and_acronyms_as_written() -> None:
 
 
 def test_a_question_naming_what_no_passage_mentions_abstains(
-    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+    settings: Settings,
+    embedder: HashEmbedder,
+    filled_store: VectorStore,
+    coffee_answerer: tuple[Answerer, ScriptedGenerator],
 ) -> None:
-    generator = ScriptedGenerator(["Every 200 cycles [1]."])
-    answerer = Answerer(HybridRetriever(embedder, filled_store, settings), generator, settings)
+    answerer, generator = coffee_answerer
     answer = answerer.ask("how often do I descale the machine with Kubernetes")
     assert answer.abstained and "'Kubernetes'" in answer.answer
     assert generator.prompts == []  # nothing generated
