@@ -11,8 +11,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 from rag.types import SECTION_SEPARATOR, Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -96,6 +94,10 @@ class TokenChunker:
         return " > ".join(parts)
 
     def _split(self, text: str, budget: int) -> Iterator[tuple[int, str]]:
+        # Imported here: it pulls in langchain_core (0.2 s), which a sync that finds nothing
+        # changed never needs.
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
         splitter = RecursiveCharacterTextSplitter(
             chunk_size=budget,
             chunk_overlap=min(self._overlap, budget // 2),
