@@ -215,6 +215,8 @@ class Answerer:
             passages = [Passage(i + 1, hit, hit.chunk.text) for i, hit in enumerate(hits)]
             support = supporting_sentences(query, passages, embedder, top=_SUPPORT_RANKED)
             shown = evidence_passages(passages, support, count_tokens=count, budget=budget)
+            if not shown:  # no sentence long enough to rank (tables, code): whole passages
+                shown = build_passages(hits, count_tokens=count, budget=budget)
         messages = build_messages(question, shown, earlier=earlier, instructions=instructions)
         timings["context_ms"] = (time.perf_counter() - started) * 1000 - timings["retrieve_ms"]
         return PreparedAnswer(question, hits, passages, messages, False, timings, support)

@@ -142,3 +142,23 @@ def test_sentence_context_prompt_holds_only_supporting_sentences(
     assert "[1] A\ndescale the machine every 200 cycles" in prompt
     assert answer.supporting[0].text == "descale the machine every 200 cycles"
     assert prompt.index("descale") < prompt.index("basement")  # best passage first
+
+
+def test_sentence_context_falls_back_to_whole_passages_without_sentences(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    from rag.store.base import CollectionInfo
+    from rag.store.factory import open_store
+
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    try:
+        chunk = make_hit("descale 200", "/d/table.md").chunk  # too short to be a sentence
+        store.upsert([chunk], embedder.embed_documents([chunk.embedding_text]))
+        generator = ScriptedGenerator(["200 [1]."])
+        answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
+        answerer.ask("descale 200")
+        assert "[1] A\ndescale 200" in generator.prompts[0][1]["content"]
+    finally:
+        store.close()
