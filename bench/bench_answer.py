@@ -20,14 +20,10 @@ import time
 from pathlib import Path
 
 from rag.config import Settings
+from rag.evaluation import percentile
 from rag.services import open_answerer
 
 DEFAULT_QUESTIONS = Path(__file__).parent / "qa" / "python311_dev.jsonl"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -84,10 +80,10 @@ def main() -> None:
         "model_load_s": round(load_s, 2),
         "retrieve_p50_ms": round(statistics.median(retrieve_ms), 1),
         "context_p50_ms": round(statistics.median(context_ms), 1),
-        "ttft_p50_s": round(percentile(ttft, 0.5), 3),
-        "ttft_p95_s": round(percentile(ttft, 0.95), 3),
-        "answer_p50_s": round(percentile(total, 0.5), 2),
-        "answer_p95_s": round(percentile(total, 0.95), 2),
+        "ttft_p50_s": round(percentile(ttft, 50), 3),
+        "ttft_p95_s": round(percentile(ttft, 95), 3),
+        "answer_p50_s": round(percentile(total, 50), 2),
+        "answer_p95_s": round(percentile(total, 95), 2),
         "prompt_tokens_mean": round(statistics.mean(prompt_tokens), 1),
         "generated_tokens_mean": round(statistics.mean(new_tokens), 1),
         "decode_tokens_per_s": round(statistics.median(rates), 1) if rates else None,

@@ -23,12 +23,9 @@ from typing import Any
 
 import httpx
 
+from rag.evaluation import percentile
+
 DEFAULT_QUESTIONS = Path(__file__).parent / "qa" / "python311_dev.jsonl"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -101,9 +98,9 @@ def measure(port: int, mode: str, questions: list[str]) -> dict[str, Any]:
         "stream_mode": mode,
         "ready_s": round(ready_s, 2),
         "questions": len(timings),
-        "ttft_p50_s": round(percentile(ttft, 0.5), 3),
-        "ttft_p95_s": round(percentile(ttft, 0.95), 3),
-        "answer_p50_s": round(percentile(total, 0.5), 2),
+        "ttft_p50_s": round(percentile(ttft, 50), 3),
+        "ttft_p95_s": round(percentile(ttft, 95), 3),
+        "answer_p50_s": round(percentile(total, 50), 2),
         "answer_mean_s": round(statistics.mean(total), 2),
         "rss_idle_mb": round(idle_mb),
         "rss_after_mb": round(rss_mb),

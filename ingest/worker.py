@@ -230,13 +230,12 @@ class IngestWorker:
     ) -> np.ndarray:
         """Vectors for ``chunks``: stored ones where an edited file kept a chunk as it was
         (same id, same embedded text, same embedding settings), the model's for the rest."""
-        kept = [
-            chunk.id
-            for b in batch
-            if b.change.previous is not None and b.change.previous.signature == self._signature
-            for chunk in b.chunks
-            if chunk.id in set(b.change.previous.chunk_ids)
-        ]
+        kept: list[str] = []
+        for b in batch:
+            previous = b.change.previous
+            if previous is not None and previous.signature == self._signature:
+                before = set(previous.chunk_ids)
+                kept.extend(chunk.id for chunk in b.chunks if chunk.id in before)
         stored = {chunk.id: (chunk, vector) for chunk, vector in self._store.fetch(kept)}
         reuse = [
             c.id in stored and stored[c.id][0].embedding_text == c.embedding_text for c in chunks
