@@ -115,7 +115,7 @@ def main() -> None:
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
-    print("(each run includes process start and model load, about 10 s on this machine)")
+    print("(each run includes process start and, when something is embedded, the model load)")
 
 
 if __name__ == "__main__":
