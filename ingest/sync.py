@@ -244,6 +244,17 @@ class SyncState:
         finally:
             db.close()
 
+    @staticmethod
+    def read_pending(path: Path) -> dict[str, list[str]]:
+        """Writes an interrupted run left uncommitted, read without changing anything."""
+        if not path.is_file():
+            return {}
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return _pending(db)
+        finally:
+            db.close()
+
     def close(self) -> None:
         self._db.close()
 
@@ -251,8 +262,7 @@ class SyncState:
         return _records(self._db)
 
     def pending(self) -> dict[str, list[str]]:
-        rows = self._db.execute("SELECT source, chunk_ids FROM pending")
-        return {r[0]: json.loads(r[1]) for r in rows}
+        return _pending(self._db)
 
     def mark_pending(self, entries: dict[str, Sequence[str]]) -> None:
         with self._tx():
@@ -295,6 +305,11 @@ class SyncState:
 def _records(db: sqlite3.Connection) -> dict[str, FileRecord]:
     rows = db.execute("SELECT source, size, mtime_ns, sha256, chunk_ids, signature FROM files")
     return {r[0]: FileRecord(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5]) for r in rows}
+
+
+def _pending(db: sqlite3.Connection) -> dict[str, list[str]]:
+    rows = db.execute("SELECT source, chunk_ids FROM pending")
+    return {r[0]: json.loads(r[1]) for r in rows}
 
 
 class _Transaction:

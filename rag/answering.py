@@ -196,8 +196,10 @@ class Answerer:
             return PreparedAnswer(question, hits, [], [], True, timings)
         if self._settings.abstain_on_unmentioned:
             unmentioned = unmentioned_terms(query, [_searchable(h) for h in hits])
+            named = {t.lower() for t in unmentioned}
+            unmentioned += [w for w in self._retriever.unknown_words(query) if w not in named]
             if unmentioned:
-                log.info("abstaining: no retrieved passage mentions %s", unmentioned)
+                log.info("abstaining: the documents do not mention %s", unmentioned)
                 return PreparedAnswer(
                     question, hits, [], [], True, timings, unmentioned=unmentioned
                 )

@@ -10,8 +10,9 @@ This is what /v1/chat/completions does, apart from the OpenAI wire format (rag.a
 4. the answer passes the grounding check; its text keeps its [n] markers and gets a short
    Markdown "Sources" footer for clients that show only text.
 
-Streaming follows RAG_STREAM_MODE: 'checked' sends nothing of the answer before it passed the
-check; 'live' sends tokens as they come and appends a marked correction when it fails.
+Streaming follows RAG_STREAM_MODE: 'live' (the default) sends tokens as they come and appends a
+marked correction when the answer fails the check; 'checked' sends nothing of the answer before
+it passed the check.
 """
 
 from __future__ import annotations

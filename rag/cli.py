@@ -18,7 +18,6 @@ from rich.console import Console
 
 from rag.config import Settings, validate_collection_name
 from rag.errors import InvalidInputError, RagError
-from rag.retrieval import check_question
 
 if TYPE_CHECKING:
     from ingest.worker import IngestReport
@@ -152,6 +151,7 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from the collection, with [n] citations, or abstain."""
+    from rag.retrieval import check_question
     from rag.services import open_answerer
 
     settings = _settings(collection)
@@ -183,6 +183,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Hybrid (dense + BM25) search: the best matching chunks, no generation."""
+    from rag.retrieval import check_question
     from rag.services import open_retriever
 
     settings = _settings(collection)

@@ -66,7 +66,13 @@ class Settings(BaseSettings):
         description="Chunk size in the embedding model's tokens, including the heading context. "
         "Clamped to the model's maximum sequence length.",
     )
-    chunk_overlap: int = Field(32, ge=0, description="Overlap between chunks, in tokens.")
+    chunk_overlap: int = Field(
+        0,
+        ge=0,
+        description="Overlap between chunks, in tokens. 0 was chosen by quality: on the QA dev "
+        "set hit@5 0.956 vs 0.929 with 32, SciFact train nDCG@10 0.734 vs 0.736, and fewer "
+        "tokens to embed.",
+    )
     ingest_batch_chunks: int = Field(
         256,
         ge=1,
@@ -101,6 +107,16 @@ class Settings(BaseSettings):
         "'rrf': reciprocal rank fusion.",
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant k (fusion='rrf').")
+    reranker_model: Path | None = Field(
+        None,
+        description="A local folder holding a sentence-transformers cross-encoder (e.g. "
+        "ms-marco-MiniLM-L-6-v2, copied in: nothing is downloaded). When set, it re-scores "
+        "the RERANK_CANDIDATES best fused chunks and the best TOP_K of them are kept. Empty: "
+        "no re-ranking (none is shipped).",
+    )
+    rerank_candidates: int = Field(
+        30, ge=1, le=100, description="Fused chunks the re-ranker scores per question."
+    )
     min_similarity: float = Field(
         0.18,
         ge=-1.0,
@@ -112,7 +128,9 @@ class Settings(BaseSettings):
         True,
         description="Abstain when the question names something (an identifier such as "
         "sys.monitoring, a name such as Django or AWS) that none of the retrieved passages "
-        "mention: the documents then most likely do not cover it.",
+        "mention, or uses a rare word (one the embedding model's vocabulary does not hold "
+        "whole, such as matplotlib) that no document of the collection contains: the "
+        "documents then most likely do not cover it.",
     )
 
     # --- generation ----------------------------------------------------------------------
@@ -150,12 +168,13 @@ class Settings(BaseSettings):
 
     # --- OpenAI-compatible API (/v1/chat/completions, /v1/embeddings) ----------------------
     stream_mode: Literal["checked", "live"] = Field(
-        "checked",
-        description="Streamed chat answers. 'checked': the answer is generated whole and passes "
-        "the grounding check before any of it is sent (then sent in several chunks), so a "
-        "client never shows an unsupported answer; 'live': tokens are sent as the model writes "
-        "them and, when the finished answer fails the check, a marked correction quoting the "
-        "documents is appended at the end.",
+        "live",
+        description="Streamed chat answers. 'live': tokens are sent as the model writes them "
+        "(the first in about a second on a CPU) and, when the finished answer fails the "
+        "grounding check, a marked correction quoting the documents is appended at the end; "
+        "'checked': the answer is generated whole and passes the check before any of it is "
+        "sent (then in several chunks), so a client never shows an unsupported answer, but "
+        "the first token waits for the whole answer (about 5 s with the default model).",
     )
     query_rewrite: Literal["rules", "model", "off"] = Field(
         "rules",

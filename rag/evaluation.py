@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from rag.answering import Answerer
     from rag.config import Settings
     from rag.embedding import Embedder
+    from rag.rerank import Reranker
     from rag.store.base import VectorStore
     from rag.types import Answer, Chunk
 
@@ -340,6 +341,7 @@ def prepare_collection(
             skip_ids=stored,
             timing=timing,
         )
+        store.build_index()  # as `rag ingest` does: query times are then the product's
         timing.total_seconds = time.perf_counter() - started
         log.info(
             "collection %r: %d documents, %d chunks (%d embedded) in %.1fs",
@@ -471,13 +473,14 @@ def search_mode(
     *,
     mode: Mode,
     chunk_k: int,
+    reranker: Reranker | None = None,
 ) -> list[Hit]:
     """The chunks one mode retrieves for ``text``: ``hybrid`` through HybridRetriever (the
     production path, at most 100 chunks), the others through ``search_single``."""
     if mode == "hybrid":
         from rag.retrieval import HybridRetriever
 
-        retriever = HybridRetriever(embedder, store, settings)
+        retriever = HybridRetriever(embedder, store, settings, reranker)
         return retriever.search(text, k=min(chunk_k, MAX_RETRIEVER_K))
     vector = embedder.embed_query(text) if mode == "dense" else None
     return search_single(store, text, vector, using=mode, k=chunk_k)
@@ -492,13 +495,16 @@ def run_queries(
     mode: Mode,
     chunk_k: int = 200,
     pooling: Pooling = "max",
+    reranker: Reranker | None = None,
 ) -> tuple[dict[str, list[str]], list[float]]:
     """Each query's document ranking (top 100) and the seconds each query took."""
     run: dict[str, list[str]] = {}
     seconds: list[float] = []
     for qid, text in queries.items():
         started = time.perf_counter()
-        hits = search_mode(store, embedder, settings, text, mode=mode, chunk_k=chunk_k)
+        hits = search_mode(
+            store, embedder, settings, text, mode=mode, chunk_k=chunk_k, reranker=reranker
+        )
         seconds.append(time.perf_counter() - started)
         run[qid] = rank_hits(hits, pooling=pooling)[:100]
     return run, seconds
@@ -519,8 +525,9 @@ def evaluate_retrieval(
     """Ingest a BEIR corpus into ``collection`` (default: the dataset folder's name) through
     the real pipeline, run the split's queries in each mode and score the document rankings."""
     from rag.config import validate_collection_name
-    from rag.runtime import build_embedder
+    from rag.runtime import build_embedder, build_reranker
 
+    reranker = build_reranker(settings)
     dataset = load_beir(dataset_dir, split)
     name = validate_collection_name(collection or _collection_name(dataset_dir))
     embedder = embedder or build_embedder(settings)
@@ -532,7 +539,14 @@ def evaluate_retrieval(
         results = []
         for mode in modes:
             run, seconds = run_queries(
-                store, embedder, settings, queries, mode=mode, chunk_k=chunk_k, pooling=pooling
+                store,
+                embedder,
+                settings,
+                queries,
+                mode=mode,
+                chunk_k=chunk_k,
+                pooling=pooling,
+                reranker=reranker,
             )
             metrics = retrieval_metrics(run, qrels)
             log.info("%s: %s", mode, metrics)

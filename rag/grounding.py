@@ -160,6 +160,35 @@ def named_terms(question: str) -> list[str]:
     return names
 
 
+# Word-forming prefixes and inflections the BM25 stemmer does not take off: "subfolders" is
+# known when "folders" is, "sown" when "sow" is.
+_DERIVING_PREFIXES = ("auto", "multi", "non", "over", "pre", "re", "sub", "un")
+_INFLECTIONS = ("ing", "ers", "est", "ed", "en", "er", "es", "ly", "d", "n", "s")
+
+
+def lookup_words(question: str) -> list[str]:
+    """The question's words worth looking up in the collection's vocabulary: content words
+    of three letters or more that are not numbers, in order."""
+    seen: list[str] = []
+    for word in _WORD.findall(question):
+        w = word.lower().strip("'-_")
+        if len(w) >= 3 and not w[0].isdigit() and w not in _STOPWORDS and w not in seen:
+            seen.append(w)
+    return seen
+
+
+def word_bases(word: str) -> list[str]:
+    """What the word may be derived from: without a word-forming prefix ("subfolders" ->
+    "folders") or an inflection ("sown" -> "sow"), keeping at least 3-4 letters."""
+    bases = [
+        word[len(p) :].lstrip("-")
+        for p in _DERIVING_PREFIXES
+        if word.startswith(p) and len(word) - len(p) >= 4
+    ]
+    bases += [word[: -len(s)] for s in _INFLECTIONS if word.endswith(s) and len(word) - len(s) >= 3]
+    return bases
+
+
 def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:
     """The question's named terms that none of ``texts`` mention, as whole words.
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
+from rag.grounding import lookup_words, word_bases
+from rag.rerank import Reranker
 from rag.store.base import SearchQuery, VectorStore
 from rag.types import Hit
 
@@ -27,10 +30,17 @@ def check_question(question: str, *, max_chars: int) -> str:
 
 
 class HybridRetriever:
-    def __init__(self, embedder: Embedder, store: VectorStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: VectorStore,
+        settings: Settings,
+        reranker: Reranker | None = None,
+    ) -> None:
         self._embedder = embedder
         self._store = store
         self._settings = settings
+        self._reranker = reranker
 
     @property
     def store(self) -> VectorStore:
@@ -40,19 +50,40 @@ class HybridRetriever:
     def embedder(self) -> Embedder:
         return self._embedder
 
+    def unknown_words(self, question: str) -> list[str]:
+        """Rare words of the question that no document of the collection contains: the
+        documents then cannot be about what is asked ("matplotlib", "bcrypt").
+
+        Only rare words count, those the embedding model's vocabulary does not hold whole:
+        a small folder that never says "often" tells nothing. A derived word counts as known
+        when a word it may derive from is ("subfolders": "folders", "sown": "sow")."""
+        rare = [w for w in lookup_words(question) if self._embedder.count_tokens(w) > 1]
+        unknown = self._store.unknown_words(rare)
+        bases = {w: word_bases(w) for w in unknown}
+        candidates = sorted({b for found in bases.values() for b in found})
+        known = set(candidates) - set(self._store.unknown_words(candidates))
+        return [w for w in unknown if not known.intersection(bases[w])]
+
     def search(
         self, question: str, *, k: int | None = None, source_prefix: str | None = None
     ) -> list[Hit]:
         text = check_question(question, max_chars=self._settings.max_question_chars)
         if k is not None and not 1 <= k <= 100:
             raise InvalidInputError(f"k must be between 1 and 100, got {k}", field="k")
+        wanted = k or self._settings.top_k
+        fetch = max(wanted, self._settings.rerank_candidates) if self._reranker else wanted
         query = SearchQuery(
             text=text,
             vector=self._embedder.embed_query(text),
-            k=k or self._settings.top_k,
-            prefetch_k=max(self._settings.prefetch_k, k or 0),
+            k=fetch,
+            prefetch_k=max(self._settings.prefetch_k, fetch),
             fusion=self._settings.fusion,
             rrf_k=self._settings.rrf_k,
             source_prefix=source_prefix or None,
         )
-        return self._store.search(query)
+        hits = self._store.search(query)
+        if self._reranker is None or not hits:
+            return hits
+        scores = self._reranker.scores(text, [h.chunk.embedding_text for h in hits])
+        ranked = sorted(zip(scores, hits, strict=True), key=lambda pair: -pair[0])
+        return [replace(hit, score=score) for score, hit in ranked[:wanted]]

@@ -8,6 +8,7 @@ from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.generation import Generator
 from rag.models import gpu_present
+from rag.rerank import Reranker
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
 
@@ -42,6 +43,14 @@ def build_generator(settings: Settings) -> Generator:
     return TransformersGenerator(
         settings.llm_model, cache_dir=settings.models_dir, device=settings.device
     )
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    if settings.reranker_model is None:
+        return None
+    from rag.rerank import CrossEncoderReranker
+
+    return CrossEncoderReranker(settings.reranker_model, device=settings.device)
 
 
 def collection_info(embedder: Embedder) -> CollectionInfo:

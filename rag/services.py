@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,13 @@ from rag.embedding import Embedder
 from rag.errors import CollectionNotFoundError, InvalidInputError, PermissionDeniedError
 from rag.generation import Generator
 from rag.retrieval import HybridRetriever
-from rag.runtime import build_embedder, build_generator, open_collection, state_path
+from rag.runtime import (
+    build_embedder,
+    build_generator,
+    build_reranker,
+    open_collection,
+    state_path,
+)
 from rag.store.base import VectorStore
 
 log = logging.getLogger(__name__)
@@ -61,9 +68,11 @@ def ingest_into(
         state.close()
 
 
-def plan_ingest(settings: Settings, paths: Sequence[Path]) -> Plan:
+def plan_ingest(
+    settings: Settings, paths: Sequence[Path], *, embedder: Embedder | None = None
+) -> Plan:
     """What `rag ingest` would do, computed without opening the store or writing anything."""
-    embedder = build_embedder(settings)
+    embedder = embedder or build_embedder(settings)
     return plan_sync(
         paths,
         SyncState.read_records(state_path(settings, settings.collection)),
@@ -71,6 +80,25 @@ def plan_ingest(settings: Settings, paths: Sequence[Path]) -> Plan:
         extensions=SUPPORTED_EXTENSIONS,
         max_file_bytes=settings.max_file_bytes,
     )
+
+
+def _idle_report(
+    settings: Settings, embedder: Embedder, paths: Sequence[Path]
+) -> IngestReport | None:
+    """The report of a run with nothing to do, found from the ingestion state alone, so that
+    a no-op re-run never opens the store (opening an Edge shard is a third of such a run).
+    None when there is anything to write, or an interrupted run to recover."""
+    started = time.perf_counter()
+    path = state_path(settings, settings.collection)
+    if not path.is_file() or SyncState.read_pending(path):
+        return None
+    plan = plan_ingest(settings, paths, embedder=embedder)
+    if not plan.empty or plan.touched:
+        return None
+    report = IngestReport(unchanged=list(plan.unchanged), failed=list(plan.failed))
+    report.seconds = time.perf_counter() - started
+    log.info("ingest: %s", report.summary())
+    return report
 
 
 def watch_ingest(
@@ -104,6 +132,11 @@ def run_ingest(
 ) -> IngestReport:
     """Open (creating) the collection, sync ``paths`` into it, close it."""
     embedder = embedder or build_embedder(settings)
+    if collection is not None:
+        settings = settings.model_copy(update={"collection": collection})
+    idle = _idle_report(settings, embedder, paths)
+    if idle is not None:
+        return idle
     store = open_collection(settings, embedder, collection=collection, create=True)
     try:
         return ingest_into(settings, store, embedder, paths, progress=progress)
@@ -118,7 +151,7 @@ def open_retriever(
     embedder = embedder or build_embedder(settings)
     store = open_collection(settings, embedder)
     try:
-        yield HybridRetriever(embedder, store, settings)
+        yield HybridRetriever(embedder, store, settings, build_reranker(settings))
     finally:
         store.close()
 

@@ -5,9 +5,11 @@ import pytest
 from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite
 from rag.config import Settings
 from rag.context import Passage, build_passages
+from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.retrieval import HybridRetriever
-from rag.store.base import VectorStore
+from rag.store.base import CollectionInfo, VectorStore
+from rag.store.factory import open_store
 from tests.fakes import HashEmbedder, ScriptedGenerator, make_hit
 
 
@@ -160,5 +162,32 @@ def test_sentence_context_falls_back_to_whole_passages_without_sentences(
         answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
         answerer.ask("descale 200")
         assert "[1] A\ndescale 200" in generator.prompts[0][1]["content"]
+    finally:
+        store.close()
+
+
+@pytest.mark.real_models
+def test_a_rare_word_no_document_contains_abstains_but_a_common_one_does_not(
+    settings: Settings, real_embedder: Embedder
+) -> None:
+    generator = ScriptedGenerator(["Every 200 cycles [1]."])
+    # The real tokenizer decides what is rare: "often" is one word piece, "bcrypt" is not.
+    store = open_store(
+        settings, CollectionInfo(real_embedder.model_name, real_embedder.dimension), create=True
+    )
+    try:
+        chunks = [
+            make_hit("Descale the espresso machine every 200 cycles.", "/d/coffee.md").chunk,
+            make_hit("Store passwords only as salted hashes.", "/d/security.md").chunk,
+            make_hit("Sow tomato seeds 5 mm deep.", "/d/garden.md").chunk,
+        ]
+        store.upsert(chunks, real_embedder.embed_documents([c.embedding_text for c in chunks]))
+        answerer = Answerer(HybridRetriever(real_embedder, store, settings), generator, settings)
+        answer = answerer.ask("How do I hash a password with bcrypt?")
+        assert answer.abstained and "'bcrypt'" in answer.answer
+        assert answerer.retriever.unknown_words("how often should I descale it") == []
+        # Rare but derived from a word the documents hold ("sown": "sow").
+        assert answerer.retriever.unknown_words("How deep should tomato seeds be sown?") == []
+        assert not answerer.ask("How often should I descale the espresso machine?").abstained
     finally:
         store.close()

@@ -127,3 +127,16 @@ def test_a_question_naming_what_no_passage_mentions_abstains(
     allowed = settings.model_copy(update={"abstain_on_unmentioned": False})
     answerer = Answerer(HybridRetriever(embedder, filled_store, allowed), generator, allowed)
     assert not answerer.ask("how often do I descale the machine with Kubernetes").abstained
+
+
+def test_lookup_words_and_the_bases_a_word_may_derive_from() -> None:
+    from rag.grounding import lookup_words, word_bases
+
+    assert lookup_words("How do I plot with matplotlib 3.8 in my app? Plot it!") == [
+        "plot",
+        "matplotlib",
+        "app",
+    ]
+    assert "folders" in word_bases("subfolders") and "sow" in word_bases("sown")
+    assert "set" not in word_bases("preset")  # too short a base to tell
+    assert word_bases("matplotlib") == word_bases("bcrypt") == []

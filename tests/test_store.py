@@ -164,3 +164,10 @@ def test_edge_builds_its_vector_index_once_enough_vectors_are_unindexed(
         assert store.count() == 12_100
     finally:
         store.close()
+
+
+def test_unknown_words_are_those_no_chunk_contains(store: VectorStore) -> None:
+    # BM25 stems ("sequence" matches "sequences"); stopwords are never unknown.
+    words = ["sequence", "mutable", "matplotlib", "the", "bcrypt"]
+    assert store.unknown_words(words) == ["matplotlib", "bcrypt"]
+    assert store.unknown_words([]) == []

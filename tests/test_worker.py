@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +11,12 @@ from ingest.chunking import TokenChunker
 from ingest.sync import SyncState
 from ingest.worker import IngestWorker
 from rag.config import Settings
-from rag.errors import InvalidInputError
-from rag.runtime import state_path
+from rag.errors import InvalidInputError, StoreLockedError
+from rag.runtime import open_collection, state_path
+from rag.services import run_ingest
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore
 from rag.store.factory import open_store
+from tests.documents import write_fixture_folder
 from tests.fakes import HashEmbedder
 
 
@@ -245,3 +248,31 @@ def test_an_edit_re_embeds_only_the_chunks_that_changed(
         assert vector == pytest.approx(expected, abs=1e-6)
         if chunk_id in before:
             assert vector == pytest.approx(before[chunk_id], abs=1e-6)
+
+
+def test_a_noop_rerun_answers_from_the_state_without_opening_the_store(
+    settings: Settings, embedder: HashEmbedder, tmp_path: Path
+) -> None:
+    docs = write_fixture_folder(tmp_path / "docs")
+    first = run_ingest(settings, [docs], embedder=embedder)
+    assert len(first.added) == 6 and first.ok
+    # The Edge store admits one opener: while this handle holds it, any run that opens it fails.
+    held = open_collection(settings, embedder)
+    try:
+        again = run_ingest(settings, [docs], embedder=embedder)
+        assert not again.changed and sorted(again.unchanged) == sorted(first.added)
+        (docs / "new.txt").write_text("A new file must be written, so this run opens the store.")
+        with pytest.raises(StoreLockedError):
+            run_ingest(settings, [docs], embedder=embedder)
+        # An interrupted run's uncommitted writes need the store to be cleaned up, too.
+        (docs / "new.txt").unlink()
+        state = SyncState(state_path(settings, settings.collection))
+        state.mark_pending({"ghost.txt": [str(uuid.uuid4())]})
+        state.close()
+        with pytest.raises(StoreLockedError):
+            run_ingest(settings, [docs], embedder=embedder)
+    finally:
+        held.close()
+    recovered = run_ingest(settings, [docs], embedder=embedder)
+    assert not recovered.changed and len(recovered.unchanged) == 6
+    assert not SyncState.read_pending(state_path(settings, settings.collection))

@@ -64,11 +64,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         emb = embedder or build_embedder(settings)
         gen = generator or build_generator(settings)
-        for component in (emb, gen):
+        state = ServiceState(settings, emb, gen)
+        for component in (emb, gen, state.reranker):
             warm_up = getattr(component, "warm_up", None)
             if warm_up is not None:
                 warm_up()
-        state = ServiceState(settings, emb, gen)
         state.store()  # fail at start, not at the first request, if the store is unusable
         app.state.rag = state
         log.info("ready: collection %r, generator %s", settings.collection, gen.model_name)

@@ -20,7 +20,7 @@ from rag.errors import InvalidInputError
 from rag.generation import Generator
 from rag.jobs import Job, JobProgress, JobQueue, JobRunner
 from rag.retrieval import HybridRetriever
-from rag.runtime import open_collection
+from rag.runtime import build_reranker, open_collection
 from rag.services import ingest_into, reindex
 from rag.store.base import VectorStore
 
@@ -33,6 +33,7 @@ class ServiceState:
         self.settings = settings
         self.embedder = embedder
         self.generator = generator
+        self.reranker = build_reranker(settings)
         self.started = int(time.time())
         self._stores: dict[str, VectorStore] = {}
         self._lock = threading.Lock()
@@ -93,7 +94,7 @@ class ServiceState:
         )
 
     def retriever(self, collection: str | None = None) -> HybridRetriever:
-        return HybridRetriever(self.embedder, self.store(collection), self.settings)
+        return HybridRetriever(self.embedder, self.store(collection), self.settings, self.reranker)
 
     def answerer(self, collection: str | None = None) -> Answerer:
         return Answerer(self.retriever(collection), self.generator, self.settings)

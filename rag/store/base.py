@@ -95,6 +95,11 @@ class VectorStore(Protocol):
 
     def count(self) -> int: ...
 
+    def unknown_words(self, words: Sequence[str]) -> list[str]:
+        """The words that no stored chunk contains, as Qdrant's BM25 tokenizer reads them
+        (stemmed: 'folders' matches 'folder'); stopwords are never unknown."""
+        ...
+
     def build_index(self) -> bool:
         """Index vectors written since the last call when there are enough of them to make
         searching them one by one slow; True when it did. A Qdrant server does this itself."""
@@ -113,6 +118,12 @@ def bm25_model() -> qdrant_edge.Bm25:
     import qdrant_edge
 
     return qdrant_edge.Bm25(qdrant_edge.Bm25Config(language="english"))
+
+
+def term_absent(word: str, absent: Callable[[Any], bool]) -> bool:
+    """Whether ``absent`` finds no chunk for the word's BM25 query (False for stopwords)."""
+    sparse = bm25_model().embed_query(word)
+    return bool(sparse.indices) and absent(sparse)
 
 
 def path_prefixes(source: str) -> list[str]:

@@ -27,6 +27,7 @@ from rag.store.base import (
     from_payload,
     in_order,
     normalize_prefix,
+    term_absent,
     to_payload,
 )
 from rag.types import Chunk, Hit
@@ -211,6 +212,15 @@ class EdgeVectorStore:
 
     def count(self) -> int:
         return int(self._shard.count(qe.CountRequest(exact=True)))
+
+    def unknown_words(self, words: Sequence[str]) -> list[str]:
+        def absent(sparse: Any) -> bool:
+            request = qe.QueryRequest(
+                limit=1, query=qe.Query.Nearest(sparse, using=SPARSE), with_payload=False
+            )
+            return not self._shard.query(request)
+
+        return [w for w in words if term_absent(w, absent)]
 
     def build_index(self) -> bool:
         # Qdrant Edge never optimizes by itself: without this, dense search reads every vector

@@ -25,6 +25,7 @@ from rag.store.base import (
     from_payload,
     in_order,
     normalize_prefix,
+    term_absent,
     to_payload,
 )
 from rag.types import Chunk, Hit
@@ -204,6 +205,15 @@ class QdrantServerStore:
 
     def count(self) -> int:
         return int(self._client.count(self._name, exact=True).count)
+
+    def unknown_words(self, words: Sequence[str]) -> list[str]:
+        def absent(sparse: Any) -> bool:
+            result = self._client.query_points(
+                self._name, query=_sparse(sparse), using=SPARSE, limit=1, with_payload=False
+            )
+            return not result.points
+
+        return [w for w in words if term_absent(w, absent)]
 
     def build_index(self) -> bool:
         return False  # the server's own optimizer indexes in the background
