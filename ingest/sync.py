@@ -13,13 +13,15 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from rag.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -236,24 +238,12 @@ class SyncState:
     @staticmethod
     def read_records(path: Path) -> dict[str, FileRecord]:
         """The stored records without creating or changing anything (for dry runs)."""
-        if not path.is_file():
-            return {}
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return _records(db)
-        finally:
-            db.close()
+        return _read_only(path, _records) or {}
 
     @staticmethod
     def read_pending(path: Path) -> dict[str, list[str]]:
         """Writes an interrupted run left uncommitted, read without changing anything."""
-        if not path.is_file():
-            return {}
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return _pending(db)
-        finally:
-            db.close()
+        return _read_only(path, _pending) or {}
 
     def close(self) -> None:
         self._db.close()
@@ -305,6 +295,17 @@ class SyncState:
 def _records(db: sqlite3.Connection) -> dict[str, FileRecord]:
     rows = db.execute("SELECT source, size, mtime_ns, sha256, chunk_ids, signature FROM files")
     return {r[0]: FileRecord(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), r[5]) for r in rows}
+
+
+def _read_only(path: Path, read: Callable[[sqlite3.Connection], T]) -> T | None:
+    """``read`` applied to the state file opened read-only; None when there is none yet."""
+    if not path.is_file():
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return read(db)
+    finally:
+        db.close()
 
 
 def _pending(db: sqlite3.Connection) -> dict[str, list[str]]:
