@@ -55,6 +55,13 @@ def _status(exc: RagError) -> tuple[int, str]:
     return 500, "server_error"
 
 
+def _warm_up(component: object) -> None:
+    """Load a model now, so that the first request does not wait for it."""
+    warm_up = getattr(component, "warm_up", None)
+    if warm_up is not None:
+        warm_up()
+
+
 def create_app(
     settings: Settings, *, embedder: Embedder | None = None, generator: Generator | None = None
 ) -> FastAPI:
@@ -64,11 +71,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         emb = embedder or build_embedder(settings)
         gen = generator or build_generator(settings)
+        for component in (emb, gen):
+            _warm_up(component)
         state = ServiceState(settings, emb, gen)
-        for component in (emb, gen, state.reranker):
-            warm_up = getattr(component, "warm_up", None)
-            if warm_up is not None:
-                warm_up()
+        _warm_up(state.reranker)
         state.store()  # fail at start, not at the first request, if the store is unusable
         app.state.rag = state
         log.info("ready: collection %r, generator %s", settings.collection, gen.model_name)
