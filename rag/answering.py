@@ -132,11 +132,15 @@ def _searchable(hit: Hit) -> str:
     return "\n".join([chunk.text, chunk.title or "", *chunk.heading_path, chunk.source])
 
 
-def quote(support: Sequence[Support]) -> str:
-    """The best supporting sentence, and the next one when it comes from the same passage."""
+def quote(support: Sequence[Support], passages: Sequence[Passage]) -> str:
+    """The passage holding the best supporting sentence, whole, with its citation.
+
+    The sentence alone often leaves out what its neighbours say: on the dev set an expected
+    answer is in the best sentence for 33 % of the answerable questions, in its passage for 57 %.
+    """
     best = support[0]
-    chosen = [best] + [s for s in support[1:2] if s.n == best.n]
-    return " ".join(f"{s.text} [{s.n}]" for s in chosen)
+    text = next((p.hit.chunk.text for p in passages if p.n == best.n), best.text)
+    return f"{text.strip()} [{best.n}]"
 
 
 class Answerer:
@@ -247,7 +251,7 @@ class Answerer:
         extractive = bool(claims) and bool(prepared.support)
         if extractive:
             log.info("answer failed the grounding check (%r); quoting the sources", claims[:1])
-            text = quote(prepared.support)
+            text = quote(prepared.support, prepared.passages)
         answer, citations = cite(text, prepared.passages)
         return Answer(answer, citations, False, prepared.timings, supporting, extractive)
 

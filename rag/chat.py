@@ -292,7 +292,8 @@ class ChatService:
         finish = self._finish_reason(chat, raw, scanner)
         if answer.extractive:
             log.info("live answer failed the grounding check; appending a correction")
-            tail = f"\n\n> {CORRECTION}\n> {answer.answer}"
+            quoted = "\n".join(f"> {line}" for line in answer.answer.splitlines())
+            tail = f"\n\n> {CORRECTION}\n{quoted}"
         elif answer.answer.startswith(raw.strip()):
             tail = answer.answer[len(raw.strip()) :]  # e.g. the [n] a model forgot
         else:

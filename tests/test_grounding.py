@@ -13,7 +13,7 @@ from rag.grounding import (
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
 from rag.types import Chunk, Hit
-from tests.fakes import HashEmbedder, ScriptedGenerator
+from tests.fakes import HashEmbedder, ScriptedGenerator, make_hit
 
 TEXT = (
     "Descale the machine every 200 brewing cycles. The cycle takes about 25 minutes. "
@@ -49,11 +49,13 @@ def test_supporting_sentence_is_the_closest_one() -> None:
     assert support[0].n == 1
 
 
-def test_quote_keeps_the_second_sentence_only_from_the_same_passage() -> None:
-    same = [Support(1, "First.", 0.9), Support(1, "Second.", 0.8)]
-    other = [Support(1, "First.", 0.9), Support(2, "Elsewhere.", 0.8)]
-    assert quote(same) == "First. [1] Second. [1]"
-    assert quote(other) == "First. [1]"
+def test_quote_is_the_whole_passage_of_the_best_sentence() -> None:
+    support = [Support(2, "It is immutable.", 0.9), Support(1, "Elsewhere.", 0.8)]
+    passages = [
+        Passage(1, make_hit("Elsewhere.", "/d/a.md"), "Elsewhere."),
+        Passage(2, make_hit("A tuple holds items. It is immutable.\n", "/d/b.md"), "..."),
+    ]
+    assert quote(support, passages) == "A tuple holds items. It is immutable. [2]"
 
 
 def test_an_answer_that_states_nothing_is_not_accepted() -> None:
