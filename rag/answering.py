@@ -251,8 +251,12 @@ class Answerer:
         extractive = bool(claims) and bool(prepared.support)
         if extractive:
             log.info("answer failed the grounding check (%r); quoting the sources", claims[:1])
-            text = quote(prepared.support, prepared.passages)
-        answer, citations = cite(text, prepared.passages)
+            # Cited by the passage's number, not by markers found in the quote: documents hold
+            # brackets of their own (argv[1], a[0]) that must stay as written.
+            answer = quote(prepared.support, prepared.passages)
+            _, citations = cite(f"[{prepared.support[0].n}]", prepared.passages)
+        else:
+            answer, citations = cite(text, prepared.passages)
         return Answer(answer, citations, False, prepared.timings, supporting, extractive)
 
     def ask(self, question: str, *, source_prefix: str | None = None) -> Answer:

@@ -58,6 +58,27 @@ def test_quote_is_the_whole_passage_of_the_best_sentence() -> None:
     assert quote(support, passages) == "A tuple holds items. It is immutable. [2]"
 
 
+def test_a_quoted_passage_keeps_its_own_brackets_and_cites_only_itself(
+    settings: Settings,
+) -> None:
+    from rag.answering import PreparedAnswer
+
+    hit = make_hit("Read sys.argv[1] and a[0] to descale every 200 cycles.", "/d/c.md")
+    prepared = PreparedAnswer(
+        "how often",
+        [hit],
+        [Passage(1, hit, hit.chunk.text)],
+        [],
+        False,
+        support=[Support(1, hit.chunk.text, 0.9)],
+    )
+    answerer = Answerer(None, ScriptedGenerator(), settings)  # type: ignore[arg-type]
+    answer = answerer.finish(prepared, "Every 999 days [1].")
+    assert answer.extractive
+    assert answer.answer == "Read sys.argv[1] and a[0] to descale every 200 cycles. [1]"
+    assert [c.n for c in answer.citations] == [1]
+
+
 def test_an_answer_that_states_nothing_is_not_accepted() -> None:
     assert unsupported_claims("The answer is: [1].", [passage()])
     assert unsupported_claims("", [passage()])
