@@ -8,7 +8,7 @@ from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.generation import Generator
 from rag.models import gpu_present
-from rag.rerank import Reranker
+from rag.rerank import CrossEncoderReranker, Reranker
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
 
@@ -48,8 +48,6 @@ def build_generator(settings: Settings) -> Generator:
 def build_reranker(settings: Settings) -> Reranker | None:
     if settings.reranker_model is None:
         return None
-    from rag.rerank import CrossEncoderReranker
-
     return CrossEncoderReranker(settings.reranker_model, device=settings.device)
 
 

@@ -87,7 +87,8 @@ def _idle_report(
 ) -> IngestReport | None:
     """The report of a run with nothing to do, found from the ingestion state alone, so that
     a no-op re-run never opens the store (opening an Edge shard is a third of such a run).
-    None when there is anything to write, or an interrupted run to recover."""
+    None when there is anything to write, or an interrupted run to recover: the worker then
+    plans again once it holds the store, as another process may have synced meanwhile."""
     started = time.perf_counter()
     path = state_path(settings, settings.collection)
     if not path.is_file() or SyncState.read_pending(path):

@@ -49,13 +49,9 @@ def test_supporting_sentence_is_the_closest_one() -> None:
     assert support[0].n == 1
 
 
-def test_quote_is_the_whole_passage_of_the_best_sentence() -> None:
-    support = [Support(2, "It is immutable.", 0.9), Support(1, "Elsewhere.", 0.8)]
-    passages = [
-        Passage(1, make_hit("Elsewhere.", "/d/a.md"), "Elsewhere."),
-        Passage(2, make_hit("A tuple holds items. It is immutable.\n", "/d/b.md"), "..."),
-    ]
-    assert quote(support, passages) == "A tuple holds items. It is immutable. [2]"
+def test_quote_is_the_whole_passage_as_written_with_its_number() -> None:
+    passage = Passage(2, make_hit("A tuple holds items. It is immutable.\n", "/d/b.md"), "...")
+    assert quote(passage) == "A tuple holds items. It is immutable. [2]"
 
 
 def test_a_quoted_passage_keeps_its_own_brackets_and_cites_only_itself(
