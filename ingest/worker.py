@@ -12,13 +12,15 @@ intent log of an interrupted run is replayed: chunks it wrote but never committe
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -31,6 +33,14 @@ from rag.store.base import VectorStore
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Files parsed and chunked ahead of the one being embedded. Parsing runs in a thread while
+# ONNX Runtime (which releases the GIL) embeds the previous batch, so it no longer adds to
+# the wall time; the bound keeps memory flat however large the folder.
+_LOOKAHEAD_FILES = 32
 
 
 @dataclass
@@ -163,12 +173,12 @@ class IngestWorker:
             self._move(move, report)
             progress.advance(files=1)
         batch: list[_Loaded] = []
-        for change in plan.add + plan.replace:
-            loaded = self._load(change, report)
+        for parsed in _prefetched(self._parse, plan.add + plan.replace, _LOOKAHEAD_FILES):
             progress.advance(files=1)
-            if loaded is None:
+            if isinstance(parsed, FileError):
+                self._failed(report, parsed.path, parsed.reason)
                 continue
-            batch.append(loaded)
+            batch.append(parsed)
             if sum(len(b.chunks) for b in batch) >= self._batch_chunks:
                 self._write(batch, report, progress)
                 batch = []
@@ -177,6 +187,13 @@ class IngestWorker:
         return report
 
     def _load(self, change: Change, report: IngestReport) -> _Loaded | None:
+        parsed = self._parse(change)
+        if isinstance(parsed, FileError):
+            return self._failed(report, parsed.path, parsed.reason)
+        return parsed
+
+    def _parse(self, change: Change) -> _Loaded | FileError:
+        """Load and chunk one file; touches nothing shared, so it may run in a thread."""
         path = change.file.path
         try:
             document = load_document(path, source=change.file.source)
@@ -184,12 +201,12 @@ class IngestWorker:
             if not chunks:
                 raise LoaderError(str(path), "no extractable text")
         except LoaderError as exc:
-            return self._failed(report, str(path), exc.reason)
+            return FileError(str(path), exc.reason)
         except OSError as exc:  # vanished or became unreadable since it was planned
-            return self._failed(report, str(path), exc.strerror or str(exc))
+            return FileError(str(path), exc.strerror or str(exc))
         except Exception as exc:  # a parser bug must not stop the other files
             log.exception("failed to load %s", path)
-            return self._failed(report, str(path), f"unexpected error: {exc!r}")
+            return FileError(str(path), f"unexpected error: {exc!r}")
         return _Loaded(change, self._record(change, chunks), chunks)
 
     def _record(self, change: Change, chunks: list[Chunk]) -> FileRecord:
@@ -280,3 +297,20 @@ class IngestWorker:
         self._store.delete(list(old.chunk_ids))
         self._state.replace(old.source, record)
         report.moved.append(f"{old.source} -> {new.file.source}")
+
+
+def _prefetched(fn: Callable[[T], R], items: Iterable[T], depth: int) -> Iterator[R]:
+    """``map(fn, items)`` in order, computed in one background thread up to ``depth`` items
+    ahead of the consumer."""
+    source = iter(items)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-parse") as pool:
+        ahead: deque[Future[R]] = deque(pool.submit(fn, i) for i in itertools.islice(source, depth))
+        try:
+            while ahead:
+                result = ahead.popleft().result()
+                for item in itertools.islice(source, 1):
+                    ahead.append(pool.submit(fn, item))
+                yield result
+        finally:  # the consumer stopped early (an error, a closed generator): drop the rest
+            for future in ahead:
+                future.cancel()

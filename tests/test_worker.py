@@ -9,7 +9,7 @@ import pytest
 
 from ingest.chunking import TokenChunker
 from ingest.sync import SyncState
-from ingest.worker import IngestWorker
+from ingest.worker import IngestWorker, NoProgress
 from rag.config import Settings
 from rag.errors import InvalidInputError, StoreLockedError
 from rag.runtime import open_collection, state_path
@@ -204,20 +204,9 @@ def test_file_deleted_during_the_run_fails_alone(
 ) -> None:
     docs = tmp_path / "docs"
     files = [write(docs / f"{n}.txt", f"{n} text alpha " * 10) for n in ("a", "b", "c")]
-
-    class DeleteNext:
-        def start(self, total_files: int) -> None:
-            pass
-
-        def advance(self, *, files: int = 0, chunks: int = 0) -> None:
-            if files and files_left:
-                files_left.pop(0).unlink()  # gone after planning, before loading
-
-        def finish(self) -> None:
-            pass
-
-    files_left = [files[1]]
-    report = worker.run([docs], progress=DeleteNext())
+    plan = worker.plan([docs])
+    files[1].unlink()  # gone after planning, before loading
+    report = worker.apply(plan, NoProgress())
     assert report.added == [str(files[0]), str(files[2])]
     assert [Path(f.path).name for f in report.failed] == ["b.txt"]
     assert "No such file" in report.failed[0].reason or "not found" in report.failed[0].reason
@@ -276,3 +265,23 @@ def test_a_noop_rerun_answers_from_the_state_without_opening_the_store(
     recovered = run_ingest(settings, [docs], embedder=embedder)
     assert not recovered.changed and len(recovered.unchanged) == 6
     assert not SyncState.read_pending(state_path(settings, settings.collection))
+
+
+def test_parsing_ahead_keeps_order_and_stays_within_its_bound() -> None:
+    from ingest.worker import _prefetched
+
+    started: list[int] = []
+
+    def parse(n: int) -> int:
+        started.append(n)
+        return n * n
+
+    results = _prefetched(parse, range(100), depth=4)
+    assert [next(results) for _ in range(3)] == [0, 1, 4]
+    # 3 consumed, 4 in flight at most: nothing further was parsed ahead.
+    assert len(started) <= 3 + 4
+    results.close()  # the consumer stops early: nothing more is parsed
+    parsed = len(started)
+    assert parsed <= 7 and list(_prefetched(parse, [], depth=4)) == []
+    assert len(started) == parsed
+    assert list(_prefetched(parse, range(10), depth=3)) == [n * n for n in range(10)]
