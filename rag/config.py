@@ -107,6 +107,14 @@ class Settings(BaseSettings):
         "'rrf': reciprocal rank fusion.",
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant k (fusion='rrf').")
+    max_chunks_per_source: int = Field(
+        1,
+        ge=0,
+        description="At most this many of a search's results come from one file while other "
+        "files have matching chunks; more of its chunks follow only when too few files match. "
+        "0: no limit. 1 chosen on the Python QA dev set: hit@5 0.912 vs 0.841 unlimited, "
+        "where a page's neighbouring chunks crowded out the page that answers.",
+    )
     reranker_model: Path | None = Field(
         None,
         description="A local folder holding a sentence-transformers cross-encoder (e.g. "
@@ -127,8 +135,8 @@ class Settings(BaseSettings):
     abstain_on_unmentioned: bool = Field(
         True,
         description="Abstain when the question names something (an identifier such as "
-        "sys.monitoring, a name such as Django or AWS) that none of the retrieved passages "
-        "mention, or uses a rare word (one the embedding model's vocabulary does not hold "
+        "sys.monitoring, a name such as Django or AWS) that none of the 3 best retrieved "
+        "passages mention, or uses a rare word (one the embedding model's vocabulary does not hold "
         "whole, such as matplotlib) that no document of the collection contains: the "
         "documents then most likely do not cover it.",
     )

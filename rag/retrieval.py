@@ -1,8 +1,10 @@
-"""Question -> hybrid search in Qdrant (dense + BM25, fused by RRF inside Qdrant) -> hits."""
+"""Question -> hybrid search in Qdrant (dense + BM25, fused there) -> hits spread over files."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 
 from rag.config import Settings
@@ -71,7 +73,12 @@ class HybridRetriever:
         if k is not None and not 1 <= k <= 100:
             raise InvalidInputError(f"k must be between 1 and 100, got {k}", field="k")
         wanted = k or self._settings.top_k
-        fetch = max(wanted, self._settings.rerank_candidates) if self._reranker else wanted
+        per_source = self._settings.max_chunks_per_source
+        # Room to skip a file's further chunks: on the QA dev set the answering page was
+        # within the first 15 fused candidates whenever it was within 50.
+        fetch = max(wanted, min(4 * wanted, 100), 20) if per_source else wanted
+        if self._reranker:
+            fetch = max(fetch, self._settings.rerank_candidates)
         query = SearchQuery(
             text=text,
             vector=self._embedder.embed_query(text),
@@ -82,8 +89,27 @@ class HybridRetriever:
             source_prefix=source_prefix or None,
         )
         hits = self._store.search(query)
-        if self._reranker is None or not hits:
-            return hits
-        scores = self._reranker.scores(text, [h.chunk.embedding_text for h in hits])
-        ranked = sorted(zip(scores, hits, strict=True), key=lambda pair: -pair[0])
-        return [replace(hit, score=score) for score, hit in ranked[:wanted]]
+        if self._reranker is not None and hits:
+            scores = self._reranker.scores(text, [h.chunk.embedding_text for h in hits])
+            ranked = sorted(zip(scores, hits, strict=True), key=lambda pair: -pair[0])
+            hits = [replace(hit, score=score) for score, hit in ranked]
+        return spread_sources(hits, wanted, per_source)
+
+
+def spread_sources(hits: Sequence[Hit], k: int, per_source: int) -> list[Hit]:
+    """The ``k`` best hits, at most ``per_source`` of them from one file as long as other
+    files' hits remain; then the skipped hits in rank order. 0: the ``k`` best, as they come."""
+    if not per_source:
+        return list(hits[:k])
+    picked: list[Hit] = []
+    skipped: list[Hit] = []
+    taken: Counter[str] = Counter()
+    for hit in hits:
+        if len(picked) == k:
+            break
+        if taken[hit.chunk.source] < per_source:
+            taken[hit.chunk.source] += 1
+            picked.append(hit)
+        else:
+            skipped.append(hit)
+    return picked + skipped[: k - len(picked)]

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite
+from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite, fallback_passage
 from rag.config import Settings
 from rag.context import Passage, build_passages
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
+from rag.grounding import Support
 from rag.retrieval import HybridRetriever
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
@@ -191,3 +192,18 @@ def test_a_rare_word_no_document_contains_abstains_but_a_common_one_does_not(
         assert not answerer.ask("How often should I descale the espresso machine?").abstained
     finally:
         store.close()
+
+
+def test_the_fallback_quotes_the_best_sentence_with_a_prior_for_retrieval_rank() -> None:
+    passages = [
+        Passage(n, make_hit(f"passage {n}", f"/d/{n}.md"), f"passage {n}") for n in (1, 2, 3)
+    ]
+
+    def chosen(*scores: tuple[int, float]) -> int:
+        return fallback_passage(passages, [Support(n, "s", score) for n, score in scores]).n
+
+    # A slightly better sentence further down does not outweigh the first-ranked passage...
+    assert chosen((3, 0.55), (1, 0.50)) == 1
+    # ...a clearly better one does; and only passages with a supporting sentence count.
+    assert chosen((2, 0.90), (1, 0.50), (1, 0.45)) == 2
+    assert chosen((3, 0.20)) == 3
