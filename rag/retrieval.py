@@ -17,6 +17,9 @@ from rag.types import Hit
 
 log = logging.getLogger(__name__)
 
+# From this size on, a common word that no chunk contains is evidence too (unknown_words).
+LARGE_COLLECTION_CHUNKS = 5_000
+
 
 def check_question(question: str, *, max_chars: int) -> str:
     text = question.strip()
@@ -53,14 +56,19 @@ class HybridRetriever:
         return self._embedder
 
     def unknown_words(self, question: str) -> list[str]:
-        """Rare words of the question that no document of the collection contains: the
-        documents then cannot be about what is asked ("matplotlib", "bcrypt").
+        """Words of the question that no document of the collection contains: the documents
+        then cannot be about what is asked ("matplotlib", "bcrypt").
 
-        Only rare words count, those the embedding model's vocabulary does not hold whole:
-        a small folder that never says "often" tells nothing. A derived word counts as known
-        when a word it may derive from is ("subfolders": "folders", "sown": "sow")."""
-        rare = [w for w in lookup_words(question) if self._embedder.count_tokens(w) > 1]
-        unknown = self._store.unknown_words(rare)
+        In a collection under ``LARGE_COLLECTION_CHUNKS`` chunks only rare words count, those
+        the embedding model's vocabulary does not hold whole: a small folder that never says
+        "often" tells nothing. In a large one any content word counts: 21,000 chunks of the
+        Python docs never say "poetry" or "tomorrow", and no answerable question of the dev
+        set uses a word they lack. A derived word counts as known when a word it may derive
+        from is ("subfolders": "folders", "sown": "sow")."""
+        words = lookup_words(question)
+        if words and self._store.count() < LARGE_COLLECTION_CHUNKS:
+            words = [w for w in words if self._embedder.count_tokens(w) > 1]
+        unknown = self._store.unknown_words(words)
         bases = {w: word_bases(w) for w in unknown}
         candidates = sorted({b for found in bases.values() for b in found})
         known = set(candidates) - set(self._store.unknown_words(candidates))

@@ -169,7 +169,7 @@ def test_sentence_context_falls_back_to_whole_passages_without_sentences(
 
 @pytest.mark.real_models
 def test_a_rare_word_no_document_contains_abstains_but_a_common_one_does_not(
-    settings: Settings, real_embedder: Embedder
+    settings: Settings, real_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     generator = ScriptedGenerator(["Every 200 cycles [1]."])
     # The real tokenizer decides what is rare: "often" is one word piece, "bcrypt" is not.
@@ -190,6 +190,10 @@ def test_a_rare_word_no_document_contains_abstains_but_a_common_one_does_not(
         # Rare but derived from a word the documents hold ("sown": "sow").
         assert answerer.retriever.unknown_words("How deep should tomato seeds be sown?") == []
         assert not answerer.ask("How often should I descale the espresso machine?").abstained
+        # In a large collection a common word that no chunk holds counts too.
+        monkeypatch.setattr("rag.retrieval.LARGE_COLLECTION_CHUNKS", 3)
+        assert answerer.retriever.unknown_words("how often should I descale it") == ["often"]
+        assert answerer.retriever.unknown_words("How deep should tomato seeds be sown?") == []
     finally:
         store.close()
 
