@@ -5,6 +5,7 @@ from rag.config import Settings
 from rag.context import Passage
 from rag.grounding import (
     Support,
+    degenerate_lines,
     labelled_sentences,
     split_sentences,
     supporting_sentences,
@@ -159,3 +160,18 @@ def test_lookup_words_and_the_bases_a_word_may_derive_from() -> None:
     assert "folders" in word_bases("subfolders") and "sow" in word_bases("sown")
     assert "set" not in word_bases("preset")  # too short a base to tell
     assert word_bases("matplotlib") == word_bases("bcrypt") == []
+
+
+def test_a_looping_answer_fails_the_check_even_when_its_words_are_in_the_sources() -> None:
+    hit = make_hit("tempfile.mkstemp creates a temporary file securely.")
+    passages = [Passage(1, hit, hit.chunk.text)]
+    looping = "The answer is:\n\n[1] tempfile.mkstemp\n\nThe answer is:\n\n[1]"
+    assert "The answer is:" in unsupported_claims(looping, passages)
+    stutter = "It creates a temporary temporary temporary file securely [1]."
+    assert unsupported_claims(stutter, passages)
+    # Said once, the same words pass; two identical one-word lines are not a loop.
+    assert (
+        unsupported_claims("tempfile.mkstemp creates a temporary file securely [1].", passages)
+        == []
+    )
+    assert degenerate_lines("Yes.\nYes.") == []
