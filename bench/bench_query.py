@@ -186,8 +186,8 @@ class TimedStore:
     def point_ids(self) -> set[str]:
         return self.inner.point_ids()
 
-    def count(self) -> int:
-        return self.inner.count()
+    def count(self, *, exact: bool = True) -> int:
+        return self.inner.count(exact=exact)
 
     def close(self) -> None:
         self.inner.close()

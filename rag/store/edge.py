@@ -210,8 +210,8 @@ class EdgeVectorStore:
             )
         )
 
-    def count(self) -> int:
-        return int(self._shard.count(qe.CountRequest(exact=True)))
+    def count(self, *, exact: bool = True) -> int:
+        return int(self._shard.count(qe.CountRequest(exact=exact)))
 
     def unknown_words(self, words: Sequence[str]) -> list[str]:
         def absent(sparse: Any) -> bool:

@@ -203,8 +203,8 @@ class QdrantServerStore:
             )
         )
 
-    def count(self) -> int:
-        return int(self._client.count(self._name, exact=True).count)
+    def count(self, *, exact: bool = True) -> int:
+        return int(self._client.count(self._name, exact=exact).count)
 
     def unknown_words(self, words: Sequence[str]) -> list[str]:
         def absent(sparse: Any) -> bool:
