@@ -175,10 +175,10 @@ class IngestWorker:
         batch: list[_Loaded] = []
         for parsed in _prefetched(self._parse, plan.add + plan.replace, _LOOKAHEAD_FILES):
             progress.advance(files=1)
-            if isinstance(parsed, FileError):
-                self._failed(report, parsed.path, parsed.reason)
+            loaded = self._accept(parsed, report)
+            if loaded is None:
                 continue
-            batch.append(parsed)
+            batch.append(loaded)
             if sum(len(b.chunks) for b in batch) >= self._batch_chunks:
                 self._write(batch, report, progress)
                 batch = []
@@ -187,7 +187,10 @@ class IngestWorker:
         return report
 
     def _load(self, change: Change, report: IngestReport) -> _Loaded | None:
-        parsed = self._parse(change)
+        return self._accept(self._parse(change), report)
+
+    def _accept(self, parsed: _Loaded | FileError, report: IngestReport) -> _Loaded | None:
+        """The parsed file, or None after reporting why it failed."""
         if isinstance(parsed, FileError):
             return self._failed(report, parsed.path, parsed.reason)
         return parsed

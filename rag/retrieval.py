@@ -85,7 +85,7 @@ class HybridRetriever:
         per_source = self._settings.max_chunks_per_source
         # Room to skip a file's further chunks: on the QA dev set the answering page was
         # within the first 15 fused candidates whenever it was within 50.
-        fetch = max(wanted, min(4 * wanted, 100), 20) if per_source else wanted
+        fetch = max(min(4 * wanted, 100), 20) if per_source else wanted
         if self._reranker:
             fetch = max(fetch, self._settings.rerank_candidates)
         query = SearchQuery(
