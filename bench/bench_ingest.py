@@ -77,7 +77,7 @@ def warm_edits(corpus: Path, data: Path, edited: Path, times: int = 3) -> list[t
     from rag.services import run_ingest as ingest_in_process
 
     settings = Settings(data_dir=data, model_cache_dir=PROJECT / "data" / "models")
-    embedder = build_embedder(settings)
+    embedder = build_embedder(settings, bulk=True)
     rows = []
     for n in range(times):
         edited.write_text(edited.read_text() + f"<p>Edit {n} in a running process.</p>")

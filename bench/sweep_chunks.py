@@ -51,7 +51,7 @@ def main() -> None:
             chunk_overlap=overlap,
             collection="qa",
         )
-        embedder = build_embedder(settings)
+        embedder = build_embedder(settings, bulk=True)
         report = run_ingest(settings, [corpus], embedder=embedder)
         ranks: list[int | None] = []
         with open_retriever(settings, embedder) as retriever:

@@ -260,7 +260,7 @@ def reindex_command(collection: CollectionOpt = None) -> None:
 
     settings = _settings(collection)
     with _errors():
-        report = reindex(settings, build_embedder(settings), progress=make_progress(err))
+        report = reindex(settings, build_embedder(settings, bulk=True), progress=make_progress(err))
     _print_report(settings, report, False)
     if not report.ok:
         raise typer.Exit(EXIT_FILES_FAILED)

@@ -530,7 +530,7 @@ def evaluate_retrieval(
     reranker = build_reranker(settings)
     dataset = load_beir(dataset_dir, split)
     name = validate_collection_name(collection or _collection_name(dataset_dir))
-    embedder = embedder or build_embedder(settings)
+    embedder = embedder or build_embedder(settings, bulk=True)
     store, ingest = prepare_collection(settings, embedder, dataset, collection=name, reuse=reuse)
     try:
         wanted = dataset.evaluated_queries

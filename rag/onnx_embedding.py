@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -39,12 +40,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OnnxBackend = Literal["onnx-int8", "onnx-fp32"]
+# "openvino" runs an ONNX graph too, on OpenVINO (rag.openvino_embedding.OpenVinoEmbedder).
+OnnxBackend = Literal["onnx-int8", "onnx-fp32", "openvino"]
 
 # Bump when the exported graph would change (export, fusion or quantization settings), so that
 # caches made by an older recipe are not used.
 RECIPE_VERSION = "1"
-_MODEL_FILE = "model.onnx"
 _META_FILE = "export.json"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _POOLING_MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens")
@@ -57,7 +58,13 @@ class Exporter(Protocol):
 
 
 class OnnxEmbedder:
-    """all-MiniLM-L6-v2 (or a BERT-like sentence-transformers folder) on ONNX Runtime, CPU."""
+    """all-MiniLM-L6-v2 (or a BERT-like sentence-transformers folder) on ONNX Runtime, CPU.
+
+    Subclasses run the exported graph elsewhere (``rag.openvino_embedding``) by overriding
+    ``_recipe``, ``_open`` and ``_run``; tokenizing, the cache and normalization stay here.
+    """
+
+    _BACKENDS: tuple[OnnxBackend, ...] = ("onnx-int8", "onnx-fp32")
 
     def __init__(
         self,
@@ -68,8 +75,8 @@ class OnnxEmbedder:
         batch_size: int = 32,
         threads: int | None = None,
     ) -> None:
-        if backend not in ("onnx-int8", "onnx-fp32"):
-            raise ValueError(f"unknown ONNX backend {backend!r}")
+        if backend not in self._BACKENDS:
+            raise ValueError(f"unknown backend {backend!r} for {type(self).__name__}")
         self._spec = model
         self._cache_dir = Path(cache_dir)
         self._backend: OnnxBackend = backend
@@ -84,31 +91,17 @@ class OnnxEmbedder:
                 self._loaded = self._load()
 
     def _load(self) -> _Loaded:
-        import onnxruntime as ort  # type: ignore[import-untyped]
         from tokenizers import Tokenizer
 
         started = time.perf_counter()
         folder = resolve_embedding_model(self._spec)
         config = _read_folder_config(folder)
-        recipe = _recipe(self._backend)
-        path = ensure_exported(folder, self._cache_dir, recipe)
-
-        options = ort.SessionOptions()
-        # None: onnxruntime's default, one thread per physical core.
-        options.intra_op_num_threads = self._threads or 0
-        options.inter_op_num_threads = 1
-        # No busy-waiting between operators. On 2 cores, int8, doc chunks: a quiet machine
-        # loses 10 % (52 vs 58 chunks/s), but when other work holds a core (the language model,
-        # an ingest running beside queries), spinning threads fight it for the core and fall to
-        # 17 chunks/s where sleeping ones keep 27.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3  # errors only: its warnings are about graph internals
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        path = ensure_exported(folder, self._cache_dir, self._recipe(config))
+        session = self._open(path)
 
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         # tokenizer.json carries its own padding and truncation (all-MiniLM's: pad to 128,
-        # cut at 128). We never pad, and cut where sentence-transformers does.
+        # cut at 128). We pad ourselves (or never), and cut where sentence-transformers does.
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=config.max_seq_length)
         counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -122,6 +115,25 @@ class OnnxEmbedder:
             time.perf_counter() - started,
         )
         return _Loaded(session, tokenizer, counter, config, path)
+
+    def _recipe(self, config: _FolderConfig) -> ExportRecipe:
+        return _recipe(self._backend)
+
+    def _open(self, path: Path) -> Any:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+
+        options = ort.SessionOptions()
+        # None: onnxruntime's default, one thread per physical core.
+        options.intra_op_num_threads = self._threads or 0
+        options.inter_op_num_threads = 1
+        # No busy-waiting between operators. On 2 cores, int8, doc chunks: a quiet machine
+        # loses 10 % (52 vs 58 chunks/s), but when other work holds a core (the language model,
+        # an ingest running beside queries), spinning threads fight it for the core and fall to
+        # 17 chunks/s where sleeping ones keep 27.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # errors only: its warnings are about graph internals
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     @property
     def loaded(self) -> _Loaded:
@@ -156,23 +168,26 @@ class OnnxEmbedder:
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         loaded = self.loaded
-        config = loaded.config
-        result = np.zeros((len(texts), config.dimension), dtype=np.float32)
+        result = np.zeros((len(texts), loaded.config.dimension), dtype=np.float32)
         if not texts:
             return result
         encodings = loaded.tokenizer.encode_batch([self._prepare(t) for t in texts])
-        by_length: dict[int, list[int]] = {}
-        for index, encoding in enumerate(encodings):
-            by_length.setdefault(len(encoding.ids), []).append(index)
-        for indices in by_length.values():
-            for start in range(0, len(indices), self._batch_size):
-                batch = indices[start : start + self._batch_size]
-                ids = np.array([encodings[i].ids for i in batch], dtype=np.int64)
-                hidden = loaded.session.run(None, {"input_ids": ids})[0]
-                result[batch] = _pool(np.asarray(hidden, dtype=np.float32), config.pooling)
+        self._run(loaded, [e.ids for e in encodings], result)
         norms = np.linalg.norm(result, axis=1, keepdims=True)
         result /= np.maximum(norms, 1e-12)
         return result
+
+    def _run(self, loaded: _Loaded, ids: list[list[int]], out: np.ndarray) -> None:
+        """Writes each text's pooled (not yet normalized) vector into its row of ``out``."""
+        by_length: dict[int, list[int]] = {}
+        for index, row in enumerate(ids):
+            by_length.setdefault(len(row), []).append(index)
+        for indices in by_length.values():
+            for start in range(0, len(indices), self._batch_size):
+                batch = indices[start : start + self._batch_size]
+                array = np.array([ids[i] for i in batch], dtype=np.int64)
+                hidden = loaded.session.run(None, {"input_ids": array})[0]
+                out[batch] = _pool(np.asarray(hidden, dtype=np.float32), loaded.config.pooling)
 
     def embed_query(self, text: str) -> np.ndarray:
         vector: np.ndarray = self.embed_documents([text])[0]
@@ -250,16 +265,28 @@ def _recipe(backend: OnnxBackend) -> ExportRecipe:
 
 def has_int8_dot_product() -> bool:
     """VNNI (x86) or dotprod (ARM): int8 products accumulate in int32 without saturating."""
+    flags = cpu_flags()
+    if flags is None:
+        return platform.machine().lower() in ("arm64", "aarch64")  # Apple silicon has it
+    return bool(flags & {"avx512_vnni", "avx_vnni", "asimddp"})
+
+
+def has_bf16_matrix_units() -> bool:
+    """Intel AMX (Sapphire Rapids and later): bfloat16 matrix products in hardware."""
+    return "amx_bf16" in (cpu_flags() or set())
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str] | None:
+    """The first CPU's feature flags from /proc/cpuinfo; None where there is none."""
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return platform.machine().lower() in ("arm64", "aarch64")  # Apple silicon has it
-    flags = set()
+        return None
     for line in cpuinfo.splitlines():
         if line.startswith(("flags", "Features")):
-            flags.update(line.split(":", 1)[1].split())
-            break
-    return bool(flags & {"avx512_vnni", "avx_vnni", "asimddp"})
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
 
 
 def weights_digest(folder: Path) -> str:
@@ -276,19 +303,26 @@ def weights_digest(folder: Path) -> str:
 
 
 def cache_key(folder: Path, recipe: ExportRecipe) -> str:
-    import onnxruntime as ort
-
-    # onnxruntime's version is part of the key: its fuser and quantizer write the graph, and a
-    # newer release may fuse differently; re-exporting once per upgrade is cheap.
+    # The version of what writes the graph is part of the key: onnxruntime's fuser and
+    # quantizer for the fused graphs, torch's exporter and OpenVINO's converter for the pooled
+    # one. A newer release may write a different graph; re-exporting once per upgrade is cheap.
     variant = "int8" + ("-rr" if recipe.reduce_range else "") if recipe.quantize else "fp32"
-    parts = f"{weights_digest(folder)}|{RECIPE_VERSION}|{variant}|{ort.__version__}"
+    if recipe.pooling is not None:
+        variant = f"pooled-{recipe.pooling}-{variant}"
+        versions = (importlib.metadata.version(p) for p in ("torch", "openvino"))
+        writer = "torch {} openvino {}".format(*versions)
+    else:
+        import onnxruntime as ort
+
+        writer = ort.__version__
+    parts = f"{weights_digest(folder)}|{RECIPE_VERSION}|{variant}|{writer}"
     return f"{variant}-{hashlib.sha256(parts.encode()).hexdigest()[:16]}"
 
 
 def ensure_exported(
     folder: Path, cache_dir: Path, recipe: ExportRecipe, *, exporter: Exporter | None = None
 ) -> Path:
-    """The cached .onnx for ``folder`` and ``recipe``, exported first when missing.
+    """The cached model file for ``folder`` and ``recipe``, exported first when missing.
 
     The export is written into a temporary folder beside its final place and renamed into it
     whole, under a file lock: a crash leaves no half-written model, and two processes starting
@@ -296,7 +330,7 @@ def ensure_exported(
     """
     key = cache_key(folder, recipe)
     final = cache_dir / f"{_slug(folder)}-{key}"
-    model = final / _MODEL_FILE
+    model = final / recipe.filename
     if model.is_file():
         return model
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -316,7 +350,7 @@ def ensure_exported(
         log.info("exporting %s to ONNX (%s; once, ~15 s; cached in %s)", folder, key, cache_dir)
         temp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=cache_dir))
         try:
-            facts = exporter(folder, temp / _MODEL_FILE, recipe)
+            facts = exporter(folder, temp / recipe.filename, recipe)
             meta = {"source": str(folder), "recipe_version": RECIPE_VERSION, **facts}
             (temp / _META_FILE).write_text(json.dumps(meta, indent=2, default=str))
             _fsync_dir_files(temp)

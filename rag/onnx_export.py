@@ -49,6 +49,15 @@ _FUSABLE_TYPES = frozenset({"bert"})
 class ExportRecipe:
     quantize: bool
     reduce_range: bool = False
+    # Set: a graph for OpenVINO (rag.openvino_embedding), saved as OpenVINO IR, that takes an
+    # attention mask and returns the sentence vector pooled this way (a sentence-transformers
+    # pooling mode). Its batches are padded to a few lengths; OpenVINO fuses the graph itself.
+    pooling: str | None = None
+
+    @property
+    def filename(self) -> str:
+        """The exported model's file name (OpenVINO IR keeps its weights beside it, .bin)."""
+        return "model.xml" if self.pooling is not None else "model.onnx"
 
 
 def export_onnx(folder: Path, destination: Path, recipe: ExportRecipe) -> dict[str, Any]:
@@ -57,6 +66,14 @@ def export_onnx(folder: Path, destination: Path, recipe: ExportRecipe) -> dict[s
     Returns what the export did (fused operator counts, seconds), for the cache's metadata.
     """
     started = time.perf_counter()
+    if recipe.pooling is not None:
+        raw = destination.with_name("raw.onnx")
+        _export_transformer(folder, raw, pooling=recipe.pooling)
+        _save_openvino(raw, destination)
+        raw.unlink()
+        seconds = time.perf_counter() - started
+        log.info("exported %s to %s in %.1fs (%s)", folder, destination, seconds, recipe)
+        return {"pooling": recipe.pooling, "export_seconds": round(seconds, 1)}
     raw = destination.with_name("raw.onnx")
     config = _export_transformer(folder, raw)
     fused = destination.with_name("fused.onnx")
@@ -72,7 +89,7 @@ def export_onnx(folder: Path, destination: Path, recipe: ExportRecipe) -> dict[s
     return {"fused_operators": stats, "export_seconds": round(seconds, 1)}
 
 
-def _export_transformer(folder: Path, target: Path) -> Any:
+def _export_transformer(folder: Path, target: Path, *, pooling: str | None = None) -> Any:
     import torch
     from transformers import AutoConfig, AutoModel
     from transformers.utils import logging as hf_logging
@@ -103,24 +120,67 @@ def _export_transformer(folder: Path, target: Path) -> Any:
             out: torch.Tensor = self.inner(input_ids=input_ids, **extra).last_hidden_state
             return out
 
+    class PooledEmbedding(torch.nn.Module):
+        """(input_ids, attention_mask) -> the sentence vector, pooled over unmasked tokens."""
+
+        def __init__(self, inner: torch.nn.Module, mode: str) -> None:
+            super().__init__()
+            self.inner = inner
+            self.mode = mode
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            extra = {"token_type_ids": torch.zeros_like(input_ids)} if takes_token_types else {}
+            hidden = self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, **extra
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled: torch.Tensor
+            if self.mode == "cls_token":
+                pooled = hidden[:, 0]
+            elif self.mode == "max_tokens":
+                pooled = (hidden - (1.0 - mask) * 1e4).max(dim=1).values
+            else:
+                pooled = (hidden * mask).sum(dim=1)
+                lengths = mask.sum(dim=1).clamp(min=1.0)
+                pooled /= lengths.sqrt() if self.mode == "mean_sqrt_len_tokens" else lengths
+            return pooled
+
     example = torch.ones((2, 16), dtype=torch.long)
     axes = {0: "batch", 1: "sequence"}
+    module: torch.nn.Module
+    inputs: tuple[torch.Tensor, ...]
+    if pooling is None:
+        module, inputs, names = LastHiddenState(model), (example,), ["input_ids"]
+        outputs = {"last_hidden_state": axes}
+    else:
+        module, inputs = PooledEmbedding(model, pooling), (example, torch.ones_like(example))
+        names, outputs = ["input_ids", "attention_mask"], {"sentence_embedding": {0: "batch"}}
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
         # onnxscript; it still exports this encoder exactly (cosine 1.0000 to torch).
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            LastHiddenState(model),
-            (example,),
+            module,
+            inputs,
             str(target),
             dynamo=False,
-            input_names=["input_ids"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "last_hidden_state": axes},
+            input_names=names,
+            output_names=list(outputs),
+            dynamic_axes={**dict.fromkeys(names, axes), **outputs},
             opset_version=17,
             do_constant_folding=True,
         )
     return config
+
+
+def _save_openvino(source: Path, target: Path) -> None:
+    """ONNX -> OpenVINO IR with fp16 weights: a server holds 90 MB less than with the ONNX
+    file's fp32 ones (164 against 252 MB after 20 queries), at the same speed, and vectors as
+    close to fp32's (PostgreSQL chunks: cosine 0.999985 mean, 0.99995 min; the compute runs in
+    bfloat16 on AMX and fp32 elsewhere either way)."""
+    import openvino as ov
+
+    ov.save_model(ov.Core().read_model(str(source)), str(target), compress_to_fp16=True)
 
 
 def _fuse(source: Path, target: Path, config: Any) -> dict[str, int]:

@@ -72,7 +72,7 @@ def plan_ingest(
     settings: Settings, paths: Sequence[Path], *, embedder: Embedder | None = None
 ) -> Plan:
     """What `rag ingest` would do, computed without opening the store or writing anything."""
-    embedder = embedder or build_embedder(settings)
+    embedder = embedder or build_embedder(settings, bulk=True)
     return plan_sync(
         paths,
         SyncState.read_records(state_path(settings, settings.collection)),
@@ -112,7 +112,7 @@ def watch_ingest(
     """Sync once, then again whenever files under ``paths`` change, until ``stop`` is set."""
     from watchfiles import watch
 
-    embedder = build_embedder(settings)
+    embedder = build_embedder(settings, bulk=True)
     store = open_collection(settings, embedder, create=True)
     try:
         on_report(ingest_into(settings, store, embedder, paths))
@@ -132,7 +132,7 @@ def run_ingest(
     progress: IngestProgress | None = None,
 ) -> IngestReport:
     """Open (creating) the collection, sync ``paths`` into it, close it."""
-    embedder = embedder or build_embedder(settings)
+    embedder = embedder or build_embedder(settings, bulk=True)
     if collection is not None:
         settings = settings.model_copy(update={"collection": collection})
     idle = _idle_report(settings, embedder, paths)
@@ -258,7 +258,7 @@ def run_worker(
             "rag worker with the embedded store: it cannot run while `rag serve` holds the "
             "store open; use RAG_STORE=qdrant to run both"
         )
-    embedder = build_embedder(settings)
+    embedder = build_embedder(settings, bulk=True)
 
     def run(job: Job, progress: JobProgress) -> IngestReport:
         paths = [Path(p) for p in job.paths]

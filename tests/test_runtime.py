@@ -2,17 +2,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from rag import onnx_embedding
 from rag.config import Settings
 from rag.embedding import SentenceTransformerEmbedder
 from rag.models import gpu_present, pick_device
 from rag.onnx_embedding import OnnxEmbedder
+from rag.openvino_embedding import OpenVinoEmbedder
 from rag.runtime import build_embedder
 
 
-def test_auto_backend_is_int8_onnx_on_a_cpu_and_torch_on_a_gpu(tmp_path: Path) -> None:
+def test_auto_backend_follows_the_hardware(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(onnx_embedding, "cpu_flags", lambda: frozenset({"avx2", "avx512_vnni"}))
     on_cpu = build_embedder(Settings(data_dir=tmp_path, device="cpu"))
-    assert isinstance(on_cpu, OnnxEmbedder) and on_cpu.backend == "onnx-int8"
-    on_gpu = build_embedder(Settings(data_dir=tmp_path, device="cuda"))
+    assert type(on_cpu) is OnnxEmbedder and on_cpu.backend == "onnx-int8"
+    monkeypatch.setattr(onnx_embedding, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    on_amx = build_embedder(Settings(data_dir=tmp_path, device="cpu"), bulk=True)
+    assert isinstance(on_amx, OpenVinoEmbedder) and on_amx.backend == "openvino"
+    for_questions = build_embedder(Settings(data_dir=tmp_path, device="cpu"))
+    assert type(for_questions) is OnnxEmbedder and for_questions.backend == "onnx-int8"
+    on_gpu = build_embedder(Settings(data_dir=tmp_path, device="cuda"), bulk=True)
     assert isinstance(on_gpu, SentenceTransformerEmbedder) and on_gpu.backend == "torch"
     # Nothing is loaded to decide: building an embedder costs no model load.
     chosen = build_embedder(Settings(data_dir=tmp_path, embedding_backend="onnx-fp32"))

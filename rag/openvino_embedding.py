@@ -1,0 +1,122 @@
+"""The Embedder on OpenVINO: bfloat16 matrix units (Intel AMX) do the bulk of the work.
+
+On a CPU with AMX, OpenVINO runs the graph in bfloat16 by default, with vectors that match
+fp32's (cosine 0.99999 on PostgreSQL doc chunks, where ONNX Runtime's int8 gives 0.994), and
+embeds 1.4-2x as many chunks per second as the int8 graph (bench/bench_embed.py; README,
+Measurements). Without AMX it runs in fp32, slower than int8, so ``rag.runtime`` picks it by
+itself only on AMX machines.
+
+The graph (``rag.onnx_export``, a recipe with ``pooling``: exported once, kept as OpenVINO IR
+with fp16 weights) takes an attention mask and pools inside. Batches are sorted by length and
+padded up to a multiple of ``PAD_TO`` tokens: a few shapes, each compiled once per process, at
+under 16 padded tokens per text. One-length batches without padding, as the ONNX Runtime path
+runs them, were slower here (79-93 against 105 chunks/s): most lengths hold a handful of texts,
+and every new shape costs a kernel build. Two requests run at once (OpenVINO's throughput mode:
+one stream per core), which beat one request over both cores (115-165 against 105 chunks/s).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.onnx_embedding import OnnxBackend, OnnxEmbedder, _FolderConfig, _Loaded
+from rag.onnx_export import ExportRecipe
+
+log = logging.getLogger(__name__)
+
+# Most texts per request. OpenVINO keeps compiled code and buffers for every input shape it has
+# run, per stream, for the life of the compiled model: with 32 rows, all shapes took RSS to
+# 1.7 GB. With 4 (at most 16 widths x 4 row counts) the worst case is 325 MB, less than
+# ONNX Runtime's int8 arena after one batch of 64 long texts (530 MB), and the speed is the
+# same: 107-112 chunks/s against 110-113 for 32 rows (PostgreSQL chunks, bench run of 1,682).
+MAX_ROWS = 4
+# Padding granularity, in tokens. Measured on PostgreSQL doc chunks: 8 -> 97, 16 -> 105,
+# 32 -> 98-126 chunks/s (noisy machine); 16 keeps the waste under 6 % of ~135-token chunks.
+PAD_TO = 16
+
+
+class OpenVinoEmbedder(OnnxEmbedder):
+    """The pooled ONNX export run by OpenVINO's CPU plugin (bfloat16 where the CPU has it)."""
+
+    _BACKENDS: tuple[OnnxBackend, ...] = ("openvino",)
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        cache_dir: Path,
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(
+            model,
+            cache_dir=cache_dir,
+            backend="openvino",
+            batch_size=min(batch_size, MAX_ROWS),
+            threads=threads,
+        )
+
+    def _recipe(self, config: _FolderConfig) -> ExportRecipe:
+        return ExportRecipe(quantize=False, pooling=config.pooling)
+
+    def _open(self, path: Path) -> Any:
+        import openvino as ov
+
+        properties: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT"}
+        if self._threads:
+            properties["INFERENCE_NUM_THREADS"] = self._threads
+        compiled = ov.Core().compile_model(str(path), "CPU", properties)
+        log.info(
+            "OpenVINO runs %s in %s, %s streams",
+            path.name,
+            compiled.get_property("INFERENCE_PRECISION_HINT"),
+            compiled.get_property("NUM_STREAMS"),
+        )
+        return compiled
+
+    def _run(self, loaded: _Loaded, ids: list[list[int]], out: np.ndarray) -> None:
+        import openvino as ov
+
+        batches = padded_batches(ids, self._batch_size, loaded.config.max_seq_length)
+        compiled = loaded.session
+        # A queue per call: requests cost microseconds to create, and concurrent callers
+        # (queries beside an ingest in the API) never share one.
+        jobs = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        queue = ov.AsyncInferQueue(compiled, max(1, min(jobs, len(batches))))
+
+        def done(request: Any, rows: list[int]) -> None:
+            # Runs on OpenVINO's thread: an exception here aborts the process.
+            out[rows] = request.get_output_tensor(0).data
+
+        queue.set_callback(done)
+        for rows, input_ids, mask in batches:
+            queue.start_async({"input_ids": input_ids, "attention_mask": mask}, rows)
+        queue.wait_all()
+
+
+def padded_batches(
+    ids: list[list[int]], batch_size: int, limit: int
+) -> list[tuple[list[int], np.ndarray, np.ndarray]]:
+    """(rows, input_ids, attention_mask) per batch: texts sorted by length, each batch padded
+    to a multiple of PAD_TO tokens (at most ``limit``, the model's window)."""
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    by_width: dict[int, list[int]] = {}
+    for index in order:
+        width = min(-(-max(len(ids[index]), 1) // PAD_TO) * PAD_TO, max(limit, 1))
+        by_width.setdefault(width, []).append(index)
+    batches = []
+    for width, indices in by_width.items():
+        for start in range(0, len(indices), batch_size):
+            rows = indices[start : start + batch_size]
+            input_ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, index in enumerate(rows):
+                row = ids[index][:width]
+                input_ids[r, : len(row)] = row
+                mask[r, : len(row)] = 1
+            batches.append((rows, input_ids, mask))
+    return batches
