@@ -17,12 +17,14 @@ one stream per core), which beat one request over both cores (115-165 against 10
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rag.errors import ModelError
 from rag.onnx_embedding import OnnxBackend, OnnxEmbedder, _FolderConfig, _Loaded
 from rag.onnx_export import ExportRecipe
 
@@ -61,6 +63,10 @@ class OpenVinoEmbedder(OnnxEmbedder):
         )
 
     def _recipe(self, config: _FolderConfig) -> ExportRecipe:
+        if importlib.util.find_spec("openvino") is None:
+            raise ModelError(
+                "RAG_EMBEDDING_BACKEND=openvino needs the openvino package (pip install openvino)"
+            )
         return ExportRecipe(quantize=False, pooling=config.pooling)
 
     def _open(self, path: Path) -> Any:

@@ -22,6 +22,7 @@ import pytest
 from ingest.chunking import TokenChunker
 from ingest.loaders import load_document
 from rag.embedding import SentenceTransformerEmbedder
+from rag.errors import ModelError
 from rag.onnx_embedding import OnnxEmbedder, ensure_exported
 from rag.onnx_export import ExportRecipe
 from rag.openvino_embedding import PAD_TO, OpenVinoEmbedder, padded_batches
@@ -325,3 +326,17 @@ def test_the_openvino_path_imports_no_torch(openvino: OpenVinoEmbedder) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True)
     assert (out.returncode, out.stdout.strip()) == (0, "[]"), out.stderr
+
+
+def test_openvino_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+
+    def without_openvino(name: str, package: str | None = None) -> Any:
+        return None if name == "openvino" else real_find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_openvino)
+    with pytest.raises(ModelError, match="needs the openvino package"):
+        OpenVinoEmbedder(MODEL, cache_dir=tmp_path).warm_up()
+    assert not list(tmp_path.iterdir())  # nothing exported
