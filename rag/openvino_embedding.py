@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -85,23 +86,26 @@ class OpenVinoEmbedder(OnnxEmbedder):
         return compiled
 
     def _run(self, loaded: _Loaded, ids: list[list[int]], out: np.ndarray) -> None:
-        import openvino as ov
-
         batches = padded_batches(ids, self._batch_size, loaded.config.max_seq_length)
         compiled = loaded.session
-        # A queue per call: requests cost microseconds to create, and concurrent callers
-        # (queries beside an ingest in the API) never share one.
         jobs = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        queue = ov.AsyncInferQueue(compiled, max(1, min(jobs, len(batches))))
+        jobs = max(1, min(jobs, len(batches)))
 
-        def done(request: Any, rows: list[int]) -> None:
-            # Runs on OpenVINO's thread: an exception here aborts the process.
-            out[rows] = request.get_output_tensor(0).data
+        def work(share: list[tuple[list[int], np.ndarray, np.ndarray]]) -> None:
+            # Requests cost microseconds to create, so concurrent callers (questions beside an
+            # ingest in the API) never share one. infer() releases the GIL while it runs.
+            request = compiled.create_infer_request()
+            for rows, input_ids, mask in share:
+                out[rows] = request.infer({"input_ids": input_ids, "attention_mask": mask})[0]
 
-        queue.set_callback(done)
-        for rows, input_ids, mask in batches:
-            queue.start_async({"input_ids": input_ids, "attention_mask": mask}, rows)
-        queue.wait_all()
+        if jobs == 1:
+            work(batches)
+            return
+        # Synchronous requests on our own threads rather than OpenVINO's AsyncInferQueue: its
+        # callbacks leave Python objects to OpenVINO's threads, which then need the GIL when
+        # the interpreter exits (an abort, or a hang, at exit on a busy machine).
+        with ThreadPoolExecutor(jobs) as pool:
+            list(pool.map(work, [batches[i::jobs] for i in range(jobs)]))
 
 
 def padded_batches(
