@@ -43,7 +43,8 @@ PAD_TO = 16
 
 
 class OpenVinoEmbedder(OnnxEmbedder):
-    """The pooled ONNX export run by OpenVINO's CPU plugin (bfloat16 where the CPU has it)."""
+    """The pooled export (OpenVINO IR) run by OpenVINO's CPU plugin, in bfloat16 where the CPU
+    has AMX."""
 
     _BACKENDS: tuple[OnnxBackend, ...] = ("openvino",)
 
