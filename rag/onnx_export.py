@@ -1,7 +1,9 @@
 """Sentence-transformers folder -> fused, optionally int8-quantized ONNX graph (run once, cached).
 
 This is the only module of the ONNX path that imports torch and transformers, and only while a
-model is being exported; ``rag.onnx_embedding`` calls it when its cache has no graph yet.
+model is being exported; ``rag.onnx_embedding`` calls it when its cache has no graph yet. A
+recipe with ``pooling`` writes OpenVINO's graph instead (``rag.openvino_embedding``): masked,
+pooled, unfused, saved as OpenVINO IR; the recipe notes below are for the ONNX Runtime graphs.
 
 The recipe, measured with bench/bench_embed.py on 200 SciFact abstracts and 200 PostgreSQL doc
 chunks against the fp32 sentence-transformers vectors (cosine per text, mean / min):
