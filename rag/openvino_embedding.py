@@ -2,7 +2,7 @@
 
 On a CPU with AMX, OpenVINO runs the graph in bfloat16 by default, with vectors that match
 fp32's (cosine 0.99999 on PostgreSQL doc chunks, where ONNX Runtime's int8 gives 0.994), and
-embeds 1.4-2x as many chunks per second as the int8 graph (bench/bench_embed.py; README,
+embeds about 1.5x as many chunks per second as the int8 graph (bench/bench_embed.py; README,
 Measurements). Without AMX it runs in fp32, slower than int8, so ``rag.runtime`` picks it by
 itself only on AMX machines.
 
@@ -11,15 +11,21 @@ with fp16 weights) takes an attention mask and pools inside. Batches are sorted 
 padded up to a multiple of ``PAD_TO`` tokens: a few shapes, each compiled once per process, at
 under 16 padded tokens per text. One-length batches without padding, as the ONNX Runtime path
 runs them, were slower here (79-93 against 105 chunks/s): most lengths hold a handful of texts,
-and every new shape costs a kernel build. Two requests run at once (OpenVINO's throughput mode:
-one stream per core), which beat one request over both cores (115-165 against 105 chunks/s).
+and every new shape costs a kernel build.
+
+One inference request runs at a time, over all cores (OpenVINO's latency mode). Two requests at
+once from two threads (throughput mode, one stream per core) were 10-25 % faster, but a CI run
+stalled for good in an ingestion on them: on machines with few cores, requests that meet a new
+input shape at the same moment can deadlock inside the CPU plugin (ultralytics/ultralytics#25923;
+its fix, #25921, went back to one synchronous request, as here).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +38,10 @@ from rag.onnx_export import ExportRecipe
 log = logging.getLogger(__name__)
 
 # Most texts per request. OpenVINO keeps compiled code and buffers for every input shape it has
-# run, per stream, for the life of the compiled model: with 32 rows, all shapes took RSS to
-# 1.7 GB. With 4 (at most 16 widths x 4 row counts) the worst case is 325 MB, less than
-# ONNX Runtime's int8 arena after one batch of 64 long texts (530 MB), and the speed is the
-# same: 107-112 chunks/s against 110-113 for 32 rows (PostgreSQL chunks, bench run of 1,682).
-MAX_ROWS = 4
+# run, for the life of the compiled model: with 32 rows, all shapes took RSS to 1.7 GB. With 8
+# (16 widths x 8 row counts) every shape together takes the process to 414 MB (4 rows: 322 MB),
+# less than ONNX Runtime's int8 arena after one batch of 64 long texts (530 MB).
+MAX_ROWS = 8
 # Padding granularity, in tokens. Measured on PostgreSQL doc chunks: 8 -> 97, 16 -> 105,
 # 32 -> 98-126 chunks/s (noisy machine); 16 keeps the waste under 6 % of ~135-token chunks.
 PAD_TO = 16
@@ -71,42 +76,38 @@ class OpenVinoEmbedder(OnnxEmbedder):
             )
         return ExportRecipe(quantize=False, pooling=config.pooling)
 
-    def _open(self, path: Path) -> Any:
+    def _open(self, path: Path) -> _Session:
         import openvino as ov
 
-        properties: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT"}
+        properties: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
         if self._threads:
             properties["INFERENCE_NUM_THREADS"] = self._threads
         compiled = ov.Core().compile_model(str(path), "CPU", properties)
         log.info(
-            "OpenVINO runs %s in %s, %s streams",
+            "OpenVINO runs %s in %s",
             path.name,
             compiled.get_property("INFERENCE_PRECISION_HINT"),
-            compiled.get_property("NUM_STREAMS"),
         )
-        return compiled
+        return _Session(compiled, compiled.create_infer_request())
 
     def _run(self, loaded: _Loaded, ids: list[list[int]], out: np.ndarray) -> None:
+        session: _Session = loaded.session
         batches = padded_batches(ids, self._batch_size, loaded.config.max_seq_length)
-        compiled = loaded.session
-        jobs = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        jobs = max(1, min(jobs, len(batches)))
+        # Concurrent callers (questions beside an ingest in the API) take turns: see the
+        # module docstring for why requests never run side by side.
+        with session.lock:
+            for rows, input_ids, mask in batches:
+                inputs = {"input_ids": input_ids, "attention_mask": mask}
+                out[rows] = session.request.infer(inputs)[0]
 
-        def work(share: list[tuple[list[int], np.ndarray, np.ndarray]]) -> None:
-            # Requests cost microseconds to create, so concurrent callers (questions beside an
-            # ingest in the API) never share one. infer() releases the GIL while it runs.
-            request = compiled.create_infer_request()
-            for rows, input_ids, mask in share:
-                out[rows] = request.infer({"input_ids": input_ids, "attention_mask": mask})[0]
 
-        if jobs == 1:
-            work(batches)
-            return
-        # Synchronous requests on our own threads rather than OpenVINO's AsyncInferQueue: its
-        # callbacks leave Python objects to OpenVINO's threads, which then need the GIL when
-        # the interpreter exits (an abort, or a hang, at exit on a busy machine).
-        with ThreadPoolExecutor(jobs) as pool:
-            list(pool.map(work, [batches[i::jobs] for i in range(jobs)]))
+@dataclass
+class _Session:
+    """The compiled model and its one request (which keeps each shape's buffers for reuse)."""
+
+    compiled: Any
+    request: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def padded_batches(

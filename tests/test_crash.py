@@ -63,21 +63,26 @@ def committed_files(state: Path) -> int:
         return 0
 
 
-def start_ingest(folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "ingest", str(folder)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def start_ingest(folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as err:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "ingest", str(folder)],
+            env={**env, "PYTHONFAULTHANDLER": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
 
 
 def kill_when(
-    proc: subprocess.Popen[bytes], state: Path, files_at_least: int, extra: float
+    proc: subprocess.Popen[bytes], state: Path, files_at_least: int, extra: float, log: Path
 ) -> None:
     deadline = time.monotonic() + 120
     while committed_files(state) < files_at_least and proc.poll() is None:
-        assert time.monotonic() < deadline, "ingestion made no progress"
+        if time.monotonic() > deadline:
+            # SIGABRT makes faulthandler print every thread's stack: where did it stall?
+            os.kill(proc.pid, signal.SIGABRT)
+            proc.wait(timeout=30)
+            pytest.fail(f"ingestion made no progress in 120 s; its stderr:\n{log.read_text()}")
         time.sleep(0.05)
     time.sleep(extra)
     if proc.poll() is None:
@@ -101,21 +106,23 @@ def test_kill_9_at_any_moment_then_rerun_mirrors_the_folder(
     settings = Settings(data_dir=data)
     state = state_path(settings, settings.collection)
 
+    log = tmp_path / "ingest.stderr"
+
     # 1) Killed before anything was written, while the models load.
-    proc = start_ingest(folder, env)
+    proc = start_ingest(folder, env, log)
     time.sleep(1.0)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     # 2) Killed mid-batch, right after the first commits.
-    kill_when(start_ingest(folder, env), state, files_at_least=1, extra=0.3)
+    kill_when(start_ingest(folder, env, log), state, files_at_least=1, extra=0.3, log=log)
     # 3) The folder changes between crashes: an edit, a delete, a rename, new files.
     (folder / "note-000.md").write_text("# Note 0\n\nRewritten entirely: the lantern is blue.")
     (folder / "note-001.md").unlink()
     (folder / "note-002.md").rename(folder / "renamed-002.md")
     write_corpus(folder, 4, start=100)
-    kill_when(start_ingest(folder, env), state, files_at_least=5, extra=0.7)
+    kill_when(start_ingest(folder, env, log), state, files_at_least=5, extra=0.7, log=log)
     # 4) Killed late in the run.
-    kill_when(start_ingest(folder, env), state, files_at_least=20, extra=0.2)
+    kill_when(start_ingest(folder, env, log), state, files_at_least=20, extra=0.2, log=log)
 
     done = subprocess.run(
         [sys.executable, "-m", "rag.cli", "ingest", str(folder)],
