@@ -6,7 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rag.config import Settings
 from rag.context import Passage, build_passages, evidence_passages, render_context
@@ -19,7 +19,7 @@ from rag.grounding import (
     unsupported_claims,
 )
 from rag.retrieval import HybridRetriever
-from rag.types import Answer, Citation, Hit, SupportingSentence
+from rag.types import Answer, Chunk, Citation, Hit, SupportingSentence
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +139,38 @@ def _searchable(hit: Hit) -> str:
     return "\n".join([chunk.text, chunk.title or "", *chunk.heading_path, chunk.source])
 
 
-def quote(passage: Passage) -> str:
-    """A passage whole, as written, with its citation: the fallback quotes the one holding the
-    best supporting sentence. The sentence alone often leaves out what its neighbours say: on
-    the dev set an expected answer is in the best sentence for 33 % of the answerable
-    questions, in its passage for 57 %."""
-    return f"{passage.hit.chunk.text.strip()} [{passage.n}]"
+def quote(passage: Passage, window: Sequence[Chunk] = ()) -> tuple[str, Citation]:
+    """The extractive answer: the passage as written, with the chunks just before and after it
+    in its section (``window``, in reading order, holding the passage's chunk), and its
+    citation, whose quote is all that was quoted.
+
+    A chunk alone often leaves out what its neighbours say: the name a definition belongs to,
+    the example after it. On the dev set's answerable questions an expected answer is in the
+    best sentence for 33 % of them, in the quoted chunk for 60 %, and in it with its
+    neighbours for 72 %."""
+    chunk = passage.hit.chunk
+    text = chunk.text.strip()
+    if window and any(c.id == chunk.id for c in window):
+        text = join_chunks(window)
+    cited = replace(citation(passage), quote=text)
+    return f"{text} [{passage.n}]", cited
+
+
+def join_chunks(chunks: Sequence[Chunk]) -> str:
+    """Neighbouring chunks of one file as one text: overlaps cut, a paragraph break between
+    chunks that a blank line or more separated (offsets two or more characters apart)."""
+    text = ""
+    end = -1
+    for chunk in chunks:
+        body = chunk.text
+        if text and chunk.start < end:  # overlapping chunks: skip what was already said
+            body = body[end - chunk.start :]
+            gap = ""
+        else:
+            gap = "\n\n" if chunk.start - end >= 2 else " "
+        text = f"{text}{gap}{body}" if text else body
+        end = max(end, chunk.end)
+    return text.strip()
 
 
 def fallback_passage(passages: Sequence[Passage], support: Sequence[Support]) -> Passage:
@@ -221,6 +247,11 @@ class Answerer:
             unmentioned = unmentioned_terms(query, [_searchable(h) for h in top])
             named = {t.lower() for t in unmentioned}
             unmentioned += [w for w in self._retriever.unknown_words(query) if w not in named]
+            unmentioned += [
+                w
+                for w in self._retriever.rare_unretrieved_words(query, top)
+                if w not in named and w not in unmentioned
+            ]
             if unmentioned:
                 log.info("abstaining: the documents do not mention %s", unmentioned)
                 return PreparedAnswer(
@@ -273,7 +304,8 @@ class Answerer:
             # Cited as the quoted passage, not by markers found in the quote: documents hold
             # brackets of their own (argv[1], a[0]) that must stay as written.
             best = fallback_passage(prepared.passages, prepared.support)
-            answer, citations = quote(best), [citation(best)]
+            answer, cited = quote(best, self._retriever.around(best.hit.chunk))
+            citations = [cited]
         else:
             answer, citations = cite(text, prepared.passages)
         return Answer(answer, citations, False, prepared.timings, supporting, extractive)

@@ -210,15 +210,16 @@ def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:
     """The question's named terms that none of ``texts`` mention, as whole words.
 
     Names with two or more capitals are matched as written (``AWS`` is not asyncio's ``aws``
-    argument); others in any case. A question naming something the retrieved passages never
-    mention is one the documents most likely cannot answer.
+    argument); others in any case. A name followed by ``/`` and a word heads a path, which is
+    no mention of it: 'Australia/Melbourne' is a time zone. A question naming something the
+    retrieved passages never mention is one the documents most likely cannot answer.
     """
     joined = "\n".join(texts)
     lowered = joined.lower()
     missing = []
     for term in named_terms(question):
         exact = sum(c.isupper() for c in term) >= 2
-        pattern = rf"(?<![\w.]){re.escape(term if exact else term.lower())}(?![\w])"
+        pattern = rf"(?<![\w.]){re.escape(term if exact else term.lower())}(?![\w]|/\w)"
         if not re.search(pattern, joined if exact else lowered):
             missing.append(term)
     return missing

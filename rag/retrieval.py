@@ -12,13 +12,18 @@ from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.grounding import lookup_words, word_bases
 from rag.rerank import Reranker
-from rag.store.base import SearchQuery, VectorStore
-from rag.types import Hit
+from rag.store.base import SearchQuery, VectorStore, bm25_terms
+from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
 
 # From this size on, a common word that no chunk contains is evidence too (unknown_words).
 LARGE_COLLECTION_CHUNKS = 5_000
+# In a large collection, a question word this few chunks hold, none of them among the best
+# passages, is only mentioned in passing (rare_unretrieved_words). Dev set (21,402 chunks of
+# the Python docs): 'conda' (1 chunk), 'cron' (2) and 'night' (1) in unanswerable questions;
+# the rarest such words of answerable ones, 'money' and 'lone', are in 3 chunks each.
+RARE_WORD_CHUNKS = 2
 
 
 def check_question(question: str, *, max_chars: int) -> str:
@@ -69,11 +74,45 @@ class HybridRetriever:
         # An estimate decides the size class: this runs for every question.
         if words and self._store.count(exact=False) < LARGE_COLLECTION_CHUNKS:
             words = [w for w in words if self._embedder.count_tokens(w) > 1]
-        unknown = self._store.unknown_words(words)
+        unknown = self._absent(words)
         bases = {w: word_bases(w) for w in unknown}
         candidates = sorted({b for found in bases.values() for b in found})
-        known = set(candidates) - set(self._store.unknown_words(candidates))
+        known = set(candidates) - set(self._absent(candidates))
         return [w for w in unknown if not known.intersection(bases[w])]
+
+    def _absent(self, words: list[str]) -> list[str]:
+        counts = self._store.word_counts(words, up_to=1)
+        return [w for w in words if counts.get(w) == 0]
+
+    def rare_unretrieved_words(self, question: str, hits: Sequence[Hit]) -> list[str]:
+        """Words of the question that a large collection holds in 1 to ``RARE_WORD_CHUNKS``
+        chunks, none of them among ``hits`` (text, headings, file name): the documents mention
+        it in passing at best, and "How do I create a virtual environment with conda?" is not
+        answered by the venv page that comes first.
+
+        BM25 ranks a rare word high, so a chunk about it would be among the hits. Words in no
+        chunk at all are ``unknown_words``' business."""
+        if self._store.count(exact=False) < LARGE_COLLECTION_CHUNKS:
+            return []
+        counts = self._store.word_counts(lookup_words(question), up_to=RARE_WORD_CHUNKS + 1)
+        rare = [w for w, n in counts.items() if 1 <= n <= RARE_WORD_CHUNKS]
+        if not rare:
+            return []
+        seen = bm25_terms("\n".join(f"{h.chunk.embedding_text}\n{h.chunk.source}" for h in hits))
+        return [w for w in rare if not bm25_terms(w) <= seen]
+
+    def around(self, chunk: Chunk) -> list[Chunk]:
+        """The chunk with the chunks just before and after it in its file, those of them in
+        the same section (heading path and page): what a quote of it needs around it."""
+        chunks = self._store.source_chunks(chunk.source)
+        index = next((i for i, c in enumerate(chunks) if c.id == chunk.id), None)
+        if index is None:  # the file changed since the search
+            return [chunk]
+        return [
+            c
+            for c in chunks[max(0, index - 1) : index + 2]
+            if (c.heading_path, c.page) == (chunk.heading_path, chunk.page)
+        ]
 
     def search(
         self, question: str, *, k: int | None = None, source_prefix: str | None = None

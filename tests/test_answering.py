@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite, fallback_passage
@@ -211,3 +213,83 @@ def test_the_fallback_quotes_the_best_sentence_with_a_prior_for_retrieval_rank()
     # ...a clearly better one does; and only passages with a supporting sentence count.
     assert chosen((2, 0.90), (1, 0.50), (1, 0.45)) == 2
     assert chosen((3, 0.20)) == 3
+
+
+def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
+    settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    texts = {
+        "/d/venv.md": "Create a virtual environment with python -m venv, then activate it.",
+        "/d/site.md": "A virtual environment has its own site directory for packages.",
+        "/d/install.md": "Create the environment first; pip installs into the active one.",
+        "/d/tools.md": "Other tools, like conda, exist; this guide does not cover them.",
+        "/d/money.md": "Money amounts need exact decimals.",
+        "/d/price.md": "A price is money too.",
+        "/d/budget.md": "Budgets count money.",
+    }
+    chunks = [make_hit(text, source).chunk for source, text in texts.items()]
+    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+    try:
+        generator = ScriptedGenerator(["Use python -m venv [1]."])
+        answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
+        retriever = answerer.retriever
+        hits = {h.chunk.source: h for h in retriever.search("virtual environment money", k=7)}
+        best = [hits["/d/venv.md"], hits["/d/site.md"], hits["/d/install.md"]]
+        question = "How do I create a virtual environment with conda, for money?"
+        # A small collection tells nothing by what it rarely says.
+        assert retriever.rare_unretrieved_words(question, best) == []
+        monkeypatch.setattr("rag.retrieval.LARGE_COLLECTION_CHUNKS", 3)
+        # 'conda' is in one chunk, not among the best; 'money' is in three: not rare.
+        assert retriever.rare_unretrieved_words(question, best) == ["conda"]
+        assert retriever.rare_unretrieved_words(question, [*best, hits["/d/tools.md"]]) == []
+        # Words no chunk holds are unknown_words', not rare.
+        assert retriever.rare_unretrieved_words("virtual environment with poetry", best) == []
+        asked = "How do I create a virtual environment and activate it, with conda?"
+        top = [h.chunk.source for h in retriever.search(asked, k=3)]
+        assert "/d/tools.md" not in top  # the premise of the next check
+        answer = answerer.ask(asked)
+        assert answer.abstained and "'conda'" in answer.answer
+        assert not answerer.ask("How do I create a virtual environment and activate it?").abstained
+    finally:
+        store.close()
+
+
+def test_the_fallback_quotes_its_passage_with_the_neighbours_in_its_section(
+    settings: Settings, embedder: HashEmbedder, tmp_path: Path
+) -> None:
+    from ingest.chunking import TokenChunker
+    from ingest.loaders import load_document
+
+    page = tmp_path / "tuples.md"
+    page.write_text(
+        "# Tuples\n\n## namedtuple\n\n"
+        "collections.namedtuple(typename, field_names) is the factory function that the "
+        "standard library offers for records with named fields.\n\n"
+        "It returns a new tuple subclass whose fields have names, so that code can read "
+        "each value by name as well as by its position.\n\n"
+        "Point = namedtuple('Point', 'x y') makes one, and Point(1, 2).x reads the first "
+        "field of a point by the name it was given.\n\n"
+        "## Other\n\nLists are mutable sequences.\n"
+    )
+    chunker = TokenChunker(embedder.count_tokens, max_tokens=64, chunk_size=32, chunk_overlap=0)
+    chunks = chunker.chunk(load_document(page))
+    section = [c for c in chunks if c.heading_path[-1:] == ("namedtuple",)]
+    assert len(section) == 3
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+    try:
+        generator = ScriptedGenerator(["Use the frobnicate module [1]."])  # not in the sources
+        answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
+        answer = answerer.ask("what does it return? a new tuple subclass whose fields have names")
+        assert answer.extractive and len(answer.citations) == 1
+        quoted = answer.citations[0].quote
+        assert quoted == "\n\n".join(c.text for c in section)
+        assert answer.answer == f"{quoted} [{answer.citations[0].n}]"
+        assert "Lists are mutable" not in answer.answer  # another section is not its context
+    finally:
+        store.close()

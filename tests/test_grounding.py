@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rag.answering import Answerer, quote
+from rag.answering import Answerer, join_chunks, quote
 from rag.config import Settings
 from rag.context import Passage
 from rag.grounding import (
@@ -52,7 +52,39 @@ def test_supporting_sentence_is_the_closest_one() -> None:
 
 def test_quote_is_the_whole_passage_as_written_with_its_number() -> None:
     passage = Passage(2, make_hit("A tuple holds items. It is immutable.\n", "/d/b.md"), "...")
-    assert quote(passage) == "A tuple holds items. It is immutable. [2]"
+    text, cited = quote(passage)
+    assert text == "A tuple holds items. It is immutable. [2]"
+    assert (cited.n, cited.source, cited.quote) == (
+        2,
+        "/d/b.md",
+        "A tuple holds items. It is immutable.",
+    )
+
+
+def section(text: str, start: int, id: str) -> Chunk:
+    return Chunk(id=id, source="/d/b.md", title="B", text=text, start=start, end=start + len(text))
+
+
+def test_a_quote_takes_the_chunks_around_it_in_its_section() -> None:
+    before = section("namedtuple(typename, field_names)", 0, "a")
+    middle = section("Returns a new tuple subclass named typename.", before.end + 1, "b")
+    after = section("Example: Point = namedtuple('Point', 'x y')", middle.end + 2, "c")
+    passage = Passage(3, Hit(middle, 0.5, 0.5), middle.text)
+    text, cited = quote(passage, [before, middle, after])
+    assert text == (
+        "namedtuple(typename, field_names) Returns a new tuple subclass named typename.\n\n"
+        "Example: Point = namedtuple('Point', 'x y') [3]"
+    )
+    assert cited.quote == text.removesuffix(" [3]") and cited.chunk_id == "b"
+    # A window without the passage's own chunk is not its window.
+    assert quote(passage, [before])[0] == f"{middle.text} [3]"
+
+
+def test_joined_chunks_say_an_overlap_once() -> None:
+    first = section("one two three four", 0, "a")
+    second = section("three four five six", 8, "b")
+    assert join_chunks([first, second]) == "one two three four five six"
+    assert join_chunks([first]) == "one two three four"
 
 
 def test_a_quoted_passage_keeps_its_own_brackets_and_cites_only_itself(
@@ -69,7 +101,12 @@ def test_a_quoted_passage_keeps_its_own_brackets_and_cites_only_itself(
         False,
         support=[Support(1, hit.chunk.text, 0.9)],
     )
-    answerer = Answerer(None, ScriptedGenerator(), settings)  # type: ignore[arg-type]
+
+    class Alone:  # the retriever as finish() uses it: the chunk has no neighbours
+        def around(self, chunk: Chunk) -> list[Chunk]:
+            return [chunk]
+
+    answerer = Answerer(Alone(), ScriptedGenerator(), settings)  # type: ignore[arg-type]
     answer = answerer.finish(prepared, "Every 999 days [1].")
     assert answer.extractive
     assert answer.answer == "Read sys.argv[1] and a[0] to descale every 200 cycles. [1]"
@@ -132,6 +169,10 @@ def test_unmentioned_terms_match_whole_words_and_acronyms_as_written() -> None:
     assert unmentioned_terms("Does django support it?", texts) == []
     assert unmentioned_terms("How does asyncio.wait work?", texts) == []
     assert unmentioned_terms("How does asyncio.waiter work?", texts) == ["asyncio.waiter"]
+    # The head of a path is no mention: a time zone name does not speak of the country.
+    zones = ["For example, 'US/Eastern', 'Australia/Melbourne' or 'Europe/Amsterdam'."]
+    assert unmentioned_terms("What is the capital of Australia?", zones) == ["Australia"]
+    assert unmentioned_terms("What time is it in Amsterdam?", zones) == []
 
 
 def test_a_question_naming_what_no_passage_mentions_abstains(

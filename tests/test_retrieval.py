@@ -1,9 +1,12 @@
-"""HybridRetriever's spreading of results over files, on the real Edge store."""
+"""HybridRetriever on the real Edge store: results spread over files, a chunk's neighbours."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ingest.chunking import TokenChunker
+from ingest.loaders import load_document
+from rag.answering import join_chunks
 from rag.config import Settings
 from rag.retrieval import HybridRetriever, spread_sources
 from rag.store.base import CollectionInfo
@@ -55,5 +58,33 @@ def test_a_file_with_many_matching_chunks_leaves_room_for_another_file(tmp_path:
             question, k=6, source_prefix="/d/machine.md"
         )
         assert len(alone) == 6
+    finally:
+        store.close()
+
+
+def test_around_is_a_chunk_with_its_neighbours_in_its_section(tmp_path: Path) -> None:
+    embedder = HashEmbedder()
+    facts = " ".join(f"Tuple fact {i} is stated here." for i in range(40))
+    page = tmp_path / "guide.md"
+    page.write_text(f"# Guide\n\n## Tuples\n\n{facts}\n\n## Lists\n\nLists grow and shrink.\n")
+    chunker = TokenChunker(embedder.count_tokens, max_tokens=64, chunk_size=32, chunk_overlap=0)
+    chunks = chunker.chunk(load_document(page))
+    tuples = [c for c in chunks if c.heading_path[-1:] == ("Tuples",)]
+    lists = [c for c in chunks if c.heading_path[-1:] == ("Lists",)]
+    assert len(tuples) >= 4 and len(lists) == 1
+    settings = Settings(data_dir=tmp_path / "data")
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    store.upsert(chunks[::-1], embedder.embed_documents([c.embedding_text for c in chunks[::-1]]))
+    try:
+        retriever = HybridRetriever(embedder, store, settings)
+        assert retriever.around(tuples[1]) == tuples[0:3]
+        assert retriever.around(tuples[0]) == tuples[0:2]
+        assert retriever.around(tuples[-1]) == tuples[-2:]  # the next chunk is another section
+        assert retriever.around(lists[0]) == lists
+        assert join_chunks(tuples) == facts  # neighbours joined read as the section was written
+        gone = make_hit("deleted since the search", str(page)).chunk
+        assert retriever.around(gone) == [gone]
     finally:
         store.close()

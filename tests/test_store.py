@@ -167,8 +167,38 @@ def test_edge_builds_its_vector_index_once_enough_vectors_are_unindexed(
         store.close()
 
 
-def test_unknown_words_are_those_no_chunk_contains(store: VectorStore) -> None:
-    # BM25 stems ("sequence" matches "sequences"); stopwords are never unknown.
-    words = ["sequence", "mutable", "matplotlib", "the", "bcrypt"]
-    assert store.unknown_words(words) == ["matplotlib", "bcrypt"]
-    assert store.unknown_words([]) == []
+def test_word_counts_are_chunks_holding_each_word_up_to_a_limit(
+    store: VectorStore, embedder: HashEmbedder
+) -> None:
+    more = [make_hit(f"rows number {n}", f"/docs/rows-{n}.html").chunk for n in range(3)]
+    store.upsert(more, embedder.embed_documents([c.embedding_text for c in more]))
+    # BM25 stems ("sequence" matches "sequences"); stopwords are left out.
+    words = ["sequence", "rows", "matplotlib", "the", "bcrypt"]
+    assert store.word_counts(words, up_to=1) == {
+        "sequence": 1,
+        "rows": 1,
+        "matplotlib": 0,
+        "bcrypt": 0,
+    }
+    assert store.word_counts(words, up_to=10) == {
+        "sequence": 1,
+        "rows": 4,
+        "matplotlib": 0,
+        "bcrypt": 0,
+    }
+    assert store.word_counts([], up_to=3) == {}
+
+
+def test_source_chunks_are_one_files_chunks_in_reading_order(
+    store: VectorStore, embedder: HashEmbedder
+) -> None:
+    src = "/docs/py/tutorial.html"
+    later = [
+        Chunk(id=chunk_id(src, t, 0), source=src, title="t", text=t, start=start, end=end)
+        for t, start, end in [("Tuples are immutable.", 90, 111), ("Lists grow.", 50, 61)]
+    ]
+    store.upsert(later, embedder.embed_documents([c.text for c in later]))
+    chunks = store.source_chunks(src)
+    assert [c.text for c in chunks] == [TEXTS[src], "Lists grow.", "Tuples are immutable."]
+    assert [(c.start, c.end) for c in chunks[1:]] == [(50, 61), (90, 111)]
+    assert store.source_chunks("/docs/nowhere.html") == []

@@ -21,7 +21,10 @@ class CitationModel(BaseModel):
     title: str
     chunk_id: str
     score: float = Field(description="Fused retrieval score (DBSF or RRF, see RAG_FUSION).")
-    quote: str = Field(description="The cited chunk's text.")
+    quote: str = Field(
+        description="The cited chunk's text; for a quoted answer, all that it quotes: the chunk "
+        "with its neighbours in its section."
+    )
     heading_path: list[str] = Field(default_factory=list)
     page: int | None = None
 

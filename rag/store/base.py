@@ -93,14 +93,18 @@ class VectorStore(Protocol):
         """Every point id in the collection (for checks that the store mirrors the folders)."""
         ...
 
+    def source_chunks(self, source: str) -> list[Chunk]:
+        """Every stored chunk of one file, in reading order."""
+        ...
+
     def count(self, *, exact: bool = True) -> int:
         """Stored chunks; ``exact=False`` may estimate, from index metadata, at a fraction of
         the cost (2.5 ms vs 0.02 ms on Edge at 21,000 chunks)."""
         ...
 
-    def unknown_words(self, words: Sequence[str]) -> list[str]:
-        """The words that no stored chunk contains, as Qdrant's BM25 tokenizer reads them
-        (stemmed: 'folders' matches 'folder'); stopwords are never unknown."""
+    def word_counts(self, words: Sequence[str], *, up_to: int) -> dict[str, int]:
+        """How many stored chunks contain each word, counted up to ``up_to``, as Qdrant's BM25
+        tokenizer reads them (stemmed: 'folders' matches 'folder'). Stopwords are left out."""
         ...
 
     def build_index(self) -> bool:
@@ -123,10 +127,22 @@ def bm25_model() -> qdrant_edge.Bm25:
     return qdrant_edge.Bm25(qdrant_edge.Bm25Config(language="english"))
 
 
-def term_absent(word: str, absent: Callable[[Any], bool]) -> bool:
-    """Whether ``absent`` finds no chunk for the word's BM25 query (False for stopwords)."""
-    sparse = bm25_model().embed_query(word)
-    return bool(sparse.indices) and absent(sparse)
+def count_terms(
+    words: Sequence[str], up_to: int, matches: Callable[[Any, int], int]
+) -> dict[str, int]:
+    """``word_counts`` from ``matches(sparse, limit)``, the number of chunks (at most
+    ``limit``) that a BM25 query finds."""
+    counts = {}
+    for word in words:
+        sparse = bm25_model().embed_query(word)
+        if sparse.indices:  # a stopword has none
+            counts[word] = matches(sparse, up_to)
+    return counts
+
+
+def bm25_terms(text: str) -> set[int]:
+    """The BM25 term ids of a text: its words, stemmed, stopwords left out."""
+    return set(bm25_model().embed_query(text).indices)
 
 
 def path_prefixes(source: str) -> list[str]:
@@ -180,15 +196,25 @@ def in_order(ids: Sequence[str], records: Iterable[Any]) -> list[tuple[Chunk, np
     return [found[i] for i in ids if i in found]
 
 
-def all_ids(page: Callable[[Any], tuple[Sequence[Any], Any]]) -> set[str]:
-    """Every id, scrolling page by page: ``page(offset)`` returns (records, next offset)."""
-    ids: set[str] = set()
+def scroll_all(page: Callable[[Any], tuple[Sequence[Any], Any]]) -> list[Any]:
+    """Every record, scrolling page by page: ``page(offset)`` returns (records, next offset)."""
+    found: list[Any] = []
     offset = None
     while True:
         records, offset = page(offset)
-        ids.update(str(r.id) for r in records)
+        found.extend(records)
         if offset is None:
-            return ids
+            return found
+
+
+def all_ids(page: Callable[[Any], tuple[Sequence[Any], Any]]) -> set[str]:
+    return {str(r.id) for r in scroll_all(page)}
+
+
+def in_reading_order(records: Iterable[Any]) -> list[Chunk]:
+    """Records with payloads as chunks, ordered by where they start in their file."""
+    chunks = (from_payload(r.id, r.payload or {}) for r in records)
+    return sorted(chunks, key=lambda c: (c.start, c.end))
 
 
 def cosine(query: np.ndarray, vector: object) -> float:

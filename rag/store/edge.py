@@ -24,10 +24,12 @@ from rag.store.base import (
     all_ids,
     bm25_model,
     cosine,
+    count_terms,
     from_payload,
     in_order,
+    in_reading_order,
     normalize_prefix,
-    term_absent,
+    scroll_all,
     to_payload,
 )
 from rag.types import Chunk, Hit
@@ -210,17 +212,32 @@ class EdgeVectorStore:
             )
         )
 
+    def source_chunks(self, source: str) -> list[Chunk]:
+        return in_reading_order(
+            scroll_all(
+                lambda offset: self._shard.scroll(
+                    qe.ScrollRequest(
+                        offset=offset,
+                        limit=256,
+                        filter=_match("source", source),
+                        with_payload=True,
+                        with_vector=False,
+                    )
+                )
+            )
+        )
+
     def count(self, *, exact: bool = True) -> int:
         return int(self._shard.count(qe.CountRequest(exact=exact)))
 
-    def unknown_words(self, words: Sequence[str]) -> list[str]:
-        def absent(sparse: Any) -> bool:
+    def word_counts(self, words: Sequence[str], *, up_to: int) -> dict[str, int]:
+        def matches(sparse: Any, limit: int) -> int:
             request = qe.QueryRequest(
-                limit=1, query=qe.Query.Nearest(sparse, using=SPARSE), with_payload=False
+                limit=limit, query=qe.Query.Nearest(sparse, using=SPARSE), with_payload=False
             )
-            return not self._shard.query(request)
+            return len(self._shard.query(request))
 
-        return [w for w in words if term_absent(w, absent)]
+        return count_terms(words, up_to, matches)
 
     def build_index(self) -> bool:
         # Qdrant Edge never optimizes by itself: without this, dense search reads every vector

@@ -22,10 +22,12 @@ from rag.store.base import (
     all_ids,
     bm25_model,
     cosine,
+    count_terms,
     from_payload,
     in_order,
+    in_reading_order,
     normalize_prefix,
-    term_absent,
+    scroll_all,
     to_payload,
 )
 from rag.types import Chunk, Hit
@@ -203,17 +205,31 @@ class QdrantServerStore:
             )
         )
 
+    def source_chunks(self, source: str) -> list[Chunk]:
+        return in_reading_order(
+            scroll_all(
+                lambda offset: self._client.scroll(
+                    self._name,
+                    scroll_filter=_match("source", source),
+                    offset=offset,
+                    limit=256,
+                    with_payload=True,
+                    with_vectors=False,
+                )
+            )
+        )
+
     def count(self, *, exact: bool = True) -> int:
         return int(self._client.count(self._name, exact=exact).count)
 
-    def unknown_words(self, words: Sequence[str]) -> list[str]:
-        def absent(sparse: Any) -> bool:
+    def word_counts(self, words: Sequence[str], *, up_to: int) -> dict[str, int]:
+        def matches(sparse: Any, limit: int) -> int:
             result = self._client.query_points(
-                self._name, query=_sparse(sparse), using=SPARSE, limit=1, with_payload=False
+                self._name, query=_sparse(sparse), using=SPARSE, limit=limit, with_payload=False
             )
-            return not result.points
+            return len(result.points)
 
-        return [w for w in words if term_absent(w, absent)]
+        return count_terms(words, up_to, matches)
 
     def build_index(self) -> bool:
         return False  # the server's own optimizer indexes in the background
