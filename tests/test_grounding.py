@@ -216,3 +216,16 @@ def test_a_looping_answer_fails_the_check_even_when_its_words_are_in_the_sources
         == []
     )
     assert degenerate_lines("Yes.\nYes.") == []
+
+
+def test_an_answer_that_announces_itself_fails_the_check() -> None:
+    hit = make_hit("The http.server module defines classes for implementing HTTP servers. 3.")
+    passages = [Passage(1, hit, hit.chunk.text)]
+    for announced in [
+        "The answer is: 3 [1]",
+        "The answer to your question is:\n\n[1] http.server",
+        'The answer to the question "which module serves HTTP?" is http.server [1].',
+    ]:
+        assert unsupported_claims(announced, passages), announced
+    assert degenerate_lines("The http.server module defines classes for HTTP servers [1].") == []
+    assert degenerate_lines("Whether the answer is cached depends on the server.") == []
