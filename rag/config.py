@@ -148,7 +148,8 @@ class Settings(BaseSettings):
         "passages mention, or uses a word that no document of the collection contains: the "
         "documents then most likely do not cover it. In collections under 5,000 chunks only "
         "rare words count (ones the embedding model's vocabulary does not hold whole, such as "
-        "matplotlib); in larger ones any content word (poetry, tomorrow).",
+        "matplotlib); in larger ones any content word (poetry, tomorrow), and also one that "
+        "only 1-2 chunks hold, none of them among the 3 best passages (conda, cron).",
     )
 
     # --- generation ----------------------------------------------------------------------
