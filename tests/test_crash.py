@@ -81,7 +81,11 @@ def kill_when(
         if time.monotonic() > deadline:
             # SIGABRT makes faulthandler print every thread's stack: where did it stall?
             os.kill(proc.pid, signal.SIGABRT)
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             pytest.fail(f"ingestion made no progress in 120 s; its stderr:\n{log.read_text()}")
         time.sleep(0.05)
     time.sleep(extra)
