@@ -52,7 +52,7 @@ class Settings(BaseSettings):
         description="How the embedding model runs. 'auto': PyTorch on a GPU when one is "
         "present; on a CPU, 'openvino' for ingestion where the CPU has bfloat16 matrix units "
         "(Intel AMX), else 'onnx-int8' (and always for questions). 'openvino': OpenVINO in "
-        "bfloat16 (fp32 without AMX), vectors as fp32's, 1.4-2x int8's speed on AMX; "
+        "bfloat16 (fp32 without AMX), vectors as fp32's, about 1.5x int8's speed on AMX; "
         "'onnx-int8': ONNX Runtime with int8 weights (about 2x torch's CPU throughput); "
         "'onnx-fp32': the same in fp32; 'torch': sentence-transformers. The graphs are "
         "exported once into MODEL_CACHE_DIR; none but 'torch' imports torch at run time.",
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         32,
         ge=1,
         le=1024,
-        description="Chunks per embedding batch ('openvino' takes at most 4: it keeps memory "
+        description="Chunks per embedding batch ('openvino' takes at most 8: it keeps memory "
         "for every batch shape it has run).",
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(

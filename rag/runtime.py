@@ -50,9 +50,10 @@ def auto_embedding_backend(
     """PyTorch on a GPU. On a CPU: OpenVINO in bfloat16 for ingestion where the CPU has AMX,
     else ONNX Runtime int8.
 
-    Questions stay on int8 even with AMX: one short text at a time gains nothing from
-    OpenVINO's throughput (SciFact query p50 13.6 against 19.7 ms), and a server holding it
-    grew 200 MB more over 12 answers (peak 1,456 against 1,246 MB) and started 1 s later. The
+    Questions stay on int8 even with AMX: one short text at a time gained nothing from
+    OpenVINO (SciFact query p50 13.6 against 19.7 ms), and a server holding it grew 200 MB more
+    over 12 answers (peak 1,456 against 1,246 MB) and started 1 s later. Measured in session 5,
+    when OpenVINO ran two requests at once; not measured again with one. The
     two backends' vectors mix: SciFact test nDCG@10 0.7356 with OpenVINO's documents and int8
     questions, 0.7363 with OpenVINO's for both.
     """
