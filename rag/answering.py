@@ -248,11 +248,8 @@ class Answerer:
             top = hits[:_NAMED_TERM_PASSAGES]
             unmentioned = unmentioned_terms(query, [_searchable(h) for h in top])
             named = {t.lower() for t in unmentioned}
-            unmentioned += [w for w in self._retriever.unknown_words(query) if w not in named]
             unmentioned += [
-                w
-                for w in self._retriever.rare_unretrieved_words(query, top)
-                if w not in named and w not in unmentioned
+                w for w in self._retriever.unmentioned_words(query, top) if w not in named
             ]
             if unmentioned:
                 log.info("abstaining: the closest passages do not mention %s", unmentioned)

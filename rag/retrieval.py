@@ -70,19 +70,7 @@ class HybridRetriever:
         Python docs never say "poetry" or "tomorrow", and no answerable question of the dev
         set uses a word they lack. A derived word counts as known when a word it may derive
         from is ("subfolders": "folders", "sown": "sow")."""
-        words = lookup_words(question)
-        # An estimate decides the size class: this runs for every question.
-        if words and self._store.count(exact=False) < LARGE_COLLECTION_CHUNKS:
-            words = [w for w in words if self._embedder.count_tokens(w) > 1]
-        unknown = self._absent(words)
-        bases = {w: word_bases(w) for w in unknown}
-        candidates = sorted({b for found in bases.values() for b in found})
-        known = set(candidates) - set(self._absent(candidates))
-        return [w for w in unknown if not known.intersection(bases[w])]
-
-    def _absent(self, words: list[str]) -> list[str]:
-        counts = self._store.word_counts(words, up_to=1)
-        return [w for w in words if counts.get(w) == 0]
+        return self._unknown(self._word_counts(question))
 
     def rare_unretrieved_words(self, question: str, hits: Sequence[Hit]) -> list[str]:
         """Words of the question that a large collection holds in 1 to ``RARE_WORD_CHUNKS``
@@ -92,11 +80,39 @@ class HybridRetriever:
 
         BM25 ranks a rare word high, so a chunk about it would be among the hits. Words in no
         chunk at all are ``unknown_words``' business."""
-        if self._store.count(exact=False) < LARGE_COLLECTION_CHUNKS:
-            return []
-        counts = self._store.word_counts(lookup_words(question), up_to=RARE_WORD_CHUNKS + 1)
+        return self._rare_unretrieved(self._word_counts(question), hits)
+
+    def unmentioned_words(self, question: str, hits: Sequence[Hit]) -> list[str]:
+        """``unknown_words`` and then ``rare_unretrieved_words``, from one lookup of the
+        question's words in the store (this runs for every question)."""
+        counts = self._word_counts(question)
+        return self._unknown(counts) + self._rare_unretrieved(counts, hits)
+
+    def _word_counts(self, question: str) -> tuple[bool, dict[str, int]]:
+        """Whether the collection is large, and the question's words with their chunk counts
+        (up to one more than rare). A small collection counts only the words its embedding
+        model does not hold whole (see ``unknown_words``)."""
+        words = lookup_words(question)
+        # An estimate decides the size class: this runs for every question.
+        large = bool(words) and self._store.count(exact=False) >= LARGE_COLLECTION_CHUNKS
+        if not large:
+            words = [w for w in words if self._embedder.count_tokens(w) > 1]
+        return large, self._store.word_counts(words, up_to=RARE_WORD_CHUNKS + 1)
+
+    def _unknown(self, counted: tuple[bool, dict[str, int]]) -> list[str]:
+        unknown = [w for w, n in counted[1].items() if n == 0]
+        bases = {w: word_bases(w) for w in unknown}
+        candidates = sorted({b for found in bases.values() for b in found})
+        counts = self._store.word_counts(candidates, up_to=1)
+        known = {b for b in candidates if counts.get(b, 1) > 0}
+        return [w for w in unknown if not known.intersection(bases[w])]
+
+    def _rare_unretrieved(
+        self, counted: tuple[bool, dict[str, int]], hits: Sequence[Hit]
+    ) -> list[str]:
+        large, counts = counted
         rare = [w for w, n in counts.items() if 1 <= n <= RARE_WORD_CHUNKS]
-        if not rare:
+        if not large or not rare:
             return []
         seen = bm25_terms("\n".join(f"{h.chunk.embedding_text}\n{h.chunk.source}" for h in hits))
         return [w for w in rare if not bm25_terms(w) <= seen]
