@@ -4,9 +4,12 @@
         python bench/bench_answer.py [--questions bench/qa/python311_dev.jsonl] [--n 30] [--json]
 
 Each question goes through the product path (retrieve -> supporting sentences -> prompt ->
-stream), timed from the moment the question is asked. The model is loaded and warmed first,
-as in a running server. Prints p50/p95 of time to first token, full answer time, prompt
-tokens, generated tokens and tokens/s. Asserts nothing.
+stream -> grounding check, and the quoted fallback when the check fails), timed from the
+moment the question is asked. The model is loaded and warmed first, as in a running server.
+Prints p50/p95 of time to first token, time to the last streamed token, time to the final
+answer (after the check; with RAG_FALLBACK_JUDGE=llm this includes judging the fallback's
+passages), how many answers were quoted, prompt tokens, generated tokens and tokens/s.
+Asserts nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ def main() -> None:
     settings = Settings()
     ttft: list[float] = []
     total: list[float] = []
+    final: list[float] = []
+    judge_ms: list[float] = []
+    quoted = 0
     prompt_tokens: list[int] = []
     new_tokens: list[int] = []
     rates: list[float] = []
@@ -63,7 +69,11 @@ def main() -> None:
                     first = time.perf_counter()
                 pieces.append(piece)
             done = time.perf_counter()
-            answerer.finish(prepared, "".join(pieces))
+            answer = answerer.finish(prepared, "".join(pieces))
+            final.append(time.perf_counter() - asked)
+            quoted += answer.extractive
+            if "judge_ms" in answer.timings:
+                judge_ms.append(answer.timings["judge_ms"])
             assert first is not None
             generated = answerer.generator.count_tokens("".join(pieces))
             retrieve_ms.append(prepared.timings["retrieve_ms"])
@@ -84,6 +94,10 @@ def main() -> None:
         "ttft_p95_s": round(percentile(ttft, 95), 3),
         "answer_p50_s": round(percentile(total, 50), 2),
         "answer_p95_s": round(percentile(total, 95), 2),
+        "final_p50_s": round(percentile(final, 50), 2),
+        "final_p95_s": round(percentile(final, 95), 2),
+        "quoted_answers": quoted,
+        "judge_p50_ms": round(statistics.median(judge_ms)) if judge_ms else None,
         "prompt_tokens_mean": round(statistics.mean(prompt_tokens), 1),
         "generated_tokens_mean": round(statistics.mean(new_tokens), 1),
         "decode_tokens_per_s": round(statistics.median(rates), 1) if rates else None,

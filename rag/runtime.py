@@ -8,7 +8,7 @@ from typing import Literal
 
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
-from rag.generation import Generator
+from rag.generation import Generator, PassageJudge
 from rag.models import gpu_present
 from rag.rerank import CrossEncoderReranker, Reranker
 from rag.store.base import CollectionInfo, VectorStore
@@ -76,6 +76,15 @@ def build_generator(settings: Settings) -> Generator:
     return TransformersGenerator(
         settings.llm_model, cache_dir=settings.models_dir, device=settings.device
     )
+
+
+def build_judge(settings: Settings, generator: Generator) -> PassageJudge | None:
+    """The local model judges the fallback's passages; a chat server cannot (no likelihoods)."""
+    if settings.fallback_judge == "off":
+        return None
+    from rag.generation.local import TransformersGenerator
+
+    return generator if isinstance(generator, TransformersGenerator) else None
 
 
 def build_reranker(settings: Settings) -> Reranker | None:

@@ -24,6 +24,7 @@ from rag.retrieval import HybridRetriever
 from rag.runtime import (
     build_embedder,
     build_generator,
+    build_judge,
     build_reranker,
     open_collection,
     state_path,
@@ -160,7 +161,8 @@ def open_retriever(
 @contextmanager
 def open_answerer(settings: Settings, generator: Generator | None = None) -> Iterator[Answerer]:
     with open_retriever(settings) as retriever:
-        yield Answerer(retriever, generator or build_generator(settings), settings)
+        generator = generator or build_generator(settings)
+        yield Answerer(retriever, generator, settings, build_judge(settings, generator))
 
 
 def list_collections(settings: Settings) -> list[str]:

@@ -1,4 +1,4 @@
-"""Test doubles behind the protocols: a hashing embedder and a scripted generator."""
+"""Test doubles behind the protocols: a hashing embedder, a scripted generator, a fixed judge."""
 
 from __future__ import annotations
 
@@ -81,6 +81,18 @@ class ScriptedGenerator:
         reply = self._replies.pop(0) if len(self._replies) > 1 else self._replies[0]
         for word in reply.split(" "):
             yield word + " "
+
+
+class FixedJudge:
+    """A ``PassageJudge`` that gives each passage the score of the first key it contains."""
+
+    def __init__(self, scores: dict[str, float]) -> None:
+        self._scores = scores
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def question_likelihoods(self, question: str, passages: Sequence[str]) -> list[float]:
+        self.calls.append((question, list(passages)))
+        return [next((v for k, v in self._scores.items() if k in p), -5.0) for p in passages]
 
 
 def make_hit(text: str, source: str = "/d/a.txt", score: float = 0.5) -> Hit:

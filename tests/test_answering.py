@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite, fallback_passage
+from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite, fallback_ranking
 from rag.config import Settings
 from rag.context import Passage, build_passages
 from rag.embedding import Embedder
@@ -13,7 +13,7 @@ from rag.grounding import Support
 from rag.retrieval import HybridRetriever
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
-from tests.fakes import HashEmbedder, ScriptedGenerator, make_hit
+from tests.fakes import FixedJudge, HashEmbedder, ScriptedGenerator, make_hit
 
 
 def test_cite_keeps_valid_markers_and_drops_invented_ones() -> None:
@@ -206,13 +206,57 @@ def test_the_fallback_quotes_the_best_sentence_with_a_prior_for_retrieval_rank()
     ]
 
     def chosen(*scores: tuple[int, float]) -> int:
-        return fallback_passage(passages, [Support(n, "s", score) for n, score in scores]).n
+        ranked = fallback_ranking(passages, [Support(n, "s", score) for n, score in scores])
+        return ranked[0][0].n
 
     # A slightly better sentence further down does not outweigh the first-ranked passage...
     assert chosen((3, 0.55), (1, 0.50)) == 1
     # ...a clearly better one does; and only passages with a supporting sentence count.
     assert chosen((2, 0.90), (1, 0.50), (1, 0.45)) == 2
     assert chosen((3, 0.20)) == 3
+    ranked = fallback_ranking(passages, [Support(2, "s", 0.9), Support(1, "s", 0.5)])
+    assert [(p.n, round(score, 3)) for p, score in ranked] == [(2, 1.0), (1, 0.7)]
+
+
+def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    texts = {
+        "/d/descale.md": "Descale the machine with the descaling tablets from the kit.",
+        "/d/interval.md": "The machine asks to descale every 200 cycles of use.",
+        "/d/other.md": "The machine has a descale light next to the power button.",
+    }
+    chunks = [make_hit(text, source).chunk for source, text in texts.items()]
+    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+    question = "how often do I descale the machine"
+    try:
+        retriever = HybridRetriever(embedder, store, settings)
+        generator = ScriptedGenerator(["Every 999 days [1]."])  # fails the check
+        plain = Answerer(retriever, generator, settings).ask(question)
+        assert plain.extractive
+        first = plain.citations[0].source
+        second = "/d/interval.md" if first != "/d/interval.md" else "/d/descale.md"
+        # The judge prefers the second passage by more than the scores separate them.
+        judge = FixedJudge({texts[second]: -1.0, texts[first]: -4.0})
+        judged = Answerer(retriever, generator, settings, judge).ask(question)
+        assert [c.source for c in judged.citations] == [second]
+        assert judged.answer.startswith(texts[second]) and "judge_ms" in judged.timings
+        asked, read = judge.calls[0]
+        assert asked == question and len(read) == 2 and texts[first] in read[0]
+        # A preference smaller than the gap in scores does not overturn the order.
+        close = FixedJudge({texts[second]: -1.0, texts[first]: -1.001})
+        kept = Answerer(retriever, generator, settings, close).ask(question)
+        assert [c.source for c in kept.citations] == [first]
+        # A grounded answer is not judged.
+        grounded = ScriptedGenerator(["The machine asks to descale every 200 cycles."])
+        spare = FixedJudge({})
+        assert not Answerer(retriever, grounded, settings, spare).ask(question).extractive
+        assert spare.calls == []
+    finally:
+        store.close()
 
 
 def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(

@@ -27,3 +27,20 @@ def test_reusing_the_previous_prompts_cache_gives_the_same_answer(real_generator
     assert real_generator._previous is not None
     warm = "".join(real_generator.stream(second, max_new_tokens=12))
     assert warm == cold
+
+
+def test_the_model_finds_the_question_likelier_after_the_passage_that_answers_it(
+    real_generator: Any,
+) -> None:
+    question = "How often should I descale the espresso machine?"
+    answering = (
+        "Maintenance. Descale the espresso machine every three months, or sooner when the "
+        "water in your area is hard."
+    )
+    unrelated = "Bicycles are parked in the basement cage; the key is at the front desk."
+    previous = real_generator._previous
+    scores = real_generator.question_likelihoods(question, [unrelated, answering, ""])
+    assert len(scores) == 3 and all(s < 0 for s in scores)  # mean log-probabilities
+    assert scores[1] > scores[0] + 0.3
+    assert real_generator._previous is previous  # the generation cache is left alone
+    assert real_generator.question_likelihoods("", [answering]) == [0.0]

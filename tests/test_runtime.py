@@ -35,3 +35,20 @@ def test_gpu_detection_follows_the_device_setting() -> None:
     # "auto" agrees with torch's own view of the machine (without a GPU device file it
     # answers without importing torch at all).
     assert gpu_present("auto") == (pick_device("auto") != "cpu")
+
+
+def test_only_a_local_model_judges_the_fallback(tmp_path: Path) -> None:
+    from rag.runtime import build_generator, build_judge
+
+    local = Settings(data_dir=tmp_path)
+    generator = build_generator(local)  # nothing is loaded until first use
+    assert build_judge(local, generator) is generator
+    off = Settings(data_dir=tmp_path, fallback_judge="off")
+    assert build_judge(off, generator) is None
+    remote = Settings(
+        data_dir=tmp_path,
+        generator="openai",
+        openai_base_url="http://127.0.0.1:9/v1",
+        openai_model="m",
+    )
+    assert build_judge(remote, build_generator(remote)) is None

@@ -20,7 +20,7 @@ from rag.errors import InvalidInputError
 from rag.generation import Generator
 from rag.jobs import Job, JobProgress, JobQueue, JobRunner
 from rag.retrieval import HybridRetriever
-from rag.runtime import build_reranker, open_collection
+from rag.runtime import build_judge, build_reranker, open_collection
 from rag.services import ingest_into, reindex
 from rag.store.base import VectorStore
 
@@ -34,6 +34,7 @@ class ServiceState:
         self.embedder = embedder
         self.generator = generator
         self.reranker = build_reranker(settings)
+        self.judge = build_judge(settings, generator)
         self.started = int(time.time())
         self._stores: dict[str, VectorStore] = {}
         self._lock = threading.Lock()
@@ -97,7 +98,7 @@ class ServiceState:
         return HybridRetriever(self.embedder, self.store(collection), self.settings, self.reranker)
 
     def answerer(self, collection: str | None = None) -> Answerer:
-        return Answerer(self.retriever(collection), self.generator, self.settings)
+        return Answerer(self.retriever(collection), self.generator, self.settings, self.judge)
 
     def close(self) -> None:
         if self.runner is not None:

@@ -31,3 +31,13 @@ class Generator(Protocol):
     def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
         """Yield the answer piece by piece as the model produces it."""
         ...
+
+
+class PassageJudge(Protocol):
+    """Which passage answers a question, judged by a language model. Implementation:
+    TransformersGenerator (a chat server gives no log-probabilities of a given text)."""
+
+    def question_likelihoods(self, question: str, passages: Sequence[str]) -> list[float]:
+        """For each passage, the mean log-probability per token of the question written after
+        it, as a question that the passage answers: higher means the passage fits better."""
+        ...
