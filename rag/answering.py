@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from rag.config import Settings
 from rag.context import Passage, build_passages, evidence_passages, render_context
-from rag.errors import InvalidInputError
+from rag.errors import InvalidInputError, ModelError
 from rag.generation import Generator, Message, PassageJudge
 from rag.grounding import (
     Support,
@@ -333,9 +333,13 @@ class Answerer:
             return best, self._retriever.around(best.hit.chunk)
         windows = [self._retriever.around(p.hit.chunk) for p, _ in ranked]
         started = time.perf_counter()
-        likelihoods = self._judge.question_likelihoods(
-            prepared.query or prepared.question, [join_chunks(w) for w in windows]
-        )
+        try:
+            likelihoods = self._judge.question_likelihoods(
+                prepared.query or prepared.question, [join_chunks(w) for w in windows]
+            )
+        except ModelError as exc:  # the scores alone still choose a good passage
+            log.warning("the fallback judge failed, quoting by the scores alone: %s", exc)
+            return ranked[0][0], windows[0]
         prepared.timings["judge_ms"] = (time.perf_counter() - started) * 1000
         totals = [score + likely for (_, score), likely in zip(ranked, likelihoods, strict=True)]
         chosen = max(range(len(ranked)), key=totals.__getitem__)

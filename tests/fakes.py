@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ingest.chunking import chunk_id
+from rag.errors import ModelError
 from rag.generation import Message
 from rag.types import Chunk, Hit
 
@@ -84,7 +85,8 @@ class ScriptedGenerator:
 
 
 class FixedJudge:
-    """A ``PassageJudge`` that gives each passage the score of the first key it contains."""
+    """A ``PassageJudge`` that gives each passage the score of the first key it contains;
+    without any keys it fails as a model can (``ModelError``)."""
 
     def __init__(self, scores: dict[str, float]) -> None:
         self._scores = scores
@@ -92,6 +94,8 @@ class FixedJudge:
 
     def question_likelihoods(self, question: str, passages: Sequence[str]) -> list[float]:
         self.calls.append((question, list(passages)))
+        if not self._scores:
+            raise ModelError("the judge is out of memory")
         return [next((v for k, v in self._scores.items() if k in p), -5.0) for p in passages]
 
 

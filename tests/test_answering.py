@@ -252,9 +252,14 @@ def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
         assert [c.source for c in kept.citations] == [first]
         # A grounded answer is not judged.
         grounded = ScriptedGenerator(["The machine asks to descale every 200 cycles."])
-        spare = FixedJudge({})
+        spare = FixedJudge({"descale": -1.0})
         assert not Answerer(retriever, grounded, settings, spare).ask(question).extractive
         assert spare.calls == []
+        # A judge that fails leaves the choice to the scores: the answer is still given.
+        failing = FixedJudge({})
+        rescued = Answerer(retriever, generator, settings, failing).ask(question)
+        assert failing.calls and [c.source for c in rescued.citations] == [first]
+        assert rescued.answer == plain.answer and "judge_ms" not in rescued.timings
     finally:
         store.close()
 
