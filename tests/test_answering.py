@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,22 @@ from rag.grounding import Support
 from rag.retrieval import HybridRetriever
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
+from rag.types import Chunk
 from tests.fakes import FixedJudge, HashEmbedder, ScriptedGenerator, make_hit
+
+
+@contextmanager
+def stored(
+    settings: Settings, embedder: Embedder, chunks: Sequence[Chunk]
+) -> Iterator[VectorStore]:
+    """A real Edge store holding ``chunks``, closed afterwards."""
+    info = CollectionInfo(embedder.model_name, embedder.dimension)
+    store = open_store(settings, info, create=True)
+    try:
+        store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+        yield store
+    finally:
+        store.close()
 
 
 def test_cite_keeps_valid_markers_and_drops_invented_ones() -> None:
@@ -221,18 +238,14 @@ def test_the_fallback_quotes_the_best_sentence_with_a_prior_for_retrieval_rank()
 def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
     settings: Settings, embedder: HashEmbedder
 ) -> None:
-    store = open_store(
-        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
-    )
     texts = {
         "/d/descale.md": "Descale the machine with the descaling tablets from the kit.",
         "/d/interval.md": "The machine asks to descale every 200 cycles of use.",
         "/d/other.md": "The machine has a descale light next to the power button.",
     }
     chunks = [make_hit(text, source).chunk for source, text in texts.items()]
-    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
     question = "how often do I descale the machine"
-    try:
+    with stored(settings, embedder, chunks) as store:
         retriever = HybridRetriever(embedder, store, settings)
         generator = ScriptedGenerator(["Every 999 days [1]."])  # fails the check
         plain = Answerer(retriever, generator, settings).ask(question)
@@ -260,16 +273,11 @@ def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
         rescued = Answerer(retriever, generator, settings, failing).ask(question)
         assert failing.calls and [c.source for c in rescued.citations] == [first]
         assert rescued.answer == plain.answer and "judge_ms" not in rescued.timings
-    finally:
-        store.close()
 
 
 def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
     settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = open_store(
-        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
-    )
     texts = {
         "/d/venv.md": "Create a virtual environment with python -m venv, then activate it.",
         "/d/site.md": "A virtual environment has its own site directory for packages.",
@@ -280,8 +288,7 @@ def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
         "/d/budget.md": "Budgets count money.",
     }
     chunks = [make_hit(text, source).chunk for source, text in texts.items()]
-    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
-    try:
+    with stored(settings, embedder, chunks) as store:
         generator = ScriptedGenerator(["Use python -m venv [1]."])
         answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
         retriever = answerer.retriever
@@ -302,8 +309,6 @@ def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
         answer = answerer.ask(asked)
         assert answer.abstained and "'conda'" in answer.answer
         assert not answerer.ask("How do I create a virtual environment and activate it?").abstained
-    finally:
-        store.close()
 
 
 def test_the_fallback_quotes_its_passage_with_the_neighbours_in_its_section(
