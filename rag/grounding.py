@@ -24,6 +24,9 @@ _MARKER = re.compile(r"\[\d{1,3}\]")
 _MARKER_NUMBER = re.compile(r"\[(\d{1,3})\]")
 _ANNOUNCE = re.compile(r"\W*the answer(?: to (?:your|the|this) question\b.*?)? is\b", re.I)
 _STUTTER = re.compile(r"\b([A-Za-z]{3,})(?:\W+\1\b){2,}", re.IGNORECASE)
+# A run of this many words said twice: a small model looping mid-sentence ("... to create a
+# mock object that can be used to create a mock object that can be").
+_ECHO_WORDS = 6
 _MAX_SENTENCES = 80
 _MIN_SENTENCE_CHARS = 20
 _MAX_LABEL_CHARS = 60
@@ -126,17 +129,29 @@ def unsupported_claims(answer: str, passages: Sequence[Passage]) -> list[str]:
 def degenerate_lines(answer: str) -> list[str]:
     """Lines of a looping or template-filling answer: one said again ("The answer is:" ...
     "The answer is:"), a word said three times running ("lightweight, lightweight,
-    lightweight"), or a line that announces an answer ("The answer to your question is:").
-    On the dev set such answers copy words from the sources, so they pass the word check, yet
-    1 of the 16 the small model wrote in session 4 was right; in session 6, 1 of the 5 that
-    announce themselves, and that one by repeating a heading."""
+    lightweight"), a run of six words said again anywhere in the answer, or a line that
+    announces an answer ("The answer to your question is:"). On the dev set such answers copy
+    words from the sources, so they pass the word check, yet 1 of the 16 the small model wrote
+    in session 4 was right; in session 6, 1 of the 5 that announce themselves, and that one by
+    repeating a heading; in session 7 none of the 4 that passed, each saying six or more words
+    twice ("__str__ returns a string representation of the object, while __repr__ returns a
+    string representation of the object")."""
     seen: set[str] = set()
+    runs: set[tuple[str, ...]] = set()
+    words: list[str] = []
     loops: list[str] = []
     for line in answer.splitlines():
         text = " ".join(_MARKER.sub("", line).split())
         key = text.lower().rstrip(".:")
+        echoed = False
+        for word in _WORD.findall(key):
+            words.append(word)
+            run = tuple(words[-_ECHO_WORDS:])
+            echoed = echoed or (len(run) == _ECHO_WORDS and run in runs)
+            runs.add(run)
         if (
             (len(key.split()) >= 2 and key in seen)
+            or echoed
             or _STUTTER.search(text)
             or _ANNOUNCE.match(text)
         ):

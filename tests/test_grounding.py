@@ -216,6 +216,16 @@ def test_a_looping_answer_fails_the_check_even_when_its_words_are_in_the_sources
         == []
     )
     assert degenerate_lines("Yes.\nYes.") == []
+    # Six words said again, within a line or across lines, are a loop; five are not.
+    echo = (
+        "__str__ returns a string representation of the object, while __repr__ returns a "
+        "string representation of the object [1]"
+    )
+    assert degenerate_lines(echo) == [echo.removesuffix(" [1]")]
+    across = "Use the argparse module to parse the line.\n\nUse the argparse module to parse"
+    assert degenerate_lines(across) == ["Use the argparse module to parse"]
+    five = "Use the argparse module now to read it, or use the argparse module now."
+    assert degenerate_lines(five) == []
 
 
 def test_an_answer_that_announces_itself_fails_the_check() -> None:
