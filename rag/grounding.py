@@ -24,9 +24,11 @@ _MARKER = re.compile(r"\[\d{1,3}\]")
 _MARKER_NUMBER = re.compile(r"\[(\d{1,3})\]")
 _ANNOUNCE = re.compile(r"\W*the answer(?: to (?:your|the|this) question\b.*?)? is\b", re.I)
 _STUTTER = re.compile(r"\b([A-Za-z]{3,})(?:\W+\1\b){2,}", re.IGNORECASE)
-# A run of this many words said twice: a small model looping mid-sentence ("... to create a
-# mock object that can be used to create a mock object that can be").
+# A run of this many words said again within _ECHO_SPAN words: a small model looping
+# mid-sentence ("... to create a mock object that can be used to create a mock object that
+# can be"). A long answer of a larger model may well repeat a phrase further apart.
 _ECHO_WORDS = 6
+_ECHO_SPAN = 40
 _MAX_SENTENCES = 80
 _MIN_SENTENCE_CHARS = 20
 _MAX_LABEL_CHARS = 60
@@ -129,7 +131,7 @@ def unsupported_claims(answer: str, passages: Sequence[Passage]) -> list[str]:
 def degenerate_lines(answer: str) -> list[str]:
     """Lines of a looping or template-filling answer: one said again ("The answer is:" ...
     "The answer is:"), a word said three times running ("lightweight, lightweight,
-    lightweight"), a run of six words said again anywhere in the answer, or a line that
+    lightweight"), a run of six words said again soon after, or a line that
     announces an answer ("The answer to your question is:"). On the dev set such answers copy
     words from the sources, so they pass the word check, yet 1 of the 16 the small model wrote
     in session 4 was right; in session 6, 1 of the 5 that announce themselves, and that one by
@@ -137,7 +139,7 @@ def degenerate_lines(answer: str) -> list[str]:
     twice ("__str__ returns a string representation of the object, while __repr__ returns a
     string representation of the object")."""
     seen: set[str] = set()
-    runs: set[tuple[str, ...]] = set()
+    runs: dict[tuple[str, ...], int] = {}  # a run of words -> where it last ended
     words: list[str] = []
     loops: list[str] = []
     for line in answer.splitlines():
@@ -147,8 +149,9 @@ def degenerate_lines(answer: str) -> list[str]:
         for word in _WORD.findall(key):
             words.append(word)
             run = tuple(words[-_ECHO_WORDS:])
-            echoed = echoed or (len(run) == _ECHO_WORDS and run in runs)
-            runs.add(run)
+            if len(run) == _ECHO_WORDS:
+                echoed = echoed or len(words) - runs.get(run, -_ECHO_SPAN) < _ECHO_SPAN
+                runs[run] = len(words)
         if (
             (len(key.split()) >= 2 and key in seen)
             or echoed

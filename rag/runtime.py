@@ -79,7 +79,8 @@ def build_generator(settings: Settings) -> Generator:
 
 
 def build_judge(settings: Settings, generator: Generator) -> PassageJudge | None:
-    """The local model judges the fallback's passages; a chat server cannot (no likelihoods)."""
+    """The local model judges the fallback's passages; through the OpenAI chat API a model
+    cannot (it gives no log-probabilities of a given text)."""
     if settings.fallback_judge == "off":
         return None
     from rag.generation.local import TransformersGenerator

@@ -226,6 +226,14 @@ def test_a_looping_answer_fails_the_check_even_when_its_words_are_in_the_sources
     assert degenerate_lines(across) == ["Use the argparse module to parse"]
     five = "Use the argparse module now to read it, or use the argparse module now."
     assert degenerate_lines(five) == []
+    # A long answer may repeat a phrase far apart.
+    filler = " ".join(f"word{i}" for i in range(40))
+    assert (
+        degenerate_lines(
+            f"Use the argparse module to parse it. {filler} Use the argparse module to parse it."
+        )
+        == []
+    )
 
 
 def test_an_answer_that_announces_itself_fails_the_check() -> None:

@@ -35,7 +35,8 @@ class Generator(Protocol):
 
 class PassageJudge(Protocol):
     """Which passage answers a question, judged by a language model. Implementation:
-    TransformersGenerator (a chat server gives no log-probabilities of a given text)."""
+    TransformersGenerator (the OpenAI chat API gives log-probabilities only of the tokens a
+    model writes, not of a given text, so OpenAIChatGenerator cannot judge)."""
 
     def question_likelihoods(self, question: str, passages: Sequence[str]) -> list[float]:
         """For each passage, the mean log-probability per token of the question written after
