@@ -68,7 +68,8 @@ class PreparedAnswer:
     unmentioned: list[str] = field(default_factory=list)
     """Named terms of the question that no retrieved passage mentions (a reason to abstain)."""
     query: str = ""
-    """What was searched, when not the question itself (a follow-up made self-contained)."""
+    """What was searched: the question, or a follow-up made self-contained (empty when
+    abstaining). The judge of the fallback reads it, as retrieval did."""
 
     @property
     def abstain_message(self) -> str:
