@@ -1,12 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite, fallback_ranking
+from rag.answering import (
+    ABSTAIN_MESSAGE,
+    Answerer,
+    build_messages,
+    cite,
+    fallback_ranking,
+    naming_first,
+)
 from rag.config import Settings
 from rag.context import Passage, build_passages
 from rag.embedding import Embedder
@@ -15,15 +22,15 @@ from rag.grounding import Support
 from rag.retrieval import HybridRetriever
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
-from rag.types import Chunk
 from tests.fakes import FixedJudge, HashEmbedder, ScriptedGenerator, make_hit
 
 
 @contextmanager
 def stored(
-    settings: Settings, embedder: Embedder, chunks: Sequence[Chunk]
+    settings: Settings, embedder: Embedder, texts: Mapping[str, str]
 ) -> Iterator[VectorStore]:
-    """A real Edge store holding ``chunks``, closed afterwards."""
+    """A real Edge store holding one chunk per source -> text, closed afterwards."""
+    chunks = [make_hit(text, source).chunk for source, text in texts.items()]
     info = CollectionInfo(embedder.model_name, embedder.dimension)
     store = open_store(settings, info, create=True)
     try:
@@ -235,6 +242,53 @@ def test_the_fallback_quotes_the_best_sentence_with_a_prior_for_retrieval_rank()
     assert [(p.n, round(score, 3)) for p, score in ranked] == [(2, 1.0), (1, 0.7)]
 
 
+def test_naming_first_keeps_the_passages_that_name_the_most_named_terms_in_order() -> None:
+    texts = [
+        "crc32() computes a checksum of the data.",
+        "hashlib.sha256() gives a SHA-256 digest; SHA-1 is weaker.",
+        "adler32() is another checksum.",
+        "The SHA family of hashes, as Unix tools print them.",
+    ]
+    ranked = [
+        (Passage(n, make_hit(text, f"/d/{n}.md"), text), 1.0 - n / 10)
+        for n, text in enumerate(texts, start=1)
+    ]
+
+    def kept(question: str) -> list[int]:
+        return [p.n for p, _ in naming_first(question, ranked)]
+
+    assert kept("how do I compute the SHA-256 checksum of some data?") == [2, 4]
+    assert kept("is SHA on Unix the same as hashlib's?") == [4]  # names both terms
+    assert kept("how do I compute a checksum?") == [1, 2, 3, 4]  # names nothing
+    assert kept("how do I use BLAKE2?") == [1, 2, 3, 4]  # no passage names it
+    assert naming_first("what is SHA?", []) == []
+
+
+def test_the_fallback_quotes_a_passage_that_names_what_the_question_names(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    texts = {
+        "/d/binascii.md": "Compute a checksum of some data with crc32: the checksum of data.",
+        "/d/hashlib.md": "hashlib.sha256(data) returns a SHA-256 hash object.",
+        "/d/zlib.md": "zlib compresses data.",
+    }
+    question = "how do I compute the SHA-256 checksum of some data?"
+    with stored(settings, embedder, texts) as store:
+        answerer = Answerer(
+            HybridRetriever(embedder, store, settings),
+            ScriptedGenerator(["Use md5 [1]."]),  # fails the check
+            settings,
+        )
+        prepared = answerer.prepare(question)
+        best = fallback_ranking(prepared.passages, prepared.support)[0][0]
+        assert best.hit.chunk.source == "/d/binascii.md"  # its sentences score best...
+        answer = answerer.ask(question)
+        # ...but it never says SHA, and the quote should name what was asked.
+        assert answer.extractive
+        assert [c.source for c in answer.citations] == ["/d/hashlib.md"]
+        assert answer.answer.startswith(texts["/d/hashlib.md"])
+
+
 def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
     settings: Settings, embedder: HashEmbedder
 ) -> None:
@@ -243,9 +297,8 @@ def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
         "/d/interval.md": "The machine asks to descale every 200 cycles of use.",
         "/d/other.md": "The machine has a descale light next to the power button.",
     }
-    chunks = [make_hit(text, source).chunk for source, text in texts.items()]
     question = "how often do I descale the machine"
-    with stored(settings, embedder, chunks) as store:
+    with stored(settings, embedder, texts) as store:
         retriever = HybridRetriever(embedder, store, settings)
         generator = ScriptedGenerator(["Every 999 days [1]."])  # fails the check
         plain = Answerer(retriever, generator, settings).ask(question)
@@ -287,8 +340,7 @@ def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
         "/d/price.md": "A price is money too.",
         "/d/budget.md": "Budgets count money.",
     }
-    chunks = [make_hit(text, source).chunk for source, text in texts.items()]
-    with stored(settings, embedder, chunks) as store:
+    with stored(settings, embedder, texts) as store:
         generator = ScriptedGenerator(["Use python -m venv [1]."])
         answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
         retriever = answerer.retriever

@@ -16,6 +16,7 @@ import uvicorn
 from rag.answering import ABSTAIN_MESSAGE
 from rag.api.app import create_app
 from rag.config import Settings
+from rag.grounding import named_terms
 from rag.runtime import open_collection
 from rag.services import ingest_into, open_answerer
 from tests.conftest import MODEL_CACHE
@@ -63,6 +64,7 @@ def test_search_finds_the_one_file_that_answers(
 def test_answers_cite_the_right_file_and_unrelated_questions_abstain(
     corpus: Path, e2e_settings: Settings, real_generator: Any
 ) -> None:
+    judged = 0
     with open_answerer(e2e_settings, real_generator) as answerer:
         for question, expected in list(QUESTIONS.items())[:3]:
             answer = answerer.ask(question)
@@ -70,9 +72,13 @@ def test_answers_cite_the_right_file_and_unrelated_questions_abstain(
             assert answer.answer
             assert expected in {Path(c.source).name for c in answer.citations}, (question, answer)
             # A quoted answer's passage was chosen by the real model among the two best
-            # (services wire the local generator in as the judge).
-            assert not answer.extractive or "judge_ms" in answer.timings, answer.timings
+            # (services wire the local generator in as the judge), unless the question names
+            # something (the Aurora machine) that only one passage names: that one is quoted.
+            if answer.extractive and not named_terms(question):
+                assert "judge_ms" in answer.timings, (question, answer.timings)
+            judged += "judge_ms" in answer.timings
         unrelated = answerer.ask("What is the orbital period of the moons of Neptune?")
+    assert judged  # the tomato question, quoted: fails with RAG_FALLBACK_JUDGE=off
     assert unrelated.abstained
     assert unrelated.answer == ABSTAIN_MESSAGE and unrelated.citations == []
 
