@@ -344,17 +344,16 @@ class Answerer:
         passages that name the most of the question's named terms, the best by their scores.
         The ``judge``, when there is one, adds its question likelihood to the scores of the
         best ``_JUDGED_PASSAGES``, read with their windows, as they would be quoted."""
+        asked = prepared.query or prepared.question
         ranking = fallback_ranking(prepared.passages, prepared.support)
-        ranked = naming_first(prepared.query or prepared.question, ranking)[:_JUDGED_PASSAGES]
+        ranked = naming_first(asked, ranking)[:_JUDGED_PASSAGES]
         if self._judge is None or len(ranked) == 1:
             best = ranked[0][0]
             return best, self._retriever.around(best.hit.chunk)
         windows = [self._retriever.around(p.hit.chunk) for p, _ in ranked]
         started = time.perf_counter()
         try:
-            likelihoods = self._judge.question_likelihoods(
-                prepared.query or prepared.question, [join_chunks(w) for w in windows]
-            )
+            likelihoods = self._judge.question_likelihoods(asked, [join_chunks(w) for w in windows])
         except ModelError as exc:  # the scores alone still choose a good passage
             log.warning("the fallback judge failed, quoting by the scores alone: %s", exc)
             return ranked[0][0], windows[0]
