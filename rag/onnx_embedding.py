@@ -271,9 +271,10 @@ def has_int8_dot_product() -> bool:
     return bool(flags & {"avx512_vnni", "avx_vnni", "asimddp"})
 
 
-def has_bf16_matrix_units() -> bool:
-    """Intel AMX (Sapphire Rapids and later): bfloat16 matrix products in hardware."""
-    return "amx_bf16" in (cpu_flags() or set())
+def has_native_bf16() -> bool:
+    """bfloat16 products in hardware: Intel AMX (Sapphire Rapids and later) or AVX-512 BF16
+    (Cooper Lake, AMD Zen 4 and later). OpenVINO runs in bfloat16 by default on either."""
+    return bool((cpu_flags() or set()) & {"amx_bf16", "avx512_bf16"})
 
 
 @functools.cache

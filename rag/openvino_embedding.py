@@ -1,10 +1,11 @@
-"""The Embedder on OpenVINO: bfloat16 matrix units (Intel AMX) do the bulk of the work.
+"""The Embedder on OpenVINO: bfloat16 in hardware (AMX, AVX-512 BF16) does the bulk of the work.
 
-On a CPU with AMX, OpenVINO runs the graph in bfloat16 by default, with vectors that match
-fp32's (cosine 0.99999 on PostgreSQL doc chunks, where ONNX Runtime's int8 gives 0.994), and
-embeds about 1.5x as many chunks per second as the int8 graph (bench/bench_embed.py; README,
-Measurements). Without AMX it runs in fp32, slower than int8, so ``rag.runtime`` picks it by
-itself only on AMX machines.
+On a CPU with native bfloat16, OpenVINO runs the graph in bfloat16 by default, with vectors
+that match fp32's (cosine 0.99999 on PostgreSQL doc chunks, where ONNX Runtime's int8 gives
+0.994), and embeds more chunks per second than the int8 graph: about 1.5x on an Intel CPU with
+AMX, 1.1-1.3x on an AMD Zen 5 with AVX-512 BF16 (bench/bench_embed.py; README, Measurements).
+Elsewhere it runs in fp32, slower than int8, so ``rag.runtime`` picks it by itself only where
+bfloat16 is native.
 
 The graph (``rag.onnx_export``, a recipe with ``pooling``: exported once, kept as OpenVINO IR
 with fp16 weights) takes an attention mask and pools inside. Batches are sorted by length and
@@ -49,7 +50,7 @@ PAD_TO = 16
 
 class OpenVinoEmbedder(OnnxEmbedder):
     """The pooled export (OpenVINO IR) run by OpenVINO's CPU plugin, in bfloat16 where the CPU
-    has AMX."""
+    computes in it natively."""
 
     _BACKENDS: tuple[OnnxBackend, ...] = ("openvino",)
 

@@ -17,9 +17,10 @@ def test_auto_backend_follows_the_hardware(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(onnx_embedding, "cpu_flags", lambda: frozenset({"avx2", "avx512_vnni"}))
     on_cpu = build_embedder(Settings(data_dir=tmp_path, device="cpu"))
     assert type(on_cpu) is OnnxEmbedder and on_cpu.backend == "onnx-int8"
-    monkeypatch.setattr(onnx_embedding, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
-    on_amx = build_embedder(Settings(data_dir=tmp_path, device="cpu"), bulk=True)
-    assert isinstance(on_amx, OpenVinoEmbedder) and on_amx.backend == "openvino"
+    for bf16 in ("amx_bf16", "avx512_bf16"):  # Intel AMX; AVX-512 BF16 (Zen 4+, Cooper Lake)
+        monkeypatch.setattr(onnx_embedding, "cpu_flags", lambda f=bf16: frozenset({"avx2", f}))
+        on_bf16 = build_embedder(Settings(data_dir=tmp_path, device="cpu"), bulk=True)
+        assert isinstance(on_bf16, OpenVinoEmbedder) and on_bf16.backend == "openvino"
     for_questions = build_embedder(Settings(data_dir=tmp_path, device="cpu"))
     assert type(for_questions) is OnnxEmbedder and for_questions.backend == "onnx-int8"
     on_gpu = build_embedder(Settings(data_dir=tmp_path, device="cuda"), bulk=True)
