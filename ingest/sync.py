@@ -8,6 +8,7 @@ file's row is committed, so a run that crashed half-way can remove what it left 
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -15,7 +16,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from rag.errors import InvalidInputError
@@ -54,11 +55,14 @@ def source_of(path: Path) -> str:
     return str(path.parent.resolve() / path.name)
 
 
-def scan(paths: Sequence[Path], extensions: Iterable[str]) -> tuple[list[ScannedFile], list[str]]:
+def scan(
+    paths: Sequence[Path], extensions: Iterable[str], exclude: Sequence[str] = ()
+) -> tuple[list[ScannedFile], list[str]]:
     """Files under the given paths with a supported extension, in sorted order.
 
     Returns the files and the roots (absolute) whose stored files the sync owns. Hidden
-    files and folders are skipped; symlinked folders are not followed (no loops).
+    files and folders are skipped, and so is what ``exclude`` matches (see ``excluded``);
+    symlinked folders are not followed (no loops). A file named on its own is always taken.
     """
     wanted = {e.lower() for e in extensions}
     files: list[ScannedFile] = []
@@ -72,7 +76,7 @@ def scan(paths: Sequence[Path], extensions: Iterable[str]) -> tuple[list[Scanned
             roots.append(str(root))
             files.extend(
                 ScannedFile(p, source_of(p), explicit=False)
-                for p in _walk(root)
+                for p in _walk(root, exclude)
                 if p.suffix.lower() in wanted
             )
         else:
@@ -83,12 +87,32 @@ def scan(paths: Sequence[Path], extensions: Iterable[str]) -> tuple[list[Scanned
     return [unique[s] for s in sorted(unique)], roots
 
 
-def _walk(root: Path) -> Iterator[Path]:
+def _walk(root: Path, exclude: Sequence[str]) -> Iterator[Path]:
     for folder, dirs, names in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = PurePosixPath(Path(folder).relative_to(root).as_posix())
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and not excluded(here / d, exclude)
+        )
         for name in sorted(names):
-            if not name.startswith("."):
+            if not name.startswith(".") and not excluded(here / name, exclude):
                 yield Path(folder) / name
+
+
+def excluded(relative: PurePosixPath, patterns: Sequence[str]) -> bool:
+    """Whether a path, relative to the folder being synced, matches an exclude pattern.
+
+    Shell-style patterns, case-sensitive, as in .gitignore: one without a slash matches a
+    file or folder name at any depth (``_sources``, ``*.log``); one with a slash matches the
+    whole relative path (``drafts/*.md``, ``build/html``). A matched folder is not walked.
+    """
+    for pattern in patterns:
+        pattern = pattern.strip("/")
+        if "/" in pattern:
+            if fnmatch.fnmatchcase(relative.as_posix(), pattern):
+                return True
+        elif any(fnmatch.fnmatchcase(part, pattern) for part in relative.parts):
+            return True
+    return False
 
 
 def under(source: str, root: str) -> bool:
@@ -152,14 +176,16 @@ def plan_sync(
     signature: str,
     extensions: Iterable[str],
     max_file_bytes: int,
+    exclude: Sequence[str] = (),
 ) -> Plan:
     """Compare the files under ``paths`` with the stored records of that part of the collection.
 
     Stored files under a given folder that are no longer there are deleted; a file whose content
     is unchanged is skipped by size and mtime without reading it; a new file with the content of
-    a deleted one (same hash, same settings) is a move.
+    a deleted one (same hash, same settings) is a move. Stored files that ``exclude`` now
+    matches count as gone, so they are deleted too.
     """
-    files, roots = scan(paths, extensions)
+    files, roots = scan(paths, extensions, exclude)
     owned = [s for s in records if any(under(s, root) for root in roots)]
     if not files and not owned:
         shown = ", ".join(str(p) for p in paths)

@@ -120,6 +120,7 @@ class IngestWorker:
         chunker: TokenChunker,
         max_file_bytes: int,
         batch_chunks: int = 256,
+        exclude: Sequence[str] = (),
     ) -> None:
         self._embedder = embedder
         self._store = store
@@ -127,6 +128,7 @@ class IngestWorker:
         self._chunker = chunker
         self._max_bytes = max_file_bytes
         self._batch_chunks = batch_chunks
+        self._exclude = tuple(exclude)
         self._signature = settings_signature(embedder, chunker)
 
     def plan(self, paths: Sequence[Path]) -> Plan:
@@ -137,6 +139,7 @@ class IngestWorker:
             signature=self._signature,
             extensions=SUPPORTED_EXTENSIONS,
             max_file_bytes=self._max_bytes,
+            exclude=self._exclude,
         )
 
     def run(self, paths: Sequence[Path], progress: IngestProgress | None = None) -> IngestReport:

@@ -95,6 +95,16 @@ def ingest(
     watch: Annotated[
         bool, typer.Option("--watch", help="Keep syncing as the files change (Ctrl-C stops).")
     ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Skip files and folders that match this shell-style pattern inside the "
+            "folders (repeatable; added to RAG_INGEST_EXCLUDE): a name at any depth "
+            "('_sources', '*.log'), or with a slash a relative path ('drafts/*.md'). Stored "
+            "files it matches are deleted.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sync files and folders into a collection: new and changed files are embedded, files
@@ -106,6 +116,9 @@ def ingest(
     from rag.services import plan_ingest, run_ingest, watch_ingest
 
     settings = _settings(collection)
+    if exclude:
+        patterns = [*settings.ingest_exclude, *exclude]
+        settings = settings.model_copy(update={"ingest_exclude": patterns})
     for path in paths:
         if not path.exists():
             _fail(f"{path}: no such file or folder", EXIT_USAGE)

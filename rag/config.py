@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         description="Chunks embedded and written per batch; each batch is committed on its own, "
         "and memory stays bounded by it.",
     )
+    ingest_exclude: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated shell-style patterns of files and folders that ingestion "
+        "skips inside the folders it syncs, as in .gitignore: without a slash a pattern "
+        "matches a name at any depth ('_sources', '*.log'), with one the path relative to the "
+        "folder ('drafts/*.md'). Stored files that a pattern comes to match are deleted on the "
+        "next sync. A file named on its own is always ingested.",
+    )
     ingest_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated server folders the API may ingest from. Empty: none.",
@@ -242,7 +250,7 @@ class Settings(BaseSettings):
         "INFO", description="Logging level."
     )
 
-    @field_validator("api_keys", "ingest_roots", mode="before")
+    @field_validator("api_keys", "ingest_roots", "ingest_exclude", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

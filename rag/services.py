@@ -60,6 +60,7 @@ def ingest_into(
             chunker=make_chunker(settings, embedder),
             max_file_bytes=settings.max_file_bytes,
             batch_chunks=settings.ingest_batch_chunks,
+            exclude=settings.ingest_exclude,
         )
         report = worker.run(paths, progress)
         if report.changed:
@@ -80,6 +81,7 @@ def plan_ingest(
         signature=settings_signature(embedder, make_chunker(settings, embedder)),
         extensions=SUPPORTED_EXTENSIONS,
         max_file_bytes=settings.max_file_bytes,
+        exclude=settings.ingest_exclude,
     )
 
 

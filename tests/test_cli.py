@@ -80,3 +80,11 @@ def test_ingest_ask_search_and_bad_files_through_the_cli(cli_env: Path) -> None:
 
     code, out, _ = run("collections", "list")
     assert out.split() == ["default"]
+
+    # A pattern excludes a file from the folder's sync: it is dropped from the collection.
+    code, out, err = run("ingest", str(docs), "--exclude", "lighthouse.*", "--dry-run")
+    assert code == 0 and f"delete   {docs.resolve() / 'lighthouse.pdf'}" in out, err
+    code, out, err = run("ingest", str(docs), "--exclude", "lighthouse.*", "--json")
+    assert code == 0 and [Path(p).name for p in json.loads(out)["deleted"]] == ["lighthouse.pdf"]
+    code, out, _ = run("search", "Lighthouse beam nautical miles", "--k", "5", "--json")
+    assert code == 0 and "lighthouse.pdf" not in {Path(h["source"]).name for h in json.loads(out)}

@@ -12,6 +12,8 @@ def test_env_prefix_and_key_list(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert settings.top_k == 7
     assert [k.get_secret_value() for k in settings.api_keys] == ["one", "two"]
+    monkeypatch.setenv("RAG_INGEST_EXCLUDE", "_sources, drafts/*.md")
+    assert Settings().ingest_exclude == ["_sources", "drafts/*.md"]
 
 
 def test_models_dir_defaults_under_data_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]

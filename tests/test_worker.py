@@ -13,7 +13,7 @@ from ingest.worker import IngestWorker, NoProgress
 from rag.config import Settings
 from rag.errors import InvalidInputError, StoreLockedError
 from rag.runtime import open_collection, state_path
-from rag.services import run_ingest
+from rag.services import plan_ingest, run_ingest
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore
 from rag.store.factory import open_store
 from tests.documents import write_fixture_folder
@@ -285,3 +285,53 @@ def test_parsing_ahead_keeps_order_and_stays_within_its_bound() -> None:
     assert parsed <= 7 and list(_prefetched(parse, [], depth=4)) == []
     assert len(started) == parsed
     assert list(_prefetched(parse, range(10), depth=3)) == [n * n for n in range(10)]
+
+
+def test_excluded_files_are_skipped_and_removed_once_a_pattern_matches(
+    settings: Settings, embedder: HashEmbedder, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    page = write(docs / "guide.html", "<h1>Guide</h1><p>alpha words of the page.</p>")
+    source = write(docs / "_sources" / "guide.rst.txt", "Guide\n=====\n\nalpha words again.")
+    draft = write(docs / "drafts" / "plan.md", "# Plan\n\nbeta words of a draft.")
+    kept = write(docs / "notes" / "drafts.md", "# Notes\n\ngamma words, not a draft.")
+    log = write(docs / "deep" / "run.log.txt", "delta words of a log.")
+    first = run_ingest(settings, [docs], embedder=embedder)
+    assert len(first.added) == 5 and first.ok
+
+    patterns = ["_sources", "drafts/*.md", "*.log.txt"]
+    narrowed = settings.model_copy(update={"ingest_exclude": patterns})
+    plan = plan_ingest(narrowed, [docs], embedder=embedder)  # the dry run agrees
+    assert sorted(r.source for r in plan.delete) == sorted(map(str, [source, draft, log]))
+    second = run_ingest(narrowed, [docs], embedder=embedder)
+    assert sorted(second.deleted) == sorted(map(str, [source, draft, log]))
+    assert sorted(second.unchanged) == sorted(map(str, [page, kept]))
+    store = open_collection(settings, embedder)
+    try:
+        assert sources(store, embedder) == {str(page), str(kept)}
+    finally:
+        store.close()
+    # A file named on its own is taken even when a pattern matches it.
+    named = run_ingest(narrowed, [draft], embedder=embedder)
+    assert named.added == [str(draft)]
+
+
+@pytest.mark.parametrize(
+    ("relative", "patterns", "expected"),
+    [
+        ("_sources/a/b.txt", ["_sources"], True),  # a name at any depth
+        ("a/_sources", ["_sources"], True),
+        ("a/b.log", ["*.log"], True),
+        ("drafts/x.md", ["drafts/*.md"], True),  # with a slash: the relative path
+        ("a/drafts/x.md", ["drafts/*.md"], False),
+        ("build/html", ["/build/html/"], True),  # leading and trailing slashes ignored
+        ("Sources/x.txt", ["sources"], False),  # case-sensitive
+        ("a/b.md", [], False),
+    ],
+)
+def test_exclude_patterns(relative: str, patterns: list[str], expected: bool) -> None:
+    from pathlib import PurePosixPath
+
+    from ingest.sync import excluded
+
+    assert excluded(PurePosixPath(relative), patterns) is expected
