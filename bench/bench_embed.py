@@ -6,7 +6,7 @@ Texts: N SciFact abstracts ("docs", title + abstract, most cut at 256 tokens) an
 the PostgreSQL HTML docs cut by the product's chunker ("chunks", <= 200 tokens with their
 headings). Rows: torch fp32 (the reference vectors), ORT fp32 and ORT int8 as
 ``rag.onnx_embedding.OnnxEmbedder`` runs them, OpenVINO as ``rag.openvino_embedding`` runs it
-(bfloat16 on a CPU with AMX, else fp32), and a naive ``quantize_dynamic`` with its
+(bfloat16 on a CPU with AMX or AVX-512 BF16, else fp32), and a naive ``quantize_dynamic`` with its
 defaults on a plain export run with padded batches, for reference. Cosine columns compare each
 text's vector with the torch fp32 one. Throughput is the best of --repeat round-robin passes,
 wall clock: other work on the machine shows up in it, so repeat when numbers look noisy.
@@ -169,7 +169,7 @@ def main() -> None:
     started = time.perf_counter()
     openvino.warm_up()
     print(f"openvino: ready in {time.perf_counter() - started:.2f}s")
-    rows["OpenVINO, bf16 where AMX (OpenVinoEmbedder)"] = openvino.embed_documents
+    rows["OpenVINO, bf16 where native (OpenVinoEmbedder)"] = openvino.embed_documents
     workdir = Path(tempfile.mkdtemp(prefix="bench-embed-"))
     if not args.skip_naive:
         rows["ORT int8 naive (quantize_dynamic defaults, padded)"] = naive_int8(

@@ -179,7 +179,7 @@ def _save_openvino(source: Path, target: Path) -> None:
     """ONNX -> OpenVINO IR with fp16 weights: a server holds 90 MB less than with the ONNX
     file's fp32 ones (164 against 252 MB after 20 queries), at the same speed, and vectors as
     close to fp32's (PostgreSQL chunks: cosine 0.999985 mean, 0.99995 min; the compute runs in
-    bfloat16 on AMX and fp32 elsewhere either way)."""
+    bfloat16 where the CPU has it natively and fp32 elsewhere either way)."""
     import openvino as ov
 
     ov.save_model(ov.Core().read_model(str(source)), str(target), compress_to_fp16=True)
