@@ -189,8 +189,10 @@ def plan_sync(
     owned = [s for s in records if any(under(s, root) for root in roots)]
     if not files and not owned:
         shown = ", ".join(str(p) for p in paths)
+        skipped = f"; excluded: {', '.join(exclude)}" if exclude else ""
         raise InvalidInputError(
-            f"no supported documents found in {shown} (supported: {', '.join(sorted(extensions))})",
+            f"no supported documents found in {shown} "
+            f"(supported: {', '.join(sorted(extensions))}{skipped})",
             field="paths",
         )
     plan = Plan()

@@ -311,6 +311,10 @@ def test_excluded_files_are_skipped_and_removed_once_a_pattern_matches(
         assert sources(store, embedder) == {str(page), str(kept)}
     finally:
         store.close()
+    # A new folder that the patterns leave empty is an error that names them.
+    write(tmp_path / "logs" / "a.log.txt", "epsilon words.")
+    with pytest.raises(InvalidInputError, match=r"excluded: _sources, drafts/\*\.md"):
+        run_ingest(narrowed, [tmp_path / "logs"], embedder=embedder)
     # A file named on its own is taken even when a pattern matches it.
     named = run_ingest(narrowed, [draft], embedder=embedder)
     assert named.added == [str(draft)]
