@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 # Below this many unindexed dense vectors, reading them all costs a few milliseconds, less
 # than rebuilding the index after every small edit would.
 INDEX_THRESHOLD = 10_000
+# Deleted points stay in the index, on disk and in memory, until it is rebuilt: rebuild once
+# they are this share of it (a Qdrant server's optimizer vacuums at the same default, 0.2).
+VACUUM_SHARE = 0.2
 
 _INFO_FILE = "collection.json"
 _LOCK_FILE = ".lock"
@@ -244,15 +247,20 @@ class EdgeVectorStore:
         # (22 ms at 100k chunks instead of 3). Sparse (BM25) vectors are always indexed, so
         # the dense ones still unindexed are the points minus the indexed beyond the sparse.
         info = self._shard.info()
-        unindexed = 2 * info.points_count - info.indexed_vectors_count
-        if unindexed < INDEX_THRESHOLD:
+        live = 2 * info.points_count
+        unindexed = live - info.indexed_vectors_count
+        # The index counts its deleted vectors, so this is at least how many it still holds
+        # (deleted ones beyond the unindexed live ones).
+        deleted = info.indexed_vectors_count - live
+        if unindexed < INDEX_THRESHOLD and deleted < VACUUM_SHARE * info.indexed_vectors_count:
             return False
         started = time.perf_counter()
         done = bool(self._shard.optimize())
         log.info(
-            "indexed %d vectors of %r in %.1fs",
-            unindexed,
+            "indexed %d vectors of %r (%d deleted ones dropped) in %.1fs",
+            max(unindexed, 0),
             self._name,
+            max(deleted, 0),
             time.perf_counter() - started,
         )
         return done
