@@ -129,7 +129,7 @@ def main() -> None:
                 (
                     f"{copies}x first ingestion ({pages} pages)",
                     f"{seconds:.1f} s, {chunks} chunks, {chunks / seconds:.1f} chunks/s, "
-                    f"peak RSS {rss:.0f} MB (anonymous {anon:.0f} MB)",
+                    f"peak RSS {rss:.0f} MB" + (f" (anonymous {anon:.0f} MB)" if anon else ""),
                 )
             )
             if copies != 1:
