@@ -3,12 +3,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from ingest.chunking import TokenChunker
-from ingest.sync import SyncState
+from ingest.sync import SyncState, excluded
 from ingest.worker import IngestWorker, NoProgress
 from rag.config import Settings
 from rag.errors import InvalidInputError, StoreLockedError
@@ -334,8 +334,4 @@ def test_excluded_files_are_skipped_and_removed_once_a_pattern_matches(
     ],
 )
 def test_exclude_patterns(relative: str, patterns: list[str], expected: bool) -> None:
-    from pathlib import PurePosixPath
-
-    from ingest.sync import excluded
-
     assert excluded(PurePosixPath(relative), patterns) is expected
