@@ -20,7 +20,7 @@ from rag.config import Settings, validate_collection_name
 from rag.errors import InvalidInputError, RagError
 
 if TYPE_CHECKING:
-    from ingest.worker import IngestReport
+    from ingest.pipeline import IngestReport
 
 app = typer.Typer(
     help="Local-first RAG: ingest folders of documents, then ask questions with citations.",
@@ -113,7 +113,7 @@ def ingest(
     Exit code 0 when every file went in, 1 when any file failed (the others are still
     ingested), 2 for bad arguments, 3 for other errors.
     """
-    from rag.services import plan_ingest, run_ingest, watch_ingest
+    from ingest.runs import plan_ingest, run_ingest, watch_ingest
 
     settings = _settings(collection)
     if exclude:
@@ -165,7 +165,7 @@ def ask(
 ) -> None:
     """Answer a question from the collection, with [n] citations, or abstain."""
     from rag.retrieval import check_question
-    from rag.services import open_answerer
+    from rag.query import open_answerer
 
     settings = _settings(collection)
     _guard(lambda: check_question(question, max_chars=settings.max_question_chars))
@@ -197,7 +197,7 @@ def search(
 ) -> None:
     """Hybrid (dense + BM25) search: the best matching chunks, no generation."""
     from rag.retrieval import check_question
-    from rag.services import open_retriever
+    from rag.query import open_retriever
 
     settings = _settings(collection)
     _guard(lambda: check_question(query, max_chars=settings.max_question_chars))
@@ -257,7 +257,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run the API's ingestion jobs in a process of its own (with a Qdrant server)."""
-    from rag.services import run_worker
+    from ingest.jobs import run_worker
 
     settings = _settings()
     with _errors(), contextlib.suppress(KeyboardInterrupt):
@@ -268,8 +268,8 @@ def worker(
 def reindex_command(collection: CollectionOpt = None) -> None:
     """Rebuild a collection with the current embedding model and chunking settings, then
     switch to it (an alias on a Qdrant server, a folder swap on the embedded store)."""
-    from rag.runtime import build_embedder
-    from rag.services import reindex
+    from ingest.runs import reindex
+    from rag.embedding import build_embedder
 
     settings = _settings(collection)
     with _errors():
@@ -286,7 +286,7 @@ app.add_typer(collections_app, name="collections")
 @collections_app.command("list")
 def collections_list(as_json: JsonOpt = False) -> None:
     """List the collections."""
-    from rag.services import list_collections
+    from rag.catalog import list_collections
 
     names = _guard(lambda: list_collections(_settings()))
     typer.echo(json.dumps(names) if as_json else "\n".join(names))
@@ -298,7 +298,7 @@ def collections_drop(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Drop a collection and its ingestion state."""
-    from rag.services import drop_collection
+    from rag.catalog import drop_collection
 
     settings = _settings(name)
     if not yes and not typer.confirm(f"Drop collection {name!r} and all its chunks?"):

@@ -40,6 +40,18 @@ class UnsupportedFileType(LoaderError):
     """The file's extension has no loader."""
 
 
+class NotFoundError(RagError):
+    """A named thing (collection, document, job) does not exist."""
+
+
+class DocumentNotFoundError(NotFoundError):
+    """No document with that source in the collection."""
+
+
+class JobNotFoundError(NotFoundError):
+    """No job with that id."""
+
+
 class StoreError(RagError):
     """The vector store failed or refused an operation."""
 
@@ -52,7 +64,7 @@ class CollectionMismatchError(StoreError):
     """A collection was built with another embedding model or dimension."""
 
 
-class CollectionNotFoundError(StoreError):
+class CollectionNotFoundError(StoreError, NotFoundError):
     """The named collection does not exist."""
 
 

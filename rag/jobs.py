@@ -1,8 +1,9 @@
 """Ingestion jobs: a durable queue (SQLite under DATA_DIR) and the loop that runs them.
 
-The API enqueues; a runner claims and runs. With the embedded store the runner is a thread in
-the service (Edge admits one process); with a Qdrant server it can also be `rag worker`, a
-process of its own sharing DATA_DIR.
+The API enqueues; a runner claims a job and hands it to the function it was given, which
+does the work (``ingest.jobs`` provides it). With the embedded store the runner is a thread
+in the service (Edge admits one process); with a Qdrant server it can also be `rag worker`,
+a process of its own sharing DATA_DIR.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-from ingest.worker import IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +115,12 @@ class JobQueue:
                 "UPDATE jobs SET progress = ? WHERE id = ?", (json.dumps(asdict(info)), job_id)
             )
 
-    def finish(self, job_id: str, report: IngestReport) -> None:
+    def finish(self, job_id: str, report: Mapping[str, Any]) -> None:
+        """Mark a job done with its report (JSON-ready data)."""
         with self._lock:
             self._db.execute(
                 "UPDATE jobs SET status = 'done', finished = ?, report = ? WHERE id = ?",
-                (time.time(), json.dumps(asdict(report) | {"ok": report.ok}), job_id),
+                (time.time(), json.dumps(report), job_id),
             )
 
     def fail(self, job_id: str, error: str) -> None:
@@ -160,7 +160,8 @@ def _job(row: Sequence[Any]) -> Job:
 
 
 class JobProgress:
-    """IngestProgress that writes to the queue, at most a few times a second."""
+    """Progress of a running job (files and chunks), written to the queue at most a few times
+    a second. It has the shape of ``ingest.pipeline.IngestProgress``."""
 
     def __init__(self, queue: JobQueue, job_id: str) -> None:
         self._queue = queue
@@ -187,7 +188,8 @@ class JobProgress:
             self._queue.progress(self._id, self._info)
 
 
-RunJob = Callable[[Job, JobProgress], IngestReport]
+RunJob = Callable[[Job, JobProgress], Mapping[str, Any]]
+"""Does a claimed job's work and returns its report as JSON-ready data."""
 
 
 class JobRunner:
@@ -225,7 +227,7 @@ class JobRunner:
         job = self._queue.claim()
         if job is None:
             return False
-        log.info("job %s: ingesting %s into %r", job.id, ", ".join(job.paths), job.collection)
+        log.info("job %s: %s %r %s", job.id, job.kind, job.collection, ", ".join(job.paths))
         try:
             report = self._run(job, JobProgress(self._queue, job.id))
         except Exception as exc:  # the job fails, the runner goes on

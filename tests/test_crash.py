@@ -16,7 +16,7 @@ from ingest.chunking import TokenChunker
 from ingest.loaders import load_document
 from rag.config import Settings
 from rag.embedding import SentenceTransformerEmbedder
-from rag.runtime import open_collection, state_path
+from rag.catalog import open_collection, state_path
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.real_models

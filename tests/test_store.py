@@ -12,7 +12,7 @@ from ingest.chunking import chunk_id
 from rag.config import Settings
 from rag.errors import CollectionMismatchError, CollectionNotFoundError, StoreLockedError
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore, path_prefixes
-from rag.store.factory import open_store
+from rag.store.factory import collections_for, open_store
 from rag.types import Chunk
 from tests.fakes import HashEmbedder, make_hit
 
@@ -212,3 +212,45 @@ def test_source_chunks_are_one_files_chunks_in_reading_order(
     assert [c.text for c in chunks] == [TEXTS[src], "Lists grow.", "Tuples are immutable."]
     assert [(c.start, c.end) for c in chunks[1:]] == [(50, 61), (90, 111)]
     assert store.source_chunks("/docs/nowhere.html") == []
+
+
+def test_collections_list_lock_drop_and_swap_alike_on_both_stores(
+    kind: str, tmp_path: Path, info: CollectionInfo, embedder: HashEmbedder
+) -> None:
+    settings = store_settings(kind, tmp_path)
+    collections = collections_for(settings)
+    assert collections.exclusive is (kind == "edge")
+    for name in ("alpha", "beta"):
+        collections.open(name, info, create=True).close()
+    built = collections.staging_name("alpha")
+    staged = collections.open(built, info, create=True)
+    chunk = Chunk(id=chunk_id("/n.txt", "new text", 0), source="/n.txt", title="n", text="new")
+    staged.upsert([chunk], embedder.embed_documents([chunk.embedding_text]))
+    staged.close()
+    assert collections.list() == ["alpha", "beta"]  # a rebuild under way is not listed
+
+    collections.swap("alpha", built)
+    swapped = collections.open("alpha", info)
+    assert swapped.point_ids() == {chunk.id}
+    swapped.close()
+
+    with collections.lock("beta"), pytest.raises(StoreLockedError):
+        collections.drop("beta")  # held by the lock above
+    collections.drop("beta")
+    assert collections.list() == ["alpha"]
+    with pytest.raises(CollectionNotFoundError, match="beta"):
+        collections.drop("beta")
+
+
+def test_an_open_edge_collection_cannot_be_locked_or_dropped(
+    tmp_path: Path, info: CollectionInfo
+) -> None:
+    collections = collections_for(Settings(data_dir=tmp_path))
+    held = collections.open("held", info, create=True)
+    try:
+        with pytest.raises(StoreLockedError, match="another process"):
+            collections.drop("held")
+    finally:
+        held.close()
+    collections.drop("held")
+    assert collections.list() == []

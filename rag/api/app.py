@@ -19,16 +19,18 @@ from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import (
     CollectionMismatchError,
-    CollectionNotFoundError,
     InvalidInputError,
     ModelError,
+    NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
     RagError,
     StoreLockedError,
 )
 from rag.generation import Generator
-from rag.runtime import build_embedder, build_generator
+from rag.jobs import JobRunner
+from rag.embedding import build_embedder
+from rag.query import build_generator
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def _status(exc: RagError) -> tuple[int, str]:
         return 403, "permission_error"
     if isinstance(exc, InvalidInputError):
         return 400, "invalid_request_error"
-    if isinstance(exc, CollectionNotFoundError):
+    if isinstance(exc, NotFoundError):
         return 404, "not_found_error"
     if isinstance(exc, CollectionMismatchError):
         return 409, "conflict_error"
@@ -62,6 +64,20 @@ def _warm_up(component: object) -> None:
         warm_up()
 
 
+def _run_jobs_in_process(state: ServiceState) -> None:
+    """Run the queued ingestion jobs on a thread of the service, on its open collections."""
+    from ingest.jobs import JobExecutor
+
+    execute = JobExecutor(
+        state.settings,
+        state.embedder,
+        open_store=lambda name: state.store(name, create=True),
+        switching=state.switching,
+    )
+    state.runner = JobRunner(state.jobs, execute)
+    state.runner.start()
+
+
 def create_app(
     settings: Settings, *, embedder: Embedder | None = None, generator: Generator | None = None
 ) -> FastAPI:
@@ -74,6 +90,8 @@ def create_app(
         for component in (emb, gen):
             _warm_up(component)
         state = ServiceState(settings, emb, gen)
+        if settings.ingest_in_process:
+            _run_jobs_in_process(state)
         _warm_up(state.reranker)
         state.store()  # fail at start, not at the first request, if the store is unusable
         app.state.rag = state

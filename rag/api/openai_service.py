@@ -41,7 +41,7 @@ from rag.chat import ChatDelta, ChatEvent, ChatOptions, ChatResult, ChatService
 from rag.config import Settings
 from rag.conversation import Turn
 from rag.errors import RagError
-from rag.services import list_collections
+from rag.catalog import list_collections
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
 """What the service keeps for its lifetime: models loaded once, collections opened once.
 
 An Edge shard admits one process, so the service opens each collection once and shares it
-between requests; the lock serialises opening, not searching.
+between requests and the in-process job runner; the lock serialises opening, not searching.
+Ingestion is handed over through the job queue; start-up code (``rag.api.app``) decides
+whether a runner works through it in this process.
 """
 
 from __future__ import annotations
@@ -10,22 +12,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rag.answering import Answerer
+from rag.catalog import open_collection
 from rag.config import Settings, validate_collection_name
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.generation import Generator
-from rag.jobs import Job, JobProgress, JobQueue, JobRunner
+from rag.jobs import JobQueue, JobRunner
+from rag.query import build_judge, build_reranker
 from rag.retrieval import HybridRetriever
-from rag.runtime import build_judge, build_reranker, open_collection
-from rag.services import ingest_into, reindex
 from rag.store.base import VectorStore
-
-if TYPE_CHECKING:
-    from ingest.worker import IngestReport
 
 
 class ServiceState:
@@ -39,10 +36,7 @@ class ServiceState:
         self._stores: dict[str, VectorStore] = {}
         self._lock = threading.Lock()
         self.jobs = JobQueue(settings.data_dir / "jobs.sqlite")
-        self.runner: JobRunner | None = None
-        if settings.ingest_in_process:
-            self.runner = JobRunner(self.jobs, self.run_job)
-            self.runner.start()
+        self.runner: JobRunner | None = None  # set by start-up when jobs run in this process
 
     def store(self, collection: str | None = None, *, create: bool = False) -> VectorStore:
         name = collection or self.settings.collection
@@ -62,7 +56,7 @@ class ServiceState:
             return self._stores[name]
 
     @contextmanager
-    def _switching(self, collection: str) -> Iterator[None]:
+    def switching(self, collection: str) -> Iterator[None]:
         """Hold the lock while a reindexed collection replaces the old one: requests for it
         wait here for the moment of the switch, then open the new one."""
         with self._lock:
@@ -79,20 +73,6 @@ class ServiceState:
         store = self._stores.pop(collection, None)
         if store is not None:
             store.close()
-
-    def run_job(self, job: Job, progress: JobProgress) -> IngestReport:
-        if job.kind == "reindex":
-            return reindex(
-                self.settings,
-                self.embedder,
-                collection=job.collection,
-                switching=lambda: self._switching(job.collection),
-                progress=progress,
-            )
-        store = self.store(job.collection, create=True)
-        return ingest_into(
-            self.settings, store, self.embedder, [Path(p) for p in job.paths], progress=progress
-        )
 
     def retriever(self, collection: str | None = None) -> HybridRetriever:
         return HybridRetriever(self.embedder, self.store(collection), self.settings, self.reranker)

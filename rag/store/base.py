@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -64,6 +65,41 @@ class SearchQuery:
     source_prefix: str | None = None
 
 
+class Collections(Protocol):
+    """The collections of one store. Implementations: EdgeCollections, ServerCollections;
+    ``rag.store.factory.collections_for`` chooses between them."""
+
+    exclusive: bool
+    """True when one process at a time may open a collection (the embedded store)."""
+
+    def open(self, name: str, info: CollectionInfo, *, create: bool = False) -> VectorStore:
+        """Open (or with ``create``, create) a collection; CollectionMismatchError if it was
+        built with another embedding model, CollectionNotFoundError if it does not exist."""
+        ...
+
+    def list(self) -> list[str]:
+        """User-facing collection names, sorted; collections under construction are left out."""
+        ...
+
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        """Hold the collection exclusively across processes for the block; StoreLockedError
+        at once when another process holds it."""
+        ...
+
+    def drop(self, name: str) -> None:
+        """Delete a collection; CollectionNotFoundError if there is none."""
+        ...
+
+    def staging_name(self, name: str) -> str:
+        """The collection a rebuild of ``name`` is written into before ``swap``."""
+        ...
+
+    def swap(self, name: str, built: str) -> None:
+        """Make the finished collection ``built`` the collection ``name`` and drop the old one.
+        Neither may be open."""
+        ...
+
+
 class VectorStore(Protocol):
     """One open collection. Implementations: EdgeVectorStore, QdrantServerStore."""
 
@@ -82,7 +118,7 @@ class VectorStore(Protocol):
     def delete_source(self, source: str) -> None: ...
 
     def search(self, query: SearchQuery) -> list[Hit]:
-        """Dense and BM25 candidates fused by RRF inside Qdrant, best first."""
+        """Dense and BM25 candidates fused inside Qdrant (``query.fusion``), best first."""
         ...
 
     def fetch(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
@@ -98,8 +134,8 @@ class VectorStore(Protocol):
         ...
 
     def count(self, *, exact: bool = True) -> int:
-        """Stored chunks; ``exact=False`` may estimate, from index metadata, at a fraction of
-        the cost (2.5 ms vs 0.02 ms on Edge at 21,000 chunks)."""
+        """Stored chunks; ``exact=False`` may estimate from index metadata, at a fraction of
+        the cost of an exact count."""
         ...
 
     def word_counts(self, words: Sequence[str], *, up_to: int) -> dict[str, int]:

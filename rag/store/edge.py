@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,30 +52,6 @@ _SHARD_DIR = "shard"
 
 def collections_root(data_dir: Path) -> Path:
     return data_dir / "collections"
-
-
-def list_edge_collections(data_dir: Path) -> list[str]:
-    root = collections_root(data_dir)
-    if not root.is_dir():
-        return []
-    # Names with a dot are internal (a reindex under way); user names cannot have one.
-    return sorted(
-        p.name for p in root.iterdir() if (p / _INFO_FILE).is_file() and "." not in p.name
-    )
-
-
-def swap_edge_collection(data_dir: Path, name: str, built: str) -> None:
-    """Replace collection ``name`` by the finished collection ``built`` (both closed).
-
-    Two renames; if a crash falls between them, opening ``name`` puts the old one back.
-    """
-    root = collections_root(data_dir)
-    current, trash = root / name, root / f"{name}.old"
-    shutil.rmtree(trash, ignore_errors=True)
-    if current.exists():
-        current.rename(trash)
-    (root / built).rename(current)
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 class EdgeVectorStore:
@@ -276,21 +254,71 @@ class EdgeVectorStore:
             self._lock.release()
 
 
-def drop_edge_collection(data_dir: Path, collection: str) -> None:
-    folder = collections_root(data_dir) / collection
-    if not (folder / _INFO_FILE).is_file():
-        raise CollectionNotFoundError(f"collection {collection!r} does not exist")
-    lock = FileLock(folder / _LOCK_FILE, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise StoreLockedError(_locked_message(folder)) from None
-    try:
-        (folder / _INFO_FILE).unlink()
-        shutil.rmtree(folder / _SHARD_DIR, ignore_errors=True)
-    finally:
-        lock.release()
-    shutil.rmtree(folder, ignore_errors=True)
+class EdgeCollections:
+    """The collections under DATA_DIR/collections, one folder each. A collection's folder
+    lock (the one an open EdgeVectorStore holds) keeps other processes out of it."""
+
+    exclusive = True
+
+    def __init__(self, data_dir: Path) -> None:
+        self._root = collections_root(data_dir)
+        self._data_dir = data_dir
+
+    def open(self, name: str, info: CollectionInfo, *, create: bool = False) -> EdgeVectorStore:
+        return EdgeVectorStore(self._data_dir, name, info, create=create)
+
+    def list(self) -> list[str]:
+        if not self._root.is_dir():
+            return []
+        # Names with a dot are internal (a reindex under way); user names cannot have one.
+        return sorted(
+            p.name
+            for p in self._root.iterdir()
+            if (p / _INFO_FILE).is_file() and "." not in p.name
+        )
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the collection's folder lock; StoreLockedError if another holder has it."""
+        folder = self._root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(folder / _LOCK_FILE, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreLockedError(_locked_message(folder)) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def drop(self, name: str) -> None:
+        folder = self._root / name
+        if not (folder / _INFO_FILE).is_file():
+            raise CollectionNotFoundError(f"collection {name!r} does not exist")
+        with self.lock(name):
+            (folder / _INFO_FILE).unlink()
+            shutil.rmtree(folder / _SHARD_DIR, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def staging_name(self, name: str) -> str:
+        """Where a rebuild of ``name`` is built; one left by an interrupted rebuild is dropped."""
+        built = f"{name}.reindex"
+        with contextlib.suppress(CollectionNotFoundError):
+            self.drop(built)
+        return built
+
+    def swap(self, name: str, built: str) -> None:
+        """Replace collection ``name`` by the finished collection ``built`` (both closed).
+
+        Two renames; if a crash falls between them, opening ``name`` puts the old one back.
+        """
+        current, trash = self._root / name, self._root / f"{name}.old"
+        shutil.rmtree(trash, ignore_errors=True)
+        if current.exists():
+            current.rename(trash)
+        (self._root / built).rename(current)
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def _match(key: str, value: str) -> qe.Filter:

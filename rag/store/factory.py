@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from rag.config import Settings
-from rag.store.base import CollectionInfo, VectorStore
+from rag.store.base import CollectionInfo, Collections, VectorStore
+
+
+def collections_for(settings: Settings) -> Collections:
+    """The configured store's collections: open, list, lock, drop, rebuild and swap."""
+    if settings.store == "edge":
+        from rag.store.edge import EdgeCollections
+
+        return EdgeCollections(settings.data_dir)
+    from rag.store.server import ServerCollections
+
+    return ServerCollections(settings)
 
 
 def open_store(
     settings: Settings, info: CollectionInfo, *, collection: str | None = None, create: bool = False
 ) -> VectorStore:
     """Open (or with ``create``, create) a collection; fails if it was built with another model."""
-    name = collection or settings.collection
-    if settings.store == "edge":
-        from rag.store.edge import EdgeVectorStore
-
-        return EdgeVectorStore(settings.data_dir, name, info, create=create)
-    from rag.store.server import QdrantServerStore, client_for
-
-    return QdrantServerStore(client_for(settings), name, info, create=create)
+    return collections_for(settings).open(collection or settings.collection, info, create=create)

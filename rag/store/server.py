@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 from qdrant_client import QdrantClient, models
 
 from rag.config import Settings
-from rag.errors import CollectionNotFoundError, StoreError
+from rag.errors import CollectionNotFoundError, StoreError, StoreLockedError
 from rag.store.base import (
     DENSE,
     INDEXED_FIELDS,
@@ -268,48 +270,85 @@ def _aliases(client: QdrantClient) -> dict[str, str]:
     return {a.alias_name: a.collection_name for a in client.get_aliases().aliases}
 
 
-def list_server_collections(settings: Settings) -> list[str]:
-    """User-facing names: aliases, and rag collections made before aliases (no dot)."""
-    client = client_for(settings)
-    try:
-        physical = [c.name for c in client.get_collections().collections]
-        names = set(_aliases(client)) | {n for n in physical if "." not in n}
-        return sorted(
-            n for n in names if _INFO_KEY in (client.get_collection(n).config.metadata or {})
-        )
-    finally:
-        client.close()
+class ServerCollections:
+    """The rag collections on a Qdrant server. User-facing names are aliases of physical
+    collections ``NAME.vSTAMP``, so that a rebuild can replace one atomically.
 
+    Collection locks are file locks under DATA_DIR/locks: the processes that share a server
+    collection share DATA_DIR too (the ingestion state lives there)."""
 
-def drop_server_collection(settings: Settings, name: str) -> None:
-    client = client_for(settings)
-    try:
-        if not client.collection_exists(name):
-            raise CollectionNotFoundError(f"collection {name!r} does not exist")
-        target = _aliases(client).get(name)
-        if target is not None:
-            client.update_collection_aliases(change_aliases_operations=[_delete_alias(name)])
-        client.delete_collection(target or name)
-    finally:
-        client.close()
+    exclusive = False
 
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._locks = settings.data_dir / "locks"
 
-def swap_server_collection(settings: Settings, name: str, built: str) -> None:
-    """Point the alias ``name`` at the collection ``built`` atomically, then drop the old one.
+    def open(
+        self, name: str, info: CollectionInfo, *, create: bool = False
+    ) -> QdrantServerStore:
+        return QdrantServerStore(client_for(self._settings), name, info, create=create)
 
-    A collection made before aliases (a physical ``name``) is dropped first: for that one
-    switch there is a moment with no collection.
-    """
-    client = client_for(settings)
-    try:
-        old = _aliases(client).get(name)
-        operations: list[Any] = [_create_alias(name, built)]
-        if old is not None:
-            operations.insert(0, _delete_alias(name))
-        elif client.collection_exists(name):
-            client.delete_collection(name)
-        client.update_collection_aliases(change_aliases_operations=operations)
-        if old is not None and old != built:
-            client.delete_collection(old)
-    finally:
-        client.close()
+    @contextmanager
+    def _client(self) -> Iterator[QdrantClient]:
+        client = client_for(self._settings)
+        try:
+            yield client
+        finally:
+            client.close()
+
+    def list(self) -> list[str]:
+        """Aliases, and rag collections made before aliases (no dot)."""
+        with self._client() as client:
+            physical = [c.name for c in client.get_collections().collections]
+            names = set(_aliases(client)) | {n for n in physical if "." not in n}
+            return sorted(
+                n for n in names if _INFO_KEY in (client.get_collection(n).config.metadata or {})
+            )
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the collection's lock; StoreLockedError if another holder has it."""
+        self._locks.mkdir(parents=True, exist_ok=True)
+        path = self._locks / f"{name}.lock"
+        lock = FileLock(path, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise StoreLockedError(
+                f"collection {name!r} is locked by another process (lock file {path})"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def drop(self, name: str) -> None:
+        with self.lock(name), self._client() as client:
+            if not client.collection_exists(name):
+                raise CollectionNotFoundError(f"collection {name!r} does not exist")
+            target = _aliases(client).get(name)
+            if target is not None:
+                client.update_collection_aliases(change_aliases_operations=[_delete_alias(name)])
+            client.delete_collection(target or name)
+
+    def staging_name(self, name: str) -> str:
+        """A new physical collection for a rebuild of ``name``."""
+        return versioned(name)
+
+    def swap(self, name: str, built: str) -> None:
+        """Point the alias ``name`` at the collection ``built`` atomically, then drop the old
+        one.
+
+        A collection made before aliases (a physical ``name``) is dropped first: for that one
+        switch there is a moment with no collection.
+        """
+        with self._client() as client:
+            old = _aliases(client).get(name)
+            operations: list[Any] = [_create_alias(name, built)]
+            if old is not None:
+                operations.insert(0, _delete_alias(name))
+            elif client.collection_exists(name):
+                client.delete_collection(name)
+            client.update_collection_aliases(change_aliases_operations=operations)
+            if old is not None and old != built:
+                client.delete_collection(old)

@@ -15,15 +15,11 @@ from ingest.loaders import SUPPORTED_EXTENSIONS
 from rag.api.deps import StateDep
 from rag.api.schemas import ErrorResponse
 from rag.config import validate_collection_name
-from rag.errors import CollectionNotFoundError, InvalidInputError, PayloadTooLargeError
+from ingest.runs import delete_document, list_documents
+from rag.api.ingest_roots import resolve_under_roots
+from rag.catalog import drop_collection, list_collections
+from rag.errors import InvalidInputError, JobNotFoundError, PayloadTooLargeError
 from rag.jobs import Job, JobKind
-from rag.services import (
-    delete_document,
-    drop_collection,
-    list_collections,
-    list_documents,
-    resolve_under_roots,
-)
 
 router = APIRouter(
     prefix="/v1",
@@ -152,7 +148,7 @@ def get_job(job_id: str, state: StateDep) -> JobResponse:
     """A job's status, progress and, when done, its report."""
     job = state.jobs.get(job_id)
     if job is None:
-        raise CollectionNotFoundError(f"no job {job_id!r}")
+        raise JobNotFoundError(f"no job {job_id!r}")
     return _job(job)
 
 

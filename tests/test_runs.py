@@ -9,8 +9,9 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import CollectionNotFoundError
-from rag.runtime import open_collection, state_path
-from rag.services import ingest_into, list_collections, reindex
+from rag.catalog import open_collection, state_path
+from ingest.runs import ingest_into, reindex
+from rag.catalog import list_collections
 from rag.store.base import SearchQuery
 from tests.fakes import HashEmbedder
 

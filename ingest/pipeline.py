@@ -18,9 +18,9 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -75,6 +75,10 @@ class IngestReport:
             + f" in {self.seconds:.1f}s"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data, with ``ok``."""
+        return asdict(self) | {"ok": self.ok}
+
 
 class IngestProgress(Protocol):
     def start(self, total_files: int) -> None: ...
@@ -110,7 +114,7 @@ def settings_signature(embedder: Embedder, chunker: TokenChunker) -> str:
     )
 
 
-class IngestWorker:
+class IngestPipeline:
     def __init__(
         self,
         *,

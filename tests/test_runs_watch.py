@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.worker import IngestReport
+from ingest.pipeline import IngestReport
 from rag.config import Settings
-from rag.services import watch_ingest
+from ingest.runs import watch_ingest
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.real_models

@@ -9,11 +9,11 @@ import pytest
 
 from ingest.chunking import TokenChunker
 from ingest.sync import SyncState, excluded
-from ingest.worker import IngestWorker, NoProgress
+from ingest.pipeline import IngestPipeline, NoProgress
 from rag.config import Settings
 from rag.errors import InvalidInputError, StoreLockedError
-from rag.runtime import open_collection, state_path
-from rag.services import plan_ingest, run_ingest
+from rag.catalog import open_collection, state_path
+from ingest.runs import plan_ingest, run_ingest
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore
 from rag.store.factory import open_store
 from tests.documents import write_fixture_folder
@@ -30,14 +30,14 @@ def store(settings: Settings, embedder: HashEmbedder) -> Iterator[VectorStore]:
 
 
 @pytest.fixture
-def worker(
+def pipeline(
     settings: Settings, embedder: HashEmbedder, store: VectorStore
-) -> Iterator[IngestWorker]:
+) -> Iterator[IngestPipeline]:
     state = SyncState(state_path(settings, store.collection))
     chunker = TokenChunker(
         embedder.count_tokens, max_tokens=embedder.max_tokens, chunk_size=48, chunk_overlap=8
     )
-    yield IngestWorker(
+    yield IngestPipeline(
         embedder=embedder,
         store=store,
         state=state,
@@ -60,21 +60,21 @@ def sources(store: VectorStore, embedder: HashEmbedder) -> set[str]:
 
 
 def test_add_skip_change_delete(
-    tmp_path: Path, worker: IngestWorker, store: VectorStore, embedder: HashEmbedder
+    tmp_path: Path, pipeline: IngestPipeline, store: VectorStore, embedder: HashEmbedder
 ) -> None:
     docs = tmp_path / "docs"
     a = write(docs / "a.md", "# Alpha\n\nalpha words here. " * 20)
     b = write(docs / "sub" / "b.txt", "beta words here. " * 20)
-    first = worker.run([docs])
+    first = pipeline.run([docs])
     assert sorted(first.added) == sorted([str(a), str(b)]) and first.ok
     count = store.count()
     assert count == first.chunks_written > 2
 
-    again = worker.run([docs])
+    again = pipeline.run([docs])
     assert not again.changed and len(again.unchanged) == 2 and store.count() == count
 
     write(a, "# Alpha\n\ngamma replaced the text. " * 5)
-    changed = worker.run([docs])
+    changed = pipeline.run([docs])
     assert changed.replaced == [str(a)]
     texts = [
         h.chunk.text
@@ -86,23 +86,23 @@ def test_add_skip_change_delete(
     assert not any("alpha words" in t for t in texts)  # the old version is gone
 
     b.unlink()
-    gone = worker.run([docs])
+    gone = pipeline.run([docs])
     assert gone.deleted == [str(b)]
     assert sources(store, embedder) == {str(a)}
 
 
 def test_touched_but_unchanged_file_is_not_reembedded(
-    tmp_path: Path, worker: IngestWorker, embedder: HashEmbedder
+    tmp_path: Path, pipeline: IngestPipeline, embedder: HashEmbedder
 ) -> None:
     f = write(tmp_path / "docs" / "a.txt", "alpha " * 50)
-    worker.run([tmp_path / "docs"])
+    pipeline.run([tmp_path / "docs"])
     calls = len(embedder.calls)
     os.utime(f, ns=(1, 1))
-    report = worker.run([tmp_path / "docs"])
+    report = pipeline.run([tmp_path / "docs"])
     assert report.unchanged == [str(f)] and len(embedder.calls) == calls
 
 
-def test_bad_files_fail_alone(tmp_path: Path, worker: IngestWorker, store: VectorStore) -> None:
+def test_bad_files_fail_alone(tmp_path: Path, pipeline: IngestPipeline, store: VectorStore) -> None:
     docs = tmp_path / "docs"
     good = write(docs / "good.txt", "alpha good text " * 10)
     (docs / "empty.txt").write_bytes(b"")
@@ -111,7 +111,7 @@ def test_bad_files_fail_alone(tmp_path: Path, worker: IngestWorker, store: Vecto
     write(docs / "huge.txt", "alpha " * 5000)  # over max_file_bytes=10_000
     (docs / "loop.txt").symlink_to(docs / "loop.txt")
     (docs / "image.png").write_bytes(b"\x89PNG")  # unsupported in a folder: not a document
-    report = worker.run([docs])
+    report = pipeline.run([docs])
     assert report.added == [str(good)]
     reasons = {Path(f.path).name: f.reason for f in report.failed}
     assert set(reasons) == {"empty.txt", "binary.txt", "latin1.txt", "huge.txt", "loop.txt"}
@@ -120,25 +120,25 @@ def test_bad_files_fail_alone(tmp_path: Path, worker: IngestWorker, store: Vecto
     assert not report.ok and store.count() > 0
 
 
-def test_named_unsupported_file_is_an_error(tmp_path: Path, worker: IngestWorker) -> None:
+def test_named_unsupported_file_is_an_error(tmp_path: Path, pipeline: IngestPipeline) -> None:
     odd = write(tmp_path / "notes.xyz", "text")
-    report = worker.run([odd])
+    report = pipeline.run([odd])
     assert [f.path for f in report.failed] == [str(odd)]
     assert "unsupported" in report.failed[0].reason.lower()
 
 
-def test_empty_folder_and_missing_path(tmp_path: Path, worker: IngestWorker) -> None:
+def test_empty_folder_and_missing_path(tmp_path: Path, pipeline: IngestPipeline) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidInputError, match=r"no supported documents found in .*empty"):
-        worker.run([tmp_path / "empty"])
+        pipeline.run([tmp_path / "empty"])
     with pytest.raises(InvalidInputError, match="missing: no such file"):
-        worker.run([tmp_path / "missing"])
+        pipeline.run([tmp_path / "missing"])
 
 
 def test_crash_before_commit_leaves_no_orphans(
     tmp_path: Path,
     settings: Settings,
-    worker: IngestWorker,
+    pipeline: IngestPipeline,
     store: VectorStore,
     embedder: HashEmbedder,
 ) -> None:
@@ -155,23 +155,23 @@ def test_crash_before_commit_leaves_no_orphans(
     state.mark_pending({orphan.source: [orphan.id]})
     store.upsert([orphan], embedder.embed_documents(["delta"]))
     state.close()
-    worker.run([docs])
+    pipeline.run([docs])
     assert "/x/gone.txt" not in sources(store, embedder)
 
 
 def test_moved_file_is_repointed_without_reembedding(
-    tmp_path: Path, worker: IngestWorker, store: VectorStore, embedder: HashEmbedder
+    tmp_path: Path, pipeline: IngestPipeline, store: VectorStore, embedder: HashEmbedder
 ) -> None:
     docs = tmp_path / "docs"
     old = write(docs / "a.txt", "alpha moved words. " * 30)
     write(docs / "b.txt", "beta stays here. " * 5)
-    worker.run([docs])
+    pipeline.run([docs])
     before = store.point_ids()
     calls = len(embedder.calls)
     new = docs / "sub" / "renamed.txt"
     new.parent.mkdir()
     old.rename(new)
-    report = worker.run([docs])
+    report = pipeline.run([docs])
     assert report.moved == [f"{old} -> {new}"] and not report.added and not report.deleted
     assert len(embedder.calls) == calls  # nothing embedded
     after = store.point_ids()
@@ -181,51 +181,51 @@ def test_moved_file_is_repointed_without_reembedding(
     assert hit.chunk.title == "renamed"  # a title taken from the file name follows it
 
 
-def test_plan_is_a_dry_run(tmp_path: Path, worker: IngestWorker, store: VectorStore) -> None:
+def test_plan_is_a_dry_run(tmp_path: Path, pipeline: IngestPipeline, store: VectorStore) -> None:
     docs = tmp_path / "docs"
     a = write(docs / "a.txt", "alpha " * 30)
     b = write(docs / "b.txt", "beta " * 30)
-    worker.run([docs])
+    pipeline.run([docs])
     ids = store.point_ids()
     write(a, "gamma " * 30)
     b.rename(docs / "c.txt")
     write(docs / "d.txt", "delta " * 30)
-    plan = worker.plan([docs])
+    plan = pipeline.plan([docs])
     assert [c.file.source for c in plan.add] == [str(docs / "d.txt")]
     assert [c.file.source for c in plan.replace] == [str(a)]
     assert [(m.old.source, m.new.file.source) for m in plan.move] == [(str(b), str(docs / "c.txt"))]
     assert plan.lines()[0].startswith("add")
     assert store.point_ids() == ids  # planning wrote nothing
-    assert worker.plan([docs]).lines() == plan.lines()
+    assert pipeline.plan([docs]).lines() == plan.lines()
 
 
 def test_file_deleted_during_the_run_fails_alone(
-    tmp_path: Path, worker: IngestWorker, store: VectorStore
+    tmp_path: Path, pipeline: IngestPipeline, store: VectorStore
 ) -> None:
     docs = tmp_path / "docs"
     files = [write(docs / f"{n}.txt", f"{n} text alpha " * 10) for n in ("a", "b", "c")]
-    plan = worker.plan([docs])
+    plan = pipeline.plan([docs])
     files[1].unlink()  # gone after planning, before loading
-    report = worker.apply(plan, NoProgress())
+    report = pipeline.apply(plan, NoProgress())
     assert report.added == [str(files[0]), str(files[2])]
     assert [Path(f.path).name for f in report.failed] == ["b.txt"]
     assert "No such file" in report.failed[0].reason or "not found" in report.failed[0].reason
 
 
 def test_an_edit_re_embeds_only_the_chunks_that_changed(
-    tmp_path: Path, worker: IngestWorker, store: VectorStore, embedder: HashEmbedder
+    tmp_path: Path, pipeline: IngestPipeline, store: VectorStore, embedder: HashEmbedder
 ) -> None:
     docs = tmp_path / "docs"
     paragraphs = [f"paragraph {i} talks about topic{i} at length. " * 6 for i in range(8)]
     doc = write(docs / "long.md", "\n\n".join(paragraphs))
-    first = worker.run([docs])
+    first = pipeline.run([docs])
     assert first.chunks_written > 4 and first.chunks_reused == 0
     before = {c.id: v for c, v in store.fetch(list(store.point_ids()))}
 
     paragraphs[-1] = "an edited last paragraph about something else entirely. " * 6
     doc.write_text("\n\n".join(paragraphs))
     embedder.calls.clear()
-    second = worker.run([docs])
+    second = pipeline.run([docs])
 
     assert second.replaced == [str(doc)]
     assert 0 < sum(embedder.calls) < second.chunks_written  # only the edited part embedded
@@ -268,7 +268,7 @@ def test_a_noop_rerun_answers_from_the_state_without_opening_the_store(
 
 
 def test_parsing_ahead_keeps_order_and_stays_within_its_bound() -> None:
-    from ingest.worker import _prefetched
+    from ingest.pipeline import _prefetched
 
     started: list[int] = []
 

@@ -1,0 +1,114 @@
+"""Runs the job queue's ingestion and reindex jobs, in the service or as `rag worker`.
+
+The API only enqueues (``rag.jobs``); what a job does is defined here. Start-up code wires a
+``JobExecutor`` to a ``JobRunner``: inside the service for the embedded store (one process
+may open an Edge shard), or in a process of its own (``run_worker``) for a Qdrant server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ingest.runs import ingest_into, reindex, run_ingest, watch_ingest
+from rag.config import Settings
+from rag.embedding import Embedder, build_embedder
+from rag.jobs import Job, JobProgress, JobQueue, JobRunner
+from rag.store.base import VectorStore
+from rag.store.factory import collections_for
+
+log = logging.getLogger(__name__)
+
+OpenStore = Callable[[str], VectorStore]
+"""An open collection by name, created if missing, owned by the caller (not closed here)."""
+Switching = Callable[[str], contextlib.AbstractContextManager[None]]
+"""Brackets the moment a rebuilt collection replaces the old one (see ``ingest.runs.reindex``)."""
+
+
+class JobExecutor:
+    """Does a claimed job's work: an ingestion into its collection, or a rebuild.
+
+    With ``open_store`` the collections are the caller's open ones (the service shares them
+    with its queries); without it, each ingestion opens and closes its collection.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        *,
+        open_store: OpenStore | None = None,
+        switching: Switching | None = None,
+    ) -> None:
+        self._settings = settings
+        self._embedder = embedder
+        self._open_store = open_store
+        self._switching = switching
+
+    def __call__(self, job: Job, progress: JobProgress) -> Mapping[str, Any]:
+        if job.kind == "reindex":
+            switching = self._switching
+            report = reindex(
+                self._settings,
+                self._embedder,
+                collection=job.collection,
+                switching=(lambda: switching(job.collection))
+                if switching is not None
+                else contextlib.nullcontext,
+                progress=progress,
+            )
+        elif self._open_store is not None:
+            report = ingest_into(
+                self._settings,
+                self._open_store(job.collection),
+                self._embedder,
+                [Path(p) for p in job.paths],
+                progress=progress,
+            )
+        else:
+            report = run_ingest(
+                self._settings,
+                [Path(p) for p in job.paths],
+                collection=job.collection,
+                embedder=self._embedder,
+                progress=progress,
+            )
+        return report.to_dict()
+
+
+def run_worker(
+    settings: Settings, *, watch: Sequence[Path] = (), stop: threading.Event | None = None
+) -> None:
+    """`rag worker`: run the API's queued jobs in a process of its own, and keep ``watch``
+    folders in sync, until ``stop`` is set. Meant for a Qdrant server; the embedded store
+    admits one process, so it cannot run beside `rag serve` there."""
+    stop = stop or threading.Event()
+    embedder = build_embedder(settings, bulk=True)
+    if collections_for(settings).exclusive:
+        log.warning(
+            "rag worker with the embedded store: it cannot run while `rag serve` holds the "
+            "store open; use RAG_STORE=qdrant to run both"
+        )
+    watcher = None
+    if watch:
+        watcher = threading.Thread(
+            target=watch_ingest,
+            args=(settings, watch),
+            kwargs={"on_report": lambda r: log.info("sync: %s", r.summary()), "stop": stop},
+            name="watch",
+            daemon=True,
+        )
+        watcher.start()
+    queue = JobQueue(settings.data_dir / "jobs.sqlite")
+    runner = JobRunner(queue, JobExecutor(settings, embedder))
+    runner.start()
+    log.info("worker ready: running jobs from %s", settings.data_dir / "jobs.sqlite")
+    try:
+        stop.wait()
+    finally:
+        runner.stop()
+        queue.close()

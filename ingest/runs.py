@@ -1,0 +1,213 @@
+"""Ingestion runs over a collection: sync folders into it (once, as a dry run, or watching),
+rebuild it, and list or delete its documents. Built from Settings; the collection's store
+and ingestion state are opened here and closed before returning."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.chunking import TokenChunker
+from ingest.loaders import SUPPORTED_EXTENSIONS
+from ingest.pipeline import IngestPipeline, IngestProgress, IngestReport, settings_signature
+from ingest.sync import Plan, SyncState, plan_sync
+from rag.catalog import open_collection, remove_state, state_path
+from rag.config import Settings
+from rag.embedding import Embedder, build_embedder
+from rag.errors import CollectionNotFoundError, DocumentNotFoundError
+from rag.store.base import VectorStore
+from rag.store.factory import collections_for
+
+log = logging.getLogger(__name__)
+
+
+def make_chunker(settings: Settings, embedder: Embedder) -> TokenChunker:
+    return TokenChunker(
+        embedder.count_tokens,
+        max_tokens=embedder.max_tokens,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+    )
+
+
+def ingest_into(
+    settings: Settings,
+    store: VectorStore,
+    embedder: Embedder,
+    paths: Sequence[Path],
+    *,
+    progress: IngestProgress | None = None,
+) -> IngestReport:
+    """Sync ``paths`` into an open collection, then index what was written."""
+    state = SyncState(state_path(settings, store.collection))
+    try:
+        pipeline = IngestPipeline(
+            embedder=embedder,
+            store=store,
+            state=state,
+            chunker=make_chunker(settings, embedder),
+            max_file_bytes=settings.max_file_bytes,
+            batch_chunks=settings.ingest_batch_chunks,
+            exclude=settings.ingest_exclude,
+        )
+        report = pipeline.run(paths, progress)
+        if report.changed:
+            store.build_index()
+        return report
+    finally:
+        state.close()
+
+
+def plan_ingest(
+    settings: Settings, paths: Sequence[Path], *, embedder: Embedder | None = None
+) -> Plan:
+    """What `rag ingest` would do, computed without opening the store or writing anything."""
+    embedder = embedder or build_embedder(settings, bulk=True)
+    return plan_sync(
+        paths,
+        SyncState.read_records(state_path(settings, settings.collection)),
+        signature=settings_signature(embedder, make_chunker(settings, embedder)),
+        extensions=SUPPORTED_EXTENSIONS,
+        max_file_bytes=settings.max_file_bytes,
+        exclude=settings.ingest_exclude,
+    )
+
+
+def _idle_report(
+    settings: Settings, embedder: Embedder, paths: Sequence[Path]
+) -> IngestReport | None:
+    """The report of a run with nothing to do, found from the ingestion state alone, so that
+    a no-op re-run never opens the store (opening an Edge shard is a large part of such a
+    run). None when there is anything to write, or an interrupted run to recover: the
+    pipeline then plans again once it holds the store, as another process may have synced
+    meanwhile."""
+    started = time.perf_counter()
+    path = state_path(settings, settings.collection)
+    if not path.is_file() or SyncState.read_pending(path):
+        return None
+    plan = plan_ingest(settings, paths, embedder=embedder)
+    if not plan.empty or plan.touched:
+        return None
+    report = IngestReport(unchanged=list(plan.unchanged), failed=list(plan.failed))
+    report.seconds = time.perf_counter() - started
+    log.info("ingest: %s", report.summary())
+    return report
+
+
+def watch_ingest(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    on_report: Callable[[IngestReport], None],
+    stop: threading.Event | None = None,
+) -> None:
+    """Sync once, then again whenever files under ``paths`` change, until ``stop`` is set."""
+    from watchfiles import watch
+
+    embedder = build_embedder(settings, bulk=True)
+    store = open_collection(settings, embedder, create=True)
+    try:
+        on_report(ingest_into(settings, store, embedder, paths))
+        for changes in watch(*paths, stop_event=stop, debounce=1000, recursive=True):
+            log.info("%d changes under the watched folders", len(changes))
+            on_report(ingest_into(settings, store, embedder, paths))
+    finally:
+        store.close()
+
+
+def run_ingest(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    collection: str | None = None,
+    embedder: Embedder | None = None,
+    progress: IngestProgress | None = None,
+) -> IngestReport:
+    """Open (creating) the collection, sync ``paths`` into it, close it."""
+    embedder = embedder or build_embedder(settings, bulk=True)
+    if collection is not None:
+        settings = settings.model_copy(update={"collection": collection})
+    idle = _idle_report(settings, embedder, paths)
+    if idle is not None:
+        return idle
+    store = open_collection(settings, embedder, collection=collection, create=True)
+    try:
+        return ingest_into(settings, store, embedder, paths, progress=progress)
+    finally:
+        store.close()
+
+
+def reindex(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    collection: str | None = None,
+    switching: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    progress: IngestProgress | None = None,
+) -> IngestReport:
+    """Rebuild a collection with the current embedding model and chunking settings.
+
+    The new collection is built beside the old one, which keeps serving; then the two are
+    switched: an alias moved atomically on a Qdrant server, a folder swap on the embedded
+    store. ``switching`` brackets the switch: the service closes the old collection in it and
+    holds its lock, so queries wait a moment instead of failing. Files are read again from
+    their paths; those gone since are left out.
+    """
+    name = collection or settings.collection
+    records = SyncState.read_records(state_path(settings, name))
+    if not records:
+        raise CollectionNotFoundError(f"collection {name!r} has no ingested documents to rebuild")
+    files = [Path(s) for s in sorted(records) if Path(s).is_file()]
+    collections = collections_for(settings)
+    built = collections.staging_name(name)
+    remove_state(settings, built)
+    store = open_collection(settings, embedder, collection=built, create=True)
+    try:
+        report = ingest_into(settings, store, embedder, files, progress=progress)
+    finally:
+        store.close()
+    with switching():
+        collections.swap(name, built)
+        remove_state(settings, name)
+        state_path(settings, built).replace(state_path(settings, name))
+    log.info("reindexed %r: %s", name, report.summary())
+    return report
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    source: str
+    chunks: int
+    size: int
+    sha256: str
+
+
+def list_documents(settings: Settings, collection: str) -> list[DocumentInfo]:
+    """The documents ingested into ``collection``, by source."""
+    records = SyncState.read_records(state_path(settings, collection))
+    return [
+        DocumentInfo(r.source, len(r.chunk_ids), r.size, r.sha256)
+        for r in sorted(records.values(), key=lambda r: r.source)
+    ]
+
+
+def delete_document(settings: Settings, store: VectorStore, source: str) -> int:
+    """Remove one document's chunks and its state; returns how many chunks went."""
+    state = SyncState(state_path(settings, store.collection))
+    try:
+        record = state.records().get(source)
+        if record is None:
+            raise DocumentNotFoundError(
+                f"no document {source!r} in collection {store.collection!r}"
+            )
+        store.delete(list(record.chunk_ids))
+        store.delete_source(source)  # and anything a crashed run may have left under it
+        state.forget([source])
+        return len(record.chunk_ids)
+    finally:
+        state.close()

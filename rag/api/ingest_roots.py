@@ -1,0 +1,24 @@
+"""Which server-side paths the API may ingest: those under RAG_INGEST_ROOTS."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag.errors import InvalidInputError, PermissionDeniedError
+
+
+def resolve_under_roots(path: str, roots: Sequence[Path]) -> Path:
+    """A server-side folder the API may ingest: inside a configured root, after resolving
+    symlinks and '..', so no request reaches outside them."""
+    if not roots:
+        raise PermissionDeniedError(
+            "ingesting server folders through the API is disabled (set RAG_INGEST_ROOTS)"
+        )
+    resolved = Path(path).expanduser().resolve()
+    for root in roots:
+        if resolved.is_relative_to(root.expanduser().resolve()):
+            if not resolved.exists():
+                raise InvalidInputError(f"{path}: no such file or folder", field="path")
+            return resolved
+    raise PermissionDeniedError(f"{path} is outside the allowed ingest roots")

@@ -1,0 +1,91 @@
+"""Queued jobs are executed: by `rag worker` against a Qdrant server (here qdrant-client's
+local mode), and by the executor for every job kind."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.jobs import JobQueue, JobRunner
+from rag.embedding import build_embedder
+from rag.catalog import open_collection
+from ingest.jobs import JobExecutor, run_worker
+from tests.conftest import MODEL_CACHE
+from tests.documents import write_fixture_folder
+from tests.fakes import HashEmbedder
+
+
+@pytest.mark.real_models
+def test_worker_runs_jobs_from_the_shared_queue(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        model_cache_dir=MODEL_CACHE,
+        store="qdrant",
+        qdrant_url=str(tmp_path / "qdrant"),
+    )
+    docs = write_fixture_folder(tmp_path / "docs")
+    queue = JobQueue(settings.data_dir / "jobs.sqlite")  # what the API would enqueue into
+    job = queue.enqueue("team", [str(docs)])
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(settings,), kwargs={"stop": stop})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while (current := queue.get(job.id)) is not None and current.status in (
+            "queued",
+            "running",
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert current is not None and current.status == "done", current
+    assert current.report is not None and len(current.report["added"]) == 6
+    store = open_collection(settings, build_embedder(settings), collection="team")
+    try:
+        assert store.count() == current.progress.chunks_written > 0
+    finally:
+        store.close()
+        queue.close()
+
+
+def test_the_executor_runs_ingest_and_reindex_jobs(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", chunk_size=48, chunk_overlap=4)
+    embedder = HashEmbedder()
+    docs = write_fixture_folder(tmp_path / "docs")
+    queue = JobQueue(settings.data_dir / "jobs.sqlite")
+    switched: list[str] = []
+
+    @contextlib.contextmanager
+    def switching(name: str) -> Iterator[None]:
+        switched.append(name)
+        yield
+
+    runner = JobRunner(queue, JobExecutor(settings, embedder, switching=switching))
+    try:
+        ingested = queue.enqueue("team", [str(docs)])
+        assert runner.run_one()
+        done = queue.get(ingested.id)
+        assert done is not None and done.status == "done", done
+        assert done.report is not None and done.report["ok"] and len(done.report["added"]) == 6
+
+        rebuilt = queue.enqueue("team", [], kind="reindex")
+        assert runner.run_one()
+        done = queue.get(rebuilt.id)
+        assert done is not None and done.status == "done", done
+        assert done.report is not None and len(done.report["added"]) == 6
+        assert switched == ["team"]
+    finally:
+        queue.close()
+    store = open_collection(settings, embedder, collection="team")
+    try:
+        assert store.count() == done.progress.chunks_written > 0
+    finally:
+        store.close()
