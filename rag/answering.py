@@ -1,4 +1,11 @@
-"""ask(): retrieve -> numbered context -> generate with [n] citations, or abstain."""
+"""ask(): retrieve -> numbered context -> generate with [n] citations, or abstain.
+
+An answer is one of three things: an abstention (nothing retrieved is close enough, or the
+question names something, or uses a word, that the closest passages do not mention); the
+model's answer, whose citations point only at passages it was shown (the best one when it
+cites none); or, when the model's answer fails the grounding check and the context has
+supporting sentences, a passage quoted as written with the chunks around it, cited as one.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +16,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from rag.config import Settings
-from rag.context import Passage, build_passages, evidence_passages, render_context
+from rag.context import Passage, Support, build_passages, evidence_passages, render_context
 from rag.errors import InvalidInputError, ModelError
 from rag.generation import Generator, Message, PassageJudge
-from rag.grounding import (
-    Support,
-    supporting_sentences,
-    unmentioned_terms,
-    unsupported_claims,
-)
+from rag.grounding import supporting_sentences, unsupported_claims
 from rag.retrieval import HybridRetriever
+from rag.text import unmentioned_terms
 from rag.types import Answer, Chunk, Citation, Hit, SupportingSentence
 
 log = logging.getLogger(__name__)
@@ -43,15 +46,11 @@ _SUPPORT_RANKED = 16  # candidate sentences for a sentence-level context
 _SUPPORT_SHOWN = 3  # supporting sentences reported with an answer
 _RANK_PRIOR = 0.2  # added to a passage's best sentence score, divided by its rank
 # The fallback's best passages that the language model judges, when it can (PassageJudge).
-# Dev set, answerable questions, the expected answer in the quote with its neighbours: 0.708
-# by the scores alone; judged with the 2 best 0.788 (12 questions gained, 3 lost), with the 5
-# best 0.796 for 2.5 times the cost.
+# Each costs a forward pass over its quoted window; judging more gained little for the cost.
 _JUDGED_PASSAGES = 2
-# A question's named terms must appear in this many best passages. Since results are spread
-# over files, the 4th and 5th are often other pages that name a term in passing (Django in
-# the collections docs). Dev set: 21/30 unanswerable abstain with 3, 20/30 with 5, 0/113
-# answerable with either; 2 catches one more (Django) but wrongly abstains on one answerable
-# question (SHA-256, named by hashlib's 3rd passage only, which naming_first quotes).
+# A question's named terms must appear in one of this many best passages. Since results are
+# spread over files, the ones further down are often other pages that name a term in passing;
+# fewer would abstain on a question whose term only the 3rd passage names.
 _NAMED_TERM_PASSAGES = 3
 
 
@@ -77,8 +76,8 @@ class PreparedAnswer:
         if not self.unmentioned:
             return ABSTAIN_MESSAGE
         names = ", ".join(f"'{t}'" for t in self.unmentioned)
-        # "Closest": a term may still occur elsewhere in passing (conda, in one chunk of the
-        # Python docs), but no passage that could answer the question mentions it.
+        # "Closest": a term may still occur elsewhere in the collection in passing, but no
+        # passage that could answer the question mentions it.
         return f"{ABSTAIN_MESSAGE} The passages closest to the question do not mention {names}."
 
 
@@ -109,8 +108,8 @@ def build_messages(
 def cite(answer: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]:
     """Citations for the passages the answer refers to; markers to no passage are removed.
 
-    A small model often forgets the markers. Then the best passage, the one the answer was
-    mostly drawn from, is cited at the end, so every answer points at a checkable source.
+    A small model often forgets the markers. Then the first passage, the best retrieved, is
+    cited at the end, so every answer points at a checkable source.
     """
     by_n = {p.n: p for p in passages}
     cited: list[int] = []
@@ -156,9 +155,7 @@ def quote(passage: Passage, window: Sequence[Chunk] = ()) -> tuple[str, Citation
     citation, whose quote is all that was quoted.
 
     A chunk alone often leaves out what its neighbours say: the name a definition belongs to,
-    the example after it. On the dev set's answerable questions an expected answer is in the
-    best sentence for 33 % of them, in the quoted chunk for 58 %, and in it with its
-    neighbours for 71 % (session 6)."""
+    the example after it. A window without the passage's own chunk is ignored."""
     chunk = passage.hit.chunk
     text = chunk.text.strip()
     if window and any(c.id == chunk.id for c in window):
@@ -188,10 +185,9 @@ def fallback_ranking(
     passages: Sequence[Passage], support: Sequence[Support]
 ) -> list[tuple[Passage, float]]:
     """The passages the extractive fallback may quote, best first, with their scores: the best
-    score of their supporting sentences, plus a prior for their retrieval rank. Fusion ranked
-    whole chunks on dense and BM25 evidence that one sentence's score does not see. Chosen on
-    the dev set's answerable questions (the expected answer in the quoted passage / its page a
-    gold one): 0.566 / 0.655 by the best sentence alone, 0.602 / 0.743 with the prior."""
+    score of their supporting sentences, plus a prior for their retrieval rank
+    (``_RANK_PRIOR / n``). Fusion ranked whole chunks on dense and BM25 evidence that one
+    sentence's score does not see. Passages without a supporting sentence are left out."""
     best: dict[int, float] = {}
     for sentence in support:
         best[sentence.n] = max(best.get(sentence.n, float("-inf")), sentence.score)
@@ -204,10 +200,9 @@ def naming_first(
 ) -> list[tuple[Passage, float]]:
     """The ranked passages that leave out the fewest of the question's named terms, in their
     order. A quote should name what the question names: for "how do I compute the SHA-256
-    checksum" the two best-scored passages were binascii's, which never say SHA, and the
-    third, from hashlib's page, names sha256. Dev set, session 8: 2 more quotes hold an
-    expected answer (89 -> 91 of 113; one holds the word without answering), as many quote a
-    gold page (83)."""
+    checksum" a checksum passage that never says SHA may score best, while one from hashlib's
+    page names sha256. When all leave out as many (the question names nothing, or no passage
+    names its terms), all are kept."""
     missing = [len(unmentioned_terms(question, [_searchable(p.hit)])) for p, _ in ranked]
     fewest = min(missing, default=0)
     return [pair for pair, miss in zip(ranked, missing, strict=True) if miss == fewest]
@@ -295,7 +290,7 @@ class Answerer:
             shown = passages
         else:
             # Every hit can be cited; the model reads only the sentences that bear on the
-            # question, so the prompt stays small and is read in about a second on a CPU.
+            # question, so the prompt stays small and a CPU reads it quickly.
             passages = [Passage(i + 1, hit, hit.chunk.text) for i, hit in enumerate(hits)]
             support = supporting_sentences(query, passages, embedder, top=_SUPPORT_RANKED)
             shown = evidence_passages(passages, support, count_tokens=count, budget=budget)
@@ -324,6 +319,8 @@ class Answerer:
         yield from self._generator.stream(prepared.messages, max_new_tokens=limit)
 
     def finish(self, prepared: PreparedAnswer, text: str) -> Answer:
+        """The answer for the model's ``text``: checked against the passages, then cited as
+        it is or replaced by a quote (``extractive``)."""
         if prepared.abstained:
             return Answer(prepared.abstain_message, [], True, prepared.timings)
         supporting = [SupportingSentence(s.n, s.text) for s in prepared.support[:_SUPPORT_SHOWN]]

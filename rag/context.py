@@ -1,19 +1,22 @@
-"""Hits -> numbered context passages that fit the generator's token budget."""
+"""Hits -> numbered context passages that fit the generator's token budget.
+
+A passage's number ``n`` is what an answer cites as ``[n]``: it is given once, best hit
+first, and kept when a passage is cut or reduced to some of its sentences, so a citation
+always points at the whole chunk.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rag.types import Hit
-
-if TYPE_CHECKING:
-    from rag.grounding import Support
 
 
 @dataclass(frozen=True)
 class Passage:
+    """A hit as shown in the prompt: its number, and its chunk's text or part of it."""
+
     n: int
     hit: Hit
     text: str
@@ -57,7 +60,21 @@ def build_passages(
     return passages
 
 
+@dataclass(frozen=True)
+class Support:
+    """A context sentence ranked for how well it supports an answer to the question."""
+
+    n: int
+    """The number of the passage it comes from."""
+    text: str
+    score: float
+    """Higher is better; comparable only among the sentences ranked for one question."""
+    position: int = 0
+    """Its order in the context, so chosen sentences can be shown as written."""
+
+
 def render_context(passages: Sequence[Passage]) -> str:
+    """The passages as the prompt shows them, a blank line between two."""
     return "\n\n".join(p.render() for p in passages)
 
 

@@ -1,14 +1,14 @@
 """Conversations: the question in a chat, and a follow-up made self-contained for retrieval.
 
 Chat clients send the whole conversation with every request. Retrieval needs one query that
-carries the topic: "And when is its lamp lit?" finds nothing on its own. A 135M-parameter
-model cannot be trusted to rewrite it, so by default a follow-up is recognised by rules (an
+carries the topic: "And when is its lamp lit?" finds nothing on its own. A small model
+cannot be trusted to rewrite it, so by default a follow-up is recognised by rules (an
 opener such as "and ..." or "what about ...", a pronoun, or very few content words and no
 name of its own) and the key words of the earlier user turns are put in front of it: their
 names and numbers, or the content words of the turn just before when they name nothing.
 When the question alone finds nothing relevant, it is tried once more with those key words,
 since the rules cannot recognise every follow-up. The model is shown the question as asked,
-after the question just before it.
+after the question just before it when it is a follow-up.
 
 Only user turns are used: assistant turns may be wrong or long, and system turns are
 instructions, not topics.
@@ -24,7 +24,7 @@ from typing import Literal
 
 from rag.errors import InvalidInputError, RagError
 from rag.generation import Generator, Message
-from rag.grounding import content_words
+from rag.text import content_words
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,10 @@
-"""Question -> hybrid search in Qdrant (dense + BM25, fused there) -> hits spread over files."""
+"""Question -> hybrid search in the store (dense + BM25, fused there) -> hits spread over files.
+
+The store fuses the two rankings (DBSF by default, or RRF: RAG_FUSION); an optional
+cross-encoder then re-scores the fused candidates. Also here: the question's words that the
+collection does not hold, or holds only outside the retrieved hits, which the answerer reads
+as reasons to abstain.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,9 @@ from dataclasses import replace
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
-from rag.grounding import lookup_words, word_bases
 from rag.rerank import Reranker
 from rag.store.base import SearchQuery, VectorStore, bm25_terms
+from rag.text import lookup_words, word_bases
 from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
@@ -20,13 +26,14 @@ log = logging.getLogger(__name__)
 # From this size on, a common word that no chunk contains is evidence too (unknown_words).
 LARGE_COLLECTION_CHUNKS = 5_000
 # In a large collection, a question word this few chunks hold, none of them among the best
-# passages, is only mentioned in passing (rare_unretrieved_words). Dev set (21,402 chunks of
-# the Python docs): 'conda' (1 chunk), 'cron' (2) and 'night' (1) in unanswerable questions;
-# the rarest such words of answerable ones, 'money' and 'lone', are in 3 chunks each.
+# passages, is only mentioned in passing (rare_unretrieved_words). Kept low: a word of an
+# answerable question may be nearly as rare, so a higher count would abstain on it.
 RARE_WORD_CHUNKS = 2
 
 
 def check_question(question: str, *, max_chars: int) -> str:
+    """The question stripped; InvalidInputError (field ``question``) when it is empty or
+    longer than ``max_chars``."""
     text = question.strip()
     if not text:
         raise InvalidInputError("the question is empty", field="question")
@@ -40,6 +47,8 @@ def check_question(question: str, *, max_chars: int) -> str:
 
 
 class HybridRetriever:
+    """Searches one collection: its embedder, its store and, optionally, a re-ranker."""
+
     def __init__(
         self,
         embedder: Embedder,
@@ -66,10 +75,9 @@ class HybridRetriever:
 
         In a collection under ``LARGE_COLLECTION_CHUNKS`` chunks only rare words count, those
         the embedding model's vocabulary does not hold whole: a small folder that never says
-        "often" tells nothing. In a large one any content word counts: 21,000 chunks of the
-        Python docs never say "poetry" or "tomorrow", and no answerable question of the dev
-        set uses a word they lack. A derived word counts as known when a word it may derive
-        from is ("subfolders": "folders", "sown": "sow")."""
+        "often" tells nothing. In a large one any content word counts: a large collection that
+        never uses a common word ("poetry", "tomorrow") is not about it. A derived word counts
+        as known when a word it may derive from is ("subfolders": "folders", "sown": "sow")."""
         return self._unknown(self._word_counts(question))
 
     def rare_unretrieved_words(self, question: str, hits: Sequence[Hit]) -> list[str]:
@@ -133,13 +141,15 @@ class HybridRetriever:
     def search(
         self, question: str, *, k: int | None = None, source_prefix: str | None = None
     ) -> list[Hit]:
+        """The ``k`` best hits (TOP_K when not given, 1 to 100), best first, spread over files
+        as ``spread_sources`` does; only files under ``source_prefix`` when given."""
         text = check_question(question, max_chars=self._settings.max_question_chars)
         if k is not None and not 1 <= k <= 100:
             raise InvalidInputError(f"k must be between 1 and 100, got {k}", field="k")
         wanted = k or self._settings.top_k
         per_source = self._settings.max_chunks_per_source
-        # Room to skip a file's further chunks: on the QA dev set the answering page was
-        # within the first 15 fused candidates whenever it was within 50.
+        # More candidates than wanted, so that skipping a file's further chunks still leaves
+        # ``wanted`` hits from other files.
         fetch = max(min(4 * wanted, 100), 20) if per_source else wanted
         if self._reranker:
             fetch = max(fetch, self._settings.rerank_candidates)

@@ -15,10 +15,9 @@ from rag.answering import (
     naming_first,
 )
 from rag.config import Settings
-from rag.context import Passage, build_passages
+from rag.context import Passage, Support, build_passages
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
-from rag.grounding import Support
 from rag.retrieval import HybridRetriever
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
@@ -139,7 +138,6 @@ def test_ungrounded_answer_falls_back_to_quoting_the_source(
 
 def test_evidence_keeps_the_best_sentences_within_budget_in_reading_order() -> None:
     from rag.context import evidence_passages
-    from rag.grounding import Support
 
     passages = [
         Passage(1, make_hit("a", "/d/1.txt"), "first. second."),

@@ -16,9 +16,9 @@ import uvicorn
 from rag.answering import ABSTAIN_MESSAGE
 from rag.api.app import create_app
 from rag.config import Settings
-from rag.grounding import named_terms
 from rag.runtime import open_collection
 from rag.services import ingest_into, open_answerer
+from rag.text import named_terms
 from tests.conftest import MODEL_CACHE
 from tests.documents import QUESTIONS, write_fixture_folder
 

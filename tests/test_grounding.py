@@ -2,15 +2,8 @@ from __future__ import annotations
 
 from rag.answering import Answerer, join_chunks, quote
 from rag.config import Settings
-from rag.context import Passage
-from rag.grounding import (
-    Support,
-    degenerate_lines,
-    labelled_sentences,
-    split_sentences,
-    supporting_sentences,
-    unsupported_claims,
-)
+from rag.context import Passage, Support
+from rag.grounding import degenerate_lines, supporting_sentences, unsupported_claims
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
 from rag.types import Chunk, Hit
@@ -25,14 +18,6 @@ TEXT = (
 def passage(text: str = TEXT, n: int = 1) -> Passage:
     chunk = Chunk(id="x", source="/d/m.md", title="Manual", text=text)
     return Passage(n, Hit(chunk, 0.5, 0.5), text)
-
-
-def test_split_sentences() -> None:
-    assert split_sentences(TEXT) == [
-        "Descale the machine every 200 brewing cycles.",
-        "The cycle takes about 25 minutes.",
-        "The warranty lasts two years and covers the pump.",
-    ]
 
 
 def test_supported_answer_passes() -> None:
@@ -132,49 +117,6 @@ def test_a_claim_is_checked_against_the_passage_it_cites() -> None:
     )
 
 
-def test_a_definition_term_labels_its_first_sentence() -> None:
-    text = "work_mem (integer)\n\nSets the base maximum amount of memory. It is 4MB by default."
-    assert labelled_sentences(text) == [
-        "work_mem (integer): Sets the base maximum amount of memory.",
-        "It is 4MB by default.",
-    ]
-    assert labelled_sentences("a short last line with no stop") == [
-        "a short last line with no stop"
-    ]
-
-
-def test_named_terms_are_identifiers_and_names_not_plain_words() -> None:
-    from rag.grounding import named_terms
-
-    assert named_terms("How do I define a Django model with a foreign key?") == ["Django"]
-    assert named_terms("How do I set max_connections in postgresql.conf?") == [
-        "max_connections",
-        "postgresql.conf",
-    ]
-    assert named_terms("Use the @typing.override decorator with NumPy on AWS.") == [
-        "typing.override",
-        "NumPy",
-        "AWS",
-    ]
-    assert named_terms("what's the difference between a list and a tuple?") == []
-    assert named_terms("How To Read A File In Python") == []  # Title Case: capitals say nothing
-    assert named_terms("I read it, e.g. twice. Then what?") == []  # "I", "e.g", sentence starts
-
-
-def test_unmentioned_terms_match_whole_words_and_acronyms_as_written() -> None:
-    from rag.grounding import unmentioned_terms
-
-    texts = ["coroutine asyncio.wait(aws, *, timeout=None)", "Django is not here. Lambda is."]
-    assert unmentioned_terms("How do I deploy to AWS Lambda?", texts) == ["AWS"]
-    assert unmentioned_terms("Does django support it?", texts) == []
-    assert unmentioned_terms("How does asyncio.wait work?", texts) == []
-    assert unmentioned_terms("How does asyncio.waiter work?", texts) == ["asyncio.waiter"]
-    # The head of a path is no mention: a time zone name does not speak of the country.
-    zones = ["For example, 'US/Eastern', 'Australia/Melbourne' or 'Europe/Amsterdam'."]
-    assert unmentioned_terms("What is the capital of Australia?", zones) == ["Australia"]
-    assert unmentioned_terms("What time is it in Amsterdam?", zones) == []
-
-
 def test_a_question_naming_what_no_passage_mentions_abstains(
     settings: Settings,
     embedder: HashEmbedder,
@@ -188,19 +130,6 @@ def test_a_question_naming_what_no_passage_mentions_abstains(
     allowed = settings.model_copy(update={"abstain_on_unmentioned": False})
     answerer = Answerer(HybridRetriever(embedder, filled_store, allowed), generator, allowed)
     assert not answerer.ask("how often do I descale the machine with Kubernetes").abstained
-
-
-def test_lookup_words_and_the_bases_a_word_may_derive_from() -> None:
-    from rag.grounding import lookup_words, word_bases
-
-    assert lookup_words("How do I plot with matplotlib 3.8 in my app? Plot it!") == [
-        "plot",
-        "matplotlib",
-        "app",
-    ]
-    assert "folders" in word_bases("subfolders") and "sow" in word_bases("sown")
-    assert "set" not in word_bases("preset")  # too short a base to tell
-    assert word_bases("matplotlib") == word_bases("bcrypt") == []
 
 
 def test_a_looping_answer_fails_the_check_even_when_its_words_are_in_the_sources() -> None:

@@ -1,4 +1,8 @@
-"""A local chat model through transformers, from a GGUF file (converted once) or a folder."""
+"""A local chat model through transformers, from a GGUF file (converted once) or a folder.
+
+The model is loaded on first use and serves one generation (or judgement) at a time; both run
+in a short-lived thread of their own while the caller waits or reads the stream.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +25,11 @@ log = logging.getLogger(__name__)
 # and would spend its whole token budget there; it is stopped once it repeats this many
 # tokens of its own answer.
 REPEAT_NGRAM = 8
-_MIN_REUSED_TOKENS = 16
+_MIN_REUSED_TOKENS = 16  # a shorter shared start is not worth keeping a cache for
 # Query likelihood as a relevance judge (Sachan et al. 2022, "Improving Passage Retrieval with
 # Zero-Shot Question Generation"): how well the model predicts the question after reading a
-# passage. The passage is cut to this many tokens; the windows quoted on the dev set are
-# about 350 tokens long.
+# passage. The passage is cut to this many tokens, room for a typical quoted window (a chunk
+# with its neighbours) while the cost of a judgement stays bounded.
 _JUDGE_PASSAGE_TOKENS = 480
 _JUDGE_PROMPT = "Passage:\n{passage}\n\nWrite a question that this passage answers."
 
@@ -46,10 +50,11 @@ def converted_dir(gguf: Path, cache_dir: Path) -> Path:
 
 
 def convert_gguf(gguf: Path, target: Path) -> None:
-    """De-quantize a GGUF into a transformers folder once (~40 s); later loads take < 1 s.
+    """De-quantize a GGUF into a transformers folder ``target``, once: later loads read the
+    folder, which is much faster than parsing the GGUF again.
 
     save_pretrained refuses a model loaded from GGUF, so its weights are copied into a model
-    built from the same config, which saves normally.
+    built from the same config, which saves normally. ``target`` appears whole or not at all.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -70,7 +75,9 @@ def convert_gguf(gguf: Path, target: Path) -> None:
 
 
 class TransformersGenerator:
-    """SmolLM2-135M-Instruct by default. One generation at a time per loaded model."""
+    """A chat model from a GGUF file, a package shipping one, or a transformers folder (the
+    default is the SmolLM2 package). One generation or judgement at a time per loaded model;
+    concurrent callers wait for the lock."""
 
     def __init__(self, model: str, *, cache_dir: Path, device: str = "auto") -> None:
         self._spec = model
@@ -161,8 +168,7 @@ class TransformersGenerator:
 
         # In a short-lived thread, as generation is: torch's OpenMP keeps a team of worker
         # threads for every thread that computes, and a long-lived caller's team stays to
-        # compete with the next generation's for the cores (decoding measured at 5-10 instead
-        # of 12-13 tokens/s after a judgement made in the calling thread on 2 cores).
+        # compete with the next generation's for the cores, slowing every later decoding.
         with self._lock:
             worker = threading.Thread(target=run, name="judge", daemon=True)
             worker.start()
@@ -182,7 +188,7 @@ class TransformersGenerator:
         with torch.inference_mode():
             ids = torch.tensor([head + asked], device=self._device)
             # Logits at position i predict token i + 1: only those before each question token
-            # are computed (all of them would be a 49,152-wide row per token).
+            # are computed (all of them would be a vocabulary-wide row per prompt token).
             output = self._model(input_ids=ids, use_cache=False, logits_to_keep=len(asked) + 1)
             logprobs = torch.log_softmax(output.logits[0, :-1].float(), dim=-1)
             targets = torch.tensor(asked, device=self._device)[:, None]

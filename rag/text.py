@@ -1,0 +1,144 @@
+"""Words, sentences and named terms: the text helpers retrieval, abstention, grounding and
+conversation share.
+
+Every function here is pure and deterministic (regular expressions and a fixed stopword
+list, no model), so the query side can apply them to every question at no cost. A "word" is
+one ``word_tokens`` token: a run of letters, digits, ``_``, ``'`` and ``-`` starting with a
+letter, or a number with its separators ("3.11", "1,000", "12:30").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]*|\d+(?:[.,:]\d+)*")
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n{2,}|\n(?=[-*•]\s)")
+_MIN_SENTENCE_CHARS = 20
+_MAX_LABEL_CHARS = 60
+# Function words, and the words a question or an answer uses about itself ("according to the
+# passage", "the answer is"): none of them tells what a text is about.
+_STOPWORDS = frozenset(
+    """a an the and or but if then else of to in on at by for with from as is are was were be been
+    being it its this that these those there here which who whom whose what when where why how
+    can could may might must shall should will would do does did done not no yes so such than
+    too very just also only into over under about after before between through during out up
+    down off again further once all any both each few more most other some own same you your
+    yours we our ours they their them he she his her i me my mine us answer question context
+    passage passages according based provided information""".split()
+)
+_NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z_][\w.]*)")
+# Word-forming prefixes and inflections the BM25 stemmer does not take off: "subfolders" is
+# known when "folders" is, "sown" when "sow" is.
+_DERIVING_PREFIXES = ("auto", "multi", "non", "over", "pre", "re", "sub", "un")
+_INFLECTIONS = ("ing", "ers", "est", "ed", "en", "er", "es", "ly", "d", "n", "s")
+
+
+def word_tokens(text: str) -> list[str]:
+    """The words and numbers of ``text``, in order and as written."""
+    return _WORD.findall(text)
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers ``text`` states, as written ("3.11", "200"), digits inside words included."""
+    return set(_NUMBER.findall(text))
+
+
+def content_words(text: str) -> set[str]:
+    """The lower-cased words and numbers of ``text`` that are not stopwords."""
+    return {w.lower() for w in _WORD.findall(text) if w.lower() not in _STOPWORDS}
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences (and list items, and paragraphs without a full stop) with their whitespace
+    collapsed; pieces shorter than ``_MIN_SENTENCE_CHARS`` are left out, as too short to
+    support anything on their own."""
+    parts = (p.strip() for p in _SENTENCE_END.split(text))
+    return [" ".join(p.split()) for p in parts if len(p) >= _MIN_SENTENCE_CHARS]
+
+
+def labelled_sentences(text: str) -> list[str]:
+    """Sentences, the first after a short label line carrying it: a definition list's term
+    ("work_mem (integer)") is what the sentence below it is about."""
+    sentences: list[str] = []
+    label = ""
+    blocks = re.split(r"\n\s*\n", text)
+    for i, block in enumerate(blocks):
+        line = " ".join(block.split())
+        short = len(line) <= _MAX_LABEL_CHARS and not line.endswith((".", "!", "?", ":"))
+        if line and short and i + 1 < len(blocks):
+            label = line
+            continue
+        for k, sentence in enumerate(split_sentences(block)):
+            sentences.append(f"{label}: {sentence}" if label and k == 0 else sentence)
+        label = ""
+    return sentences
+
+
+def named_terms(question: str) -> list[str]:
+    """What a question names: identifiers (``sys.monitoring``, ``max_connections``), mixed-case
+    and upper-case names (``NumPy``, ``AWS``), and capitalized words inside a sentence
+    (``Django``), in order, each once. Plain words are left out; so are capitals of a Title
+    Case question, which say nothing."""
+    words = [w.lstrip("@") for w in _NAME.findall(question)]
+    starts = {m.group(1) for m in _SENTENCE_START.finditer(question)}
+    title_case = sum(w[:1].isupper() for w in words) > len(words) / 2
+    names: list[str] = []
+    for word in words:
+        identifier = ("." in word and min(map(len, word.split("."))) > 1) or "_" in word.strip("_")
+        mixed_case = any(c.isupper() for c in word[1:])
+        capitalized = (
+            word[:1].isupper()
+            and len(word) > 1
+            and not title_case
+            and word not in starts
+            and word.lower() not in _STOPWORDS
+        )
+        if (identifier or mixed_case or capitalized) and word not in names:
+            names.append(word)
+    return names
+
+
+def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:
+    """The question's named terms that none of ``texts`` mention, as whole words.
+
+    Names with two or more capitals are matched as written (``AWS`` is not asyncio's ``aws``
+    argument); others in any case. A name followed by ``/`` and a word heads a path, which is
+    no mention of it: 'Australia/Melbourne' is a time zone. A question naming something the
+    retrieved passages never mention is one the documents most likely cannot answer.
+    """
+    joined = "\n".join(texts)
+    lowered = joined.lower()
+    missing = []
+    for term in named_terms(question):
+        exact = sum(c.isupper() for c in term) >= 2
+        pattern = rf"(?<![\w.]){re.escape(term if exact else term.lower())}(?![\w]|/\w)"
+        if not re.search(pattern, joined if exact else lowered):
+            missing.append(term)
+    return missing
+
+
+def lookup_words(question: str) -> list[str]:
+    """The question's words worth looking up in the collection's vocabulary: lower-cased
+    content words of three letters or more that are not numbers, in order, each once."""
+    seen: list[str] = []
+    for word in _WORD.findall(question):
+        w = word.lower().strip("'-_")
+        if len(w) >= 3 and not w[0].isdigit() and w not in _STOPWORDS and w not in seen:
+            seen.append(w)
+    return seen
+
+
+def word_bases(word: str) -> list[str]:
+    """What the word may be derived from: the word without a word-forming prefix when 4
+    characters or more remain ("subfolders" -> "folders"), or without an inflection when 3 or
+    more remain ("sown" -> "sow"). Empty when it has neither."""
+    bases = [
+        word[len(p) :].lstrip("-")
+        for p in _DERIVING_PREFIXES
+        if word.startswith(p) and len(word) - len(p) >= 4
+    ]
+    bases += [word[: -len(s)] for s in _INFLECTIONS if word.endswith(s) and len(word) - len(s) >= 3]
+    return bases

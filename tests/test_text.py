@@ -1,0 +1,114 @@
+"""The word, sentence and named-term helpers of rag.text."""
+
+from __future__ import annotations
+
+from rag.text import (
+    content_words,
+    labelled_sentences,
+    lookup_words,
+    named_terms,
+    numbers,
+    split_sentences,
+    unmentioned_terms,
+    word_bases,
+    word_tokens,
+)
+
+TEXT = (
+    "Descale the machine every 200 brewing cycles. The cycle takes about 25 minutes. "
+    "The warranty lasts two years and covers the pump."
+)
+
+
+def test_words_and_numbers_are_read_as_written() -> None:
+    assert word_tokens("Use sys.monitoring in Python 3.11, 1,000 x-rays!") == [
+        "Use",
+        "sys",
+        "monitoring",
+        "in",
+        "Python",
+        "3.11",
+        "1,000",
+        "x-rays",
+    ]
+    assert numbers("Python 3.11 costs 0 and sha256 hashes 1,000 times.") == {
+        "3.11",
+        "0",
+        "256",
+        "1,000",
+    }
+    assert numbers("no digits here") == set()
+
+
+def test_content_words_are_lower_cased_without_stopwords() -> None:
+    assert content_words("How long is the Warranty of the pump?") == {"long", "warranty", "pump"}
+    # Words about the question or answer itself say nothing of the topic.
+    assert content_words("According to the passage, the answer is: 200 cycles") == {
+        "200",
+        "cycles",
+    }
+    assert content_words("It is what it is.") == set()
+
+
+def test_split_sentences() -> None:
+    assert split_sentences(TEXT) == [
+        "Descale the machine every 200 brewing cycles.",
+        "The cycle takes about 25 minutes.",
+        "The warranty lasts two years and covers the pump.",
+    ]
+    # List items and paragraphs end a sentence too; pieces too short to support anything go.
+    listed = "Install it first with pip, then:\n- Run the  server on port 8000\n- ok\n\nDone."
+    assert split_sentences(listed) == [
+        "Install it first with pip, then:",
+        "- Run the server on port 8000",
+    ]
+
+
+def test_a_definition_term_labels_its_first_sentence() -> None:
+    text = "work_mem (integer)\n\nSets the base maximum amount of memory. It is 4MB by default."
+    assert labelled_sentences(text) == [
+        "work_mem (integer): Sets the base maximum amount of memory.",
+        "It is 4MB by default.",
+    ]
+    assert labelled_sentences("a short last line with no stop") == [
+        "a short last line with no stop"
+    ]
+
+
+def test_named_terms_are_identifiers_and_names_not_plain_words() -> None:
+    assert named_terms("How do I define a Django model with a foreign key?") == ["Django"]
+    assert named_terms("How do I set max_connections in postgresql.conf?") == [
+        "max_connections",
+        "postgresql.conf",
+    ]
+    assert named_terms("Use the @typing.override decorator with NumPy on AWS.") == [
+        "typing.override",
+        "NumPy",
+        "AWS",
+    ]
+    assert named_terms("what's the difference between a list and a tuple?") == []
+    assert named_terms("How To Read A File In Python") == []  # Title Case: capitals say nothing
+    assert named_terms("I read it, e.g. twice. Then what?") == []  # "I", "e.g", sentence starts
+
+
+def test_unmentioned_terms_match_whole_words_and_acronyms_as_written() -> None:
+    texts = ["coroutine asyncio.wait(aws, *, timeout=None)", "Django is not here. Lambda is."]
+    assert unmentioned_terms("How do I deploy to AWS Lambda?", texts) == ["AWS"]
+    assert unmentioned_terms("Does django support it?", texts) == []
+    assert unmentioned_terms("How does asyncio.wait work?", texts) == []
+    assert unmentioned_terms("How does asyncio.waiter work?", texts) == ["asyncio.waiter"]
+    # The head of a path is no mention: a time zone name does not speak of the country.
+    zones = ["For example, 'US/Eastern', 'Australia/Melbourne' or 'Europe/Amsterdam'."]
+    assert unmentioned_terms("What is the capital of Australia?", zones) == ["Australia"]
+    assert unmentioned_terms("What time is it in Amsterdam?", zones) == []
+
+
+def test_lookup_words_and_the_bases_a_word_may_derive_from() -> None:
+    assert lookup_words("How do I plot with matplotlib 3.8 in my app? Plot it!") == [
+        "plot",
+        "matplotlib",
+        "app",
+    ]
+    assert "folders" in word_bases("subfolders") and "sow" in word_bases("sown")
+    assert "set" not in word_bases("preset")  # too short a base to tell
+    assert word_bases("matplotlib") == word_bases("bcrypt") == []
