@@ -1,6 +1,6 @@
 """Document -> chunks that the embedding model reads whole, with stable ids and offsets.
 
-Sizes are counted in the embedding model's own tokens: all-MiniLM-L6-v2 reads at most 256
+Sizes are counted in the embedding model's own tokens: the model reads at most ``max_tokens``
 word pieces and silently truncates the rest, so a chunk plus its heading context must fit.
 """
 
@@ -50,8 +50,8 @@ class TokenChunker:
         chunk_size: int,
         chunk_overlap: int,
     ) -> None:
-        # LangChain's splitter counts most pieces twice (to split, then to merge); tokenizing
-        # is a tenth of a first ingestion, and this halves it.
+        # LangChain's splitter counts most pieces twice (to split, then to merge); the cache
+        # tokenizes each piece once.
         self._count = lru_cache(maxsize=8192)(count_tokens)
         # The hard limit is what the model reads, less its special tokens.
         self._limit = max_tokens - _SPECIAL_TOKENS
@@ -97,8 +97,8 @@ class TokenChunker:
         return " > ".join(parts)
 
     def _split(self, text: str, budget: int) -> Iterator[tuple[int, str]]:
-        # Imported here: it pulls in langchain_core (0.2 s), which a sync that finds nothing
-        # changed never needs.
+        # Imported here: it pulls in langchain_core, slow to import, which a sync that finds
+        # nothing changed never needs.
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         splitter = RecursiveCharacterTextSplitter(

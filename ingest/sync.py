@@ -27,6 +27,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class FileRecord:
+    """One ingested file as stored: how it looked, the chunks it gave, what shaped them."""
+
     source: str
     size: int
     mtime_ns: int
@@ -37,12 +39,15 @@ class FileRecord:
 
 @dataclass(frozen=True)
 class ScannedFile:
+    """A file found by ``scan``, with the identity it is stored under."""
+
     path: Path
     source: str
     explicit: bool  # named on the command line, not found by walking a folder
 
 
 def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of the file's content, read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -116,6 +121,7 @@ def excluded(relative: PurePosixPath, patterns: Sequence[str]) -> bool:
 
 
 def under(source: str, root: str) -> bool:
+    """Whether ``source`` is ``root`` itself or a path inside it."""
     return source == root or source.startswith(root.rstrip("/") + "/")
 
 
@@ -146,6 +152,12 @@ class Move:
 
 @dataclass
 class Plan:
+    """What a sync will do, file by file.
+
+    ``empty`` when no file is added, replaced, deleted or moved; ``touched`` files only get
+    their new mtime recorded.
+    """
+
     add: list[Change] = field(default_factory=list)
     replace: list[Change] = field(default_factory=list)
     delete: list[FileRecord] = field(default_factory=list)

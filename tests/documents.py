@@ -1,9 +1,17 @@
-"""Real documents in every supported format, generated for tests (no files checked in)."""
+"""Real documents in every supported format, generated for tests (no files checked in).
+
+Also the two helpers the loader tests share: writing a file and expecting a ``LoaderError``.
+"""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+
+import pytest
+
+from ingest.loaders import load_document
+from rag.errors import LoaderError
 
 
 def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
@@ -122,3 +130,25 @@ def write_fixture_folder(folder: Path) -> Path:
         ],
     )
     return folder
+
+
+def write_file(folder: Path, name: str, content: str | bytes) -> Path:
+    """``content`` written to ``folder/name``: text as UTF-8, bytes as they are."""
+    path = folder / name
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def assert_load_error(path: Path, *reason_parts: str) -> LoaderError:
+    """Loading ``path`` fails with a ``LoaderError`` naming the file and every reason part."""
+    with pytest.raises(LoaderError) as info:
+        load_document(path)
+    err = info.value
+    assert err.path == str(path)
+    assert str(path) in str(err)
+    for part in reason_parts:
+        assert part in err.reason, err.reason
+    return err

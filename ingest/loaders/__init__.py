@@ -1,0 +1,109 @@
+"""Turn one file on disk into a ``Document``: text split into sections with heading paths or pages.
+
+``load_document`` is the only entry point. It picks the format loader by file extension (the
+table below), reads the file, and guarantees what every caller relies on: a file-level problem
+is always a ``LoaderError`` (``UnsupportedFileType`` for an extension no loader handles) whose
+reason says what is wrong; sections are never blank; the title is never empty (the file's stem
+when the format gives none) and is a single line of bounded length.
+
+One module per format: ``text`` (.txt), ``markdown`` (.md, .markdown), ``rst`` (.rst), ``html``
+(.html, .htm), ``pdf`` (.pdf) and ``docx`` (.docx); ``base`` holds what they share. Parsing
+libraries are imported on first use, not at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ingest.loaders.base import FormatLoader
+from ingest.loaders.docx import load_docx as _load_docx
+from ingest.loaders.html import load_html as _load_html
+from ingest.loaders.markdown import load_markdown as _load_markdown
+from ingest.loaders.pdf import load_pdf as _load_pdf
+from ingest.loaders.rst import load_rst as _load_rst
+from ingest.loaders.text import load_text as _load_text
+from rag.errors import LoaderError, UnsupportedFileType
+from rag.types import Document
+
+__all__ = ["LOADER_VERSION", "SUPPORTED_EXTENSIONS", "load_document"]
+
+logger = logging.getLogger(__name__)
+
+_LOADERS: dict[str, FormatLoader] = {
+    ".txt": _load_text,
+    ".md": _load_markdown,
+    ".markdown": _load_markdown,
+    ".rst": _load_rst,
+    ".html": _load_html,
+    ".htm": _load_html,
+    ".pdf": _load_pdf,
+    ".docx": _load_docx,
+}
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
+    {".txt", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".docx"}
+)
+# Bump whenever the text or sections produced for a file change, so stored chunks get rebuilt.
+LOADER_VERSION: str = "1"
+
+_MAX_TITLE_CHARS = 200
+
+
+def load_document(path: Path, *, source: str | None = None) -> Document:
+    """Load one file into a ``Document``; raises ``LoaderError`` with the reason on bad input.
+
+    ``source`` names the document in the store; it defaults to the file's resolved path.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    loader = _LOADERS.get(ext)
+    if loader is None:
+        reason = (
+            f"unsupported file type {ext!r}" if ext else "no file extension"
+        ) + f" (supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))})"
+        raise UnsupportedFileType(str(path), reason)
+    data = _read_bytes(path)
+    if not data:
+        raise LoaderError(str(path), "empty file (0 bytes)")
+    if source is None:
+        source = str(path.resolve())
+    try:
+        title, sections = loader(path, data)
+    except LoaderError:
+        raise
+    except MemoryError:  # a process-level condition, not something wrong with this file
+        raise
+    except Exception as exc:
+        # Safety net: parsers raise a zoo of exception types on malformed input (zip, XML, struct,
+        # recursion depth...). Callers must only ever see LoaderError for a file-level problem.
+        logger.debug("loader for %s failed", path, exc_info=True)
+        raise LoaderError(
+            str(path), f"could not parse {ext[1:].upper()} file: {type(exc).__name__}: {exc}"
+        ) from exc
+    sections = [s for s in sections if s.text.strip()]
+    if not sections:
+        raise LoaderError(str(path), "no extractable text")
+    title = _clean_title(title) or path.stem
+    logger.debug("loaded %s: %d sections, title %r", path, len(sections), title)
+    return Document(source=source, title=title, sections=tuple(sections))
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise LoaderError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise LoaderError(str(path), "is a directory, not a file") from None
+    except PermissionError:
+        raise LoaderError(str(path), "permission denied") from None
+    except OSError as exc:
+        raise LoaderError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def _clean_title(title: str | None) -> str:
+    if not title:
+        return ""
+    title = " ".join(title.split())
+    return title[:_MAX_TITLE_CHARS].rstrip()

@@ -1,0 +1,92 @@
+"""What several format loaders share: the loader signature, strict text decoding, sections.
+
+A format loader takes the path (for error messages) and the file's bytes, and returns the
+title it found (possibly empty) and the sections in reading order. It raises ``LoaderError``
+for a problem it can name; ``load_document`` turns anything else into one.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+from pathlib import Path
+
+from rag.errors import LoaderError
+from rag.types import Section
+
+Loaded = tuple[str, list[Section]]
+"""A loader's result: the title it found (may be empty) and the sections in reading order."""
+
+FormatLoader = Callable[[Path, bytes], Loaded]
+
+SNIFF_BYTES = 8192
+UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# Share of control bytes (not tab/newline/CR/FF) above which a "text" file is treated as binary.
+_MAX_CONTROL_SHARE = 0.10
+_CONTROL_BYTES = frozenset(set(range(32)) - {9, 10, 12, 13} | {127})
+
+
+def looks_binary(data: bytes) -> bool:
+    """A NUL byte or too many control bytes in the first ``SNIFF_BYTES``."""
+    head = data[:SNIFF_BYTES]
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if b in _CONTROL_BYTES)
+    return controls > _MAX_CONTROL_SHARE * len(head)
+
+
+def decode_utf8_text(path: Path, data: bytes) -> str:
+    """Strict UTF-8 decode for the plain-text formats, with the reason spelled out on failure."""
+    if data.startswith(UTF16_BOMS):
+        # Checked before the NUL-byte test: UTF-16 text is full of NULs but is not "binary".
+        raise LoaderError(str(path), "not valid UTF-8 (UTF-16/32 byte order mark; save as UTF-8)")
+    if looks_binary(data):
+        raise LoaderError(str(path), "binary content under a text extension")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LoaderError(
+            str(path),
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+        ) from None
+    if not text.strip():
+        raise LoaderError(str(path), "empty file (whitespace only)")
+    # Universal newlines so offsets and line-based parsing do not care where the file came from.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def strip_blank_edges(text: str) -> str:
+    """Drop leading/trailing blank lines and trailing spaces but keep first-line indentation."""
+    lines = [ln.rstrip() for ln in text.split("\n")]
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def sections_from_spans(
+    lines: list[str], headings: list[tuple[int, int, int, str]]
+) -> list[Section]:
+    """Cut ``lines`` into sections. ``headings`` = (first_line, end_line, level, text), sorted.
+
+    A heading's path is its own text under the nearest preceding headings of a lower level;
+    the text before the first heading is a section with an empty path.
+    """
+    sections: list[Section] = []
+    stack: list[tuple[int, str]] = []
+    cursor = 0
+    path: tuple[str, ...] = ()
+    for start, end, level, text in headings:
+        body = strip_blank_edges("\n".join(lines[cursor:start]))
+        if body:
+            sections.append(Section(text=body, heading_path=path))
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, text))
+        path = tuple(t for _, t in stack)
+        cursor = end
+    body = strip_blank_edges("\n".join(lines[cursor:]))
+    if body:
+        sections.append(Section(text=body, heading_path=path))
+    return sections

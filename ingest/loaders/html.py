@@ -1,0 +1,332 @@
+"""HTML (``.html``, ``.htm``): the page's main content as sections under its heading paths.
+
+selectolax (lexbor) parses the page and our own structure walker turns it into text: site
+chrome (scripts, navigation, sidebars, footers, Sphinx and DocBook page furniture) is removed
+first, the main content container is taken when there is one, and the walker keeps headings,
+paragraphs, preformatted code with its line breaks, lists and table rows. A structure walker
+was chosen over plain text extraction and general-purpose extractors because it keeps every
+code line and heading and no boilerplate.
+
+The encoding comes from a byte order mark, an XML declaration or a ``<meta charset>``, else
+UTF-8; undecodable bytes are replaced rather than refused. The title is the ``<title>``, else
+the first heading.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ingest.loaders.base import SNIFF_BYTES, UTF16_BOMS, Loaded
+from rag.errors import LoaderError
+from rag.types import Section
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
+)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""")
+# Per the WHATWG encoding spec, these labels really mean windows-1252 on the web.
+_WEB_CP1252 = frozenset({"latin_1", "iso8859-1", "ascii", "cp1252"})
+
+# Removed before walking: site chrome, not content. Class selectors cover Sphinx and DocBook.
+_HTML_DROP_SELECTORS = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "aside",
+    "footer",
+    "form",
+    "button",
+    "select",
+    "textarea",
+    "iframe",
+    "object",
+    "svg",
+    "canvas",
+    "dialog",
+    "[hidden]",
+    "[aria-hidden=true]",
+    "[role=navigation]",
+    "[role=search]",
+    "[role=banner]",
+    "[role=contentinfo]",
+    "a.headerlink",
+    "div.related",
+    "div.sphinxsidebar",
+    "div.footer",
+    "div.navheader",
+    "div.navfooter",
+    "div.mobile-nav",
+    "div.skip-link",
+    "#sidebarbutton",
+    "p.skip-link",
+)
+_HTML_DROP_QUERY = ", ".join(_HTML_DROP_SELECTORS)
+# Generated tables of contents (DocBook div.toc, Sphinx/docutils "contents" topic) only repeat
+# headings found elsewhere; dropped unless they are all a page has.
+_HTML_TOC_QUERY = ", div.toc, div.contents.topic, div.toctree-wrapper"
+_ADMONITION_HEADINGS = ", ".join(
+    f"div.{kind} > {h}"
+    for kind in ("note", "tip", "warning", "caution", "important", "admonition")
+    for h in ("h1", "h2", "h3", "h4", "h5", "h6")
+)
+# Tried in order; the first match is taken as the page's main content.
+_HTML_MAIN_SELECTORS = (
+    "main",
+    "[role=main]",
+    "div.body",
+    "div#docContent",
+    "div[itemprop=articleBody]",
+    "article",
+    "div.document",
+    "div#content",
+    "div.content",
+)
+_HEADING_TAGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+# Block elements end the current paragraph: 2 = blank line, 1 = line break.
+_BLOCK_BREAK = {
+    **dict.fromkeys(
+        (
+            "p", "div", "section", "article", "main", "blockquote", "ul", "ol", "dl", "table",
+            "figure", "hr", "address", "details", "fieldset", "center", "body", "html",
+            "header", "pre", "thead", "tbody", "tfoot", "caption", "figcaption",
+        ),
+        2,
+    ),
+    **dict.fromkeys(("li", "dt", "dd", "tr", "br", "summary", "option", "legend"), 1),
+}  # fmt: skip
+_CELL_TAGS = frozenset({"td", "th"})
+# Phrasing elements hold only inline content in valid HTML, so their text is taken in one C call
+# instead of walking each descendant (DocBook pages are full of <code>/<em>/<a>).
+_INLINE_TAGS = frozenset(
+    {
+        "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn",
+        "em", "font", "i", "ins", "kbd", "label", "mark", "q", "s", "samp", "small", "span",
+        "strike", "strong", "sub", "sup", "time", "tt", "u", "var",
+    }
+)  # fmt: skip
+_SKIP_TAGS = frozenset({"head", "title", "meta", "link", "img", "input", "area", "map", "wbr"})
+
+
+def _decode_html(data: bytes) -> str:
+    for bom, enc in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            return data.decode(enc, errors="replace")
+    head = data[:4096]
+    m = _XML_ENCODING.match(head) or _META_CHARSET.search(head)
+    encoding = "utf-8"
+    if m:
+        try:
+            name = codecs.lookup(m.group(1).decode("ascii")).name
+        except (LookupError, UnicodeDecodeError):
+            name = "utf-8"
+        # A UTF-16/32 label on a document we could sniff as ASCII is a lie (WHATWG: use UTF-8).
+        if not name.startswith(("utf-16", "utf-32")):
+            encoding = "cp1252" if name in _WEB_CP1252 else name
+    return data.decode(encoding, errors="replace")
+
+
+def load_html(path: Path, data: bytes) -> Loaded:
+    """Title and sections of an HTML page."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    if not data.startswith(UTF16_BOMS) and b"\x00" in data[:SNIFF_BYTES]:
+        raise LoaderError(str(path), "binary content under a text extension")
+    html = _decode_html(data)
+    if not html.strip():
+        raise LoaderError(str(path), "empty file (whitespace only)")
+    title, sections = _html_extract(LexborHTMLParser(html), drop_toc=True)
+    if not sections:
+        # Some index pages (DocBook part/chapter pages) are nothing but a table of contents;
+        # the TOC is duplicate navigation elsewhere, but here it is the only text there is.
+        title, sections = _html_extract(LexborHTMLParser(html), drop_toc=False)
+    if not title.strip():
+        title = next((s.heading_path[0] for s in sections if s.heading_path), "")
+    return title, sections
+
+
+def _html_extract(tree: LexborHTMLParser, *, drop_toc: bool) -> Loaded:
+    title_node = tree.css_first("title")
+    title = title_node.text(deep=True) if title_node is not None else ""
+    _drop_boilerplate(tree, drop_toc=drop_toc)
+    top = _main_container(tree)
+    sections = _html_sections(top) if top is not None else []
+    if not sections and tree.body is not None and top is not tree.body:
+        # The "main" container matched something empty (e.g. a placeholder); use the body.
+        sections = _html_sections(tree.body)
+    return title, sections
+
+
+def _drop_boilerplate(tree: LexborHTMLParser, *, drop_toc: bool) -> None:
+    # One grouped query walks the tree once, not once per selector. lexbor returns matches in
+    # document order, so destroying them in reverse frees a nested match before its ancestor and no
+    # Python handle ever points into an already freed subtree.
+    for node in reversed(
+        tree.css(_HTML_DROP_QUERY + _HTML_TOC_QUERY if drop_toc else _HTML_DROP_QUERY)
+    ):
+        node.decompose()
+    # Sphinx themes title the sidebar/related blocks "Navigation"; drop stray ones left over.
+    for node in reversed(tree.css("h3")):
+        if node.text(deep=True).strip() == "Navigation":
+            node.decompose()
+    # DocBook titles its admonitions with <h3>Tip</h3>; as a heading it would swallow the text
+    # that follows the box, so keep it as a plain label instead.
+    for node in tree.css(_ADMONITION_HEADINGS):
+        node.replace_with(node.text(deep=True))
+
+
+def _main_container(tree: LexborHTMLParser) -> LexborNode | None:
+    for selector in _HTML_MAIN_SELECTORS:
+        node = tree.css_first(selector)
+        if node is not None:
+            return node
+    body = tree.body
+    if body is not None:
+        # Without a main container, a page-level <header> is site chrome (logo, menus).
+        for node in reversed(body.css("header")):
+            node.decompose()
+    return body
+
+
+class _HtmlTextBuilder:
+    """Accumulates text into sections; whitespace is collapsed when a paragraph is flushed."""
+
+    def __init__(self) -> None:
+        self.sections: list[Section] = []
+        self.path: tuple[str, ...] = ()
+        self.heading_stack: list[tuple[int, str]] = []
+        self.pieces: list[str] = []
+        self.inline: list[str] = []
+        self.pending_break = 0
+        self.cell_depth = 0
+        self.row_cells = 0
+
+    def text(self, s: str) -> None:
+        self.inline.append(s)
+
+    def block_break(self, level: int) -> None:
+        if self.cell_depth:
+            # Inside a table cell blocks are joined inline so a row stays on one line.
+            self.inline.append(" ")
+            return
+        self.flush()
+        self.pending_break = max(self.pending_break, level)
+
+    def flush(self) -> None:
+        if not self.inline:
+            return
+        s = " ".join("".join(self.inline).split())
+        self.inline.clear()
+        if s:
+            self.emit(s)
+
+    def emit(self, s: str) -> None:
+        if self.pieces:
+            self.pieces.append("\n" * self.pending_break if self.pending_break else " ")
+        self.pieces.append(s)
+        self.pending_break = 0
+
+    def preformatted(self, s: str) -> None:
+        if self.cell_depth:
+            self.inline.append(s)
+            return
+        self.flush()
+        s = s.strip("\n").rstrip()
+        if s.strip():
+            self.pending_break = 2
+            self.emit(s)
+            self.pending_break = 2
+
+    def heading(self, level: int, text: str) -> None:
+        text = " ".join(text.split())
+        if not text:
+            return
+        self.flush()
+        self.end_section()
+        while self.heading_stack and self.heading_stack[-1][0] >= level:
+            self.heading_stack.pop()
+        self.heading_stack.append((level, text))
+        self.path = tuple(t for _, t in self.heading_stack)
+
+    def end_section(self) -> None:
+        self.flush()
+        body = "".join(self.pieces).strip()
+        if body:
+            self.sections.append(Section(text=body, heading_path=self.path))
+        self.pieces.clear()
+        self.pending_break = 0
+
+
+def _html_sections(top: LexborNode) -> list[Section]:
+    out = _HtmlTextBuilder()
+    # Iterative walk with explicit end markers: deep documents must not hit the recursion limit,
+    # and end events are needed so text after a closed block starts a new paragraph.
+    stack: list[tuple[LexborNode, bool]] = [(top, True)]
+    while stack:
+        node, entering = stack.pop()
+        if node.is_text_node:
+            out.text(node.text_content or "")
+            continue
+        if not node.is_element_node:
+            continue
+        tag = node.tag or ""
+        if not entering:
+            if tag in _CELL_TAGS:
+                out.cell_depth -= 1
+            elif tag == "tr" and not out.cell_depth:
+                out.row_cells = 0
+            brk = _BLOCK_BREAK.get(tag)
+            if brk:
+                out.block_break(brk)
+            continue
+        if tag in _SKIP_TAGS:
+            continue
+        level = _HEADING_TAGS.get(tag)
+        if level is not None:
+            if out.cell_depth:
+                out.text(" " + node.text(deep=True) + " ")
+            else:
+                out.heading(level, node.text(deep=True))
+            continue
+        if tag == "pre":
+            out.preformatted(node.text(deep=True))
+            continue
+        if tag in _INLINE_TAGS:
+            out.text(node.text(deep=True))
+            continue
+        if tag == "p" and not out.cell_depth:
+            # HTML parsing closes <p> at any block start tag, so a <p> only holds inline content:
+            # take its text in one C call instead of walking every span.
+            out.block_break(2)
+            out.text(node.text(deep=True))
+            out.block_break(2)
+            continue
+        if tag == "tr" and not out.cell_depth:
+            out.row_cells = 0
+        elif tag in _CELL_TAGS:
+            if out.cell_depth == 0 and out.row_cells:
+                out.text(" | ")
+            out.row_cells += 1
+            out.cell_depth += 1
+        brk = _BLOCK_BREAK.get(tag)
+        if brk:
+            out.block_break(brk)
+        stack.append((node, False))
+        children = list(node.iter(include_text=True))
+        children.reverse()
+        stack.extend((child, True) for child in children)
+    out.end_section()
+    return out.sections

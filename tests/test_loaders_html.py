@@ -1,0 +1,105 @@
+"""HTML loader: boilerplate removed, heading paths, encodings, and title fallbacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.loaders import load_document
+from tests.documents import assert_load_error, write_file
+
+HTML = """\
+<!DOCTYPE html>
+<html><head><meta charset="iso-8859-1"><title>Widget Docs</title>
+<style>body { color: red }</style><script>var tracking = "SCRIPT-TEXT";</script></head>
+<body>
+<nav class="top">Home | Products | NAV-TEXT</nav>
+<div class="related" role="navigation"><h3>Navigation</h3><ul><li>index</li></ul></div>
+<div class="document"><div class="body" role="main">
+  <h1>Widgets<a class="headerlink" href="#w">\xb6</a></h1>
+  <p>Widgets are   small
+     things for caf\xe9 owners.</p>
+  <h2>Setup</h2>
+  <p>Run the installer.</p>
+  <pre>def main():
+    return 1</pre>
+  <table><tr><th>Name</th><th>Value</th></tr><tr><td><p>size</p></td><td>3</td></tr></table>
+  <h3>Advanced</h3>
+  <ul><li>first item</li><li>second item</li></ul>
+  <div class="admonition note"><p class="admonition-title">Note</p><p>Careful.</p></div>
+  <h2>Usage</h2>
+  <p>Use it.</p>
+</div></div>
+<div class="sphinxsidebar"><h3>Previous topic</h3><p>SIDEBAR-TEXT</p></div>
+<footer>&copy; Copyright 2024 FOOTER-TEXT</footer>
+<div class="footer">Created using Sphinx. FOOTERDIV-TEXT</div>
+</body></html>
+"""
+
+
+def test_html_boilerplate_removed_and_heading_paths_kept(tmp_path: Path) -> None:
+    path = write_file(tmp_path, "widgets.html", HTML.encode("latin-1"))
+    doc = load_document(path)
+    assert doc.title == "Widget Docs"
+    text = doc.text
+    for junk in (
+        "SCRIPT-TEXT",
+        "color: red",
+        "NAV-TEXT",
+        "Navigation",
+        "SIDEBAR-TEXT",
+        "Previous topic",
+        "FOOTER-TEXT",
+        "FOOTERDIV-TEXT",
+        "\xb6",
+    ):
+        assert junk not in text, junk
+    paths = [s.heading_path for s in doc.sections]
+    assert paths == [
+        ("Widgets",),
+        ("Widgets", "Setup"),
+        ("Widgets", "Setup", "Advanced"),
+        ("Widgets", "Usage"),
+    ]
+    # meta charset honoured; whitespace collapsed inside a paragraph
+    assert doc.sections[0].text == "Widgets are small things for café owners."
+    setup = doc.sections[1].text
+    assert "Run the installer.\n\ndef main():\n    return 1\n\n" in setup  # pre keeps newlines
+    assert "Name | Value\nsize | 3" in setup
+    advanced = doc.sections[2].text
+    assert "first item\nsecond item" in advanced
+    assert "Note\n\nCareful." in advanced
+
+
+def test_html_docbook_chrome_and_admonition(tmp_path: Path) -> None:
+    page = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>5.1. Basics</title></head>'
+        '<body id="docContent"><div class="navheader"><table><tr><td><a>Prev</a></td>'
+        "<td><a>Up</a></td><td><a>Next</a></td></tr></table></div>"
+        '<div class="sect1"><h2 class="title">5.1. Basics</h2><p>A table has rows.</p>'
+        '<div class="tip"><h3 class="title">Tip</h3><p>Name things well.</p></div>'
+        "<p>After the tip.</p></div>"
+        '<div class="navfooter"><table><tr><td>Home</td></tr></table></div></body></html>'
+    )
+    doc = load_document(write_file(tmp_path, "basics.htm", page))
+    assert doc.title == "5.1. Basics"
+    assert len(doc.sections) == 1
+    assert doc.sections[0].heading_path == ("5.1. Basics",)
+    assert doc.sections[0].text == "A table has rows.\n\nTip\n\nName things well.\n\nAfter the tip."
+
+
+def test_html_title_falls_back_to_h1_then_stem(tmp_path: Path) -> None:
+    doc = load_document(write_file(tmp_path, "a.html", "<body><h1>Only H1</h1><p>x y</p></body>"))
+    assert doc.title == "Only H1"
+    doc = load_document(write_file(tmp_path, "plain-page.html", "<p>just text</p>"))
+    assert doc.title == "plain-page"
+
+
+def test_html_only_boilerplate_has_no_text(tmp_path: Path) -> None:
+    path = write_file(tmp_path, "chrome.html", "<html><body><nav>menu</nav><script>x()</script>")
+    assert_load_error(path, "no extractable text")
+
+
+def test_utf16_html_is_decoded(tmp_path: Path) -> None:
+    path = write_file(tmp_path, "wide.html", "<p>héllo wide</p>".encode("utf-16"))
+    assert load_document(path).text == "héllo wide"
