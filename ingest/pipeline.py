@@ -16,7 +16,7 @@ import itertools
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -100,7 +100,7 @@ class NoProgress:
 
 
 @dataclass
-class _Loaded:
+class _ParsedFile:
     change: Change
     record: FileRecord
     chunks: list[Chunk]
@@ -179,7 +179,7 @@ class IngestPipeline:
         for move in plan.move:
             self._move(move, report)
             progress.advance(files=1)
-        batch: list[_Loaded] = []
+        batch: list[_ParsedFile] = []
         for parsed in _prefetched(self._parse, plan.add + plan.replace, _LOOKAHEAD_FILES):
             progress.advance(files=1)
             loaded = self._accept(parsed, report)
@@ -193,16 +193,16 @@ class IngestPipeline:
         progress.finish()
         return report
 
-    def _load(self, change: Change, report: IngestReport) -> _Loaded | None:
+    def _load(self, change: Change, report: IngestReport) -> _ParsedFile | None:
         return self._accept(self._parse(change), report)
 
-    def _accept(self, parsed: _Loaded | FileError, report: IngestReport) -> _Loaded | None:
+    def _accept(self, parsed: _ParsedFile | FileError, report: IngestReport) -> _ParsedFile | None:
         """The parsed file, or None after reporting why it failed."""
         if isinstance(parsed, FileError):
             return self._failed(report, parsed.path, parsed.reason)
         return parsed
 
-    def _parse(self, change: Change) -> _Loaded | FileError:
+    def _parse(self, change: Change) -> _ParsedFile | FileError:
         """Load and chunk one file; touches nothing shared, so it may run in a thread."""
         path = change.file.path
         try:
@@ -217,7 +217,7 @@ class IngestPipeline:
         except Exception as exc:  # a parser bug must not stop the other files
             log.exception("failed to load %s", path)
             return FileError(str(path), f"unexpected error: {exc!r}")
-        return _Loaded(change, self._record(change, chunks), chunks)
+        return _ParsedFile(change, self._record(change, chunks), chunks)
 
     def _record(self, change: Change, chunks: list[Chunk]) -> FileRecord:
         return FileRecord(
@@ -234,13 +234,15 @@ class IngestPipeline:
         report.failed.append(FileError(path, reason))
         log.warning("skipped %s: %s", path, reason)
 
-    def _write(self, batch: list[_Loaded], report: IngestReport, progress: IngestProgress) -> None:
+    def _write(self, batch: list[_ParsedFile], report: IngestReport, progress: IngestProgress) -> None:
         if not batch:
             return
         self._state.mark_pending({b.record.source: b.record.chunk_ids for b in batch})
         chunks = [c for b in batch for c in b.chunks]
-        vectors = self._vectors(batch, chunks, report)
-        self._store.upsert(chunks, vectors)
+        stored = self._reusable(batch, chunks)
+        written = write_chunks(self._store, self._embedder, chunks, stored=stored)
+        report.embed_seconds += written.embed_seconds
+        report.chunks_reused += written.chunks - written.embedded
         for b in batch:
             if b.change.previous is not None:
                 new = set(b.record.chunk_ids)
@@ -252,28 +254,21 @@ class IngestPipeline:
         report.chunks_written += len(chunks)
         progress.advance(chunks=len(chunks))
 
-    def _vectors(
-        self, batch: list[_Loaded], chunks: list[Chunk], report: IngestReport
-    ) -> np.ndarray:
-        """Vectors for ``chunks``: stored ones where an edited file kept a chunk as it was
-        (same id, same embedded text, same embedding settings), the model's for the rest."""
+    def _reusable(self, batch: list[_ParsedFile], chunks: list[Chunk]) -> dict[str, np.ndarray]:
+        """Stored vectors of the chunks an edited file kept as they were (same id, same
+        embedded text, same embedding settings), by chunk id: written without embedding."""
         kept: list[str] = []
         for b in batch:
             previous = b.change.previous
             if previous is not None and previous.signature == self._signature:
                 before = set(previous.chunk_ids)
                 kept.extend(chunk.id for chunk in b.chunks if chunk.id in before)
-        stored = {chunk.id: (chunk, vector) for chunk, vector in self._store.fetch(kept)}
-        reuse = [
-            c.id in stored and stored[c.id][0].embedding_text == c.embedding_text for c in chunks
-        ]
-        fresh = [c.embedding_text for c, reused in zip(chunks, reuse, strict=True) if not reused]
-        started = time.perf_counter()
-        embedded = iter(self._embedder.embed_documents(fresh) if fresh else [])
-        report.embed_seconds += time.perf_counter() - started
-        report.chunks_reused += sum(reuse)
-        pairs = zip(chunks, reuse, strict=True)
-        return np.stack([stored[c.id][1] if reused else next(embedded) for c, reused in pairs])
+        texts = {c.id: c.embedding_text for c in chunks}
+        return {
+            chunk.id: vector
+            for chunk, vector in self._store.fetch(kept)
+            if texts.get(chunk.id) == chunk.embedding_text
+        }
 
     def _move(self, move: Move, report: IngestReport) -> None:
         """Copy the stored chunks and vectors under the new path's ids; no embedding."""
@@ -324,3 +319,56 @@ def _prefetched(fn: Callable[[T], R], items: Iterable[T], depth: int) -> Iterato
         finally:  # the consumer stopped early (an error, a closed generator): drop the rest
             for future in ahead:
                 future.cancel()
+
+
+@dataclass
+class WriteTotals:
+    """Running totals of ``write_chunks``: chunks upserted, how many of them were embedded
+    (the others were written with a stored vector), and the seconds spent in each step."""
+
+    chunks: int = 0
+    embedded: int = 0
+    embed_seconds: float = 0.0
+    upsert_seconds: float = 0.0
+
+
+def write_chunks(
+    store: VectorStore,
+    embedder: Embedder,
+    chunks: Sequence[Chunk],
+    *,
+    batch_chunks: int | None = None,
+    stored: Mapping[str, np.ndarray] | None = None,
+    on_batch: Callable[[WriteTotals], None] | None = None,
+) -> WriteTotals:
+    """Embed ``chunks`` and upsert them with their vectors: ingestion's one embed -> upsert
+    step, which ``IngestPipeline`` and the evaluation's corpus ingestion share.
+
+    ``batch_chunks`` chunks at a time, or all in one batch when None (``IngestPipeline`` sizes
+    its batches by whole files and records them in its state around this call). A chunk
+    whose id is in ``stored`` is written with that vector instead of being embedded. Each
+    batch is upserted before the next one is embedded; ``on_batch`` then gets the totals.
+    Writing a chunk twice rewrites the same point: chunk ids are content-derived.
+    """
+    totals = WriteTotals()
+    stored = stored or {}
+    size = batch_chunks or max(len(chunks), 1)
+    for start in range(0, len(chunks), size):
+        batch = chunks[start : start + size]
+        fresh = [c.embedding_text for c in batch if c.id not in stored]
+        began = time.perf_counter()
+        embedded = embedder.embed_documents(fresh) if fresh else None
+        totals.embed_seconds += time.perf_counter() - began
+        if embedded is not None and len(fresh) == len(batch):
+            vectors = embedded
+        else:
+            new = iter(embedded if embedded is not None else [])
+            vectors = np.stack([stored[c.id] if c.id in stored else next(new) for c in batch])
+        began = time.perf_counter()
+        store.upsert(batch, vectors)
+        totals.upsert_seconds += time.perf_counter() - began
+        totals.chunks += len(batch)
+        totals.embedded += len(fresh)
+        if on_batch is not None:
+            on_batch(totals)
+    return totals

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.chunking import TokenChunker
 from ingest.sync import SyncState, excluded
-from ingest.pipeline import IngestPipeline, NoProgress
+from ingest.pipeline import IngestPipeline, NoProgress, write_chunks
 from rag.config import Settings
 from rag.errors import InvalidInputError, StoreLockedError
 from rag.catalog import open_collection, state_path
@@ -17,7 +17,7 @@ from ingest.runs import plan_ingest, run_ingest
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore
 from rag.store.factory import open_store
 from tests.documents import write_fixture_folder
-from tests.fakes import HashEmbedder
+from tests.fakes import HashEmbedder, make_hit
 
 
 @pytest.fixture
@@ -335,3 +335,24 @@ def test_excluded_files_are_skipped_and_removed_once_a_pattern_matches(
 )
 def test_exclude_patterns(relative: str, patterns: list[str], expected: bool) -> None:
     assert excluded(PurePosixPath(relative), patterns) is expected
+
+
+def test_write_chunks_embeds_in_batches_and_reuses_stored_vectors(
+    store: VectorStore, embedder: HashEmbedder
+) -> None:
+    chunks = [make_hit(f"chunk number {n} of seven", f"/w/{n}.txt").chunk for n in range(7)]
+    seen: list[tuple[int, int]] = []
+    written = write_chunks(
+        store,
+        embedder,
+        chunks,
+        batch_chunks=3,
+        on_batch=lambda totals: seen.append((totals.chunks, totals.embedded)),
+    )
+    assert embedder.calls == [3, 3, 1] and seen == [(3, 3), (6, 6), (7, 7)]
+    assert (written.chunks, written.embedded) == (7, 7) and store.count() == 7
+    stored = {c.id: v for c, v in store.fetch([chunks[0].id, chunks[5].id])}
+    embedder.calls.clear()
+    again = write_chunks(store, embedder, chunks, stored=stored)  # one batch
+    assert embedder.calls == [5] and (again.chunks, again.embedded) == (7, 5)
+    assert store.count() == 7  # the same ids: rewritten, not duplicated

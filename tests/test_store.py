@@ -254,3 +254,23 @@ def test_an_open_edge_collection_cannot_be_locked_or_dropped(
         held.close()
     collections.drop("held")
     assert collections.list() == []
+
+
+def test_search_one_queries_a_single_vector_without_fusion(
+    store: VectorStore, embedder: HashEmbedder
+) -> None:
+    text = "memory a sort may use"
+    vector = embedder.embed_query(text)
+    dense = store.search_one("dense", text=text, vector=vector, k=3)
+    assert dense[0].chunk.source == "/docs/pg/runtime-config-resource.html"
+    assert len(dense) == 3 and dense[0].score >= dense[1].score >= dense[2].score
+    ((_, stored),) = store.fetch([dense[0].chunk.id])
+    assert dense[0].score == pytest.approx(float(vector @ stored), abs=1e-5)  # the cosine
+    assert dense[0].similarity == dense[0].score
+    # BM25 alone: only chunks holding the term, scored by BM25, with no cosine.
+    bm25 = store.search_one("bm25", text="mutable", vector=None, k=3)
+    assert [h.chunk.source for h in bm25] == ["/docs/py/tutorial.html"]
+    assert bm25[0].score > 0 and bm25[0].similarity == 0.0
+    assert store.search_one("bm25", text="the of and", vector=None, k=3) == []  # stopwords
+    with pytest.raises(ValueError, match="query vector"):
+        store.search_one("dense", text=text, vector=None, k=3)

@@ -150,6 +150,15 @@ class VectorStore(Protocol):
 
     def close(self) -> None: ...
 
+    def search_one(
+        self, using: SingleVector, *, text: str, vector: np.ndarray | None, k: int
+    ) -> list[Hit]:
+        """Query one named vector, without fusion: ``dense`` (``vector`` is the query
+        embedding) or ``bm25`` (``text`` is encoded; a text of stopwords only finds nothing).
+        Scores are that vector's own (cosine, or BM25); ``similarity`` is the cosine for dense
+        hits and 0 for BM25 hits."""
+        ...
+
 
 @lru_cache(maxsize=1)
 def bm25_model() -> qdrant_edge.Bm25:
@@ -260,3 +269,32 @@ def cosine(query: np.ndarray, vector: object) -> float:
     if vector is None:
         return 0.0
     return float(np.dot(query, np.asarray(vector, dtype=np.float32)))
+
+
+SingleVector = Literal["dense", "bm25"]
+"""A named vector of the collection that ``VectorStore.search_one`` may query alone."""
+
+
+def single_vector_query(using: SingleVector, text: str, vector: np.ndarray | None) -> Any:
+    """What ``search_one`` asks Qdrant for: the dense vector as a list, or the text's BM25
+    query; None when the text has no BM25 terms (only stopwords), which matches nothing."""
+    if using == DENSE:
+        if vector is None:
+            raise ValueError("a dense search needs the query vector")
+        return vector.tolist()
+    if using != SPARSE:
+        raise ValueError(f"search_one queries one vector, {DENSE!r} or {SPARSE!r}: not {using!r}")
+    sparse = bm25_model().embed_query(text)
+    return sparse if sparse.indices else None
+
+
+def single_vector_hits(points: Iterable[Any], using: SingleVector) -> list[Hit]:
+    """``search_one``'s hits from scored points with payloads."""
+    return [
+        Hit(
+            chunk=from_payload(p.id, p.payload or {}),
+            score=float(p.score),
+            similarity=float(p.score) if using == DENSE else 0.0,
+        )
+        for p in points
+    ]

@@ -23,6 +23,7 @@ from rag.store.base import (
     SPARSE,
     CollectionInfo,
     SearchQuery,
+    SingleVector,
     all_ids,
     bm25_model,
     cosine,
@@ -32,6 +33,8 @@ from rag.store.base import (
     in_reading_order,
     normalize_prefix,
     scroll_all,
+    single_vector_hits,
+    single_vector_query,
     to_payload,
 )
 from rag.types import Chunk, Hit
@@ -252,6 +255,17 @@ class EdgeVectorStore:
             self._shard.close()
         finally:
             self._lock.release()
+
+    def search_one(
+        self, using: SingleVector, *, text: str, vector: np.ndarray | None, k: int
+    ) -> list[Hit]:
+        query = single_vector_query(using, text, vector)
+        if query is None:
+            return []
+        points = self._shard.query(
+            qe.QueryRequest(limit=k, query=qe.Query.Nearest(query, using=using), with_payload=True)
+        )
+        return single_vector_hits(points, using)
 
 
 class EdgeCollections:

@@ -21,6 +21,7 @@ from rag.store.base import (
     SPARSE,
     CollectionInfo,
     SearchQuery,
+    SingleVector,
     all_ids,
     bm25_model,
     cosine,
@@ -30,6 +31,8 @@ from rag.store.base import (
     in_reading_order,
     normalize_prefix,
     scroll_all,
+    single_vector_hits,
+    single_vector_query,
     to_payload,
 )
 from rag.types import Chunk, Hit
@@ -238,6 +241,19 @@ class QdrantServerStore:
 
     def close(self) -> None:
         self._client.close()
+
+    def search_one(
+        self, using: SingleVector, *, text: str, vector: np.ndarray | None, k: int
+    ) -> list[Hit]:
+        query = single_vector_query(using, text, vector)
+        if query is None:
+            return []
+        if using == SPARSE:
+            query = _sparse(query)
+        result = self._client.query_points(
+            self._name, query=query, using=using, limit=k, with_payload=True
+        )
+        return single_vector_hits(result.points, using)
 
 
 def _match(key: str, value: str) -> models.Filter:

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.chunking import chunk_id
+from rag.answering import Answerer
+from rag.config import Settings
+from rag.errors import InvalidInputError
+from rag.evaluation import evaluate_qa
+from rag.evaluation.qa import QAItem, load_qa, qa_metrics, score_qa, source_matches
+from rag.retrieval import HybridRetriever
+from rag.runtime import open_collection
+from rag.types import Answer, Chunk, Citation
+from tests.fakes import HashEmbedder, ScriptedGenerator
+
+
+def answer(text: str, sources: list[str], abstained: bool = False) -> Answer:
+    citations = [Citation(n, s, "", f"id{n}", 0.5, "quote") for n, s in enumerate(sources, 1)]
+    return Answer(text, citations, abstained)
+
+
+def test_source_matches_on_path_suffixes() -> None:
+    assert source_matches("/docs/guide.md", ["guide.md"])
+    assert source_matches("/docs/a/guide.md", ["a/guide.md", "other"])
+    assert source_matches("/docs/guide.md", ["/docs/guide.md"])
+    assert not source_matches("/docs/myguide.md", ["guide.md"])
+    assert not source_matches("/docs/guide.md", [])
+
+
+def test_score_qa_and_metrics() -> None:
+    items = [
+        QAItem("1", "q", ("a.txt",), ("Twenty Miles",)),
+        QAItem("2", "q", ("b.txt",), ("blue",)),
+        QAItem("3", "q", ("c.txt",), ("x",)),
+        QAItem("4", "q", unanswerable=True),
+        QAItem("5", "q", unanswerable=True),
+    ]
+    outcomes = [
+        # right, cited only gold, retrieved gold
+        score_qa(items[0], answer("It is twenty miles [1]", ["/d/a.txt"]), ["/d/z", "/d/a.txt"]),
+        # wrong answer, cites a non-gold source too, gold retrieved at rank 6 only
+        score_qa(items[1], answer("red [1][2]", ["/d/b.txt", "/d/z"]), ["/d/z"] * 5 + ["/d/b.txt"]),
+        # wrongly abstained
+        score_qa(items[2], answer("I could not find", [], abstained=True), ["/d/c.txt"]),
+        score_qa(items[3], answer("I could not find", [], abstained=True), []),
+        score_qa(items[4], answer("made up [1]", ["/d/a.txt"]), ["/d/a.txt"]),
+    ]
+    assert [o.correct for o in outcomes] == [True, False, False, False, False]
+    assert [o.retrieval_hit for o in outcomes[:3]] == [True, False, True]
+    assert [o.citations_correct for o in outcomes[:2]] == [True, False]
+    metrics = qa_metrics(outcomes)
+    assert metrics == {
+        "retrieval_hit@5": pytest.approx(2 / 3),
+        "answer_accuracy": pytest.approx(1 / 3),
+        "citation_correctness": pytest.approx(1 / 2),  # over the 2 answered answerable ones
+        "abstention_unanswerable": pytest.approx(1 / 2),
+        "abstention_answerable": pytest.approx(1 / 3),
+    }
+    assert qa_metrics([])["answer_accuracy"] is None
+
+
+def test_load_qa_validates_items(tmp_path: Path) -> None:
+    path = tmp_path / "qa.jsonl"
+    path.write_text(
+        '{"id": "a", "question": "Q?", "gold_sources": ["x.md"], "answers": ["y"]}\n\n'
+        '{"id": "b", "question": "Unknown?", "unanswerable": true}\n'
+    )
+    items = load_qa(path)
+    assert items[0] == QAItem("a", "Q?", ("x.md",), ("y",), False)
+    assert items[1].unanswerable and items[1].answers == ()
+    path.write_text('{"id": "c", "question": "Q?"}\n')
+    with pytest.raises(InvalidInputError, match="no answers"):
+        load_qa(path)
+
+
+def test_evaluate_qa_through_the_answerer(tmp_path: Path, settings: Settings) -> None:
+    embedder = HashEmbedder()
+    store = open_collection(settings, embedder, create=True)
+    texts = {
+        "/docs/lighthouse.txt": "The lighthouse beam is visible from twenty nautical miles.",
+        "/docs/coffee.txt": "Descale the espresso machine every month with citric acid.",
+    }
+    chunks = [
+        Chunk(id=chunk_id(s, t, 0), source=s, title=Path(s).stem, text=t) for s, t in texts.items()
+    ]
+    store.upsert(chunks, np.stack([embedder.embed_query(c.text) for c in chunks]))
+    path = tmp_path / "qa.jsonl"
+    rows = [
+        {
+            "id": "beam",
+            "question": "How far is the lighthouse beam visible?",
+            "gold_sources": ["lighthouse.txt"],
+            "answers": ["twenty nautical miles"],
+        },
+        {"id": "none", "question": "Who won the chess olympiad?", "unanswerable": True},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    generator = ScriptedGenerator(["The beam is visible from twenty nautical miles [1]."])
+    try:
+        answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
+        report = evaluate_qa(settings, path, answerer=answerer)
+    finally:
+        store.close()
+    assert report.questions == 2 and report.answerable == 1
+    assert report.metrics["retrieval_hit@5"] == 1.0
+    assert report.metrics["answer_accuracy"] == 1.0
+    assert report.metrics["citation_correctness"] == 1.0
+    assert report.metrics["abstention_unanswerable"] == 1.0
+    assert report.metrics["abstention_answerable"] == 0.0
+    assert "answer_accuracy" in report.table()
