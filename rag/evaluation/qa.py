@@ -198,7 +198,7 @@ def evaluate_qa(
     if answerer is not None:
         return run_qa(answerer, items)
     from rag.config import validate_collection_name
-    from rag.services import open_answerer
+    from rag.query import open_answerer
 
     if collection is not None:
         settings = settings.model_copy(update={"collection": validate_collection_name(collection)})

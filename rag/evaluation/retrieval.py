@@ -77,8 +77,9 @@ def prepare_collection(
     filled is refused: evaluation drops and prunes its collection.
     """
     from ingest.pipeline import write_chunks
-    from rag.runtime import open_collection, state_path
-    from rag.services import drop_collection, make_chunker
+    from rag.catalog import open_collection, state_path
+    from rag.catalog import drop_collection
+    from ingest.runs import make_chunker
 
     if state_path(settings, collection).exists():
         raise InvalidInputError(
@@ -254,7 +255,8 @@ def evaluate_retrieval(
     """Ingest a BEIR corpus into ``collection`` (default: ``eval-`` and the dataset folder's
     name), run the split's queries in each mode and score the document rankings."""
     from rag.config import validate_collection_name
-    from rag.runtime import build_embedder, build_reranker
+    from rag.embedding import build_embedder
+    from rag.query import build_reranker
 
     reranker = build_reranker(settings)
     dataset = load_beir(dataset_dir, split)
