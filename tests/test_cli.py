@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import rag
 from rag.cli import EXIT_FILES_FAILED, EXIT_USAGE, app
 from tests.conftest import MODEL_CACHE
 from tests.documents import write_fixture_folder
@@ -20,13 +21,38 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app, list(args), terminal_width=80)
     return result.exit_code, result.stdout, result.stderr
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and out == f"rag {rag.__version__}\n"
+
+
+def test_help_prints_as_written() -> None:
+    code, out, _ = run("--help")
+    assert code == 0 and "Commands:\n" in out
+    # The command list: one whole summary line per command, brackets kept.
+    listed = out.split("Commands:\n", 1)[1].splitlines()
+    names = [line.split()[0] for line in listed if line.strip()]
+    assert names == [
+        "ingest", "ask", "search", "serve", "worker", "reindex", "collections", "eval"
+    ]  # fmt: skip
+    assert "  ask          Answer a question with [n] citations, or abstain.\n" in out
+
+    # A docstring's paragraphs are reflowed, not broken where the source lines end.
+    code, out, _ = run("ingest", "--help")
+    assert code == 0
+    assert "  still ingested), 2 for bad arguments, 3 for other errors.\n" in out
 
 
 def test_missing_path_is_named(cli_env: Path) -> None:
     code, _, err = run("ingest", str(cli_env / "nowhere"))
     assert code == EXIT_USAGE and "nowhere: no such file or folder" in err
+    # Paths are printed as they are, brackets included.
+    code, _, err = run("ingest", str(cli_env / "notes[n]"))
+    assert code == EXIT_USAGE and "notes[n]: no such file or folder" in err
 
 
 @pytest.mark.parametrize(("question", "needle"), [("   ", "empty"), ("x" * 2001, "limit is 2000")])

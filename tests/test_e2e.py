@@ -16,8 +16,9 @@ import uvicorn
 from rag.answering import ABSTAIN_MESSAGE
 from rag.api.app import create_app
 from rag.config import Settings
-from rag.runtime import open_collection
-from rag.services import ingest_into, open_answerer
+from rag.catalog import open_collection
+from ingest.runs import ingest_into
+from rag.query import open_answerer
 from rag.text import named_terms
 from tests.conftest import MODEL_CACHE
 from tests.documents import QUESTIONS, write_fixture_folder
@@ -54,7 +55,7 @@ def corpus(
 def test_search_finds_the_one_file_that_answers(
     corpus: Path, e2e_settings: Settings, real_embedder: Any, question: str, expected: str
 ) -> None:
-    from rag.services import open_retriever
+    from rag.query import open_retriever
 
     with open_retriever(e2e_settings, real_embedder) as retriever:
         hits = retriever.search(question, k=3)

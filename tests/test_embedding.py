@@ -7,8 +7,8 @@ import pytest
 
 from rag.config import Settings
 from rag.embedding import SentenceTransformerEmbedder
-from rag.runtime import open_collection
-from rag.services import ingest_into
+from rag.catalog import open_collection
+from ingest.runs import ingest_into
 from tests.documents import write_fixture_folder
 
 pytestmark = pytest.mark.real_models

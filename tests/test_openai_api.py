@@ -52,8 +52,8 @@ from rag.conversation import (
 from rag.errors import InvalidInputError, ModelError
 from rag.generation.openai import OpenAIChatGenerator
 from rag.retrieval import HybridRetriever
-from rag.runtime import open_collection
-from rag.services import ingest_into
+from rag.catalog import open_collection
+from ingest.runs import ingest_into
 from rag.store.base import VectorStore
 from rag.types import Answer, Citation
 from tests.conftest import MODEL_CACHE

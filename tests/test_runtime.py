@@ -10,7 +10,7 @@ from rag.embedding import SentenceTransformerEmbedder
 from rag.models import gpu_present, pick_device
 from rag.onnx_embedding import OnnxEmbedder
 from rag.openvino_embedding import OpenVinoEmbedder
-from rag.runtime import build_embedder
+from rag.embedding import build_embedder
 
 
 def test_auto_backend_follows_the_hardware(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,7 +39,7 @@ def test_gpu_detection_follows_the_device_setting() -> None:
 
 
 def test_only_a_local_model_judges_the_fallback(tmp_path: Path) -> None:
-    from rag.runtime import build_generator, build_judge
+    from rag.query import build_generator, build_judge
 
     local = Settings(data_dir=tmp_path)
     generator = build_generator(local)  # nothing is loaded until first use

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Validate bench/qa/python311_dev.jsonl against the Python 3.11 HTML docs.
 
-Usage: python bench/qa/check_devset.py [DOCS_DIR] [--devset PATH]
+Usage: python bench/qa/check_devset.py DOCS_DIR [--devset PATH] [-v]
 
-DOCS_DIR defaults to /tmp/docs/python-3.11 (Sphinx HTML build; the
-``_sources/`` reST copies are never accepted as gold sources).
+DOCS_DIR is the Python 3.11 HTML docs (Sphinx HTML build; the ``_sources/``
+reST copies are never accepted as gold sources).
 
 Checks (any failure -> exit status 1):
   * every line is a JSON object with exactly the keys id, question,
@@ -33,7 +33,6 @@ from pathlib import Path
 
 from selectolax.lexbor import LexborHTMLParser
 
-DEFAULT_DOCS = "/tmp/docs/python-3.11"
 DEFAULT_DEVSET = Path(__file__).resolve().parent / "python311_dev.jsonl"
 KEYS = {"id": str, "question": str, "gold_sources": list, "answers": list, "unanswerable": bool}
 MIN_QUESTIONS = 60
@@ -94,17 +93,14 @@ def key_terms(question: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("docs_dir", nargs="?", default=DEFAULT_DOCS)
+    ap.add_argument("docs_dir", help="the Python 3.11 HTML docs folder")
     ap.add_argument("--devset", default=str(DEFAULT_DEVSET))
     ap.add_argument("-v", "--verbose", action="store_true", help="print a line per question")
     args = ap.parse_args(argv)
 
     docs = Path(args.docs_dir)
     if not docs.is_dir():
-        print(
-            f"FAIL: docs dir {docs} not found "
-            f"(bash /work/shared/corpora/fetch-debian-docs.sh /tmp/docs)"
-        )
+        print(f"FAIL: docs dir {docs} not found")
         return 1
 
     errors: list[str] = []

@@ -13,7 +13,7 @@ from rag.errors import InvalidInputError
 from rag.evaluation import evaluate_qa
 from rag.evaluation.qa import QAItem, load_qa, qa_metrics, score_qa, source_matches
 from rag.retrieval import HybridRetriever
-from rag.runtime import open_collection
+from rag.catalog import open_collection
 from rag.types import Answer, Chunk, Citation
 from tests.fakes import HashEmbedder, ScriptedGenerator
 

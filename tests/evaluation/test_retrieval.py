@@ -40,7 +40,7 @@ def test_evaluate_retrieval_end_to_end_with_the_real_store(
 def test_evaluation_never_touches_a_collection_of_ingested_documents(
     tmp_path: Path, settings: Settings
 ) -> None:
-    from rag.runtime import state_path
+    from rag.catalog import state_path
 
     state = state_path(settings, "default")
     state.parent.mkdir(parents=True)
