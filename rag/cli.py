@@ -268,7 +268,7 @@ def worker(
 def reindex_command(collection: CollectionOpt = None) -> None:
     """Rebuild a collection with the current embedding model and chunking settings, then
     switch to it (an alias on a Qdrant server, a folder swap on the embedded store)."""
-    from rag.runtime import build_embedder
+    from rag.embedding import build_embedder
     from rag.services import reindex
 
     settings = _settings(collection)

@@ -525,7 +525,8 @@ def evaluate_retrieval(
     """Ingest a BEIR corpus into ``collection`` (default: the dataset folder's name) through
     the real pipeline, run the split's queries in each mode and score the document rankings."""
     from rag.config import validate_collection_name
-    from rag.runtime import build_embedder, build_reranker
+    from rag.embedding import build_embedder
+    from rag.runtime import build_reranker
 
     reranker = build_reranker(settings)
     dataset = load_beir(dataset_dir, split)

@@ -17,12 +17,11 @@ from ingest.sync import Plan, SyncState, plan_sync
 from ingest.worker import IngestProgress, IngestReport, IngestWorker, settings_signature
 from rag.answering import Answerer
 from rag.config import Settings
-from rag.embedding import Embedder
+from rag.embedding import Embedder, build_embedder
 from rag.errors import CollectionNotFoundError, InvalidInputError, PermissionDeniedError
 from rag.generation import Generator
 from rag.retrieval import HybridRetriever
 from rag.runtime import (
-    build_embedder,
     build_generator,
     build_judge,
     build_reranker,

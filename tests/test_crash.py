@@ -15,7 +15,7 @@ import pytest
 from ingest.chunking import TokenChunker
 from ingest.loaders import load_document
 from rag.config import Settings
-from rag.embedding import SentenceTransformerEmbedder
+from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from rag.runtime import open_collection, state_path
 from tests.conftest import MODEL_CACHE
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
+from rag.embedding import build_embedder
 from rag.jobs import JobQueue
-from rag.runtime import build_embedder, open_collection
+from rag.runtime import open_collection
 from rag.services import run_worker
 from tests.conftest import MODEL_CACHE
 from tests.documents import write_fixture_folder

@@ -16,7 +16,7 @@ from rag.api.openai_service import OpenAIError, error_body
 from rag.api.routes import health, ingest, openai, query
 from rag.api.state import ServiceState
 from rag.config import Settings
-from rag.embedding import Embedder
+from rag.embedding import Embedder, build_embedder
 from rag.errors import (
     CollectionMismatchError,
     CollectionNotFoundError,
@@ -28,7 +28,7 @@ from rag.errors import (
     StoreLockedError,
 )
 from rag.generation import Generator
-from rag.runtime import build_embedder, build_generator
+from rag.runtime import build_generator
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         emb = embedder or build_embedder(settings)
         gen = generator or build_generator(settings)
-        for component in (emb, gen):
-            _warm_up(component)
+        emb.warm_up()
+        _warm_up(gen)
         state = ServiceState(settings, emb, gen)
         _warm_up(state.reranker)
         state.store()  # fail at start, not at the first request, if the store is unusable
