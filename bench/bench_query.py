@@ -59,12 +59,11 @@ from query_corpus import (
     settings_for,
 )
 
-from rag.config import Settings
-from rag.embedding import Embedder
-from rag.retrieval import HybridRetriever
-from rag.embedding import build_embedder
 from rag.catalog import open_collection
-from rag.store.base import CollectionInfo, SearchQuery, VectorStore
+from rag.config import Settings
+from rag.embedding import Embedder, build_embedder
+from rag.retrieval import HybridRetriever
+from rag.store.base import CollectionInfo, SearchQuery, SingleVector, VectorStore
 from rag.types import Chunk, Hit
 
 DEV_SET = Path(__file__).resolve().parent / "qa" / "python311_dev.jsonl"
@@ -140,6 +139,9 @@ class TimedEmbedder:
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         return self.inner.embed_documents(texts)
 
@@ -183,6 +185,11 @@ class TimedStore:
         self.short += len(hits) < query.k
         self.hit_ids.append([h.chunk.id for h in hits])
         return hits
+
+    def search_one(
+        self, using: SingleVector, *, text: str, vector: np.ndarray | None, k: int
+    ) -> list[Hit]:
+        return self.inner.search_one(using, text=text, vector=vector, k=k)
 
     def fetch(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
         return self.inner.fetch(ids)

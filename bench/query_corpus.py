@@ -27,11 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.catalog import drop_collection, list_collections, open_collection
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import CollectionNotFoundError, RagError
-from rag.catalog import open_collection
-from rag.catalog import drop_collection, list_collections
 from rag.types import Chunk
 
 # Ids of synthetic chunks: stable across builds, never equal to a real chunk's id.

@@ -234,7 +234,9 @@ class IngestPipeline:
         report.failed.append(FileError(path, reason))
         log.warning("skipped %s: %s", path, reason)
 
-    def _write(self, batch: list[_ParsedFile], report: IngestReport, progress: IngestProgress) -> None:
+    def _write(
+        self, batch: list[_ParsedFile], report: IngestReport, progress: IngestProgress
+    ) -> None:
         if not batch:
             return
         self._state.mark_pending({b.record.source: b.record.chunk_ids for b in batch})

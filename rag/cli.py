@@ -196,8 +196,8 @@ def ask(
     check (a quote from the documents when the model's own answer is not supported),
     followed by the sources its [n] markers cite.
     """
-    from rag.retrieval import check_question
     from rag.query import open_answerer
+    from rag.retrieval import check_question
 
     settings = _settings(collection)
     _guard(lambda: check_question(question, max_chars=settings.max_question_chars))
@@ -231,8 +231,8 @@ def search(
 
     Hybrid search (dense vectors and BM25 keywords); nothing is generated.
     """
-    from rag.retrieval import check_question
     from rag.query import open_retriever
+    from rag.retrieval import check_question
 
     settings = _settings(collection)
     _guard(lambda: check_question(query, max_chars=settings.max_question_chars))
@@ -313,8 +313,8 @@ def reindex_command(collection: CollectionOpt = None) -> None:
     The new collection is built with the embedding model and chunking settings in effect;
     the switch is an alias on a Qdrant server and a folder swap on the embedded store.
     """
-    from rag.embedding import build_embedder
     from ingest.runs import reindex
+    from rag.embedding import build_embedder
 
     settings = _settings(collection)
     with _errors():

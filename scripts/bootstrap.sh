@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine with only Python:
 #   scripts/bootstrap.sh run    install everything, ingest samples/, answer a question
-#   scripts/bootstrap.sh test   install everything (with dev tools), run ruff, mypy and pytest
+#   scripts/bootstrap.sh test   install everything (with dev tools), run ruff, mypy, the import
+#                               contracts (lint-imports) and pytest
 #   scripts/bootstrap.sh setup  install only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,7 @@ case "${1:-}" in
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check rag ingest tests bench
     "$VENV/bin/mypy"
+    "$VENV/bin/lint-imports" --no-cache
     "$VENV/bin/pytest" "${@:2}"
     ;;
   *)

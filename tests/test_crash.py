@@ -14,9 +14,9 @@ import pytest
 
 from ingest.chunking import TokenChunker
 from ingest.loaders import load_document
-from rag.config import Settings
-from rag.embedding import SentenceTransformerEmbedder
 from rag.catalog import open_collection, state_path
+from rag.config import Settings
+from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.real_models

@@ -13,11 +13,11 @@ import httpx
 import pytest
 import uvicorn
 
+from ingest.runs import ingest_into
 from rag.answering import ABSTAIN_MESSAGE
 from rag.api.app import create_app
-from rag.config import Settings
 from rag.catalog import open_collection
-from ingest.runs import ingest_into
+from rag.config import Settings
 from rag.query import open_answerer
 from rag.text import named_terms
 from tests.conftest import MODEL_CACHE

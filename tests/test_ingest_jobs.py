@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import Settings
-from rag.jobs import JobQueue, JobRunner
-from rag.embedding import build_embedder
-from rag.catalog import open_collection
 from ingest.jobs import JobExecutor, run_worker
+from rag.catalog import open_collection
+from rag.config import Settings
+from rag.embedding import build_embedder
+from rag.jobs import JobQueue, JobRunner
 from tests.conftest import MODEL_CACHE
 from tests.documents import write_fixture_folder
 from tests.fakes import HashEmbedder

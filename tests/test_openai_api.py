@@ -25,9 +25,11 @@ import uvicorn
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from ingest.runs import ingest_into
 from rag.answering import SYSTEM_PROMPT, Answerer
 from rag.api.app import create_app
 from rag.api.openai_service import sse_events
+from rag.catalog import open_collection
 from rag.chat import (
     CORRECTION,
     QUOTED_NOTE,
@@ -52,8 +54,6 @@ from rag.conversation import (
 from rag.errors import InvalidInputError, ModelError
 from rag.generation.openai import OpenAIChatGenerator
 from rag.retrieval import HybridRetriever
-from rag.catalog import open_collection
-from ingest.runs import ingest_into
 from rag.store.base import VectorStore
 from rag.types import Answer, Citation
 from tests.conftest import MODEL_CACHE

@@ -8,12 +8,12 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from ingest.chunking import TokenChunker
-from ingest.sync import SyncState, excluded
 from ingest.pipeline import IngestPipeline, NoProgress, write_chunks
+from ingest.runs import plan_ingest, run_ingest
+from ingest.sync import SyncState, excluded
+from rag.catalog import open_collection, state_path
 from rag.config import Settings
 from rag.errors import InvalidInputError, StoreLockedError
-from rag.catalog import open_collection, state_path
-from ingest.runs import plan_ingest, run_ingest
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore
 from rag.store.factory import open_store
 from tests.documents import write_fixture_folder

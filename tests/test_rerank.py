@@ -44,8 +44,8 @@ def test_a_cross_encoder_folder_reranks_through_the_product_path(
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from rag.models import resolve_embedding_model
-    from rag.rerank import CrossEncoderReranker
     from rag.query import build_reranker
+    from rag.rerank import CrossEncoderReranker
 
     # No cross-encoder ships: build a tiny untrained one with the same file layout.
     folder = tmp_path / "cross-encoder"

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from ingest.runs import ingest_into, reindex
+from rag.catalog import list_collections, open_collection, state_path
 from rag.config import Settings
 from rag.errors import CollectionNotFoundError
-from rag.catalog import open_collection, state_path
-from ingest.runs import ingest_into, reindex
-from rag.catalog import list_collections
 from rag.store.base import SearchQuery
 from tests.fakes import HashEmbedder
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import IngestReport
-from rag.config import Settings
 from ingest.runs import watch_ingest
+from rag.config import Settings
 from tests.conftest import MODEL_CACHE
 
 pytestmark = pytest.mark.real_models

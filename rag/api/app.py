@@ -16,7 +16,7 @@ from rag.api.openai_service import OpenAIError, error_body
 from rag.api.routes import health, ingest, openai, query
 from rag.api.state import ServiceState
 from rag.config import Settings
-from rag.embedding import Embedder
+from rag.embedding import Embedder, build_embedder
 from rag.errors import (
     CollectionMismatchError,
     InvalidInputError,
@@ -29,7 +29,6 @@ from rag.errors import (
 )
 from rag.generation import Generator
 from rag.jobs import JobRunner
-from rag.embedding import build_embedder
 from rag.query import build_generator
 
 log = logging.getLogger(__name__)
@@ -87,8 +86,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         emb = embedder or build_embedder(settings)
         gen = generator or build_generator(settings)
-        for component in (emb, gen):
-            _warm_up(component)
+        emb.warm_up()
+        _warm_up(gen)
         state = ServiceState(settings, emb, gen)
         if settings.ingest_in_process:
             _run_jobs_in_process(state)

@@ -37,11 +37,11 @@ from rag.api.openai_schemas import (
 )
 from rag.api.schemas import CitationModel
 from rag.api.state import ServiceState
+from rag.catalog import list_collections
 from rag.chat import ChatDelta, ChatEvent, ChatOptions, ChatResult, ChatService
 from rag.config import Settings
 from rag.conversation import Turn
 from rag.errors import RagError
-from rag.catalog import list_collections
 
 log = logging.getLogger(__name__)
 

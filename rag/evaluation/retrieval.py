@@ -77,9 +77,8 @@ def prepare_collection(
     filled is refused: evaluation drops and prunes its collection.
     """
     from ingest.pipeline import write_chunks
-    from rag.catalog import open_collection, state_path
-    from rag.catalog import drop_collection
     from ingest.runs import make_chunker
+    from rag.catalog import drop_collection, open_collection, state_path
 
     if state_path(settings, collection).exists():
         raise InvalidInputError(

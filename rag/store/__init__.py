@@ -3,4 +3,11 @@
 from rag.store.base import CollectionInfo, Collections, SearchQuery, VectorStore
 from rag.store.factory import collections_for, open_store
 
-__all__ = ["CollectionInfo", "Collections", "SearchQuery", "VectorStore", "collections_for", "open_store"]
+__all__ = [
+    "CollectionInfo",
+    "Collections",
+    "SearchQuery",
+    "VectorStore",
+    "collections_for",
+    "open_store",
+]

@@ -286,9 +286,7 @@ class EdgeCollections:
             return []
         # Names with a dot are internal (a reindex under way); user names cannot have one.
         return sorted(
-            p.name
-            for p in self._root.iterdir()
-            if (p / _INFO_FILE).is_file() and "." not in p.name
+            p.name for p in self._root.iterdir() if (p / _INFO_FILE).is_file() and "." not in p.name
         )
 
     @contextmanager

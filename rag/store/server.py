@@ -299,9 +299,7 @@ class ServerCollections:
         self._settings = settings
         self._locks = settings.data_dir / "locks"
 
-    def open(
-        self, name: str, info: CollectionInfo, *, create: bool = False
-    ) -> QdrantServerStore:
+    def open(self, name: str, info: CollectionInfo, *, create: bool = False) -> QdrantServerStore:
         return QdrantServerStore(client_for(self._settings), name, info, create=create)
 
     @contextmanager

@@ -8,12 +8,12 @@ import pytest
 
 from ingest.chunking import chunk_id
 from rag.answering import Answerer
+from rag.catalog import open_collection
 from rag.config import Settings
 from rag.errors import InvalidInputError
 from rag.evaluation import evaluate_qa
 from rag.evaluation.qa import QAItem, load_qa, qa_metrics, score_qa, source_matches
 from rag.retrieval import HybridRetriever
-from rag.catalog import open_collection
 from rag.types import Answer, Chunk, Citation
 from tests.fakes import HashEmbedder, ScriptedGenerator
 

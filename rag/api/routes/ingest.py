@@ -12,12 +12,12 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.loaders import SUPPORTED_EXTENSIONS
-from rag.api.deps import StateDep
-from rag.api.schemas import ErrorResponse
-from rag.config import validate_collection_name
 from ingest.runs import delete_document, list_documents
+from rag.api.deps import StateDep
 from rag.api.ingest_roots import resolve_under_roots
+from rag.api.schemas import ErrorResponse
 from rag.catalog import drop_collection, list_collections
+from rag.config import validate_collection_name
 from rag.errors import InvalidInputError, JobNotFoundError, PayloadTooLargeError
 from rag.jobs import Job, JobKind
 

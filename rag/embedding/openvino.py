@@ -1,24 +1,21 @@
 """The Embedder on OpenVINO: bfloat16 in hardware (AMX, AVX-512 BF16) does the bulk of the work.
 
 On a CPU with native bfloat16, OpenVINO runs the graph in bfloat16 by default, with vectors
-that match fp32's (cosine 0.99999 on PostgreSQL doc chunks, where ONNX Runtime's int8 gives
-0.994), and embeds more chunks per second than the int8 graph: about 1.5x on an Intel CPU with
-AMX, 1.1-1.3x on an AMD Zen 5 with AVX-512 BF16 (bench/bench_embed.py; README, Measurements).
-Elsewhere it runs in fp32, slower than int8, so ``rag.runtime`` picks it by itself only where
-bfloat16 is native.
+that match fp32's more closely than ONNX Runtime's int8 and at a higher throughput for
+ingestion (``bench/bench_embed.py`` measures both). Elsewhere it runs in fp32, slower than
+int8, so ``embedding_backend="auto"`` picks it only where bfloat16 is native.
 
-The graph (``rag.onnx_export``, a recipe with ``pooling``: exported once, kept as OpenVINO IR
-with fp16 weights) takes an attention mask and pools inside. Batches are sorted by length and
-padded up to a multiple of ``PAD_TO`` tokens: a few shapes, each compiled once per process, at
-under 16 padded tokens per text. One-length batches without padding, as the ONNX Runtime path
-runs them, were slower here (79-93 against 105 chunks/s): most lengths hold a handful of texts,
-and every new shape costs a kernel build.
+The graph (``rag.embedding.export``, a recipe with ``pooling``: exported once, kept as OpenVINO
+IR with fp16 weights) takes an attention mask and pools inside. Batches are sorted by length
+and padded up to a multiple of ``PAD_TO`` tokens: a few shapes, each compiled once per process,
+and fewer than ``PAD_TO`` padding tokens per text. One-length batches without padding, as the
+ONNX Runtime path runs them, are slower here: most lengths hold a handful of texts, and every
+new shape costs a kernel build.
 
-One inference request runs at a time, over all cores (OpenVINO's latency mode). Two requests at
-once from two threads (throughput mode, one stream per core) were 10-25 % faster, but a CI run
-stalled for good in an ingestion on them: on machines with few cores, requests that meet a new
-input shape at the same moment can deadlock inside the CPU plugin (ultralytics/ultralytics#25923;
-its fix, #25921, went back to one synchronous request, as here).
+One inference request runs at a time, over all cores (OpenVINO's latency mode). Two requests
+at once from two threads (throughput mode) are faster, but on machines with few cores,
+requests that meet a new input shape at the same moment can deadlock inside the CPU plugin
+(ultralytics/ultralytics#25923; its fix, #25921, went back to one synchronous request, as here).
 """
 
 from __future__ import annotations
@@ -32,19 +29,19 @@ from typing import Any
 
 import numpy as np
 
+from rag.embedding.export import ExportRecipe
+from rag.embedding.folder import FolderConfig
+from rag.embedding.onnx import LoadedOnnxModel, OnnxBackend, OnnxEmbedder
 from rag.errors import ModelError
-from rag.onnx_embedding import OnnxBackend, OnnxEmbedder, _FolderConfig, _Loaded
-from rag.onnx_export import ExportRecipe
 
 log = logging.getLogger(__name__)
 
 # Most texts per request. OpenVINO keeps compiled code and buffers for every input shape it has
-# run, for the life of the compiled model: with 32 rows, all shapes took RSS to 1.7 GB. With 8
-# (16 widths x 8 row counts) every shape together takes the process to 414 MB (4 rows: 322 MB),
-# less than ONNX Runtime's int8 arena after one batch of 64 long texts (530 MB).
+# run, for the life of the compiled model, so memory grows with the number of row counts times
+# widths; a small cap keeps all shapes together below ONNX Runtime's int8 memory.
 MAX_ROWS = 8
-# Padding granularity, in tokens. Measured on PostgreSQL doc chunks: 8 -> 97, 16 -> 105,
-# 32 -> 98-126 chunks/s (noisy machine); 16 keeps the waste under 6 % of ~135-token chunks.
+# Padding granularity, in tokens: coarser means fewer shapes to compile, finer means less
+# padding computed; 16 wastes a small share of a typical chunk.
 PAD_TO = 16
 
 
@@ -70,7 +67,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
             threads=threads,
         )
 
-    def _recipe(self, config: _FolderConfig) -> ExportRecipe:
+    def _recipe(self, config: FolderConfig) -> ExportRecipe:
         if importlib.util.find_spec("openvino") is None:
             raise ModelError(
                 "RAG_EMBEDDING_BACKEND=openvino needs the openvino package (pip install openvino)"
@@ -91,7 +88,7 @@ class OpenVinoEmbedder(OnnxEmbedder):
         )
         return _Session(compiled, compiled.create_infer_request())
 
-    def _run(self, loaded: _Loaded, ids: list[list[int]], out: np.ndarray) -> None:
+    def _run(self, loaded: LoadedOnnxModel, ids: list[list[int]], out: np.ndarray) -> None:
         session: _Session = loaded.session
         batches = padded_batches(ids, self._batch_size, loaded.config.max_seq_length)
         # Concurrent callers (questions beside an ingest in the API) take turns: see the

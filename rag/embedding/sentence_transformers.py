@@ -1,49 +1,25 @@
-"""Embedder protocol and its sentence-transformers (torch) implementation.
+"""The Embedder on PyTorch through sentence-transformers: the reference vectors, and a GPU's.
 
-The ONNX Runtime implementation, which needs no torch at run time, is in ``rag.onnx_embedding``.
+Importing torch and loading the weights happen in ``warm_up`` (or on first use), never at
+import or construction.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.embedding.folder import embedding_model_name, folder_metadata
 from rag.models import pick_device, resolve_embedding_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
-
-
-class Embedder(Protocol):
-    """Turns text into unit-length vectors. Documents and queries are separate calls."""
-
-    @property
-    def model_name(self) -> str: ...
-
-    @property
-    def dimension(self) -> int: ...
-
-    @property
-    def max_tokens(self) -> int:
-        """Longest input in the model's own tokens, special tokens included."""
-        ...
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens the model would read for ``text``, special tokens excluded."""
-        ...
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    def embed_query(self, text: str) -> np.ndarray: ...
 
 
 class SentenceTransformerEmbedder:
@@ -129,28 +105,3 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         vector: np.ndarray = self.embed_documents([text])[0]
         return vector
-
-
-def embedding_model_name(spec: str) -> str:
-    """Recorded with each collection: a package name as given, a folder by its absolute path.
-
-    Every backend reports the same name for the same model, so collections do not care which
-    one embedded them."""
-    path = Path(spec).expanduser()
-    return str(path.resolve()) if path.is_dir() else spec
-
-
-@functools.cache
-def folder_metadata(folder: Path) -> tuple[int, int] | None:
-    """(dimension, max_seq_length) from a sentence-transformers folder's configuration files,
-    or None when its modules are not the plain Transformer -> Pooling [-> Normalize] kind."""
-    try:
-        modules = json.loads((folder / "modules.json").read_text())
-        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
-        if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
-            return None
-        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text())
-        config = json.loads((folder / "sentence_bert_config.json").read_text())
-        return int(pooling["word_embedding_dimension"]), int(config["max_seq_length"])
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return None
