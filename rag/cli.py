@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rag import __version__
+from rag.cli_progress import RichProgress
 from rag.config import Settings, validate_collection_name
 from rag.errors import InvalidInputError, RagError
 
@@ -162,7 +163,7 @@ def ingest(
             watch_ingest(settings, paths, on_report=lambda r: _print_report(settings, r, False))
         return
     with _errors():
-        report = run_ingest(settings, paths, progress=make_progress(err))
+        report = run_ingest(settings, paths, progress=RichProgress(err))
     _print_report(settings, report, as_json)
     if not report.ok:
         raise typer.Exit(EXIT_FILES_FAILED)
@@ -318,7 +319,7 @@ def reindex_command(collection: CollectionOpt = None) -> None:
 
     settings = _settings(collection)
     with _errors():
-        report = reindex(settings, build_embedder(settings, bulk=True), progress=make_progress(err))
+        report = reindex(settings, build_embedder(settings, bulk=True), progress=RichProgress(err))
     _print_report(settings, report, False)
     if not report.ok:
         raise typer.Exit(EXIT_FILES_FAILED)
@@ -396,51 +397,6 @@ def eval_qa(
     with _errors():
         report = evaluate_qa(settings, questions)
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
-
-
-class RichProgress:
-    """Files and chunks with rate and time left; silent when stderr is not a terminal."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("files, {task.fields[chunks]} chunks ({task.fields[rate]} chunks/s)"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not console.is_terminal,
-            transient=False,
-        )
-        self._task: Any = None
-
-    def start(self, total_files: int) -> None:
-        self._progress.start()
-        self._task = self._progress.add_task("ingesting", total=total_files, chunks=0, rate="-")
-
-    def advance(self, *, files: int = 0, chunks: int = 0) -> None:
-        task = self._progress.tasks[0]
-        total = task.fields["chunks"] + chunks
-        elapsed = task.elapsed or 0.0
-        rate = f"{total / elapsed:.1f}" if elapsed > 0 and total else "-"
-        self._progress.update(self._task, advance=files, chunks=total, rate=rate)
-
-    def finish(self) -> None:
-        self._progress.stop()
-
-
-def make_progress(console: Console) -> RichProgress:
-    return RichProgress(console)
 
 
 def main() -> None:

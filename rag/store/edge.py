@@ -225,7 +225,7 @@ class EdgeVectorStore:
 
     def build_index(self) -> bool:
         # Qdrant Edge never optimizes by itself: without this, dense search reads every vector
-        # (22 ms at 100k chunks instead of 3). Sparse (BM25) vectors are always indexed, so
+        # (several times slower on a large collection). Sparse (BM25) vectors are always indexed, so
         # the dense ones still unindexed are the points minus the indexed beyond the sparse.
         info = self._shard.info()
         live = 2 * info.points_count
