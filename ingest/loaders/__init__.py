@@ -17,12 +17,12 @@ import logging
 from pathlib import Path
 
 from ingest.loaders.base import FormatLoader
-from ingest.loaders.docx import load_docx as _load_docx
-from ingest.loaders.html import load_html as _load_html
-from ingest.loaders.markdown import load_markdown as _load_markdown
-from ingest.loaders.pdf import load_pdf as _load_pdf
-from ingest.loaders.rst import load_rst as _load_rst
-from ingest.loaders.text import load_text as _load_text
+from ingest.loaders.docx import load_docx
+from ingest.loaders.html import load_html
+from ingest.loaders.markdown import load_markdown
+from ingest.loaders.pdf import load_pdf
+from ingest.loaders.rst import load_rst
+from ingest.loaders.text import load_text
 from rag.errors import LoaderError, UnsupportedFileType
 from rag.types import Document
 
@@ -31,19 +31,17 @@ __all__ = ["LOADER_VERSION", "SUPPORTED_EXTENSIONS", "load_document"]
 logger = logging.getLogger(__name__)
 
 _LOADERS: dict[str, FormatLoader] = {
-    ".txt": _load_text,
-    ".md": _load_markdown,
-    ".markdown": _load_markdown,
-    ".rst": _load_rst,
-    ".html": _load_html,
-    ".htm": _load_html,
-    ".pdf": _load_pdf,
-    ".docx": _load_docx,
+    ".txt": load_text,
+    ".md": load_markdown,
+    ".markdown": load_markdown,
+    ".rst": load_rst,
+    ".html": load_html,
+    ".htm": load_html,
+    ".pdf": load_pdf,
+    ".docx": load_docx,
 }
 
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
-    {".txt", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".docx"}
-)
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_LOADERS)
 # Bump whenever the text or sections produced for a file change, so stored chunks get rebuilt.
 LOADER_VERSION: str = "1"
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from rag.errors import LoaderError
 from rag.types import Section
 
-Loaded = tuple[str, list[Section]]
+TitledSections = tuple[str, list[Section]]
 """A loader's result: the title it found (may be empty) and the sections in reading order."""
 
-FormatLoader = Callable[[Path, bytes], Loaded]
+FormatLoader = Callable[[Path, bytes], TitledSections]
 
 SNIFF_BYTES = 8192
 UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.loaders.base import Loaded
+from ingest.loaders.base import TitledSections
 from rag.errors import LoaderError
 from rag.types import Section
 
@@ -26,7 +26,7 @@ _DOCX_HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
-def load_docx(path: Path, data: bytes) -> Loaded:
+def load_docx(path: Path, data: bytes) -> TitledSections:
     """Title and sections of a DOCX file."""
     import io
     import zipfile

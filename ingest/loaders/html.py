@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.loaders.base import SNIFF_BYTES, UTF16_BOMS, Loaded
+from ingest.loaders.base import SNIFF_BYTES, UTF16_BOMS, TitledSections
 from rag.errors import LoaderError
 from rag.types import Section
 
@@ -139,7 +139,7 @@ def _decode_html(data: bytes) -> str:
     return data.decode(encoding, errors="replace")
 
 
-def load_html(path: Path, data: bytes) -> Loaded:
+def load_html(path: Path, data: bytes) -> TitledSections:
     """Title and sections of an HTML page."""
     from selectolax.lexbor import LexborHTMLParser
 
@@ -158,7 +158,7 @@ def load_html(path: Path, data: bytes) -> Loaded:
     return title, sections
 
 
-def _html_extract(tree: LexborHTMLParser, *, drop_toc: bool) -> Loaded:
+def _html_extract(tree: LexborHTMLParser, *, drop_toc: bool) -> TitledSections:
     title_node = tree.css_first("title")
     title = title_node.text(deep=True) if title_node is not None else ""
     _drop_boilerplate(tree, drop_toc=drop_toc)

@@ -12,14 +12,14 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ingest.loaders.base import Loaded, decode_utf8_text, sections_from_spans
+from ingest.loaders.base import TitledSections, decode_utf8_text, sections_from_spans
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _FRONT_MATTER_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 _FRONT_MATTER_KEY = re.compile(r"^[A-Za-z_][\w-]*:", re.MULTILINE)
 
 
-def load_markdown(path: Path, data: bytes) -> Loaded:
+def load_markdown(path: Path, data: bytes) -> TitledSections:
     """Title and sections of a Markdown file."""
     from markdown_it import MarkdownIt
 

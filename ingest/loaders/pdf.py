@@ -13,7 +13,7 @@ import threading
 import unicodedata
 from pathlib import Path
 
-from ingest.loaders.base import Loaded, strip_blank_edges
+from ingest.loaders.base import TitledSections, strip_blank_edges
 from rag.errors import LoaderError
 from rag.types import Section
 
@@ -22,7 +22,7 @@ _PDFIUM_LOCK = threading.Lock()
 _PDF_JUNK = str.maketrans({"\x02": "-", "\ufffe": "-", "\x00": None, "\u00ad": None})
 
 
-def load_pdf(path: Path, data: bytes) -> Loaded:
+def load_pdf(path: Path, data: bytes) -> TitledSections:
     """Title and per-page sections of a PDF file."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ingest.loaders.base import Loaded, decode_utf8_text, sections_from_spans
+from ingest.loaders.base import TitledSections, decode_utf8_text, sections_from_spans
 
 # docutils allows any non-alphanumeric printable ASCII character as a section adornment.
 _RST_ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1+[ \t]*$")
@@ -39,7 +39,7 @@ def _rst_role_label(content: str) -> str:
     return content.lstrip("!")
 
 
-def load_rst(path: Path, data: bytes) -> Loaded:
+def load_rst(path: Path, data: bytes) -> TitledSections:
     """Title and sections of a reStructuredText file."""
     text = decode_utf8_text(path, data)
     lines = text.split("\n")
