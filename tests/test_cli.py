@@ -69,6 +69,7 @@ def test_invalid_collection_name(cli_env: Path) -> None:
     assert code == EXIT_USAGE and "collection" in err
 
 
+@pytest.mark.real_models  # the embedder reads the real model's files for its dimension
 def test_asking_an_empty_store_says_what_to_do(cli_env: Path) -> None:
     code, _, err = run("search", "hello")
     assert code != 0 and "ingest documents into it first" in err

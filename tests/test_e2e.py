@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from ingest.runs import ingest_into
 from rag.answering import ABSTAIN_MESSAGE
-from rag.api.app import create_app
-from rag.catalog import open_collection
 from rag.config import Settings
 from rag.query import open_answerer
 from rag.text import named_terms
-from tests.conftest import MODEL_CACHE
-from tests.documents import QUESTIONS, write_fixture_folder
+from tests.conftest import MODEL_CACHE, LiveServer, ingest_fixture_folder
+from tests.documents import QUESTIONS
 
 pytestmark = pytest.mark.real_models
 
@@ -40,15 +32,9 @@ def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def corpus(
     tmp_path_factory: pytest.TempPathFactory, e2e_settings: Settings, real_embedder: Any
 ) -> Path:
-    folder = write_fixture_folder(tmp_path_factory.mktemp("docs") / "docs")
-    store = open_collection(e2e_settings, real_embedder, create=True)
-    try:
-        report = ingest_into(e2e_settings, store, real_embedder, [folder])
-    finally:
-        store.close()
-    assert report.ok, report.failed
-    assert len(report.added) == 6
-    return folder
+    return ingest_fixture_folder(
+        e2e_settings, real_embedder, tmp_path_factory.mktemp("docs") / "docs"
+    )
 
 
 @pytest.mark.parametrize(("question", "expected"), list(QUESTIONS.items()))
@@ -84,52 +70,23 @@ def test_answers_cite_the_right_file_and_unrelated_questions_abstain(
     assert unrelated.answer == ABSTAIN_MESSAGE and unrelated.citations == []
 
 
-@pytest.fixture(scope="module")
-def server(
-    corpus: Path, e2e_settings: Settings, real_embedder: Any, real_generator: Any
-) -> Iterator[str]:
-    """The real app under uvicorn on a loopback port, in this process (Edge admits one)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app = create_app(e2e_settings, embedder=real_embedder, generator=real_generator)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    yield base
-    uv.should_exit = True
-    thread.join(timeout=30)
-
-
-def test_api_over_http(server: str) -> None:
-    health = httpx.get(f"{server}/healthz").json()
+def test_api_over_http(live_server: LiveServer) -> None:
+    server = live_server.http
+    health = httpx.get(f"{live_server.url}/healthz").json()
     assert health["status"] == "ok" and health["chunks"] >= 6
 
-    search = httpx.post(f"{server}/v1/search", json={"query": "apple trees orchard", "k": 2})
+    search = server.post("/v1/search", json={"query": "apple trees orchard", "k": 2})
     assert search.status_code == 200
     assert Path(search.json()["hits"][0]["source"]).name == "orchard.docx"
 
-    query = httpx.post(
-        f"{server}/v1/query",
-        json={"question": "How far can the Lighthouse beam be seen?"},
-        timeout=120,
-    )
+    query = server.post("/v1/query", json={"question": "How far can the Lighthouse beam be seen?"})
     body = query.json()
     assert query.status_code == 200, body
     assert not body["abstained"] and {"retrieve_ms", "total_ms"} <= body["timings"].keys()
     assert "lighthouse.pdf" in {Path(c["source"]).name for c in body["citations"]}
     assert body["citations"][0]["page"] == 2  # the beam sentence is on the PDF's second page
 
-    docs = httpx.get(f"{server}/openapi.json").json()
+    docs = server.get("/openapi.json").json()
     assert {"/v1/query", "/v1/search", "/healthz"} <= docs["paths"].keys()
 
 
@@ -144,14 +101,15 @@ def test_api_over_http(server: str) -> None:
     ],
 )
 def test_api_bad_input_is_4xx_naming_the_field(
-    server: str, body: dict[str, Any], field: str
+    live_server: LiveServer, body: dict[str, Any], field: str
 ) -> None:
-    response = httpx.post(f"{server}/v1/query", json=body)
+    response = live_server.http.post("/v1/query", json=body)
     assert 400 <= response.status_code < 500
     error = response.json()["error"]
     assert error["param"] == field or field in error["message"]
 
 
-def test_api_unknown_collection_is_404(server: str) -> None:
-    response = httpx.post(f"{server}/v1/search", json={"query": "x", "collection": "nothere"})
+def test_api_unknown_collection_is_404(live_server: LiveServer) -> None:
+    search = {"query": "x", "collection": "nothere"}
+    response = live_server.http.post("/v1/search", json=search)
     assert response.status_code == 404 and "nothere" in response.json()["error"]["message"]

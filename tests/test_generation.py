@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from rag.generation.local import repeats_itself
 
 
@@ -14,6 +16,7 @@ def test_a_loop_is_detected_once_the_model_repeats_a_run_of_its_tokens() -> None
     assert repeats_itself([*phrase, *phrase])
 
 
+@pytest.mark.real_models
 def test_reusing_the_previous_prompts_cache_gives_the_same_answer(real_generator: Any) -> None:
     """The second prompt shares the system prompt and context with the first: the shared
     part's key/value cache is reused, and greedy decoding must not notice."""
@@ -29,6 +32,7 @@ def test_reusing_the_previous_prompts_cache_gives_the_same_answer(real_generator
     assert warm == cold
 
 
+@pytest.mark.real_models
 def test_the_model_finds_the_question_likelier_after_the_passage_that_answers_it(
     real_generator: Any,
 ) -> None:

@@ -6,54 +6,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 
 import rag
-from rag.api.deps import AuthError, hash_key, require_key
-from rag.api.openai_service import OpenAIError, error_body
+from rag.api.deps import hash_key, require_key
+from rag.api.errors import add_error_handlers
 from rag.api.routes import health, ingest, openai, query
 from rag.api.state import ServiceState
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
-from rag.errors import (
-    CollectionMismatchError,
-    InvalidInputError,
-    ModelError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
-    RagError,
-    StoreLockedError,
-)
 from rag.generation import Generator
 from rag.jobs import JobRunner
 from rag.query import build_generator
 
 log = logging.getLogger(__name__)
-
-
-def _error(status: int, message: str, kind: str, param: str | None = None) -> JSONResponse:
-    # The OpenAI error shape, so OpenAI clients and our own show the same thing.
-    body = {"error": {"message": message, "type": kind, "param": param, "code": None}}
-    return JSONResponse(status_code=status, content=body)
-
-
-def _status(exc: RagError) -> tuple[int, str]:
-    if isinstance(exc, PayloadTooLargeError):
-        return 413, "invalid_request_error"
-    if isinstance(exc, PermissionDeniedError):
-        return 403, "permission_error"
-    if isinstance(exc, InvalidInputError):
-        return 400, "invalid_request_error"
-    if isinstance(exc, NotFoundError):
-        return 404, "not_found_error"
-    if isinstance(exc, CollectionMismatchError):
-        return 409, "conflict_error"
-    if isinstance(exc, StoreLockedError | ModelError):
-        return 503, "service_unavailable"
-    return 500, "server_error"
 
 
 def _warm_up(component: object) -> None:
@@ -108,32 +74,7 @@ def create_app(
     )
     app.state.key_hashes = [hash_key(k.get_secret_value()) for k in settings.api_keys]
 
-    @app.exception_handler(RagError)
-    async def rag_error(_: Request, exc: RagError) -> JSONResponse:
-        status, kind = _status(exc)
-        if status >= 500:
-            log.error("request failed: %s", exc)
-        return _error(status, str(exc), kind, getattr(exc, "field", None))
-
-    @app.exception_handler(OpenAIError)
-    async def openai_error(_: Request, exc: OpenAIError) -> JSONResponse:
-        body = error_body(str(exc), exc.kind, exc.param, exc.code)
-        return JSONResponse(status_code=exc.status, content=body)
-
-    @app.exception_handler(AuthError)
-    async def auth_error(_: Request, exc: AuthError) -> JSONResponse:
-        response = _error(401, str(exc), "invalid_request_error")
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-        field = ".".join(loc) or None
-        message = f"{field}: {first.get('msg', 'invalid request')}" if field else "invalid body"
-        return _error(422, message, "invalid_request_error", field)
-
+    add_error_handlers(app)
     app.include_router(health.router)
     app.include_router(query.router, dependencies=[Depends(require_key)])
     app.include_router(ingest.router, dependencies=[Depends(require_key)])

@@ -9,11 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from rag.api.errors import AuthError
 from rag.api.state import ServiceState
-
-
-class AuthError(Exception):
-    """Missing or wrong API key; rendered as 401 with an OpenAI-style error body."""
 
 
 def get_state(request: Request) -> ServiceState:

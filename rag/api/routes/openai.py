@@ -1,7 +1,7 @@
 """The OpenAI-compatible API: models, chat completions (streamed or not), embeddings.
 
-Thin: parse, call rag.api.openai_service, return. Keys are checked by the router's
-dependency (require_key), as on every /v1 route.
+Thin: parse, call rag.api.openai, return. Keys are checked by the router's dependency
+(require_key), as on every /v1 route.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from rag.api import openai_service
 from rag.api.deps import StateDep
-from rag.api.openai_schemas import (
+from rag.api.openai import chat, models
+from rag.api.openai.embeddings import create_embeddings
+from rag.api.openai.schemas import (
     ChatCompletion,
     ChatCompletionRequest,
     EmbeddingRequest,
@@ -38,12 +39,12 @@ _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 @router.get("/models", response_model=ModelList)
 def list_models(state: StateDep) -> ModelList:
     """One model per collection, 'rag-<collection>'."""
-    return openai_service.list_models(state)
+    return models.list_models(state)
 
 
 @router.get("/models/{model}", response_model=ModelCard)
 def get_model(model: str, state: StateDep) -> ModelCard:
-    return openai_service.get_model(model, state)
+    return models.get_model(model, state)
 
 
 @router.post(
@@ -57,12 +58,12 @@ def chat_completions(
     """Answer the conversation's last question from the collection the model names, with
     [n] citations in the text, a Sources footer, and a structured ``citations`` field."""
     if body.stream:
-        events = openai_service.chat_completion_stream(body, state)
+        events = chat.chat_completion_stream(body, state)
         return StreamingResponse(events, media_type="text/event-stream", headers=_SSE_HEADERS)
-    return openai_service.chat_completion(body, state)
+    return chat.chat_completion(body, state)
 
 
 @router.post("/embeddings", response_model=EmbeddingResponse)
 def embeddings(body: EmbeddingRequest, state: StateDep) -> EmbeddingResponse:
     """Vectors from the embedding model, as floats or base64 (little-endian float32)."""
-    return openai_service.create_embeddings(body, state)
+    return create_embeddings(body, state)

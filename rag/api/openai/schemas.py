@@ -3,7 +3,7 @@
 
 Requests accept unknown fields: OpenAI clients send many (``user``, ``seed``, ``metadata``,
 ``parallel_tool_calls``, ...). Fields we read are typed here; what we cannot honour is refused
-or ignored in rag.api.openai_service, with OpenAI-style errors.
+or ignored by rag.api.openai.chat and rag.api.openai.embeddings, with OpenAI-style errors.
 """
 
 from __future__ import annotations

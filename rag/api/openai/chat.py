@@ -1,12 +1,12 @@
-"""The OpenAI wire format around rag.chat and the embedder: model ids, parameter checks,
-chat.completion objects, server-sent events, embeddings.
+"""/v1/chat/completions: OpenAI's chat API around rag.chat, whole or as server-sent events.
 
-Model ids are 'rag-<collection>': a chat client's model picker picks the collection.
+Every 4xx is raised before a stream starts: the request is checked, the conversation read and
+the retrieval done first. A streamed answer is a run of chat.completion.chunk events ending in
+``data: [DONE]``; an error after the stream started ends it with an error event instead.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
-import numpy as np
-
-from rag.api.openai_schemas import (
+from rag.api.errors import SERVER_ERROR, OpenAIError, error_body
+from rag.api.openai.models import collection_for
+from rag.api.openai.schemas import (
     AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
@@ -26,98 +26,18 @@ from rag.api.openai_schemas import (
     Choice,
     ChunkChoice,
     Delta,
-    EmbeddingItem,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    EmbeddingUsage,
-    ModelCard,
-    ModelList,
     RagInfo,
     Usage,
 )
 from rag.api.schemas import CitationModel
 from rag.api.state import ServiceState
-from rag.catalog import list_collections
-from rag.chat import ChatDelta, ChatEvent, ChatOptions, ChatResult, ChatService
-from rag.config import Settings
+from rag.chat import ChatDelta, ChatEvent, ChatOptions, ChatPrepared, ChatResult, ChatService
 from rag.conversation import Turn
 from rag.errors import RagError
 
 log = logging.getLogger(__name__)
 
-MODEL_PREFIX = "rag-"
 _MAX_STOP_SEQUENCES = 4
-
-
-class OpenAIError(Exception):
-    """An error with OpenAI's status, type, param and code; rendered by the app."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        kind: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-        self.param = param
-        self.code = code
-
-
-def error_body(message: str, kind: str, param: str | None, code: str | None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-
-# --- models ------------------------------------------------------------------------------
-
-
-def model_id(collection: str) -> str:
-    return f"{MODEL_PREFIX}{collection}"
-
-
-def collections(settings: Settings) -> list[str]:
-    """The collections there are, the configured one always among them."""
-    names = set(list_collections(settings))
-    names.add(settings.collection)
-    return sorted(names)
-
-
-def list_models(state: ServiceState) -> ModelList:
-    return ModelList(
-        data=[ModelCard(id=model_id(c), created=state.started) for c in collections(state.settings)]
-    )
-
-
-def _model_not_found(model: str, settings: Settings) -> OpenAIError:
-    known = ", ".join(model_id(c) for c in collections(settings))
-    return OpenAIError(
-        404,
-        f"The model '{model}' does not exist. Models here are 'rag-<collection>': {known}.",
-        param="model",
-        code="model_not_found",
-    )
-
-
-def collection_for(model: str, settings: Settings) -> str:
-    """The collection a model id names, or 404 model_not_found."""
-    name = model.removeprefix(MODEL_PREFIX) if model.startswith(MODEL_PREFIX) else None
-    if name == settings.collection:
-        return name  # no listing needed for the usual case
-    if name is None or name not in collections(settings):
-        raise _model_not_found(model, settings)
-    return name
-
-
-def get_model(model: str, state: ServiceState) -> ModelCard:
-    collection_for(model, state.settings)
-    return ModelCard(id=model, created=state.started)
-
-
-# --- chat completions --------------------------------------------------------------------
 
 
 def chat_options(body: ChatCompletionRequest) -> ChatOptions:
@@ -209,7 +129,9 @@ def _usage(result: ChatResult) -> Usage:
     )
 
 
-def start_chat(body: ChatCompletionRequest, state: ServiceState) -> tuple[ChatService, Any]:
+def start_chat(
+    body: ChatCompletionRequest, state: ServiceState
+) -> tuple[ChatService, ChatPrepared]:
     """Check the request and retrieve: every 4xx is raised here, before any stream starts."""
     collection = collection_for(body.model, state.settings)
     options = chat_options(body)
@@ -296,95 +218,10 @@ def sse_events(events: Iterator[ChatEvent], *, model: str, include_usage: bool) 
                 yield chunk([], usage=_usage(event))
     except RagError as exc:
         log.error("streamed answer failed: %s", exc)
-        yield sse(error_body(str(exc), "server_error", None, None))
+        yield sse(error_body(str(exc), SERVER_ERROR))
         return
     except Exception:
         log.exception("streamed answer failed")
-        yield sse(error_body("internal error while answering", "server_error", None, None))
+        yield sse(error_body("internal error while answering", SERVER_ERROR))
         return
     yield sse("[DONE]")
-
-
-# --- embeddings --------------------------------------------------------------------------
-
-
-def _check_embedding_model(model: str, state: ServiceState) -> None:
-    names = {state.settings.embedding_model, state.embedder.model_name}
-    if model in names:
-        return
-    if model.startswith(MODEL_PREFIX) and model.removeprefix(MODEL_PREFIX) in collections(
-        state.settings
-    ):
-        return
-    raise OpenAIError(
-        404,
-        f"The model '{model}' does not exist. Embeddings take a 'rag-<collection>' id or "
-        f"'{state.settings.embedding_model}'.",
-        param="model",
-        code="model_not_found",
-    )
-
-
-def _texts(body: EmbeddingRequest, settings: Settings) -> list[str]:
-    raw = body.input
-    texts: list[Any] = [raw] if isinstance(raw, str) else list(raw)
-    if not texts:
-        raise OpenAIError(400, "input is empty.", param="input")
-    if any(not isinstance(t, str) for t in texts):
-        raise OpenAIError(
-            400,
-            "token arrays are not supported: send text (LangChain: "
-            "OpenAIEmbeddings(check_embedding_ctx_length=False)).",
-            param="input",
-            code="unsupported_value",
-        )
-    if len(texts) > settings.embedding_max_inputs:
-        raise OpenAIError(
-            400,
-            f"input has {len(texts)} texts; the limit is {settings.embedding_max_inputs} "
-            "(RAG_EMBEDDING_MAX_INPUTS).",
-            param="input",
-        )
-    for i, text in enumerate(texts):
-        if not text.strip():
-            raise OpenAIError(400, f"input[{i}] is empty.", param="input")
-        if len(text) > settings.embedding_max_input_chars:
-            raise OpenAIError(
-                400,
-                f"input[{i}] has {len(text)} characters; the limit is "
-                f"{settings.embedding_max_input_chars} (RAG_EMBEDDING_MAX_INPUT_CHARS).",
-                param="input",
-            )
-    return texts
-
-
-def encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | str:
-    if encoding_format == "base64":
-        # As OpenAI: the little-endian float32 bytes, base64-encoded.
-        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-    return [float(x) for x in np.asarray(vector, dtype=np.float32).tolist()]
-
-
-def create_embeddings(body: EmbeddingRequest, state: ServiceState) -> EmbeddingResponse:
-    _check_embedding_model(body.model, state)
-    embedder = state.embedder
-    if body.dimensions is not None and body.dimensions != embedder.dimension:
-        # all-MiniLM-L6-v2 was not trained to be cut short (no Matryoshka training).
-        raise OpenAIError(
-            400,
-            f"dimensions must be {embedder.dimension}, the model's dimension; this model's "
-            "vectors cannot be shortened.",
-            param="dimensions",
-            code="unsupported_value",
-        )
-    texts = _texts(body, state.settings)
-    vectors = embedder.embed_documents(texts)
-    tokens = sum(embedder.count_tokens(t) for t in texts)
-    return EmbeddingResponse(
-        data=[
-            EmbeddingItem(index=i, embedding=encode_vector(v, body.encoding_format))
-            for i, v in enumerate(vectors)
-        ],
-        model=body.model,
-        usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens),
-    )
