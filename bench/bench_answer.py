@@ -61,9 +61,7 @@ def main() -> None:
     context_ms: list[float] = []
     with open_answerer(settings) as answerer:
         started = time.perf_counter()
-        warm_up = getattr(answerer.generator, "warm_up", None)
-        if warm_up is not None:
-            warm_up()
+        answerer.generator.warm_up()
         load_s = time.perf_counter() - started
         answerer.ask("How do I warm up?")  # first call pays one-time costs, as in a server
         for question in questions:

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 
 class Reranker(Protocol):
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first query."""
+        ...
+
     def scores(self, query: str, texts: Sequence[str]) -> list[float]:
         """One relevance score per text, higher is better."""
         ...

@@ -77,6 +77,9 @@ class ScriptedGenerator:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
+    def warm_up(self) -> None:
+        pass
+
     def prompt_tokens(self, messages: Sequence[Message]) -> int:
         return sum(self.count_tokens(m["content"]) for m in messages)
 

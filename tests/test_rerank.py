@@ -18,6 +18,9 @@ class LastFirstReranker:
     def __init__(self) -> None:
         self.seen: list[list[str]] = []
 
+    def warm_up(self) -> None:
+        pass
+
     def scores(self, query: str, texts: Sequence[str]) -> list[float]:
         self.seen.append(list(texts))
         return [float(i) for i in range(len(texts))]

@@ -22,13 +22,6 @@ from rag.query import build_generator
 log = logging.getLogger(__name__)
 
 
-def _warm_up(component: object) -> None:
-    """Load a model now, so that the first request does not wait for it."""
-    warm_up = getattr(component, "warm_up", None)
-    if warm_up is not None:
-        warm_up()
-
-
 def _run_jobs_in_process(state: ServiceState) -> None:
     """Run the queued ingestion jobs on a thread of the service, on its open collections."""
     from ingest.jobs import JobExecutor
@@ -53,11 +46,12 @@ def create_app(
         emb = embedder or build_embedder(settings)
         gen = generator or build_generator(settings)
         emb.warm_up()
-        _warm_up(gen)
+        gen.warm_up()
         state = ServiceState(settings, emb, gen)
         if settings.ingest_in_process:
             _run_jobs_in_process(state)
-        _warm_up(state.reranker)
+        if state.reranker is not None:
+            state.reranker.warm_up()
         state.store()  # fail at start, not at the first request, if the store is unusable
         app.state.rag = state
         log.info("ready: collection %r, generator %s", settings.collection, gen.model_name)

@@ -24,6 +24,11 @@ class Generator(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    def warm_up(self) -> None:
+        """Load what the model needs now rather than on the first request (a no-op where
+        nothing loads)."""
+        ...
+
     def prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Tokens of the messages once the chat template is applied."""
         ...

@@ -48,6 +48,9 @@ class OpenAIChatGenerator:
         self._model = model
         self._window = context_window
 
+    def warm_up(self) -> None:
+        """Nothing loads here: the server holds the model."""
+
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIChatGenerator:
         if not (settings.openai_base_url and settings.openai_model):
