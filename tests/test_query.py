@@ -1,3 +1,5 @@
+"""The query side built from Settings (rag/query.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path
