@@ -35,7 +35,7 @@ case "${1:-}" in
   test)
     setup "[dev]"
     "$VENV/bin/ruff" check .
-    "$VENV/bin/ruff" format --check rag ingest tests bench
+    "$VENV/bin/ruff" format --check rag ingest tests bench scripts
     "$VENV/bin/mypy"
     "$VENV/bin/lint-imports" --no-cache
     "$VENV/bin/pytest" "${@:2}"
