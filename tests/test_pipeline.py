@@ -413,10 +413,13 @@ def test_symlinked_files_follow_the_confining_roots(
     (docs / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
 
     # The CLI's way: symlinked files are followed wherever they point.
-    assert len(pipeline.plan([docs]).add) == 3
-    # The API's way: confined to the roots, checked file by file as the folder is walked.
+    first = pipeline.run([docs])
+    assert first.added == [str(a), str(docs / "inside.txt"), str(docs / "leak.txt")]
+    assert "secret" in {w for t in texts(store, embedder) for w in t.split()}
+    # The API's way: confined to the roots, checked file by file as the folder is walked; a
+    # file stored before from outside them is deleted.
     report = pipeline.run([docs], confine=[root])
-    assert report.added == [str(a), str(docs / "inside.txt")]
+    assert report.deleted == [str(docs / "leak.txt")] and not report.added
     reasons = {Path(f.path).name: f.reason for f in report.failed}
     assert set(reasons) == {"leak.txt", "dangling.txt"}
     assert "outside the allowed ingest roots" in reasons["leak.txt"]
