@@ -206,6 +206,9 @@ class TimedStore:
     def word_counts(self, words: Sequence[str], *, up_to: int) -> dict[str, int]:
         return self.inner.word_counts(words, up_to=up_to)
 
+    def flush(self) -> None:
+        self.inner.flush()
+
     def build_index(self) -> bool:
         return self.inner.build_index()
 

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ingest.runs import ingest_into, reindex, run_ingest, watch_ingest
 from rag.config import Settings
@@ -34,6 +34,10 @@ class JobExecutor:
 
     With ``open_store`` the collections are the caller's open ones (the service shares them
     with its queries); without it, each ingestion opens and closes its collection.
+
+    An ingestion job's options (``ingest_options``) carry what the request asked for: the
+    folders its files must resolve into (``confine``, checked as the files are walked, so in
+    whichever process runs the job) and ``allow_empty``.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class JobExecutor:
                 self._embedder,
                 [Path(p) for p in job.paths],
                 progress=progress,
+                **_ingest_args(job.options),
             )
         else:
             report = run_ingest(
@@ -76,8 +81,32 @@ class JobExecutor:
                 collection=job.collection,
                 embedder=self._embedder,
                 progress=progress,
+                **_ingest_args(job.options),
             )
         return report.to_dict()
+
+
+def ingest_options(
+    *, confine: Sequence[Path] | None = None, allow_empty: bool = False
+) -> dict[str, Any]:
+    """An ingestion job's options, as the queue stores them (see ``JobExecutor``)."""
+    options: dict[str, Any] = {"allow_empty": allow_empty}
+    if confine is not None:
+        options["confine"] = [str(p) for p in confine]
+    return options
+
+
+class _IngestArgs(TypedDict):
+    confine: list[Path] | None
+    allow_empty: bool
+
+
+def _ingest_args(options: Mapping[str, Any]) -> _IngestArgs:
+    confine = options.get("confine")
+    return {
+        "confine": None if confine is None else [Path(p) for p in confine],
+        "allow_empty": bool(options.get("allow_empty", False)),
+    }
 
 
 def run_worker(

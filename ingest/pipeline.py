@@ -5,9 +5,12 @@ Order of writes, so that a crash at any point is repaired by the next run:
 2. the chunks are embedded and upserted (ids are content-derived, so a re-run rewrites the
    same points rather than duplicating them);
 3. the files' previous chunks that the new version no longer has are deleted;
-4. the files' rows are committed and their intent entries cleared, in one transaction.
-A changed file's new chunks are therefore in the store before its old ones go. On start, the
-intent log of an interrupted run is replayed: chunks it wrote but never committed are removed.
+4. the store is flushed (``VectorStore.flush``), so what it holds is on disk;
+5. the files' rows are committed and their intent entries cleared, in one transaction.
+A changed file's new chunks are therefore in the store before its old ones go, and whatever
+the state records as committed is durable in the store. Deleted files follow the same rule:
+their chunks are deleted and flushed before their rows go. On start, the intent log of an
+interrupted run is replayed: chunks it wrote but never committed are removed.
 """
 
 from __future__ import annotations
@@ -135,8 +138,15 @@ class IngestPipeline:
         self._exclude = tuple(exclude)
         self._signature = settings_signature(embedder, chunker)
 
-    def plan(self, paths: Sequence[Path]) -> Plan:
-        """What a run would do; reads the folders and the state, changes nothing."""
+    def plan(
+        self,
+        paths: Sequence[Path],
+        *,
+        confine: Sequence[Path] | None = None,
+        allow_empty: bool = False,
+    ) -> Plan:
+        """What a run would do; reads the folders and the state, changes nothing.
+        ``confine`` and ``allow_empty``: see ``ingest.sync.plan_sync``."""
         return plan_sync(
             paths,
             self._state.records(),
@@ -144,12 +154,22 @@ class IngestPipeline:
             extensions=SUPPORTED_EXTENSIONS,
             max_file_bytes=self._max_bytes,
             exclude=self._exclude,
+            confine=confine,
+            allow_empty=allow_empty,
         )
 
-    def run(self, paths: Sequence[Path], progress: IngestProgress | None = None) -> IngestReport:
+    def run(
+        self,
+        paths: Sequence[Path],
+        progress: IngestProgress | None = None,
+        *,
+        confine: Sequence[Path] | None = None,
+        allow_empty: bool = False,
+    ) -> IngestReport:
         started = time.perf_counter()
         self.recover()
-        report = self.apply(self.plan(paths), progress or NoProgress())
+        plan = self.plan(paths, confine=confine, allow_empty=allow_empty)
+        report = self.apply(plan, progress or NoProgress())
         report.seconds = time.perf_counter() - started
         log.info("ingest: %s", report.summary())
         return report
@@ -163,6 +183,7 @@ class IngestPipeline:
         for source, ids in pending.items():
             kept = set(records[source].chunk_ids) if source in records else set()
             self._store.delete([i for i in ids if i not in kept])
+        self._store.flush()
         self._state.forget([s for s in pending if s not in records])
         self._state.commit([records[s] for s in pending if s in records])
         log.info("recovered %d files from an interrupted run", len(pending))
@@ -172,10 +193,12 @@ class IngestPipeline:
         if plan.touched:
             self._state.commit(plan.touched)  # new mtimes, nothing to embed
         progress.start(len(plan.add) + len(plan.replace) + len(plan.move))
-        for record in plan.delete:
-            self._store.delete(list(record.chunk_ids))
-            self._state.forget([record.source])
-            report.deleted.append(record.source)
+        if plan.delete:
+            for record in plan.delete:
+                self._store.delete(list(record.chunk_ids))
+            self._store.flush()
+            self._state.forget([r.source for r in plan.delete])
+            report.deleted.extend(r.source for r in plan.delete)
         for move in plan.move:
             self._move(move, report)
             progress.advance(files=1)
@@ -249,6 +272,7 @@ class IngestPipeline:
             if b.change.previous is not None:
                 new = set(b.record.chunk_ids)
                 self._store.delete([i for i in b.change.previous.chunk_ids if i not in new])
+        self._store.flush()
         self._state.commit([b.record for b in batch])
         for b in batch:
             done = report.replaced if b.change.previous is not None else report.added
@@ -302,6 +326,7 @@ class IngestPipeline:
         self._state.mark_pending({record.source: record.chunk_ids})
         self._store.upsert(chunks, np.stack([v for _, v in stored]))
         self._store.delete(list(old.chunk_ids))
+        self._store.flush()
         self._state.replace(old.source, record)
         report.moved.append(f"{old.source} -> {new.file.source}")
 

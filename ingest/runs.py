@@ -15,11 +15,11 @@ from pathlib import Path
 from ingest.chunking import TokenChunker
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from ingest.pipeline import IngestPipeline, IngestProgress, IngestReport, settings_signature
-from ingest.sync import Plan, SyncState, plan_sync
+from ingest.sync import Plan, SyncState, check_emptied, plan_sync, source_of
 from rag.catalog import open_collection, remove_state, state_path
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
-from rag.errors import CollectionNotFoundError, DocumentNotFoundError
+from rag.errors import CollectionNotFoundError, DocumentNotFoundError, InvalidInputError
 from rag.store.base import VectorStore
 from rag.store.factory import collections_for
 
@@ -42,8 +42,15 @@ def ingest_into(
     paths: Sequence[Path],
     *,
     progress: IngestProgress | None = None,
+    confine: Sequence[Path] | None = None,
+    allow_empty: bool = False,
 ) -> IngestReport:
-    """Sync ``paths`` into an open collection, then index what was written."""
+    """Sync ``paths`` into an open collection, then index what was written.
+
+    ``confine``: the folders files must resolve into (the API's ingest roots; None follows
+    every symlinked file, as the CLI does). ``allow_empty``: a given folder that is missing
+    or empty has its stored documents deleted instead of failing the run. See
+    ``ingest.sync.plan_sync``."""
     state = SyncState(state_path(settings, store.collection))
     try:
         pipeline = IngestPipeline(
@@ -55,7 +62,7 @@ def ingest_into(
             batch_chunks=settings.ingest_batch_chunks,
             exclude=settings.ingest_exclude,
         )
-        report = pipeline.run(paths, progress)
+        report = pipeline.run(paths, progress, confine=confine, allow_empty=allow_empty)
         if report.changed:
             store.build_index()
         return report
@@ -64,7 +71,12 @@ def ingest_into(
 
 
 def plan_ingest(
-    settings: Settings, paths: Sequence[Path], *, embedder: Embedder | None = None
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    embedder: Embedder | None = None,
+    confine: Sequence[Path] | None = None,
+    allow_empty: bool = False,
 ) -> Plan:
     """What `rag ingest` would do, computed without opening the store or writing anything."""
     embedder = embedder or build_embedder(settings, bulk=True)
@@ -75,11 +87,32 @@ def plan_ingest(
         extensions=SUPPORTED_EXTENSIONS,
         max_file_bytes=settings.max_file_bytes,
         exclude=settings.ingest_exclude,
+        confine=confine,
+        allow_empty=allow_empty,
     )
 
 
+def check_paths(settings: Settings, paths: Sequence[Path], *, allow_empty: bool = False) -> None:
+    """Refuse, before any model loads, given paths that do not exist: an ``InvalidInputError``
+    naming the path, which also says how many of its documents are stored (and kept) unless
+    ``allow_empty`` asks for their deletion."""
+    missing = {
+        source_of(Path(p).expanduser()): Path(p)
+        for p in paths
+        if not Path(p).expanduser().exists() and not Path(p).expanduser().is_symlink()
+    }
+    if missing:
+        records = SyncState.read_records(state_path(settings, settings.collection))
+        check_emptied(missing, records, allow_empty=allow_empty)
+
+
 def _idle_report(
-    settings: Settings, embedder: Embedder, paths: Sequence[Path]
+    settings: Settings,
+    embedder: Embedder,
+    paths: Sequence[Path],
+    *,
+    confine: Sequence[Path] | None,
+    allow_empty: bool,
 ) -> IngestReport | None:
     """The report of a run with nothing to do, found from the ingestion state alone, so that
     a no-op re-run never opens the store (opening an Edge shard is a large part of such a
@@ -90,7 +123,7 @@ def _idle_report(
     path = state_path(settings, settings.collection)
     if not path.is_file() or SyncState.read_pending(path):
         return None
-    plan = plan_ingest(settings, paths, embedder=embedder)
+    plan = plan_ingest(settings, paths, embedder=embedder, confine=confine, allow_empty=allow_empty)
     if not plan.empty or plan.touched:
         return None
     report = IngestReport(unchanged=list(plan.unchanged), failed=list(plan.failed))
@@ -105,17 +138,26 @@ def watch_ingest(
     *,
     on_report: Callable[[IngestReport], None],
     stop: threading.Event | None = None,
+    allow_empty: bool = False,
 ) -> None:
-    """Sync once, then again whenever files under ``paths`` change, until ``stop`` is set."""
+    """Sync once, then again whenever files under ``paths`` change, until ``stop`` is set.
+
+    A later sync that finds a watched folder emptied (see ``ingest.sync.plan_sync``) is
+    logged and skipped, deleting nothing, and the watch goes on."""
     from watchfiles import watch
 
     embedder = build_embedder(settings, bulk=True)
     store = open_collection(settings, embedder, create=True)
     try:
-        on_report(ingest_into(settings, store, embedder, paths))
+        on_report(ingest_into(settings, store, embedder, paths, allow_empty=allow_empty))
         for changes in watch(*paths, stop_event=stop, debounce=1000, recursive=True):
             log.info("%d changes under the watched folders", len(changes))
-            on_report(ingest_into(settings, store, embedder, paths))
+            try:
+                report = ingest_into(settings, store, embedder, paths, allow_empty=allow_empty)
+            except InvalidInputError as exc:
+                log.error("sync skipped: %s", exc)
+                continue
+            on_report(report)
     finally:
         store.close()
 
@@ -127,17 +169,28 @@ def run_ingest(
     collection: str | None = None,
     embedder: Embedder | None = None,
     progress: IngestProgress | None = None,
+    confine: Sequence[Path] | None = None,
+    allow_empty: bool = False,
 ) -> IngestReport:
-    """Open (creating) the collection, sync ``paths`` into it, close it."""
+    """Open (creating) the collection, sync ``paths`` into it, close it. ``confine`` and
+    ``allow_empty``: see ``ingest_into``."""
     embedder = embedder or build_embedder(settings, bulk=True)
     if collection is not None:
         settings = settings.model_copy(update={"collection": collection})
-    idle = _idle_report(settings, embedder, paths)
+    idle = _idle_report(settings, embedder, paths, confine=confine, allow_empty=allow_empty)
     if idle is not None:
         return idle
     store = open_collection(settings, embedder, collection=collection, create=True)
     try:
-        return ingest_into(settings, store, embedder, paths, progress=progress)
+        return ingest_into(
+            settings,
+            store,
+            embedder,
+            paths,
+            progress=progress,
+            confine=confine,
+            allow_empty=allow_empty,
+        )
     finally:
         store.close()
 
@@ -207,6 +260,7 @@ def delete_document(settings: Settings, store: VectorStore, source: str) -> int:
             )
         store.delete(list(record.chunk_ids))
         store.delete_source(source)  # and anything a crashed run may have left under it
+        store.flush()
         state.forget([source])
         return len(record.chunk_ids)
     finally:

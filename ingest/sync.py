@@ -14,12 +14,12 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
-from rag.errors import InvalidInputError
+from rag.errors import InvalidInputError, PermissionDeniedError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,36 +60,86 @@ def source_of(path: Path) -> str:
     return str(path.parent.resolve() / path.name)
 
 
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    reason: str
+
+
+@dataclass
+class Scan:
+    """What ``scan`` found under the given paths."""
+
+    files: list[ScannedFile]
+    roots: list[str]
+    """The roots (absolute) whose stored files the sync owns, one per given path."""
+    seen: dict[str, int]
+    """How many supported files each root held, refused ones included."""
+    missing: dict[str, Path]
+    """Given paths that do not exist, by root."""
+    refused: list[FileError]
+    """Files reached through a symlink that resolves outside ``confine``."""
+
+
+OUTSIDE_ROOTS = "symbolic link to a file outside the allowed ingest roots (RAG_INGEST_ROOTS)"
+
+
 def scan(
-    paths: Sequence[Path], extensions: Iterable[str], exclude: Sequence[str] = ()
-) -> tuple[list[ScannedFile], list[str]]:
+    paths: Sequence[Path],
+    extensions: Iterable[str],
+    exclude: Sequence[str] = (),
+    *,
+    confine: Sequence[Path] | None = None,
+) -> Scan:
     """Files under the given paths with a supported extension, in sorted order.
 
-    Returns the files and the roots (absolute) whose stored files the sync owns. Hidden
-    files and folders are skipped, and so is what ``exclude`` matches (see ``excluded``);
-    symlinked folders are not followed (no loops). A file named on its own is always taken.
+    Hidden files and folders are skipped, and so is what ``exclude`` matches (see
+    ``excluded``); symlinked folders are not followed (no loops). A file named on its own is
+    always taken. Symlinked files are followed; with ``confine`` (the API's ingest roots) a
+    file whose resolved path is outside every one of them is refused, and so is a given path
+    that resolves outside them (``PermissionDeniedError``). The check runs here, when the
+    files are walked, so a link made after a request was accepted is caught too.
     """
     wanted = {e.lower() for e in extensions}
-    files: list[ScannedFile] = []
-    roots: list[str] = []
+    allowed = None if confine is None else [Path(c).expanduser().resolve() for c in confine]
+    found = Scan([], [], {}, {}, [])
     for given in paths:
         path = Path(given).expanduser()
         if not path.exists() and not path.is_symlink():
-            raise InvalidInputError(f"{given}: no such file or folder", field="paths")
+            root = source_of(path)
+            found.roots.append(root)
+            found.seen[root] = 0
+            found.missing[root] = Path(given)
+            continue
+        if allowed is not None and not _inside(path, allowed):
+            raise PermissionDeniedError(f"{given} is outside the allowed ingest roots")
         if path.is_dir():
-            root = path.resolve()
-            roots.append(str(root))
-            files.extend(
-                ScannedFile(p, source_of(p), explicit=False)
-                for p in _walk(root, exclude)
-                if p.suffix.lower() in wanted
-            )
+            root = str(path.resolve())
+            walked = [p for p in _walk(Path(root), exclude) if p.suffix.lower() in wanted]
+            for p in walked:
+                if allowed is None or _inside(p, allowed):
+                    found.files.append(ScannedFile(p, source_of(p), explicit=False))
+                else:
+                    found.refused.append(FileError(str(p), OUTSIDE_ROOTS))
         else:
             # A named file is always attempted: an unsupported type becomes a clear error.
-            files.append(ScannedFile(path, source_of(path), explicit=True))
-            roots.append(source_of(path))
-    unique = {f.source: f for f in files}
-    return [unique[s] for s in sorted(unique)], roots
+            root = source_of(path)
+            found.files.append(ScannedFile(path, root, explicit=True))
+            walked = [path]
+        found.roots.append(root)
+        found.seen[root] = found.seen.get(root, 0) + len(walked)
+    unique = {f.source: f for f in found.files}
+    found.files = [unique[s] for s in sorted(unique)]
+    return found
+
+
+def _inside(path: Path, allowed: Sequence[Path]) -> bool:
+    """Whether ``path``, with every symlink resolved, is inside one of ``allowed``."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: it reaches no file anywhere
+        return True
+    return any(real.is_relative_to(root) for root in allowed)
 
 
 def _walk(root: Path, exclude: Sequence[str]) -> Iterator[Path]:
@@ -123,12 +173,6 @@ def excluded(relative: PurePosixPath, patterns: Sequence[str]) -> bool:
 def under(source: str, root: str) -> bool:
     """Whether ``source`` is ``root`` itself or a path inside it."""
     return source == root or source.startswith(root.rstrip("/") + "/")
-
-
-@dataclass(frozen=True)
-class FileError:
-    path: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -181,6 +225,42 @@ class Plan:
         )
 
 
+def stored_under(records: Iterable[str], root: str) -> int:
+    """How many of the stored sources are ``root`` or inside it."""
+    return sum(1 for source in records if under(source, root))
+
+
+def emptied_message(folder: Path, what: str, stored: int) -> str:
+    """The error for a folder that lost every file while ``stored`` documents from it remain."""
+    documents = (
+        "1 document ingested from it is"
+        if stored == 1
+        else f"{stored} documents ingested from it are"
+    )
+    return (
+        f"{folder}: {what}, but {documents} stored; nothing was "
+        "deleted (an unmounted or mistyped folder looks like this). To delete them, sync it "
+        'with `rag ingest --allow-empty` (API: "allow_empty": true).'
+    )
+
+
+def check_emptied(
+    missing: Mapping[str, Path], records: Iterable[str], *, allow_empty: bool
+) -> None:
+    """Refuse given paths that do not exist: ``missing`` maps a path's root (as ``scan``
+    names it) to the path as given. A path with stored documents passes with ``allow_empty``
+    (a sync then deletes them); one with none never does."""
+    stored_sources = list(records)
+    for root, given in missing.items():
+        stored = stored_under(stored_sources, root)
+        if not stored:
+            raise InvalidInputError(f"{given}: no such file or folder", field="paths")
+        if not allow_empty:
+            raise InvalidInputError(
+                emptied_message(given, "no such file or folder", stored), field="paths"
+            )
+
+
 def plan_sync(
     paths: Sequence[Path],
     records: dict[str, FileRecord],
@@ -189,6 +269,8 @@ def plan_sync(
     extensions: Iterable[str],
     max_file_bytes: int,
     exclude: Sequence[str] = (),
+    confine: Sequence[Path] | None = None,
+    allow_empty: bool = False,
 ) -> Plan:
     """Compare the files under ``paths`` with the stored records of that part of the collection.
 
@@ -196,10 +278,25 @@ def plan_sync(
     is unchanged is skipped by size and mtime without reading it; a new file with the content of
     a deleted one (same hash, same settings) is a move. Stored files that ``exclude`` now
     matches count as gone, so they are deleted too.
+
+    A given path that is missing, or a folder with no supported file left, while documents
+    from it are stored, is an ``InvalidInputError`` naming it (an unmounted or mistyped
+    folder must not empty the collection); ``allow_empty`` deletes those documents instead.
+    A folder with only some of its files gone is an ordinary sync. ``confine``: see ``scan``;
+    refused files are reported as failed and, if stored, deleted.
     """
-    files, roots = scan(paths, extensions, exclude)
+    found = scan(paths, extensions, exclude, confine=confine)
+    files, roots = found.files, found.roots
+    check_emptied(found.missing, records, allow_empty=allow_empty)
+    for root, seen in sorted(found.seen.items()):
+        stored = 0 if seen or allow_empty else stored_under(records, root)
+        if stored:
+            raise InvalidInputError(
+                emptied_message(Path(root), "no supported documents in it now", stored),
+                field="paths",
+            )
     owned = [s for s in records if any(under(s, root) for root in roots)]
-    if not files and not owned:
+    if not files and not owned and not found.refused:
         shown = ", ".join(str(p) for p in paths)
         skipped = f"; excluded: {', '.join(exclude)}" if exclude else ""
         raise InvalidInputError(
@@ -207,7 +304,7 @@ def plan_sync(
             f"(supported: {', '.join(sorted(extensions))}{skipped})",
             field="paths",
         )
-    plan = Plan()
+    plan = Plan(failed=list(found.refused))
     for scanned in files:
         previous = records.get(scanned.source)
         try:

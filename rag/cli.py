@@ -129,27 +129,34 @@ def ingest(
             "files it matches are deleted.",
         ),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="Delete the stored documents of a given folder that is now missing or has "
+            "no supported files. Without it that is an error and nothing is deleted.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Sync files and folders into a collection.
 
     New and changed files are embedded, files deleted from an ingested folder are removed,
-    and moved files are re-pointed without being embedded again.
+    and moved files are re-pointed without being embedded again. Symlinked files are
+    followed wherever they point; symlinked folders are not.
 
     Exit code 0 when every file went in, 1 when any file failed (the others are still
     ingested), 2 for bad arguments, 3 for other errors.
     """
-    from ingest.runs import plan_ingest, run_ingest, watch_ingest
+    from ingest.runs import check_paths, plan_ingest, run_ingest, watch_ingest
 
     settings = _settings(collection)
     if exclude:
         patterns = [*settings.ingest_exclude, *exclude]
         settings = settings.model_copy(update={"ingest_exclude": patterns})
-    for path in paths:
-        if not path.exists():
-            _fail(f"{path}: no such file or folder", EXIT_USAGE)
+    _guard(lambda: check_paths(settings, paths, allow_empty=allow_empty))
     if dry_run:
-        plan = _guard(lambda: plan_ingest(settings, paths))
+        plan = _guard(lambda: plan_ingest(settings, paths, allow_empty=allow_empty))
         for line in plan.lines():
             typer.echo(line)
         typer.echo(
@@ -160,10 +167,15 @@ def ingest(
         raise typer.Exit(EXIT_FILES_FAILED if plan.failed else 0)
     if watch:
         with _errors(), contextlib.suppress(KeyboardInterrupt):
-            watch_ingest(settings, paths, on_report=lambda r: _print_report(settings, r, False))
+            watch_ingest(
+                settings,
+                paths,
+                on_report=lambda r: _print_report(settings, r, False),
+                allow_empty=allow_empty,
+            )
         return
     with _errors():
-        report = run_ingest(settings, paths, progress=RichProgress(err))
+        report = run_ingest(settings, paths, progress=RichProgress(err), allow_empty=allow_empty)
     _print_report(settings, report, as_json)
     if not report.ok:
         raise typer.Exit(EXIT_FILES_FAILED)

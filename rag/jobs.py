@@ -45,6 +45,9 @@ class Job:
     report: dict[str, Any] | None = None
     error: str | None = None
     kind: JobKind = "ingest"
+    options: dict[str, Any] = field(default_factory=dict)
+    """How the executor runs the job (JSON-ready), e.g. the folders an API ingestion is
+    confined to; the queue stores it and does not read it."""
 
 
 class JobQueue:
@@ -62,16 +65,35 @@ class JobQueue:
                     created REAL, started REAL, finished REAL, progress TEXT, report TEXT,
                     error TEXT, kind TEXT)"""
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            if "options" not in columns:  # added after the table's first version
+                self._db.execute("ALTER TABLE jobs ADD COLUMN options TEXT")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def enqueue(self, collection: str, paths: Sequence[str], kind: JobKind = "ingest") -> Job:
-        job = Job(uuid.uuid4().hex, collection, list(paths), "queued", time.time(), kind=kind)
+    def enqueue(
+        self,
+        collection: str,
+        paths: Sequence[str],
+        kind: JobKind = "ingest",
+        *,
+        options: Mapping[str, Any] | None = None,
+    ) -> Job:
+        job = Job(
+            uuid.uuid4().hex,
+            collection,
+            list(paths),
+            "queued",
+            time.time(),
+            kind=kind,
+            options=dict(options or {}),
+        )
         with self._lock:
             self._db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, NULL, NULL, ?)",
+                "INSERT INTO jobs (id, collection, paths, status, created, progress, kind, options)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     collection,
@@ -80,6 +102,7 @@ class JobQueue:
                     job.created,
                     json.dumps(asdict(job.progress)),
                     kind,
+                    json.dumps(job.options),
                 ),
             )
         return job
@@ -132,15 +155,23 @@ class JobQueue:
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
         return _job(row) if row else None
 
     def list(self, limit: int = 50) -> list[Job]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)
+                f"SELECT {_COLUMNS} FROM jobs ORDER BY created DESC LIMIT ?", (limit,)
             ).fetchall()
         return [_job(r) for r in rows]
+
+
+_COLUMNS = (
+    "id, collection, paths, status, created, started, finished, progress, report, error, kind, "
+    "options"
+)
 
 
 def _job(row: Sequence[Any]) -> Job:
@@ -156,6 +187,7 @@ def _job(row: Sequence[Any]) -> Job:
         report=json.loads(row[8]) if row[8] else None,
         error=row[9],
         kind=row[10] or "ingest",
+        options=json.loads(row[11]) if row[11] else {},
     )
 
 

@@ -80,6 +80,54 @@ def test_symlink_out_of_a_root_is_refused(client: TestClient, roots: Path) -> No
     assert response.status_code == 403
 
 
+def searched(client: TestClient, query: str) -> set[str]:
+    hits = client.post("/v1/search", json={"query": query, "k": 20}).json()["hits"]
+    return {Path(h["source"]).name for h in hits}
+
+
+def test_symlinked_file_out_of_a_root_is_refused_when_walked(
+    client: TestClient, roots: Path
+) -> None:
+    docs = roots / "docs"
+    (docs / "leak.txt").symlink_to(roots.parent / "secret" / "s.txt")
+    (roots / "shared").mkdir()
+    (roots / "shared" / "c.txt").write_text("gamma harbour words " * 10)
+    (docs / "inside.txt").symlink_to(roots / "shared" / "c.txt")
+    job = wait(client, client.post("/v1/ingest", json={"path": str(docs)}).json())
+    assert job["status"] == "done"
+    report = job["report"]
+    assert sorted(Path(p).name for p in report["added"]) == ["a.md", "b.txt", "inside.txt"]
+    assert [(Path(f["path"]).name, f["reason"]) for f in report["failed"]] == [
+        ("leak.txt", "symbolic link to a file outside the allowed ingest roots (RAG_INGEST_ROOTS)")
+    ]
+    listed = {Path(d["source"]).name for d in client.get("/v1/documents").json()}
+    assert listed == {"a.md", "b.txt", "inside.txt"}
+    assert "leak.txt" not in searched(client, "secret words")
+    assert "inside.txt" in searched(client, "gamma harbour")
+
+
+def test_an_emptied_or_missing_root_keeps_its_documents(client: TestClient, roots: Path) -> None:
+    docs = roots / "docs"
+    wait(client, client.post("/v1/ingest", json={"path": str(docs)}).json())
+    for f in docs.iterdir():
+        f.unlink()
+    job = wait(client, client.post("/v1/ingest", json={"path": str(docs)}).json())
+    assert job["status"] == "failed"
+    assert f"{docs}: no supported documents in it now" in job["error"]
+    assert '"allow_empty": true' in job["error"]
+    assert len(client.get("/v1/documents").json()) == 2
+    assert "a.md" in searched(client, "alpha lantern")
+
+    docs.rmdir()
+    refused = client.post("/v1/ingest", json={"path": str(docs)})
+    assert refused.status_code == 400 and "no such file or folder" in refused.text
+    assert len(client.get("/v1/documents").json()) == 2
+    asked = client.post("/v1/ingest", json={"path": str(docs), "allow_empty": True})
+    job = wait(client, asked.json())
+    assert job["status"] == "done" and len(job["report"]["deleted"]) == 2
+    assert client.get("/v1/documents").json() == []
+
+
 def test_upload_limits_and_types(client: TestClient) -> None:
     ok = client.post(
         "/v1/documents",

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 import rag
+from ingest.runs import list_documents, run_ingest
 from rag.cli import EXIT_FILES_FAILED, EXIT_USAGE, app
+from rag.config import Settings
 from tests.conftest import MODEL_CACHE
 from tests.documents import write_fixture_folder
+from tests.fakes import HashEmbedder
 
 
 @pytest.fixture
@@ -53,6 +57,42 @@ def test_missing_path_is_named(cli_env: Path) -> None:
     # Paths are printed as they are, brackets included.
     code, _, err = run("ingest", str(cli_env / "notes[n]"))
     assert code == EXIT_USAGE and "notes[n]: no such file or folder" in err
+
+
+def test_a_missing_folder_with_stored_documents_is_named_and_kept(cli_env: Path) -> None:
+    docs = cli_env / "docs"
+    (docs / "a.txt").parent.mkdir()
+    (docs / "a.txt").write_text("alpha words " * 20)
+    settings = Settings(data_dir=cli_env / "data")
+    run_ingest(settings, [docs], embedder=HashEmbedder())
+    shutil.rmtree(docs)
+    code, _, err = run("ingest", str(docs))  # refused before any model loads
+    said = " ".join(err.split())
+    assert code == EXIT_USAGE
+    assert f"{docs}: no such file or folder, but 1 document ingested from it is stored" in said
+    assert "--allow-empty" in said
+    assert [d.source for d in list_documents(settings, "default")] == [str(docs / "a.txt")]
+
+
+@pytest.mark.real_models
+def test_an_emptied_folder_is_deleted_only_when_asked(cli_env: Path) -> None:
+    docs = cli_env / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("alpha words " * 20)
+    (docs / "b.md").write_text("# Beta\n\nbeta words " * 20)
+    code, _, err = run("ingest", str(docs))
+    assert code == 0, err
+    (docs / "b.md").unlink()
+    code, out, err = run("ingest", str(docs), "--json")  # one file gone: an ordinary sync
+    assert code == 0 and [Path(p).name for p in json.loads(out)["deleted"]] == ["b.md"]
+    (docs / "a.txt").unlink()
+    for extra in ([], ["--dry-run"]):
+        code, _, err = run("ingest", str(docs), *extra)
+        assert code == EXIT_USAGE, err
+        assert f"{docs}: no supported documents in it now" in " ".join(err.split())
+    code, out, err = run("ingest", str(docs), "--allow-empty", "--json")
+    assert code == 0, err
+    assert [Path(p).name for p in json.loads(out)["deleted"]] == ["a.txt"]
 
 
 @pytest.mark.parametrize(("question", "needle"), [("   ", "empty"), ("x" * 2001, "limit is 2000")])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.jobs import JobExecutor, run_worker
+from ingest.jobs import JobExecutor, ingest_options, run_worker
 from rag.catalog import open_collection
 from rag.config import Settings
 from rag.embedding import build_embedder
@@ -89,3 +89,51 @@ def test_the_executor_runs_ingest_and_reindex_jobs(tmp_path: Path) -> None:
         assert store.count() == done.progress.chunks_written > 0
     finally:
         store.close()
+
+
+def test_an_api_job_carries_its_roots_to_the_process_that_runs_it(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    docs = write_fixture_folder(root / "docs")
+    (tmp_path / "secret.txt").write_text("secret words " * 10)
+    queue = JobQueue(tmp_path / "data" / "jobs.sqlite")
+    # The API checked the folder; the link appears after the job was queued.
+    job = queue.enqueue("team", [str(docs)], options=ingest_options(confine=[root]))
+    (docs / "late.txt").symlink_to(tmp_path / "secret.txt")
+    # A worker whose own settings name no roots still confines the job to those it carries.
+    worker = Settings(data_dir=tmp_path / "data", chunk_size=48, chunk_overlap=4)
+    try:
+        assert JobRunner(queue, JobExecutor(worker, HashEmbedder())).run_one()
+        done = queue.get(job.id)
+    finally:
+        queue.close()
+    assert done is not None and done.status == "done" and done.report is not None
+    assert done.options == {"confine": [str(root)], "allow_empty": False}
+    assert len(done.report["added"]) == 6
+    assert [Path(f["path"]).name for f in done.report["failed"]] == ["late.txt"]
+
+
+def test_a_job_table_without_options_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "jobs.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY, collection TEXT, paths TEXT, status TEXT,
+            created REAL, started REAL, finished REAL, progress TEXT, report TEXT,
+            error TEXT, kind TEXT)"""
+    )
+    old.execute(
+        "INSERT INTO jobs VALUES ('old', 'c', '[]', 'done', 1.0, NULL, NULL, "
+        """'{"files_total": 0, "files_done": 0, "chunks_written": 0}', NULL, NULL, 'ingest')"""
+    )
+    old.commit()
+    old.close()
+    queue = JobQueue(path)
+    try:
+        before = queue.get("old")
+        assert before is not None and before.options == {}
+        new = queue.enqueue("c", ["/x"], options={"allow_empty": True})
+        assert (stored := queue.get(new.id)) is not None and stored.options == {"allow_empty": True}
+    finally:
+        queue.close()

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any, cast
 
 import pytest
 
@@ -13,11 +15,12 @@ from ingest.runs import plan_ingest, run_ingest
 from ingest.sync import SyncState, excluded
 from rag.catalog import open_collection, state_path
 from rag.config import Settings
-from rag.errors import InvalidInputError, StoreLockedError
+from rag.errors import InvalidInputError, PermissionDeniedError, StoreLockedError
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore
 from rag.store.factory import open_store
 from tests.documents import write_fixture_folder
 from tests.fakes import HashEmbedder, make_hit
+from tests.test_loaders_docx import zip_bomb
 
 
 @pytest.fixture
@@ -356,3 +359,168 @@ def test_write_chunks_embeds_in_batches_and_reuses_stored_vectors(
     again = write_chunks(store, embedder, chunks, stored=stored)  # one batch
     assert embedder.calls == [5] and (again.chunks, again.embedded) == (7, 5)
     assert store.count() == 7  # the same ids: rewritten, not duplicated
+
+
+def test_an_emptied_or_missing_folder_keeps_its_documents_unless_asked(
+    tmp_path: Path,
+    settings: Settings,
+    pipeline: IngestPipeline,
+    store: VectorStore,
+    embedder: HashEmbedder,
+) -> None:
+    docs, other = tmp_path / "docs", tmp_path / "other"
+    a = write(docs / "a.txt", "alpha words here. " * 20)
+    b = write(docs / "sub" / "b.md", "# Beta\n\nbeta words here. " * 20)
+    c = write(other / "c.txt", "gamma words here. " * 20)
+    pipeline.run([docs, other])
+    b.unlink()  # some files gone: an ordinary sync deletes them
+    assert pipeline.run([docs]).deleted == [str(b)]
+    count = store.count()
+
+    # An unmounted volume: the folder is still there, with no documents in it.
+    a.unlink()
+    (docs / "notes.xyz").write_text("not a document")
+    emptied = rf"{docs}: no supported documents in it now, but 1 document ingested from it"
+    with pytest.raises(InvalidInputError, match=emptied):
+        pipeline.run([docs])
+    with pytest.raises(InvalidInputError, match=emptied):
+        pipeline.run([other, docs])  # one emptied folder among others: nothing is written
+    assert store.count() == count and sources(store, embedder) == {str(a), str(c)}
+    assert str(a) in SyncState.read_records(state_path(settings, store.collection))
+
+    # A folder gone altogether (a mistyped mount point).
+    shutil.rmtree(docs)
+    with pytest.raises(InvalidInputError, match=rf"{docs}: no such file or folder, but 1 doc"):
+        pipeline.run([docs])
+    assert store.count() == count
+
+    report = pipeline.run([docs], allow_empty=True)  # asked for: the deletion proceeds
+    assert report.deleted == [str(a)] and sources(store, embedder) == {str(c)}
+    with pytest.raises(InvalidInputError, match=r"docs: no such file or folder$"):
+        pipeline.run([docs], allow_empty=True)  # nothing stored from it: a plain typo
+
+
+def test_symlinked_files_follow_the_confining_roots(
+    tmp_path: Path, pipeline: IngestPipeline, store: VectorStore, embedder: HashEmbedder
+) -> None:
+    root = tmp_path / "root"
+    docs = root / "docs"
+    a = write(docs / "a.txt", "alpha words here. " * 20)
+    inside = write(root / "shared" / "b.txt", "beta words inside the root. " * 20)
+    secret = write(tmp_path / "secret" / "s.txt", "delta secret words. " * 20)
+    (docs / "inside.txt").symlink_to(inside)
+    (docs / "leak.txt").symlink_to(secret)
+    (docs / "dangling.txt").symlink_to(tmp_path / "nowhere.txt")
+
+    # The CLI's way: symlinked files are followed wherever they point.
+    first = pipeline.run([docs])
+    assert first.added == [str(a), str(docs / "inside.txt"), str(docs / "leak.txt")]
+    assert "secret" in {w for t in texts(store, embedder) for w in t.split()}
+    # The API's way: confined to the roots, checked file by file as the folder is walked; a
+    # file stored before from outside them is deleted.
+    report = pipeline.run([docs], confine=[root])
+    assert report.deleted == [str(docs / "leak.txt")] and not report.added
+    reasons = {Path(f.path).name: f.reason for f in report.failed}
+    assert set(reasons) == {"leak.txt", "dangling.txt"}
+    assert "outside the allowed ingest roots" in reasons["leak.txt"]
+    assert "secret" not in {w for t in texts(store, embedder) for w in t.split()}
+    with pytest.raises(PermissionDeniedError, match="outside the allowed ingest roots"):
+        pipeline.run([tmp_path / "secret"], confine=[root])
+
+
+def texts(store: VectorStore, embedder: HashEmbedder) -> list[str]:
+    hits = store.search(SearchQuery("secret delta", embedder.embed_query("secret delta"), k=100))
+    return [h.chunk.text for h in hits]
+
+
+def test_a_docx_bomb_fails_alone(
+    tmp_path: Path, settings: Settings, embedder: HashEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    good = write(docs / "good.txt", "alpha good text " * 10)
+    zip_bomb(docs / "bomb.docx", member_bytes=64 * 1024 * 1024)
+    report = run_ingest(settings, [docs], embedder=embedder)
+    assert report.added == [str(good)]
+    assert [Path(f.path).name for f in report.failed] == ["bomb.docx"]
+    assert "decompression bomb" in report.failed[0].reason
+    store = open_collection(settings, embedder)
+    try:
+        assert sources(store, embedder) == {str(good)}
+    finally:
+        store.close()
+
+
+class RecordingStore:
+    """The real store, with the writes and flushes it is asked for recorded in ``calls``."""
+
+    def __init__(self, inner: VectorStore, calls: list[str]) -> None:
+        self._inner = inner
+        self.calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def upsert(self, chunks: Any, vectors: Any) -> None:
+        self.calls.append("upsert")
+        self._inner.upsert(chunks, vectors)
+
+    def delete(self, ids: Any) -> None:
+        self.calls.append("delete")
+        self._inner.delete(ids)
+
+    def flush(self) -> None:
+        self.calls.append("flush")
+        self._inner.flush()
+
+
+class RecordingState(SyncState):
+    def __init__(self, path: Path, calls: list[str]) -> None:
+        super().__init__(path)
+        self.calls = calls
+
+    def commit(self, records: Any) -> None:
+        self.calls.append("commit")
+        super().commit(records)
+
+    def replace(self, old: str, record: Any) -> None:
+        self.calls.append("commit")
+        super().replace(old, record)
+
+    def forget(self, sources: Any) -> None:
+        self.calls.append("commit")
+        super().forget(sources)
+
+
+def test_the_store_is_flushed_before_the_state_commits(
+    tmp_path: Path, settings: Settings, store: VectorStore, embedder: HashEmbedder
+) -> None:
+    assert type(store).__name__ == "EdgeVectorStore"  # the real embedded store underneath
+    calls: list[str] = []
+    state = RecordingState(state_path(settings, store.collection), calls)
+    pipeline = IngestPipeline(
+        embedder=embedder,
+        store=cast(VectorStore, RecordingStore(store, calls)),
+        state=state,
+        chunker=TokenChunker(
+            embedder.count_tokens, max_tokens=embedder.max_tokens, chunk_size=48, chunk_overlap=8
+        ),
+        max_file_bytes=10_000,
+        batch_chunks=4,
+    )
+    docs = tmp_path / "docs"
+    a = write(docs / "a.txt", "alpha words here. " * 20)
+    b = write(docs / "b.txt", "beta words here. " * 20)
+    try:
+        pipeline.run([docs])  # adds
+        write(a, "alpha words changed. " * 20)
+        b.rename(docs / "moved.txt")
+        pipeline.run([docs])  # a replace and a move
+        (docs / "moved.txt").unlink()
+        pipeline.run([docs])  # a delete
+    finally:
+        state.close()
+    assert calls.count("commit") >= 4
+    for n, call in enumerate(calls):
+        if call == "commit":  # every store write before a state commit was flushed first
+            writes = [i for i, c in enumerate(calls[:n]) if c in ("upsert", "delete")]
+            assert not writes or "flush" in calls[writes[-1] : n], calls

@@ -26,6 +26,52 @@ _MAX_CONTROL_SHARE = 0.10
 _CONTROL_BYTES = frozenset(set(range(32)) - {9, 10, 12, 13} | {127})
 
 
+# Limits on what a ZIP-based format (DOCX) may unpack to, read from its central directory
+# before any parser sees it: a decompression bomb is refused instead of filling the memory.
+ZIP_MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
+ZIP_MAX_ENTRIES = 10_000
+ZIP_MAX_RATIO = 200
+# Entries smaller than this unpacked are not held to the ratio: tiny parts compress oddly.
+ZIP_RATIO_FLOOR_BYTES = 1024 * 1024
+
+
+def check_zip_limits(path: Path, data: bytes, kind: str) -> None:
+    """Refuse a ZIP package (``kind`` names the format in the reason) whose central directory
+    declares more than ``ZIP_MAX_ENTRIES`` entries, more than ``ZIP_MAX_UNCOMPRESSED_BYTES``
+    unpacked in all, or an entry that unpacks to more than ``ZIP_MAX_RATIO`` times its packed
+    size. Python's ``zipfile`` never inflates an entry past its declared size, so the declared
+    sizes bound what a parser can unpack. A ``LoaderError`` names the file and the limit."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            entries = package.infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise LoaderError(str(path), f"corrupt {kind}: {exc}") from None
+    if len(entries) > ZIP_MAX_ENTRIES:
+        raise LoaderError(
+            str(path), f"{kind} package has {len(entries)} entries, over {ZIP_MAX_ENTRIES}"
+        )
+    total = sum(e.file_size for e in entries)
+    if total > ZIP_MAX_UNCOMPRESSED_BYTES:
+        raise LoaderError(
+            str(path),
+            f"{kind} package unpacks to {total} bytes, over the limit of "
+            f"{ZIP_MAX_UNCOMPRESSED_BYTES} (a decompression bomb?)",
+        )
+    for entry in entries:
+        if entry.file_size <= ZIP_RATIO_FLOOR_BYTES:
+            continue
+        ratio = entry.file_size / max(entry.compress_size, 1)
+        if ratio > ZIP_MAX_RATIO:
+            raise LoaderError(
+                str(path),
+                f"{kind} part {entry.filename!r} has a compression ratio of {ratio:.0f}, over "
+                f"the limit of {ZIP_MAX_RATIO} (a decompression bomb?)",
+            )
+
+
 def looks_binary(data: bytes) -> bool:
     """A NUL byte or too many control bytes in the first ``SNIFF_BYTES``."""
     head = data[:SNIFF_BYTES]

@@ -4,7 +4,8 @@ python-docx reads the package. Paragraphs styled ``Heading N`` open a section at
 table becomes one block with a line per row and `` | `` between cells. The title is the core
 properties' title, else the first ``Title``-styled paragraph, else the first heading.
 Password-protected files and legacy ``.doc`` files (both OLE containers) are refused with the
-reason.
+reason, and so is a package over the ZIP limits of ``base.check_zip_limits`` (checked before
+python-docx reads it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.loaders.base import TitledSections
+from ingest.loaders.base import TitledSections, check_zip_limits
 from rag.errors import LoaderError
 from rag.types import Section
 
@@ -39,6 +40,7 @@ def load_docx(path: Path, data: bytes) -> TitledSections:
         raise LoaderError(str(path), "encrypted DOCX or legacy .doc file (OLE container)")
     if not data.startswith(b"PK"):
         raise LoaderError(str(path), "corrupt DOCX: not a ZIP package")
+    check_zip_limits(path, data, "DOCX")
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:

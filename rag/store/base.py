@@ -143,6 +143,11 @@ class VectorStore(Protocol):
         tokenizer reads them (stemmed: 'folders' matches 'folder'). Stopwords are left out."""
         ...
 
+    def flush(self) -> None:
+        """Make every write so far durable on disk before returning. Ingestion calls it before
+        it commits its state, so the state never records what the store could lose."""
+        ...
+
     def build_index(self) -> bool:
         """Index vectors written since the last call when there are enough of them to make
         searching them one by one slow; True when it did. A Qdrant server does this itself."""

@@ -223,6 +223,9 @@ class EdgeVectorStore:
 
         return count_terms(words, up_to, matches)
 
+    def flush(self) -> None:
+        self._shard.flush()
+
     def build_index(self) -> bool:
         # Qdrant Edge never optimizes by itself: without this, dense search reads every vector
         # (several times slower on a large collection). Sparse (BM25) vectors are always indexed, so

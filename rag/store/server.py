@@ -236,6 +236,10 @@ class QdrantServerStore:
 
         return count_terms(words, up_to, matches)
 
+    def flush(self) -> None:
+        """Nothing to do: every write waits for the server to apply it (``wait=True``), and
+        the server keeps its own write-ahead log."""
+
     def build_index(self) -> bool:
         return False  # the server's own optimizer indexes in the background
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingest.jobs import ingest_options
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from ingest.runs import delete_document, list_documents
 from rag.api.deps import StateDep
@@ -41,6 +42,11 @@ class IngestRequest(BaseModel):
 
     path: str = Field(description="A folder or file on the server, under RAG_INGEST_ROOTS.")
     collection: str | None = None
+    allow_empty: bool = Field(
+        False,
+        description="Delete the stored documents of a folder that is now missing or has no "
+        "supported files. Without it such a job fails and deletes nothing.",
+    )
 
 
 class JobResponse(BaseModel):
@@ -84,9 +90,13 @@ def _job(job: Job) -> JobResponse:
 
 
 def _enqueue(
-    state: StateDep, collection: str, paths: list[str], kind: JobKind = "ingest"
+    state: StateDep,
+    collection: str,
+    paths: list[str],
+    kind: JobKind = "ingest",
+    options: dict[str, Any] | None = None,
 ) -> JobResponse:
-    job = state.jobs.enqueue(collection, paths, kind)
+    job = state.jobs.enqueue(collection, paths, kind, options=options)
     if state.runner is not None:
         state.runner.notify()
     return _job(job)
@@ -95,8 +105,10 @@ def _enqueue(
 @router.post("/ingest", status_code=status.HTTP_202_ACCEPTED, response_model=JobResponse)
 def ingest_folder(body: IngestRequest, state: StateDep) -> JobResponse:
     """Sync a server folder (or file) into a collection, as a job. Poll GET /v1/jobs/{id}."""
-    path = resolve_under_roots(body.path, state.settings.ingest_roots)
-    return _enqueue(state, _collection(state, body.collection), [str(path)])
+    roots = state.settings.ingest_roots
+    path = resolve_under_roots(body.path, roots, must_exist=not body.allow_empty)
+    options = ingest_options(confine=roots, allow_empty=body.allow_empty)
+    return _enqueue(state, _collection(state, body.collection), [str(path)], options=options)
 
 
 @router.post("/documents", status_code=status.HTTP_202_ACCEPTED, response_model=JobResponse)
