@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+_ORIGIN = re.compile(r"^https?://[^/\s]+$", re.IGNORECASE)
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -352,6 +353,24 @@ class Settings(BaseSettings):
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin.rstrip("/")):
+                raise ValueError(
+                    f"cors_origins: {origin!r} is not an origin such as https://chat.example.com"
+                )
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if host != "*" and ("/" in host or not host.strip()):
+                raise ValueError(f"allowed_hosts: {host!r} is not a host name such as rag.lan")
         return value
 
     @field_validator("collection")

@@ -447,3 +447,16 @@ def test_the_container_setups_still_serve(
     monkeypatch.setenv("RAG_ALLOW_NO_AUTH", "true")
     assert serve("--host", "0.0.0.0", "--port", "8000").exit_code == 0
     assert served[0]["host"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"cors_origins": "chat.example.com"},
+        {"cors_origins": "https://chat.example.com/app"},
+        {"allowed_hosts": "http://rag.example/"},
+    ],
+)
+def test_origins_and_hosts_are_checked_at_start(tmp_path: Path, changes: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="is not a"):
+        Settings(data_dir=tmp_path, **changes)  # type: ignore[arg-type]
