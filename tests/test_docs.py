@@ -25,6 +25,7 @@ PAGES = (
     "architecture.md",
     "decisions.md",
     "docker.md",
+    "security.md",
 )
 HISTORY = re.compile(
     r"session [0-9]|sessions? [0-9]+ ?(to|-) ?[0-9]|issue [0-9]|session", re.IGNORECASE

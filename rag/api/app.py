@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 import rag
 from rag.api.deps import hash_key, require_key
 from rag.api.errors import add_error_handlers
+from rag.api.middleware import CollectionLeases, HostGuard, RequestGuard, normalize_origins
 from rag.api.routes import health, ingest, openai, query
-from rag.api.state import ServiceState
+from rag.api.state import ServiceState, collections_in_use
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
 from rag.generation import Generator
-from rag.jobs import JobRunner
+from rag.jobs import Job, JobProgress, JobRunner
 from rag.query import build_generator
 
 log = logging.getLogger(__name__)
@@ -32,7 +35,12 @@ def _run_jobs_in_process(state: ServiceState) -> None:
         open_store=lambda name: state.store(name, create=True),
         switching=state.switching,
     )
-    state.runner = JobRunner(state.jobs, execute)
+
+    def execute_in_use(job: Job, progress: JobProgress) -> Mapping[str, Any]:
+        with collections_in_use():  # a job's collection stays open while it runs
+            return execute(job, progress)
+
+    state.runner = JobRunner(state.jobs, execute_in_use)
     state.runner.start()
 
 
@@ -69,8 +77,27 @@ def create_app(
     app.state.key_hashes = [hash_key(k.get_secret_value()) for k in settings.api_keys]
 
     add_error_handlers(app)
+    add_guards(app, settings)
     app.include_router(health.router)
     app.include_router(query.router, dependencies=[Depends(require_key)])
     app.include_router(ingest.router, dependencies=[Depends(require_key)])
     app.include_router(openai.router, dependencies=[Depends(require_key)])
     return app
+
+
+def add_guards(app: FastAPI, settings: Settings) -> None:
+    """Outermost first: the Host check, CORS (when origins are set), then the origin, key and
+    body-size checks, which all run before a body is read; innermost, the collection leases."""
+    app.add_middleware(CollectionLeases)
+    app.add_middleware(RequestGuard, settings=settings)
+    if settings.cors_origins:
+        origins = normalize_origins(settings.cors_origins)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=["*"] if "*" in origins else origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(HostGuard, settings=settings)

@@ -76,7 +76,12 @@ class ErrorResponse(BaseModel):
 
 class HealthResponse(BaseModel):
     status: str
-    collection: str
-    chunks: int
-    embedding_model: str
-    generator: str
+    collection: str = Field(description="The default collection.")
+    chunks: int = Field(description="Chunks in the default collection.")
+    embedding_model: str = Field(
+        description="The embedding model: a package name, or a folder by its name alone."
+    )
+    generator: str = Field(
+        description="The language model: a package or server model name, or a file or folder "
+        "by its name alone."
+    )

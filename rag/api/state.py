@@ -1,4 +1,5 @@
-"""What the service keeps for its lifetime: models loaded once, collections opened once.
+"""What the service keeps for its lifetime: models loaded once, collections opened once and
+kept open, the least recently used closed past RAG_MAX_OPEN_COLLECTIONS.
 
 An Edge shard admits one process, so the service opens each collection once and shares it
 between requests and the in-process job runner; the lock serialises opening, not searching.
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from rag.answering import Answerer
 from rag.catalog import open_collection
@@ -24,6 +27,25 @@ from rag.query import build_judge, build_reranker
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
 
+_LEASE: ContextVar[list[tuple[ServiceState, str]] | None] = ContextVar(
+    "rag_collections_in_use", default=None
+)
+
+
+@contextmanager
+def collections_in_use() -> Iterator[None]:
+    """Inside, every collection opened through ``ServiceState.store`` (in this context or a
+    thread started from it) stays open until the block ends: a request or a job wraps its whole
+    run in it, so a collection is never closed under it to make room for another."""
+    lease: list[tuple[ServiceState, str]] = []
+    token = _LEASE.set(lease)
+    try:
+        yield
+    finally:
+        _LEASE.reset(token)
+        for state, name in lease:
+            state.unpin(name)
+
 
 class ServiceState:
     def __init__(self, settings: Settings, embedder: Embedder, generator: Generator) -> None:
@@ -33,12 +55,15 @@ class ServiceState:
         self.reranker = build_reranker(settings)
         self.judge = build_judge(settings, generator)
         self.started = int(time.time())
-        self._stores: dict[str, VectorStore] = {}
+        self._stores: OrderedDict[str, VectorStore] = OrderedDict()  # least recently used first
+        self._pins: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.jobs = JobQueue(settings.data_dir / "jobs.sqlite")
         self.runner: JobRunner | None = None  # set by start-up when jobs run in this process
 
     def store(self, collection: str | None = None, *, create: bool = False) -> VectorStore:
+        """The open collection, opened now if need be. At most RAG_MAX_OPEN_COLLECTIONS stay
+        open: opening one more closes the least recently used that nothing is using."""
         name = collection or self.settings.collection
         try:
             validate_collection_name(name)
@@ -53,7 +78,35 @@ class ServiceState:
                     collection=name,
                     create=create or name == self.settings.collection,
                 )
+            self._stores.move_to_end(name)
+            lease = _LEASE.get()
+            if lease is not None:
+                lease.append((self, name))
+                self._pins[name] += 1
+            self._evict(keep=name)
             return self._stores[name]
+
+    def unpin(self, collection: str) -> None:
+        """A request or job that used a collection is done with it."""
+        with self._lock:
+            self._pins[collection] -= 1
+            if self._pins[collection] <= 0:
+                del self._pins[collection]
+            self._evict()
+
+    def open_collections(self) -> list[str]:
+        """The open collections, least recently used first."""
+        with self._lock:
+            return list(self._stores)
+
+    def _evict(self, keep: str | None = None) -> None:
+        """With the lock held: close the least recently used collections that nothing uses
+        until at most RAG_MAX_OPEN_COLLECTIONS are open (or only ones in use are left)."""
+        excess = len(self._stores) - self.settings.max_open_collections
+        if excess <= 0:
+            return
+        for name in [n for n in self._stores if n != keep and not self._pins[n]][:excess]:
+            self._close(name)
 
     @contextmanager
     def switching(self, collection: str) -> Iterator[None]:
