@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-_ORIGIN = re.compile(r"^https?://[^/\s]+$", re.IGNORECASE)
-_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ORIGIN = re.compile(r"https?://[^/\s]+", re.IGNORECASE)
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 class Settings(BaseSettings):
@@ -288,6 +288,26 @@ class Settings(BaseSettings):
         "stay; 'ignore' drops the client's, 'append' adds them after ours as lower-priority "
         "instructions (useful with a larger model behind RAG_GENERATOR=openai).",
     )
+    chat_max_messages: int = Field(
+        500,
+        ge=1,
+        description="Most messages one POST /v1/chat/completions request may carry (chat "
+        "clients send the whole conversation). Raise it for very long conversations.",
+    )
+    chat_max_chars: int = Field(
+        200_000,
+        ge=1,
+        description="Most characters all the messages of one chat request may hold together. "
+        "Only the last turns are read; the limit keeps one request from holding much memory.",
+    )
+    chat_max_stop: int = Field(
+        4, ge=0, description="Most stop sequences one chat request may set (OpenAI's limit)."
+    )
+    chat_max_stop_chars: int = Field(
+        256,
+        ge=1,
+        description="Most characters the stop sequences of one chat request may hold together.",
+    )
     embedding_max_inputs: int = Field(
         2048, ge=1, description="Most texts one POST /v1/embeddings request may carry."
     )
@@ -359,7 +379,7 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
         for origin in value:
-            if origin != "*" and not _ORIGIN.match(origin.rstrip("/")):
+            if origin != "*" and not _ORIGIN.fullmatch(origin.rstrip("/")):
                 raise ValueError(
                     f"cors_origins: {origin!r} is not an origin such as https://chat.example.com"
                 )
@@ -401,7 +421,7 @@ class Settings(BaseSettings):
 
 def validate_collection_name(name: str) -> str:
     """Collection names become folder names and Qdrant names: keep them plain."""
-    if not _COLLECTION_NAME.match(name):
+    if not _COLLECTION_NAME.fullmatch(name):
         raise ValueError(
             "collection names are 1-64 letters, digits, '_' or '-', starting with a "
             f"letter or digit; got {name!r}"

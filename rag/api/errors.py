@@ -9,11 +9,13 @@ are part of the API (``rag.api.schemas.ErrorResponse`` documents them). Nothing 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import (
     CollectionMismatchError,
@@ -29,7 +31,11 @@ from rag.errors import (
 log = logging.getLogger(__name__)
 
 INVALID_REQUEST = "invalid_request_error"
+NOT_FOUND = "not_found_error"
 SERVER_ERROR = "server_error"
+# pydantic names the member of a union that failed in an error's location: "str",
+# "list[ContentPart]", "function-after[refuse_unsafe_characters(), str]". Not a field.
+_UNION_MEMBER = re.compile(r"(str|int|float|bool|none|[\w-]+\[.*\])", re.DOTALL)
 
 
 class OpenAIError(Exception):
@@ -55,11 +61,26 @@ class AuthError(Exception):
     """Missing or wrong API key: 401 with ``WWW-Authenticate: Bearer``."""
 
 
+def _encodable(text: str | None) -> str | None:
+    """``text`` with any lone surrogate escaped (``\\ud800``), so the body encodes as UTF-8
+    whatever the request held."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_body(
     message: str, kind: str, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
     """The one error body, for a JSON response or an SSE error event."""
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return {
+        "error": {
+            "message": _encodable(message),
+            "type": kind,
+            "param": _encodable(param),
+            "code": code,
+        }
+    }
 
 
 def error_response(
@@ -77,7 +98,7 @@ def rag_error_status(exc: RagError) -> tuple[int, str]:
     if isinstance(exc, InvalidInputError):
         return 400, INVALID_REQUEST
     if isinstance(exc, NotFoundError):
-        return 404, "not_found_error"
+        return 404, NOT_FOUND
     if isinstance(exc, CollectionMismatchError):
         return 409, "conflict_error"
     if isinstance(exc, StoreLockedError | ModelError):
@@ -86,12 +107,30 @@ def rag_error_status(exc: RagError) -> tuple[int, str]:
 
 
 def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    """The first problem of an invalid request, as a message and the field it names."""
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    """The first problem of an invalid request, as a message and the field it names.
+
+    A value our own validators refused (``rag.api.schemas.Text``) comes first: for a field
+    that takes a string or a list, the other union member's type mismatch says nothing.
+    """
+    errors = exc.errors()
+    first = next((e for e in errors if e.get("type") == "value_error"), errors[0] if errors else {})
+    extra = first.get("type") == "extra_forbidden"
+    loc = [
+        str(p)
+        for p in first.get("loc", ())
+        if p != "body" and (extra or not (isinstance(p, str) and _UNION_MEMBER.fullmatch(p)))
+    ]
     field = ".".join(loc) or None
-    message = f"{field}: {first.get('msg', 'invalid request')}" if field else "invalid body"
+    detail = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+    message = f"{field}: {detail}" if field else f"invalid body: {detail}"
     return message, field
+
+
+def http_error_kind(status: int) -> str:
+    """The error type of a bare HTTP status (an unknown route, a wrong method, a limit)."""
+    if status == 404:
+        return NOT_FOUND
+    return SERVER_ERROR if status >= 500 else INVALID_REQUEST
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -118,3 +157,18 @@ def add_error_handlers(app: FastAPI) -> None:
     async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
         message, field = validation_message(exc)
         return error_response(422, message, INVALID_REQUEST, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own refusals (no such route: 404, wrong method: 405) in our shape."""
+        response = error_response(
+            exc.status_code, str(exc.detail), http_error_kind(exc.status_code)
+        )
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        """A bug, answered with a 500 in the same shape (the server logs its traceback)."""
+        log.error("request failed: %r", exc)
+        return error_response(500, "internal server error", SERVER_ERROR)

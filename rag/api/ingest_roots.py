@@ -17,7 +17,10 @@ def resolve_under_roots(path: str, roots: Sequence[Path], *, must_exist: bool = 
         raise PermissionDeniedError(
             "ingesting server folders through the API is disabled (set RAG_INGEST_ROOTS)"
         )
-    resolved = Path(path).expanduser().resolve()
+    try:
+        resolved = Path(path).expanduser().resolve()
+    except (RuntimeError, ValueError, OSError) as exc:  # "~nobody", a NUL, a loop
+        raise InvalidInputError(f"path {path!r} cannot be resolved: {exc}", field="path") from None
     for root in roots:
         if resolved.is_relative_to(root.expanduser().resolve()):
             if must_exist and not resolved.exists():

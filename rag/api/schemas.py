@@ -1,16 +1,49 @@
-"""Request and response bodies of the REST API."""
+"""Request and response bodies of the REST API, and the string types every request body uses.
+
+Text from a request reaches file systems, SQLite, the tokenizer and JSON responses, none of
+which takes every Python string: a lone UTF-16 surrogate (JSON allows ``"\\ud800"``) cannot be
+encoded as UTF-8, a NUL cannot be in a path. ``Text`` refuses those and the other C0 control
+characters except tab, newline and carriage return, with a 422 that names the field; ``Name``
+and ``PathText`` also cap the length.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def refuse_unsafe_characters(value: str) -> str:
+    """``value`` unchanged, or ValueError naming the first lone surrogate or control
+    character (tab, newline and carriage return are allowed)."""
+    found = _FORBIDDEN.search(value)
+    if found is None:
+        return value
+    char = found.group()
+    what = "a lone UTF-16 surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
+    raise ValueError(f"{what} (U+{ord(char):04X}) at position {found.start()} is not allowed")
+
+
+Text = Annotated[str, AfterValidator(refuse_unsafe_characters)]
+"""Any length (a setting limits it where it is read); no surrogates, no control characters."""
+Name = Annotated[str, StringConstraints(max_length=256), AfterValidator(refuse_unsafe_characters)]
+"""A model, collection or user name: ``Text`` of at most 256 characters."""
+PathText = Annotated[
+    str, StringConstraints(max_length=4096), AfterValidator(refuse_unsafe_characters)
+]
+"""A file or folder path: ``Text`` of at most 4096 characters (PATH_MAX on Linux)."""
 
 
 class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(description="The question to answer from the documents.")
-    collection: str | None = Field(None, description="Collection (default: the configured one).")
-    source_prefix: str | None = Field(
+    question: Text = Field(description="The question to answer from the documents.")
+    collection: Name | None = Field(None, description="Collection (default: the configured one).")
+    source_prefix: PathText | None = Field(
         None, description="Only use documents whose path starts with this folder or file."
     )
 
@@ -39,10 +72,10 @@ class QueryResponse(BaseModel):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str
+    query: Text
     k: int = Field(5, ge=1, le=100)
-    collection: str | None = None
-    source_prefix: str | None = None
+    collection: Name | None = None
+    source_prefix: PathText | None = None
 
 
 class SearchHit(BaseModel):

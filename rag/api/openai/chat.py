@@ -32,12 +32,53 @@ from rag.api.openai.schemas import (
 from rag.api.schemas import CitationModel
 from rag.api.state import ServiceState
 from rag.chat import ChatDelta, ChatEvent, ChatOptions, ChatPrepared, ChatResult, ChatService
+from rag.config import Settings
 from rag.conversation import Turn
 from rag.errors import RagError
 
 log = logging.getLogger(__name__)
 
-_MAX_STOP_SEQUENCES = 4
+
+def _message_chars(message: ChatMessage) -> int:
+    content = message.content
+    if isinstance(content, list):
+        return sum(len(part.text or "") for part in content)
+    return len(content or "")
+
+
+def check_sizes(body: ChatCompletionRequest, settings: Settings) -> None:
+    """Refuse a request past the count and size limits of its messages and stop sequences
+    (RAG_CHAT_MAX_MESSAGES, RAG_CHAT_MAX_CHARS, RAG_CHAT_MAX_STOP, RAG_CHAT_MAX_STOP_CHARS)."""
+    if len(body.messages) > settings.chat_max_messages:
+        raise OpenAIError(
+            400,
+            f"messages has {len(body.messages)} messages; the limit is "
+            f"{settings.chat_max_messages} (RAG_CHAT_MAX_MESSAGES).",
+            param="messages",
+        )
+    chars = sum(_message_chars(m) for m in body.messages)
+    if chars > settings.chat_max_chars:
+        raise OpenAIError(
+            413,
+            f"messages hold {chars} characters; the limit is {settings.chat_max_chars} "
+            "(RAG_CHAT_MAX_CHARS).",
+            param="messages",
+            code="context_length_exceeded",
+        )
+    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    if len(stop) > settings.chat_max_stop:
+        raise OpenAIError(
+            400,
+            f"stop takes at most {settings.chat_max_stop} sequences (RAG_CHAT_MAX_STOP).",
+            param="stop",
+        )
+    if sum(len(s) for s in stop) > settings.chat_max_stop_chars:
+        raise OpenAIError(
+            400,
+            f"stop sequences hold at most {settings.chat_max_stop_chars} characters together "
+            "(RAG_CHAT_MAX_STOP_CHARS).",
+            param="stop",
+        )
 
 
 def chat_options(body: ChatCompletionRequest) -> ChatOptions:
@@ -75,8 +116,6 @@ def chat_options(body: ChatCompletionRequest) -> ChatOptions:
             code="unsupported_value",
         )
     stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-    if len(stop) > _MAX_STOP_SEQUENCES:
-        raise OpenAIError(400, "stop takes at most 4 sequences.", param="stop")
     return ChatOptions(max_tokens=body.max_completion_tokens or body.max_tokens, stop=stop)
 
 
@@ -133,6 +172,7 @@ def start_chat(
     body: ChatCompletionRequest, state: ServiceState
 ) -> tuple[ChatService, ChatPrepared]:
     """Check the request and retrieve: every 4xx is raised here, before any stream starts."""
+    check_sizes(body, state.settings)
     collection = collection_for(body.model, state.settings)
     options = chat_options(body)
     turns = to_turns(body.messages)

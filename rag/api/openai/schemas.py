@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.api.schemas import CitationModel
+from rag.api.schemas import CitationModel, Name, PathText, Text
 
 # --- models ------------------------------------------------------------------------------
 
@@ -37,16 +37,16 @@ class ContentPart(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str
-    text: str | None = None
+    type: Name
+    text: Text | None = None
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
-    name: str | None = None
+    content: Text | list[ContentPart] | None = None
+    name: Name | None = None
 
 
 class StreamOptions(BaseModel):
@@ -58,29 +58,31 @@ class StreamOptions(BaseModel):
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(description="'rag-<collection>', as listed by GET /v1/models.")
+    model: Name = Field(description="'rag-<collection>', as listed by GET /v1/models.")
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(None, ge=1, description="Caps RAG_LLM_MAX_NEW_TOKENS.")
     max_completion_tokens: int | None = Field(None, ge=1, description="Same as max_tokens.")
-    stop: str | list[str] | None = Field(None, description="Up to 4 stop sequences.")
+    stop: Text | list[Text] | None = Field(
+        None, description="Stop sequences (RAG_CHAT_MAX_STOP, RAG_CHAT_MAX_STOP_CHARS)."
+    )
     n: int | None = Field(None, ge=1, description="Only 1 is supported.")
     logprobs: bool | None = None
     top_logprobs: int | None = None
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tool_choice: Name | dict[str, Any] | None = None
     functions: list[dict[str, Any]] | None = None
-    function_call: str | dict[str, Any] | None = None
+    function_call: Name | dict[str, Any] | None = None
     # Accepted and ignored: answers are deterministic and grounded.
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
-    user: str | None = None
-    source_prefix: str | None = Field(
+    user: Name | None = None
+    source_prefix: PathText | None = Field(
         None, description="Not OpenAI: only use documents under this folder or file path."
     )
 
@@ -163,13 +165,13 @@ class ChatCompletionChunk(BaseModel):
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(description="A 'rag-<collection>' id or the embedding model's name.")
-    input: str | list[str] | list[int] | list[list[int]] = Field(
+    model: Name = Field(description="A 'rag-<collection>' id or the embedding model's name.")
+    input: Text | list[Text] | list[int] | list[list[int]] = Field(
         description="A text or a list of texts (token arrays are refused)."
     )
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1, description="Must equal the model's dimension.")
-    user: str | None = None
+    user: Name | None = None
 
 
 class EmbeddingItem(BaseModel):

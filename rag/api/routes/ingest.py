@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -12,14 +11,14 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.jobs import ingest_options
-from ingest.loaders import SUPPORTED_EXTENSIONS
 from ingest.runs import delete_document, list_documents
 from rag.api.deps import StateDep
 from rag.api.ingest_roots import resolve_under_roots
-from rag.api.schemas import ErrorResponse
+from rag.api.schemas import ErrorResponse, Name, PathText
+from rag.api.uploads import Upload, save_uploads
 from rag.catalog import drop_collection, list_collections
 from rag.config import validate_collection_name
-from rag.errors import InvalidInputError, JobNotFoundError, PayloadTooLargeError
+from rag.errors import InvalidInputError, JobNotFoundError
 from rag.jobs import Job, JobKind
 
 router = APIRouter(
@@ -34,14 +33,12 @@ router = APIRouter(
     },
 )
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]")
-
 
 class IngestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="A folder or file on the server, under RAG_INGEST_ROOTS.")
-    collection: str | None = None
+    path: PathText = Field(description="A folder or file on the server, under RAG_INGEST_ROOTS.")
+    collection: Name | None = None
     allow_empty: bool = Field(
         False,
         description="Delete the stored documents of a folder that is now missing or has no "
@@ -74,14 +71,14 @@ class DocumentResponse(BaseModel):
 class CollectionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: Name
 
 
-def _collection(state: StateDep, name: str | None) -> str:
+def _collection(state: StateDep, name: str | None, field: str = "collection") -> str:
     try:
         return validate_collection_name(name or state.settings.collection)
     except ValueError as exc:
-        raise InvalidInputError(str(exc), field="collection") from None
+        raise InvalidInputError(str(exc), field=field) from None
 
 
 def _job(job: Job) -> JobResponse:
@@ -115,44 +112,17 @@ def ingest_folder(body: IngestRequest, state: StateDep) -> JobResponse:
 def upload_documents(
     state: StateDep,
     files: Annotated[list[UploadFile], File(description="Documents to ingest.")],
-    collection: Annotated[str | None, Form()] = None,
+    collection: Annotated[Name | None, Form()] = None,
 ) -> JobResponse:
-    """Upload documents (multipart); they are stored under DATA_DIR/uploads and ingested."""
+    """Upload documents (multipart); they are stored under DATA_DIR/uploads and ingested.
+
+    Each is stored under its own name made safe (rag.api.uploads): uploading a name again
+    replaces that document; two different names never replace each other."""
     name = _collection(state, collection)
     folder = state.settings.data_dir / "uploads" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    limit = state.settings.max_upload_bytes
-    saved: list[str] = []
-    for upload in files:
-        filename = _UNSAFE.sub("_", Path(upload.filename or "").name).strip()
-        suffix = Path(filename).suffix.lower()
-        if not filename or filename.startswith("."):
-            raise InvalidInputError(f"invalid file name {upload.filename!r}", field="files")
-        if suffix not in SUPPORTED_EXTENSIONS:
-            raise InvalidInputError(
-                f"{filename}: unsupported file type {suffix or '(none)'} "
-                f"(supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))})",
-                field="files",
-            )
-        target = folder / filename
-        partial = target.with_name(target.name + ".partial")
-        written = 0
-        with partial.open("wb") as out:
-            while block := upload.file.read(1 << 20):
-                written += len(block)
-                if written > limit:
-                    out.close()
-                    partial.unlink()
-                    raise PayloadTooLargeError(
-                        f"{filename} is over the upload limit of {limit} bytes "
-                        "(RAG_MAX_UPLOAD_BYTES)"
-                    )
-                out.write(block)
-        partial.replace(target)
-        saved.append(str(target))
-    if not saved:
-        raise InvalidInputError("no files in the upload", field="files")
-    return _enqueue(state, name, saved)
+    uploads = [Upload(u.filename or "", u.file) for u in files]
+    saved = save_uploads(uploads, folder, limit=state.settings.max_upload_bytes)
+    return _enqueue(state, name, [str(p) for p in saved])
 
 
 @router.get("/jobs/{job_id}", response_model=JobResponse)
@@ -171,7 +141,7 @@ def list_jobs(state: StateDep) -> list[JobResponse]:
 
 
 @router.get("/documents", response_model=list[DocumentResponse])
-def documents(state: StateDep, collection: str | None = None) -> list[DocumentResponse]:
+def documents(state: StateDep, collection: Name | None = None) -> list[DocumentResponse]:
     """The documents of a collection with their chunk counts."""
     name = _collection(state, collection)
     return [DocumentResponse(**asdict(d)) for d in list_documents(state.settings, name)]
@@ -180,8 +150,8 @@ def documents(state: StateDep, collection: str | None = None) -> list[DocumentRe
 @router.delete("/documents")
 def delete(
     state: StateDep,
-    source: Annotated[str, Query(description="The document's source path, as listed.")],
-    collection: str | None = None,
+    source: Annotated[PathText, Query(description="The document's source path, as listed.")],
+    collection: Name | None = None,
 ) -> dict[str, Any]:
     """Remove a document's chunks. An uploaded document's file is removed too."""
     name = _collection(state, collection)
@@ -202,7 +172,7 @@ def collections(state: StateDep) -> dict[str, Any]:
 @router.post("/collections", status_code=status.HTTP_201_CREATED)
 def create_collection(body: CollectionRequest, state: StateDep) -> dict[str, Any]:
     """Create an empty collection for the configured embedding model."""
-    name = _collection(state, body.name)
+    name = _collection(state, body.name, field="name")
     store = state.store(name, create=True)
     return {"name": name, "chunks": store.count()}
 
