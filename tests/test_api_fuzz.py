@@ -22,7 +22,7 @@ from schemathesis.generation.case import Case
 
 from rag.api.app import create_app
 from rag.config import Settings
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, TEST_HOST
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 EXAMPLES = 25
@@ -36,6 +36,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     (root / "docs" / "a.md").write_text("# Alpha\n\nalpha lantern words\n")
     config = Settings(
         data_dir=root / "data",
+        allowed_hosts=[TEST_HOST],
         ingest_roots=[root / "docs"],
         api_keys=[SecretStr(API_KEY)],
         max_upload_bytes=10_000,

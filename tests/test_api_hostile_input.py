@@ -17,7 +17,7 @@ from rag.api.app import create_app
 from rag.api.schemas import refuse_unsafe_characters
 from rag.cli import EXIT_USAGE, app
 from rag.config import Settings, validate_collection_name
-from tests.conftest import API_KEY, COFFEE
+from tests.conftest import API_KEY, COFFEE, TEST_HOST
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 CHAT: dict[str, Any] = {"model": "rag-default", "messages": [{"role": "user", "content": "hi"}]}
@@ -93,7 +93,9 @@ def test_bad_characters_are_refused_by_name(
 
 
 def test_an_unusable_ingest_path_is_refused(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", ingest_roots=[tmp_path])
+    settings = Settings(
+        data_dir=tmp_path / "data", allowed_hosts=[TEST_HOST], ingest_roots=[tmp_path]
+    )
     app = create_app(settings, embedder=HashEmbedder(), generator=ScriptedGenerator())
     with TestClient(app) as client:
         for path, status in [("~nosuchuser0/docs", 400), (f"{tmp_path}/a\x00b", 422)]:
@@ -137,6 +139,7 @@ def test_tabs_and_newlines_are_text(fake_api: TestClient) -> None:
 def limited_api(tmp_path: Path) -> Any:
     settings = Settings(
         data_dir=tmp_path / "data",
+        allowed_hosts=[TEST_HOST],
         api_keys=[SecretStr(API_KEY)],
         chat_max_messages=3,
         chat_max_chars=100,
@@ -208,7 +211,7 @@ def test_an_unexpected_failure_is_a_500_in_the_one_shape(tmp_path: Path) -> None
         def embed_query(self, text: str) -> Any:
             raise KeyError("a bug")
 
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", allowed_hosts=[TEST_HOST])
     app = create_app(settings, embedder=BrokenEmbedder(), generator=ScriptedGenerator())
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.post("/v1/search", json={"query": "x"})

@@ -17,6 +17,7 @@ from rag.api.app import create_app
 from rag.api.uploads import MAX_NAME_BYTES, stored_name
 from rag.config import Settings
 from rag.errors import InvalidInputError
+from tests.conftest import TEST_HOST
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 LONG = "长" * 100 + ".md"  # 303 bytes in UTF-8
@@ -70,7 +71,12 @@ def test_unusable_names_are_refused(uploaded: str) -> None:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path / "data", max_upload_bytes=2000, min_similarity=0.1)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        allowed_hosts=[TEST_HOST],
+        max_upload_bytes=2000,
+        min_similarity=0.1,
+    )
     app = create_app(settings, embedder=HashEmbedder(), generator=ScriptedGenerator())
     with TestClient(app) as test_client:
         yield test_client
@@ -138,7 +144,10 @@ def test_a_refused_upload_stores_nothing(client: TestClient, tmp_path: Path) -> 
 
 def test_concurrent_uploads_of_one_name_share_no_temporary_file(tmp_path: Path) -> None:
     settings = Settings(
-        data_dir=tmp_path / "data", max_upload_bytes=10_000_000, ingest_in_process=False
+        data_dir=tmp_path / "data",
+        allowed_hosts=[TEST_HOST],
+        max_upload_bytes=10_000_000,
+        ingest_in_process=False,
     )
     app = create_app(settings, embedder=HashEmbedder(), generator=ScriptedGenerator())
     contents = [bytes([ord("a") + i]) * 3_000_000 for i in range(8)]
