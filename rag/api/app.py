@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 import rag
+from rag.api.admission import GenerationGate, add_admission_handlers
 from rag.api.deps import hash_key, require_key
 from rag.api.errors import add_error_handlers
 from rag.api.routes import health, ingest, openai, query
@@ -54,10 +55,16 @@ def create_app(
             state.reranker.warm_up()
         state.store()  # fail at start, not at the first request, if the store is unusable
         app.state.rag = state
+        gate = app.state.generation = GenerationGate(
+            concurrency=settings.generation_concurrency,
+            queue=settings.generation_queue,
+            timeout=settings.generation_queue_timeout_seconds,
+        )
         log.info("ready: collection %r, generator %s", settings.collection, gen.model_name)
         try:
             yield
         finally:
+            gate.close()  # generations in flight stop at their next token
             state.close()
 
     app = FastAPI(
@@ -69,6 +76,7 @@ def create_app(
     app.state.key_hashes = [hash_key(k.get_secret_value()) for k in settings.api_keys]
 
     add_error_handlers(app)
+    add_admission_handlers(app)
     app.include_router(health.router)
     app.include_router(query.router, dependencies=[Depends(require_key)])
     app.include_router(ingest.router, dependencies=[Depends(require_key)])
