@@ -228,11 +228,13 @@ class GenerationStream(StreamingResponse):
         self._slot = slot
         self._events = events
         self._buffer: asyncio.Queue[Any] = asyncio.Queue()
+        self._read_whole = False
         super().__init__(self._read(), media_type=media_type, headers=headers)
 
     async def _read(self) -> AsyncIterator[str]:
         while (item := await self._buffer.get()) is not _END:
             yield item
+        self._read_whole = True
 
     def _produce(self, loop: asyncio.AbstractEventLoop) -> None:
         def put(item: object) -> None:
@@ -260,7 +262,7 @@ class GenerationStream(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            if not producing.done():
+            if not (self._read_whole or producing.done()):
                 _stop(self._slot, "client disconnected")
             self._slot.close()
 
