@@ -129,9 +129,9 @@ def _wait_for(condition: Any, seconds: float) -> bool:
 def test_a_burst_beside_a_slow_stream_is_served_or_refused_and_the_service_answers(
     server: Server,
 ) -> None:
-    """A reader that takes the stream a chunk at a time holds nothing the burst needs: the
-    burst is answered or refused with 429/503 and Retry-After, and /healthz and /v1/search
-    answer throughout."""
+    """A reader that takes the stream a chunk at a time holds nothing the burst (chats and
+    /v1/query) needs: the burst is answered or refused with 429/503 and Retry-After, and
+    /healthz and /v1/search answer throughout."""
     stop_probing = threading.Event()
     probe_failures: list[str] = []
 
@@ -159,11 +159,12 @@ def test_a_burst_beside_a_slow_stream_is_served_or_refused_and_the_service_answe
             timeout=HANG,
             limits=limits,
         ) as client:
-            requests = [
+            chats = [
                 client.post("/v1/chat/completions", json=_chat_body(stream=False, max_tokens=4))
-                for _ in range(45)
+                for _ in range(30)
             ]
-            return await asyncio.gather(*requests)
+            queries = [client.post("/v1/query", json={"question": QUESTION}) for _ in range(15)]
+            return await asyncio.gather(*chats, *queries)
 
     slow = socket.create_connection(("127.0.0.1", server.port), timeout=HANG)
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
