@@ -135,7 +135,11 @@ async def probe_health(client: httpx.AsyncClient, until: float, tally: Tally) ->
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
-    limits = httpx.Limits(max_connections=args.search_clients + args.chat_clients + 10)
+    # Idle connections are dropped before the server's keep-alive timeout (uvicorn: 5 s) can
+    # close one just as it is reused, which the client would see as an error of the server.
+    limits = httpx.Limits(
+        max_connections=args.search_clients + args.chat_clients + 10, keepalive_expiry=2.0
+    )
     tallies = {name: Tally() for name in ("search", "chat", "healthz")}
     queries = args.query or ["How do I configure the service?"]
     questions = args.question or ["How do I configure the service?"]
