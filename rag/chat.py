@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Literal
@@ -217,7 +218,7 @@ class ChatService:
             limit = max(1, min(limit, chat.options.max_tokens))
         return limit
 
-    def _generate(self, chat: ChatPrepared, scanner: StopScanner) -> Iterator[str]:
+    def _generate(self, chat: ChatPrepared, scanner: StopScanner) -> Generator[str, None, None]:
         pieces = self._answerer.stream(chat.prepared, max_new_tokens=self._limit(chat))
         try:
             for piece in pieces:
@@ -282,9 +283,11 @@ class ChatService:
         scanner = StopScanner(chat.options.stop)
         started = time.perf_counter()
         sent: list[str] = []
-        for piece in self._generate(chat, scanner):
-            sent.append(piece)
-            yield ChatDelta(piece)
+        # Closed as soon as this stream is: a reader that stops ends the generation.
+        with closing(self._generate(chat, scanner)) as pieces:
+            for piece in pieces:
+                sent.append(piece)
+                yield ChatDelta(piece)
         raw = "".join(sent)
         answer = self._answerer.finish(chat.prepared, raw)
         if not chat.prepared.abstained:

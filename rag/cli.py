@@ -316,6 +316,7 @@ def serve(
         host=bind,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
 
 

@@ -365,6 +365,33 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Logging level of the `rag` commands and the service."
     )
+    generation_concurrency: int = Field(
+        1,
+        ge=1,
+        description="Requests that generate (chat completions, POST /v1/query) at the same "
+        "time; the others wait in the generation queue. The local model computes one answer "
+        "at a time, so 1 suits it; raise it for an OpenAI-compatible server "
+        "(RAG_GENERATOR=openai) that serves several requests in parallel.",
+    )
+    generation_queue: int = Field(
+        16,
+        ge=0,
+        description="Requests that may wait for a generation slot. One more is refused at "
+        "once with 429 and a Retry-After header. Lower it when clients would rather retry "
+        "than wait; raise it for bursts that may wait longer.",
+    )
+    generation_queue_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Longest wait for a generation slot; a request still waiting then is "
+        "refused with 429 and Retry-After.",
+    )
+    shutdown_timeout_seconds: int = Field(
+        10,
+        ge=1,
+        description="On SIGTERM, `rag serve` lets requests in flight finish for this long, "
+        "then stops the rest (streams included).",
+    )
 
     @field_validator(
         "api_keys", "ingest_roots", "ingest_exclude", "allowed_hosts", "cors_origins", mode="before"

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,31 +269,43 @@ class LiveServer:
 
 
 @dataclass(frozen=True)
-class _ServerProcess:
+class ServerProcess:
     root: Path
     url: str
     proc: subprocess.Popen[bytes]
 
     @classmethod
-    def start(cls) -> _ServerProcess:
+    def start(
+        cls, env: Mapping[str, str] | None = None, *, stderr: Path | None = None
+    ) -> ServerProcess:
+        """``env`` adds or replaces RAG_* settings; ``stderr`` is a file for the log."""
         root = Path(tempfile.mkdtemp(prefix="rag-live-server-"))
         write_fixture_folder(root / "docs")
         port = free_port()
         pythonpath = os.pathsep.join(p for p in (str(PROJECT), os.environ.get("PYTHONPATH")) if p)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")} | {
-            "PYTHONPATH": pythonpath,  # this checkout's code, whatever is installed
-            "RAG_DATA_DIR": str(root / "data"),
-            "RAG_MODEL_CACHE_DIR": str(MODEL_CACHE),
-            "RAG_INGEST_ROOTS": str(root / "docs"),
-            "RAG_EMBEDDING_BACKEND": "torch",
-            "RAG_LLM_MAX_NEW_TOKENS": "40",
-            "RAG_API_KEYS": API_KEY,
-            "RAG_DEVICE": "cpu",
-            "RAG_LOG_LEVEL": "WARNING",
-        }
+        env = (
+            {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+            | {
+                "PYTHONPATH": pythonpath,  # this checkout's code, whatever is installed
+                "RAG_DATA_DIR": str(root / "data"),
+                "RAG_MODEL_CACHE_DIR": str(MODEL_CACHE),
+                "RAG_INGEST_ROOTS": str(root / "docs"),
+                "RAG_EMBEDDING_BACKEND": "torch",
+                "RAG_LLM_MAX_NEW_TOKENS": "40",
+                "RAG_API_KEYS": API_KEY,
+                "RAG_DEVICE": "cpu",
+                "RAG_LOG_LEVEL": "WARNING",
+            }
+            | dict(env or {})
+        )
         command = [sys.executable, "-c", "from rag.cli import main; main()", "serve"]
         # cwd: no .env from the project folder.
-        proc = subprocess.Popen([*command, "--port", str(port)], cwd=root, env=env)
+        log = stderr.open("ab") if stderr is not None else None
+        try:
+            proc = subprocess.Popen([*command, "--port", str(port)], cwd=root, env=env, stderr=log)
+        finally:
+            if log is not None:
+                log.close()
         return cls(root, f"http://127.0.0.1:{port}", proc)
 
     def stop(self) -> None:
@@ -306,12 +318,12 @@ class _ServerProcess:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-_SERVER = pytest.StashKey[_ServerProcess]()
+_SERVER = pytest.StashKey[ServerProcess]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     if any("live_server" in getattr(item, "fixturenames", ()) for item in session.items):
-        session.config.stash[_SERVER] = _ServerProcess.start()
+        session.config.stash[_SERVER] = ServerProcess.start()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -341,7 +353,7 @@ def wait_until_healthy(base: str, seconds: float, proc: subprocess.Popen[bytes])
     raise RuntimeError(f"{base} did not become healthy in {seconds}s")
 
 
-def _ingest_over_http(http: httpx.Client, folder: Path) -> dict[str, Any]:
+def ingest_over_http(http: httpx.Client, folder: Path) -> dict[str, Any]:
     job = http.post("/v1/ingest", json={"path": str(folder)}).json()
     deadline = time.monotonic() + 120
     while job["status"] in ("queued", "running") and time.monotonic() < deadline:
@@ -358,11 +370,11 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     (tests.documents), ingested through the API. Its /v1 routes need the key API_KEY."""
     server = request.config.stash.get(_SERVER, None)
     if server is None:  # needed by a test that was not collected up front
-        server = request.config.stash[_SERVER] = _ServerProcess.start()
+        server = request.config.stash[_SERVER] = ServerProcess.start()
     wait_until_healthy(server.url, 180, server.proc)
     headers = {"Authorization": f"Bearer {API_KEY}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=120) as http:
-        job = _ingest_over_http(http, server.root / "docs")
+        job = ingest_over_http(http, server.root / "docs")
         assert job["status"] == "done", job
         assert not job["report"]["failed"], job["report"]
         assert len(job["report"]["added"]) == 6

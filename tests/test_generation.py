@@ -48,3 +48,31 @@ def test_the_model_finds_the_question_likelier_after_the_passage_that_answers_it
     assert scores[1] > scores[0] + 0.3
     assert real_generator._previous is previous  # the generation cache is left alone
     assert real_generator.question_likelihoods("", [answering]) == [0.0]
+
+
+@pytest.mark.real_models
+def test_the_model_is_free_once_it_has_written_however_slowly_the_answer_is_read(
+    real_generator: Any,
+) -> None:
+    """A reader that stops reading holds nothing: the model's lock is released when the
+    model is done, not when the reader is."""
+    messages = [{"role": "user", "content": "Count from one to twenty in words."}]
+    pieces = real_generator.stream(messages, max_new_tokens=12)
+    assert next(pieces)
+    try:
+        assert real_generator._lock.acquire(timeout=60), "a paused reader held the model"
+        real_generator._lock.release()
+    finally:
+        pieces.close()
+
+
+@pytest.mark.real_models
+def test_a_reader_that_closes_the_stream_stops_the_generation(real_generator: Any) -> None:
+    messages = [{"role": "user", "content": "Count from one to a hundred in words."}]
+    pieces = real_generator.stream(messages, max_new_tokens=200)
+    assert next(pieces)
+    pieces.close()  # returns once the generation has stopped
+    assert real_generator._lock.acquire(timeout=5)
+    real_generator._lock.release()
+    again = "".join(real_generator.stream(messages, max_new_tokens=4))
+    assert again

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 import rag
+from rag.api.admission import GenerationGate, add_admission_handlers
 from rag.api.deps import hash_key, require_key
 from rag.api.errors import add_error_handlers
 from rag.api.middleware import CollectionLeases, HostGuard, RequestGuard, normalize_origins
@@ -62,10 +63,16 @@ def create_app(
             state.reranker.warm_up()
         state.store()  # fail at start, not at the first request, if the store is unusable
         app.state.rag = state
+        gate = app.state.generation = GenerationGate(
+            concurrency=settings.generation_concurrency,
+            queue=settings.generation_queue,
+            timeout=settings.generation_queue_timeout_seconds,
+        )
         log.info("ready: collection %r, generator %s", settings.collection, gen.model_name)
         try:
             yield
         finally:
+            gate.close()  # generations in flight stop at their next token
             state.close()
 
     app = FastAPI(
@@ -78,6 +85,7 @@ def create_app(
 
     add_error_handlers(app)
     add_guards(app, settings)
+    add_admission_handlers(app)
     app.include_router(health.router)
     app.include_router(query.router, dependencies=[Depends(require_key)])
     app.include_router(ingest.router, dependencies=[Depends(require_key)])

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from rag.api.admission import GenerationGate
 from rag.api.errors import AuthError
 from rag.api.state import ServiceState
 
@@ -19,6 +20,14 @@ def get_state(request: Request) -> ServiceState:
 
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
+
+
+async def get_gate(request: Request) -> GenerationGate:
+    gate: GenerationGate = request.app.state.generation
+    return gate
+
+
+GateDep = Annotated[GenerationGate, Depends(get_gate)]
 
 _bearer = HTTPBearer(auto_error=False)
 

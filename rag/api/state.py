@@ -22,6 +22,7 @@ from rag.config import Settings, validate_collection_name
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.generation import Generator
+from rag.generation.cancel import CancellableGenerator
 from rag.jobs import JobQueue, JobRunner
 from rag.query import build_judge, build_reranker
 from rag.retrieval import HybridRetriever
@@ -130,8 +131,14 @@ class ServiceState:
     def retriever(self, collection: str | None = None) -> HybridRetriever:
         return HybridRetriever(self.embedder, self.store(collection), self.settings, self.reranker)
 
-    def answerer(self, collection: str | None = None) -> Answerer:
-        return Answerer(self.retriever(collection), self.generator, self.settings, self.judge)
+    def answerer(
+        self, collection: str | None = None, *, cancel: threading.Event | None = None
+    ) -> Answerer:
+        """``cancel``: once set, the answer's generation stops at its next token."""
+        generator: Generator = self.generator
+        if cancel is not None:
+            generator = CancellableGenerator(generator, cancel)
+        return Answerer(self.retriever(collection), generator, self.settings, self.judge)
 
     def close(self) -> None:
         if self.runner is not None:

@@ -1,7 +1,9 @@
 """A local chat model through transformers, from a GGUF file (converted once) or a folder.
 
 The model is loaded on first use and serves one generation (or judgement) at a time; both run
-in a short-lived thread of their own while the caller waits or reads the stream.
+in a short-lived thread of their own while the caller waits or reads the stream. A generation
+holds the model only while it computes: the text it wrote waits in the stream for a reader,
+and a reader that stops (closes the stream) ends the generation at its next token.
 """
 
 from __future__ import annotations
@@ -219,7 +221,7 @@ class TransformersGenerator:
 
     def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteria, TextIteratorStreamer
 
         self.warm_up()
         input_ids = self._encode(messages).to(self._device)
@@ -243,36 +245,61 @@ class TransformersGenerator:
 
         def run() -> None:
             try:
-                with torch.inference_mode():
-                    output = self._model.generate(
-                        input_ids=input_ids,
-                        attention_mask=torch.ones_like(input_ids),
-                        cache=self._reusable_cache(input_ids[0].tolist()),
-                        max_new_tokens=max_new_tokens,
-                        do_sample=False,
-                        streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([Cancelled(), Looping()]),
-                        pad_token_id=self._tokenizer.eos_token_id,
-                        return_dict_in_generate=True,
-                    )
-                cache = output.cache
-                if cache is not None:
-                    self._previous = (output.sequences[0].tolist()[: cache.get_seq_length()], cache)
-            except BaseException as exc:  # surfaced in the caller's thread below
-                self._previous = None
-                errors.append(exc)
-                streamer.end()
-
-        # The model holds one generation at a time; concurrent requests queue here.
-        with self._lock:
-            worker = threading.Thread(target=run, name="generate", daemon=True)
-            worker.start()
-            try:
-                yield from (piece for piece in streamer if piece)
+                self._generate(
+                    input_ids, max_new_tokens, streamer, [Cancelled(), Looping()], errors
+                )
             finally:
-                # The caller stopped reading (a stop sequence, a closed connection): end the
-                # generation at the next token instead of running on while holding the model.
-                cancelled.set()
-                worker.join()
+                self._lock.release()  # the model is free, however slowly the text is read
+
+        # The model holds one generation at a time; concurrent requests queue here. The lock
+        # is taken here and released by the generation thread as soon as the model is done.
+        self._lock.acquire()
+        worker = threading.Thread(target=run, name="generate", daemon=True)
+        try:
+            worker.start()
+        except BaseException:
+            self._lock.release()
+            raise
+        try:
+            yield from (piece for piece in streamer if piece)
+        finally:
+            # The caller stopped reading (a stop sequence, a closed connection): end the
+            # generation at the next token instead of running on.
+            cancelled.set()
+            worker.join()
         if errors:
             raise ModelError(f"generation failed: {errors[0]}") from errors[0]
+
+    def _generate(
+        self,
+        input_ids: Any,
+        max_new_tokens: int,
+        streamer: Any,
+        criteria: list[Any],
+        errors: list[BaseException],
+    ) -> None:
+        """With the model lock held, on the generation thread: decode into ``streamer``
+        and keep the key/value cache for the next prompt."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        try:
+            with torch.inference_mode():
+                output = self._model.generate(
+                    input_ids=input_ids,
+                    attention_mask=torch.ones_like(input_ids),
+                    cache=self._reusable_cache(input_ids[0].tolist()),
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    streamer=streamer,
+                    stopping_criteria=StoppingCriteriaList(criteria),
+                    pad_token_id=self._tokenizer.eos_token_id,
+                    return_dict_in_generate=True,
+                )
+            cache = output.cache
+            if cache is not None:
+                self._previous = (output.sequences[0].tolist()[: cache.get_seq_length()], cache)
+        except BaseException as exc:  # surfaced in the reader's thread
+            self._previous = None
+            errors.append(exc)
+            streamer.end()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,7 @@ from rag.chat import ChatDelta, ChatEvent, ChatOptions, ChatPrepared, ChatResult
 from rag.config import Settings
 from rag.conversation import Turn
 from rag.errors import RagError
+from rag.generation.cancel import GenerationCancelled
 
 log = logging.getLogger(__name__)
 
@@ -169,19 +171,22 @@ def _usage(result: ChatResult) -> Usage:
 
 
 def start_chat(
-    body: ChatCompletionRequest, state: ServiceState
+    body: ChatCompletionRequest, state: ServiceState, cancel: threading.Event | None = None
 ) -> tuple[ChatService, ChatPrepared]:
-    """Check the request and retrieve: every 4xx is raised here, before any stream starts."""
+    """Check the request and retrieve: every 4xx is raised here, before any stream starts.
+    Once ``cancel`` is set, the generation stops at its next token (GenerationCancelled)."""
     check_sizes(body, state.settings)
     collection = collection_for(body.model, state.settings)
     options = chat_options(body)
     turns = to_turns(body.messages)
-    service = ChatService(state.answerer(collection), state.settings)
+    service = ChatService(state.answerer(collection, cancel=cancel), state.settings)
     return service, service.prepare(turns, options=options, source_prefix=body.source_prefix)
 
 
-def chat_completion(body: ChatCompletionRequest, state: ServiceState) -> ChatCompletion:
-    service, chat = start_chat(body, state)
+def chat_completion(
+    body: ChatCompletionRequest, state: ServiceState, cancel: threading.Event | None = None
+) -> ChatCompletion:
+    service, chat = start_chat(body, state, cancel)
     result = service.complete(chat)
     return ChatCompletion(
         id=new_completion_id(),
@@ -199,8 +204,10 @@ def chat_completion(body: ChatCompletionRequest, state: ServiceState) -> ChatCom
     )
 
 
-def chat_completion_stream(body: ChatCompletionRequest, state: ServiceState) -> Iterator[str]:
-    service, chat = start_chat(body, state)
+def chat_completion_stream(
+    body: ChatCompletionRequest, state: ServiceState, cancel: threading.Event | None = None
+) -> Iterator[str]:
+    service, chat = start_chat(body, state, cancel)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     events = service.stream(chat, mode=state.settings.stream_mode)
     return sse_events(events, model=body.model, include_usage=include_usage)
@@ -256,6 +263,8 @@ def sse_events(events: Iterator[ChatEvent], *, model: str, include_usage: bool) 
             )
             if include_usage:
                 yield chunk([], usage=_usage(event))
+    except GenerationCancelled:
+        return  # nobody is reading any more
     except RagError as exc:
         log.error("streamed answer failed: %s", exc)
         yield sse(error_body(str(exc), SERVER_ERROR))
@@ -264,4 +273,8 @@ def sse_events(events: Iterator[ChatEvent], *, model: str, include_usage: bool) 
         log.exception("streamed answer failed")
         yield sse(error_body("internal error while answering", SERVER_ERROR))
         return
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()  # a reader that stops ends the generation
     yield sse("[DONE]")

@@ -6,10 +6,10 @@ Thin: parse, call rag.api.openai, return. Keys are checked by the router's depen
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from rag.api.deps import StateDep
+from rag.api.deps import GateDep, StateDep
 from rag.api.openai import chat, models
 from rag.api.openai.embeddings import create_embeddings
 from rag.api.openai.schemas import (
@@ -50,17 +50,25 @@ def get_model(model: str, state: StateDep) -> ModelCard:
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        429: {"model": ErrorResponse, "description": "The generation queue is full."},
+    },
 )
-def chat_completions(
-    body: ChatCompletionRequest, state: StateDep
+async def chat_completions(
+    body: ChatCompletionRequest, state: StateDep, gate: GateDep, request: Request
 ) -> ChatCompletion | StreamingResponse:
     """Answer the conversation's last question from the collection the model names, with
-    [n] citations in the text, a Sources footer, and a structured ``citations`` field."""
+    [n] citations in the text, a Sources footer, and a structured ``citations`` field.
+    Generation requests queue for the model (RAG_GENERATION_QUEUE); past the queue's bound
+    or its wait limit the answer is 429 with Retry-After."""
     if body.stream:
-        events = chat.chat_completion_stream(body, state)
-        return StreamingResponse(events, media_type="text/event-stream", headers=_SSE_HEADERS)
-    return chat.chat_completion(body, state)
+        return await gate.stream(
+            lambda cancel: chat.chat_completion_stream(body, state, cancel),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
+        )
+    return await gate.call(request, lambda cancel: chat.chat_completion(body, state, cancel))
 
 
 @router.post("/embeddings", response_model=EmbeddingResponse)

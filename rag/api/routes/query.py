@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from rag.api.deps import StateDep
+from rag.api.deps import GateDep, StateDep
 from rag.api.schemas import (
     CitationModel,
     ErrorResponse,
@@ -17,6 +18,7 @@ from rag.api.schemas import (
     SearchRequest,
     SearchResponse,
 )
+from rag.types import Answer
 
 router = APIRouter(
     prefix="/v1",
@@ -30,10 +32,23 @@ router = APIRouter(
 )
 
 
-@router.post("/query", response_model=QueryResponse)
-def query(body: QueryRequest, state: StateDep) -> QueryResponse:
-    """Answer from the documents with [n] citations, or abstain when nothing is relevant."""
-    answer = state.answerer(body.collection).ask(body.question, source_prefix=body.source_prefix)
+@router.post(
+    "/query",
+    response_model=QueryResponse,
+    responses={429: {"model": ErrorResponse, "description": "The generation queue is full."}},
+)
+async def query(
+    body: QueryRequest, state: StateDep, gate: GateDep, request: Request
+) -> QueryResponse:
+    """Answer from the documents with [n] citations, or abstain when nothing is relevant.
+    Generation requests queue for the model (RAG_GENERATION_QUEUE); past the queue's bound
+    or its wait limit the answer is 429 with Retry-After."""
+
+    def answer_it(cancel: threading.Event) -> Answer:
+        answerer = state.answerer(body.collection, cancel=cancel)
+        return answerer.ask(body.question, source_prefix=body.source_prefix)
+
+    answer = await gate.call(request, answer_it)
     return QueryResponse(
         answer=answer.answer,
         citations=[CitationModel.model_validate(asdict(c)) for c in answer.citations],
