@@ -23,6 +23,9 @@ from rag.store.factory import collections_for
 
 log = logging.getLogger(__name__)
 
+# How long a stopping worker waits for its running job before leaving it to the job's lease.
+STOP_GRACE_SECONDS = 10.0
+
 OpenStore = Callable[[str], VectorStore]
 """An open collection by name, created if missing, owned by the caller (not closed here)."""
 Switching = Callable[[str], contextlib.AbstractContextManager[None]]
@@ -56,9 +59,7 @@ class JobExecutor:
                 self._settings,
                 self._embedder,
                 collection=job.collection,
-                switching=(lambda: switching(job.collection))
-                if switching is not None
-                else contextlib.nullcontext,
+                switching=(lambda: switching(job.collection)) if switching is not None else None,
                 progress=progress,
             )
         elif self._open_store is not None:
@@ -83,9 +84,9 @@ class JobExecutor:
 def run_worker(
     settings: Settings, *, watch: Sequence[Path] = (), stop: threading.Event | None = None
 ) -> None:
-    """`rag worker`: run the API's queued jobs in a process of its own, and keep ``watch``
-    folders in sync, until ``stop`` is set. Meant for a Qdrant server; the embedded store
-    admits one process, so it cannot run beside `rag serve` there."""
+    """`rag worker`: run the API's queued jobs, of every kind, in a process of its own, and
+    keep ``watch`` folders in sync, until ``stop`` is set. Meant for a Qdrant server; the
+    embedded store admits one process, so it cannot run beside `rag serve` there."""
     stop = stop or threading.Event()
     embedder = build_embedder(settings, bulk=True)
     if collections_for(settings).exclusive:
@@ -103,12 +104,18 @@ def run_worker(
             daemon=True,
         )
         watcher.start()
-    queue = JobQueue(settings.data_dir / "jobs.sqlite")
+    queue = JobQueue.for_settings(settings)
     runner = JobRunner(queue, JobExecutor(settings, embedder))
     runner.start()
-    log.info("worker ready: running jobs from %s", settings.data_dir / "jobs.sqlite")
+    log.info(
+        "worker %s ready: running jobs from %s", runner.owner, settings.data_dir / "jobs.sqlite"
+    )
     try:
-        stop.wait()
+        while not stop.wait(1.0):  # a timed wait lets signal handlers run
+            pass
     finally:
-        runner.stop()
-        queue.close()
+        log.info("worker stopping")
+        if runner.stop(timeout=STOP_GRACE_SECONDS):
+            queue.close()
+        else:
+            log.warning("a job is still running; it is left for another runner to take back")

@@ -35,9 +35,12 @@ def list_collections(settings: Settings) -> list[str]:
 
 
 def drop_collection(settings: Settings, name: str) -> None:
-    """Delete the collection's vectors, then its ingestion state."""
-    collections_for(settings).drop(name)
-    remove_state(settings, name)
+    """Delete the collection's vectors, then its ingestion state, as its writer
+    (StoreLockedError, naming the holder, while another writer is at work)."""
+    collections = collections_for(settings)
+    with collections.writer(name):
+        collections.drop(name)
+        remove_state(settings, name)
 
 
 def remove_state(settings: Settings, collection: str) -> None:

@@ -35,7 +35,7 @@ class ServiceState:
         self.started = int(time.time())
         self._stores: dict[str, VectorStore] = {}
         self._lock = threading.Lock()
-        self.jobs = JobQueue(settings.data_dir / "jobs.sqlite")
+        self.jobs = JobQueue.for_settings(settings)
         self.runner: JobRunner | None = None  # set by start-up when jobs run in this process
 
     def store(self, collection: str | None = None, *, create: bool = False) -> VectorStore:
