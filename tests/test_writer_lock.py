@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from ingest.runs import ingest_into, run_ingest
@@ -173,3 +174,39 @@ def test_an_ingestion_refuses_while_another_writer_holds_the_collection(
     assert ingest_into(settings, store, embedder, [docs]).ok
     assert store.count() > 0
     store.close()
+
+
+def test_the_api_does_not_drop_a_collection_a_job_is_writing_to(
+    fake_api: TestClient, settings: Settings
+) -> None:
+    assert fake_api.post("/v1/collections", json={"name": "team"}).status_code == 201
+    state = fake_api.app.state.rag  # type: ignore[attr-defined]
+    store = state.store("team")  # the service's open copy, which its job runner writes through
+    held, done = threading.Event(), threading.Event()
+
+    def job_writing() -> None:
+        with collections_for(settings).writer("team"):
+            held.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=job_writing)
+    thread.start()
+    try:
+        assert held.wait(10)
+        response = fake_api.delete("/v1/collections/team")
+        assert response.status_code == 503
+        assert "is being written by another process" in response.json()["error"]["message"]
+        assert store.count() == 0  # the writer's copy was not closed under it
+    finally:
+        done.set()
+        thread.join()
+    assert fake_api.delete("/v1/collections/team").status_code == 200
+    assert fake_api.delete("/v1/collections/team").status_code == 404
+
+
+def test_the_api_drops_a_collection_opened_on_another_thread(fake_api: TestClient) -> None:
+    state = fake_api.app.state.rag  # type: ignore[attr-defined]
+    in_use = state.store()  # opened at start-up; a request still holds it while it is dropped
+    response = fake_api.delete("/v1/collections/default")
+    assert response.status_code == 200, response.text
+    assert in_use.collection == "default"

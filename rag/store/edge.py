@@ -77,7 +77,9 @@ class EdgeVectorStore:
                 "ingest documents into it first (rag ingest PATH --collection NAME)"
             )
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(self._dir / _LOCK_FILE, timeout=0)
+        # Not thread-local: the service opens a collection on one thread and may close it on
+        # another (a drop, a rebuild's switch), which must release the lock.
+        self._lock = FileLock(self._dir / _LOCK_FILE, timeout=0, thread_local=False)
         try:
             self._lock.acquire()
         except Timeout:
