@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,15 @@ from typing import Any
 from ingest.runs import ingest_into, reindex, run_ingest, watch_ingest
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
+from rag.errors import StoreLockedError
 from rag.jobs import Job, JobProgress, JobQueue, JobRunner
 from rag.store.base import VectorStore
 from rag.store.factory import collections_for
 
 log = logging.getLogger(__name__)
 
+# How often a job waiting for another process's write to its collection checks again.
+WRITER_POLL_SECONDS = 1.0
 # How long a stopping worker waits for its running job before leaving it to the job's lease.
 STOP_GRACE_SECONDS = 10.0
 
@@ -53,6 +57,7 @@ class JobExecutor:
         self._switching = switching
 
     def __call__(self, job: Job, progress: JobProgress) -> Mapping[str, Any]:
+        self._wait_for_writer(job.collection)
         if job.kind == "reindex":
             switching = self._switching
             report = reindex(
@@ -79,6 +84,22 @@ class JobExecutor:
                 progress=progress,
             )
         return report.to_dict()
+
+    def _wait_for_writer(self, collection: str) -> None:
+        """Wait while another process (a `rag ingest`, a watch) writes to the collection, so
+        that the job runs after it rather than failing; the job's lease is renewed meanwhile.
+        A writer that slips in between still makes the job fail, with its name."""
+        collections = collections_for(self._settings)
+        waiting = False
+        while True:
+            try:
+                with collections.writer(collection):
+                    return
+            except StoreLockedError as exc:
+                if not waiting:
+                    log.info("waiting for the collection's writer: %s", exc)
+                    waiting = True
+                time.sleep(WRITER_POLL_SECONDS)
 
 
 def run_worker(

@@ -15,11 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from ingest.jobs import JobExecutor
 from ingest.runs import ingest_into, run_ingest
 from rag.catalog import list_collections, open_collection
 from rag.cli import EXIT_ERROR, app
 from rag.config import Settings
 from rag.errors import StoreLockedError
+from rag.jobs import JobQueue, JobRunner
 from rag.store.factory import collections_for
 from tests.documents import write_fixture_folder
 from tests.fakes import HashEmbedder
@@ -210,3 +212,24 @@ def test_the_api_drops_a_collection_opened_on_another_thread(fake_api: TestClien
     response = fake_api.delete("/v1/collections/default")
     assert response.status_code == 200, response.text
     assert in_use.collection == "default"
+
+
+@pytest.mark.parametrize("team", ["edge"], indirect=True)
+def test_a_job_waits_for_another_processs_write_then_runs(team: Settings, tmp_path: Path) -> None:
+    queue = JobQueue(team.data_dir / "jobs.sqlite")
+    runner = JobRunner(queue, JobExecutor(team, HashEmbedder()))
+    job = queue.enqueue("team", [str(tmp_path / "docs")])
+    child = hold(team, "writer")
+    thread = threading.Thread(target=runner.run_one)
+    try:
+        thread.start()
+        thread.join(timeout=2.5)
+        assert thread.is_alive()  # waiting, not failed
+        assert queue.get(job.id).status == "running"  # type: ignore[union-attr]
+    finally:
+        release(child)
+    thread.join(timeout=60)
+    done = queue.get(job.id)
+    assert done is not None and done.status == "done", done
+    assert done.report is not None and len(done.report["unchanged"]) == 6
+    queue.close()
