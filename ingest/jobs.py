@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
@@ -17,11 +18,17 @@ from typing import Any, TypedDict
 from ingest.runs import ingest_into, reindex, run_ingest, watch_ingest
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
+from rag.errors import StoreLockedError
 from rag.jobs import Job, JobProgress, JobQueue, JobRunner
 from rag.store.base import VectorStore
 from rag.store.factory import collections_for
 
 log = logging.getLogger(__name__)
+
+# How often a job waiting for another process's write to its collection checks again.
+WRITER_POLL_SECONDS = 1.0
+# How long a stopping worker waits for its running job before leaving it to the job's lease.
+STOP_GRACE_SECONDS = 10.0
 
 OpenStore = Callable[[str], VectorStore]
 """An open collection by name, created if missing, owned by the caller (not closed here)."""
@@ -54,15 +61,14 @@ class JobExecutor:
         self._switching = switching
 
     def __call__(self, job: Job, progress: JobProgress) -> Mapping[str, Any]:
+        self._wait_for_writer(job.collection)
         if job.kind == "reindex":
             switching = self._switching
             report = reindex(
                 self._settings,
                 self._embedder,
                 collection=job.collection,
-                switching=(lambda: switching(job.collection))
-                if switching is not None
-                else contextlib.nullcontext,
+                switching=(lambda: switching(job.collection)) if switching is not None else None,
                 progress=progress,
             )
         elif self._open_store is not None:
@@ -84,6 +90,22 @@ class JobExecutor:
                 **_ingest_args(job.options),
             )
         return report.to_dict()
+
+    def _wait_for_writer(self, collection: str) -> None:
+        """Wait while another process (a `rag ingest`, a watch) writes to the collection, so
+        that the job runs after it rather than failing; the job's lease is renewed meanwhile.
+        A writer that slips in between still makes the job fail, with its name."""
+        collections = collections_for(self._settings)
+        waiting = False
+        while True:
+            try:
+                with collections.writer(collection):
+                    return
+            except StoreLockedError as exc:
+                if not waiting:
+                    log.info("waiting for the collection's writer: %s", exc)
+                    waiting = True
+                time.sleep(WRITER_POLL_SECONDS)
 
 
 def ingest_options(
@@ -112,9 +134,9 @@ def _ingest_args(options: Mapping[str, Any]) -> _IngestArgs:
 def run_worker(
     settings: Settings, *, watch: Sequence[Path] = (), stop: threading.Event | None = None
 ) -> None:
-    """`rag worker`: run the API's queued jobs in a process of its own, and keep ``watch``
-    folders in sync, until ``stop`` is set. Meant for a Qdrant server; the embedded store
-    admits one process, so it cannot run beside `rag serve` there."""
+    """`rag worker`: run the API's queued jobs, of every kind, in a process of its own, and
+    keep ``watch`` folders in sync, until ``stop`` is set. Meant for a Qdrant server; the
+    embedded store admits one process, so it cannot run beside `rag serve` there."""
     stop = stop or threading.Event()
     embedder = build_embedder(settings, bulk=True)
     if collections_for(settings).exclusive:
@@ -132,12 +154,18 @@ def run_worker(
             daemon=True,
         )
         watcher.start()
-    queue = JobQueue(settings.data_dir / "jobs.sqlite")
+    queue = JobQueue.for_settings(settings)
     runner = JobRunner(queue, JobExecutor(settings, embedder))
     runner.start()
-    log.info("worker ready: running jobs from %s", settings.data_dir / "jobs.sqlite")
+    log.info(
+        "worker %s ready: running jobs from %s", runner.owner, settings.data_dir / "jobs.sqlite"
+    )
     try:
-        stop.wait()
+        while not stop.wait(1.0):  # a timed wait lets signal handlers run
+            pass
     finally:
-        runner.stop()
-        queue.close()
+        log.info("worker stopping")
+        if runner.stop(timeout=STOP_GRACE_SECONDS):
+            queue.close()
+        else:
+            log.warning("a job is still running; it is left for another runner to take back")

@@ -19,7 +19,12 @@ from ingest.sync import Plan, SyncState, check_emptied, plan_sync, source_of
 from rag.catalog import open_collection, remove_state, state_path
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
-from rag.errors import CollectionNotFoundError, DocumentNotFoundError, InvalidInputError
+from rag.errors import (
+    CollectionNotFoundError,
+    DocumentNotFoundError,
+    InvalidInputError,
+    StoreLockedError,
+)
 from rag.store.base import VectorStore
 from rag.store.factory import collections_for
 
@@ -50,7 +55,31 @@ def ingest_into(
     ``confine``: the folders files must resolve into (the API's ingest roots; None follows
     every symlinked file, as the CLI does). ``allow_empty``: a given folder that is missing
     or empty has its stored documents deleted instead of failing the run. See
-    ``ingest.sync.plan_sync``."""
+    ``ingest.sync.plan_sync``.
+
+    Runs as the collection's one writer (StoreLockedError if another writer is at work)."""
+    with collections_for(settings).writer(store.collection):
+        return _ingest_into(
+            settings,
+            store,
+            embedder,
+            paths,
+            progress=progress,
+            confine=confine,
+            allow_empty=allow_empty,
+        )
+
+
+def _ingest_into(
+    settings: Settings,
+    store: VectorStore,
+    embedder: Embedder,
+    paths: Sequence[Path],
+    *,
+    progress: IngestProgress | None,
+    confine: Sequence[Path] | None,
+    allow_empty: bool,
+) -> IngestReport:
     state = SyncState(state_path(settings, store.collection))
     try:
         pipeline = IngestPipeline(
@@ -148,16 +177,22 @@ def watch_ingest(
 
     embedder = build_embedder(settings, bulk=True)
     store = open_collection(settings, embedder, create=True)
+
+    def sync(*, first: bool = False) -> None:
+        try:
+            on_report(ingest_into(settings, store, embedder, paths, allow_empty=allow_empty))
+        except StoreLockedError as exc:  # another writer: the next change syncs again
+            log.warning("sync skipped: %s", exc)
+        except InvalidInputError as exc:  # an emptied folder fails the start, not the watch
+            if first:
+                raise
+            log.error("sync skipped: %s", exc)
+
     try:
-        on_report(ingest_into(settings, store, embedder, paths, allow_empty=allow_empty))
+        sync(first=True)
         for changes in watch(*paths, stop_event=stop, debounce=1000, recursive=True):
             log.info("%d changes under the watched folders", len(changes))
-            try:
-                report = ingest_into(settings, store, embedder, paths, allow_empty=allow_empty)
-            except InvalidInputError as exc:
-                log.error("sync skipped: %s", exc)
-                continue
-            on_report(report)
+            sync()
     finally:
         store.close()
 
@@ -197,10 +232,10 @@ def run_ingest(
 
 def reindex(
     settings: Settings,
-    embedder: Embedder,
+    embedder: Embedder | None = None,
     *,
     collection: str | None = None,
-    switching: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    switching: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
     progress: IngestProgress | None = None,
 ) -> IngestReport:
     """Rebuild a collection with the current embedding model and chunking settings.
@@ -208,10 +243,32 @@ def reindex(
     The new collection is built beside the old one, which keeps serving; then the two are
     switched: an alias moved atomically on a Qdrant server, a folder swap on the embedded
     store. ``switching`` brackets the switch: the service closes the old collection in it and
-    holds its lock, so queries wait a moment instead of failing. Files are read again from
-    their paths; those gone since are left out.
+    holds its lock, so queries wait a moment instead of failing. Without it (a process that
+    does not serve the collection) the collection's lock is held throughout, so a rebuild
+    refuses to start, with StoreLockedError, while another process has the collection open
+    on the embedded store. The collection's writer lock is held throughout in both cases;
+    ``embedder`` (default: built from ``settings``) is loaded once both locks are held.
+    Files are read again from their paths; those gone since are left out.
     """
     name = collection or settings.collection
+    collections = collections_for(settings)
+    with contextlib.ExitStack() as held:
+        held.enter_context(collections.writer(name))
+        if switching is None:
+            held.enter_context(collections.lock(name))
+            switching = contextlib.nullcontext
+        embedder = embedder or build_embedder(settings, bulk=True)  # once the locks are held
+        return _reindex(settings, embedder, name, switching=switching, progress=progress)
+
+
+def _reindex(
+    settings: Settings,
+    embedder: Embedder,
+    name: str,
+    *,
+    switching: Callable[[], contextlib.AbstractContextManager[None]],
+    progress: IngestProgress | None,
+) -> IngestReport:
     records = SyncState.read_records(state_path(settings, name))
     if not records:
         raise CollectionNotFoundError(f"collection {name!r} has no ingested documents to rebuild")
@@ -226,8 +283,13 @@ def reindex(
         store.close()
     with switching():
         collections.swap(name, built)
-        remove_state(settings, name)
-        state_path(settings, built).replace(state_path(settings, name))
+        # The old state stays whole until the new one replaces it in one rename: a crash
+        # here leaves the rebuilt collection with the old state, whose files the next run
+        # re-syncs (chunk ids depend only on the text), never a collection with no state.
+        current = state_path(settings, name)
+        for suffix in ("-wal", "-shm"):  # a closed database has none; never pair them with
+            Path(f"{current}{suffix}").unlink(missing_ok=True)  # the new file
+        state_path(settings, built).replace(current)
     log.info("reindexed %r: %s", name, report.summary())
     return report
 
@@ -250,7 +312,13 @@ def list_documents(settings: Settings, collection: str) -> list[DocumentInfo]:
 
 
 def delete_document(settings: Settings, store: VectorStore, source: str) -> int:
-    """Remove one document's chunks and its state; returns how many chunks went."""
+    """Remove one document's chunks and its state, as the collection's writer; returns how
+    many chunks went."""
+    with collections_for(settings).writer(store.collection):
+        return _delete_document(settings, store, source)
+
+
+def _delete_document(settings: Settings, store: VectorStore, source: str) -> int:
     state = SyncState(state_path(settings, store.collection))
     try:
         record = state.records().get(source)

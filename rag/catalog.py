@@ -4,6 +4,7 @@ removes both."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rag.config import Settings
@@ -34,10 +35,18 @@ def list_collections(settings: Settings) -> list[str]:
     return collections_for(settings).list()
 
 
-def drop_collection(settings: Settings, name: str) -> None:
-    """Delete the collection's vectors, then its ingestion state."""
-    collections_for(settings).drop(name)
-    remove_state(settings, name)
+def drop_collection(
+    settings: Settings, name: str, *, release: Callable[[], None] | None = None
+) -> None:
+    """Delete the collection's vectors, then its ingestion state, as its writer
+    (StoreLockedError, naming the holder, while another writer is at work). ``release``
+    (a service closing its open copy) runs once the writer lock is held."""
+    collections = collections_for(settings)
+    with collections.writer(name):
+        if release is not None:
+            release()
+        collections.drop(name)
+        remove_state(settings, name)
 
 
 def remove_state(settings: Settings, collection: str) -> None:

@@ -336,16 +336,23 @@ def worker(
         list[Path] | None, typer.Option("--watch", help="A folder to keep in sync (repeatable).")
     ] = None,
 ) -> None:
-    """Run the API's ingestion jobs in a separate process.
+    """Run the API's ingestion and reindex jobs in a separate process.
 
     Meant for a Qdrant server (RAG_STORE=qdrant): the embedded store admits one process, so
-    it cannot run beside `rag serve`.
+    it cannot run beside `rag serve`. SIGTERM or Ctrl-C stops it: a job still running after
+    a grace period is left for another runner to take back once its lease expires.
     """
+    import signal
+    import threading
+
     from ingest.jobs import run_worker
 
     settings = _settings()
-    with _errors(), contextlib.suppress(KeyboardInterrupt):
-        run_worker(settings, watch=watch or [])
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with _errors():
+        run_worker(settings, watch=watch or [], stop=stop)
 
 
 @app.command("reindex")
@@ -354,13 +361,14 @@ def reindex_command(collection: CollectionOpt = None) -> None:
 
     The new collection is built with the embedding model and chunking settings in effect;
     the switch is an alias on a Qdrant server and a folder swap on the embedded store.
+    Refused while another process writes to the collection, or, on the embedded store, has
+    it open (a running `rag serve`: enqueue the rebuild through its API instead).
     """
     from ingest.runs import reindex
-    from rag.embedding import build_embedder
 
     settings = _settings(collection)
-    with _errors():
-        report = reindex(settings, build_embedder(settings, bulk=True), progress=RichProgress(err))
+    with _errors():  # refused, before any model loads, while another process holds it
+        report = reindex(settings, progress=RichProgress(err))
     _print_report(settings, report, False)
     if not report.ok:
         raise typer.Exit(EXIT_FILES_FAILED)
@@ -384,7 +392,11 @@ def collections_drop(
     name: Annotated[str, typer.Argument(help="Collection to drop.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Drop a collection and its ingestion state."""
+    """Drop a collection and its ingestion state.
+
+    Refused while another process writes to the collection, or, on the embedded store, has
+    it open.
+    """
     from rag.catalog import drop_collection
 
     settings = _settings(name)

@@ -125,6 +125,22 @@ class Settings(BaseSettings):
         "worker` runs them in a process of its own (only with a Qdrant server: the embedded "
         "store admits one process).",
     )
+    job_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a running ingestion job stays its runner's without a heartbeat "
+        "(the runner renews it three times per period). After that another runner (the "
+        "service's, or `rag worker`) takes the job back and runs it again. Raise it if jobs are "
+        "taken back from runners that are alive but stalled, for example on an overloaded "
+        "machine.",
+    )
+    job_max_attempts: int = Field(
+        3,
+        ge=1,
+        description="How many times an ingestion job is started before a runner that dies "
+        "running it (a crash, a kill, a file that exhausts memory) makes the job fail with that "
+        "reason instead of running it again.",
+    )
     max_upload_bytes: int = Field(
         50_000_000,
         ge=1,

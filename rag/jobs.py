@@ -4,12 +4,21 @@ The API enqueues; a runner claims a job and hands it to the function it was give
 does the work (``ingest.jobs`` provides it). With the embedded store the runner is a thread
 in the service (Edge admits one process); with a Qdrant server it can also be `rag worker`,
 a process of its own sharing DATA_DIR.
+
+A claimed job is leased: it records its runner (``owner``: host, pid and a random part) and a
+``heartbeat`` that the runner renews while the job runs. A runner takes a running job back
+only once its lease has expired (no heartbeat for ``lease_seconds``), so a second runner
+never touches a live runner's job. ``attempts`` counts claims: a job whose runner stopped
+``max_attempts`` times without finishing it is marked failed with that reason, so a job that
+kills its process is not run forever. Jobs of one collection run one at a time.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -18,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from rag.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +59,40 @@ class Job:
     options: dict[str, Any] = field(default_factory=dict)
     """How the executor runs the job (JSON-ready), e.g. the folders an API ingestion is
     confined to; the queue stores it and does not read it."""
+    owner: str | None = None
+    heartbeat: float | None = None
+    attempts: int = 0
+
+
+# Columns are always named: the table may hold more than this module reads.
+_COLUMNS = (
+    "id, collection, paths, status, created, started, finished, progress, report, error, "
+    "kind, owner, heartbeat, attempts, options"
+)
+# Added to a table made by an earlier version, in this order.
+_ADDED_COLUMNS = (
+    ("owner", "TEXT"),
+    ("heartbeat", "REAL"),
+    ("attempts", "INTEGER DEFAULT 0"),
+    ("options", "TEXT"),
+)
+
+
+def runner_id() -> str:
+    """A runner's name in the queue: host, pid and a random part (a pid can be reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class JobQueue:
-    def __init__(self, path: Path) -> None:
+    """The jobs table. ``lease_seconds``: how long a running job stays its runner's without a
+    heartbeat; ``max_attempts``: how many times a job is claimed before a runner that stops
+    without finishing it makes it fail."""
+
+    def __init__(self, path: Path, *, lease_seconds: float = 30.0, max_attempts: int = 3) -> None:
+        if lease_seconds <= 0 or max_attempts < 1:
+            raise ValueError("lease_seconds must be positive and max_attempts at least 1")
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=30
@@ -59,15 +100,31 @@ class JobQueue:
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                """CREATE TABLE IF NOT EXISTS jobs (
-                    id TEXT PRIMARY KEY, collection TEXT, paths TEXT, status TEXT,
-                    created REAL, started REAL, finished REAL, progress TEXT, report TEXT,
-                    error TEXT, kind TEXT)"""
-            )
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
-            if "options" not in columns:  # added after the table's first version
-                self._db.execute("ALTER TABLE jobs ADD COLUMN options TEXT")
+            self._db.execute("BEGIN IMMEDIATE")  # one process migrates at a time
+            try:
+                self._db.execute(
+                    """CREATE TABLE IF NOT EXISTS jobs (
+                        id TEXT PRIMARY KEY, collection TEXT, paths TEXT, status TEXT,
+                        created REAL, started REAL, finished REAL, progress TEXT, report TEXT,
+                        error TEXT, kind TEXT)"""
+                )
+                present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+                for name, declared in _ADDED_COLUMNS:
+                    if name not in present:
+                        self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declared}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> JobQueue:
+        """The queue under DATA_DIR that the API, the service and `rag worker` share."""
+        return cls(
+            settings.data_dir / "jobs.sqlite",
+            lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.job_max_attempts,
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -92,8 +149,8 @@ class JobQueue:
         )
         with self._lock:
             self._db.execute(
-                "INSERT INTO jobs (id, collection, paths, status, created, progress, kind, options)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, collection, paths, status, created, progress, kind, "
+                "attempts, options) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
                 (
                     job.id,
                     collection,
@@ -107,18 +164,25 @@ class JobQueue:
             )
         return job
 
-    def claim(self) -> Job | None:
-        """The oldest queued job, marked running, or None; atomic across processes."""
+    def claim(self, owner: str) -> Job | None:
+        """The oldest queued job of a collection with no job running, leased to ``owner`` and
+        marked running, or None; atomic across processes. Expired leases are taken back
+        first (``requeue_expired``)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._requeue_expired()
                 row = self._db.execute(
-                    "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created LIMIT 1"
+                    "SELECT id FROM jobs WHERE status = 'queued' AND collection NOT IN "
+                    "(SELECT collection FROM jobs WHERE status = 'running') "
+                    "ORDER BY created LIMIT 1"
                 ).fetchone()
                 if row is not None:
+                    now = time.time()
                     self._db.execute(
-                        "UPDATE jobs SET status = 'running', started = ? WHERE id = ?",
-                        (time.time(), row[0]),
+                        "UPDATE jobs SET status = 'running', started = ?, owner = ?, "
+                        "heartbeat = ?, attempts = COALESCE(attempts, 0) + 1 WHERE id = ?",
+                        (now, owner, now, row[0]),
                     )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -126,11 +190,54 @@ class JobQueue:
                 raise
         return self.get(row[0]) if row is not None else None
 
-    def requeue_running(self) -> int:
-        """Jobs left 'running' by a process that died are run again (ingestion is idempotent)."""
+    def requeue_expired(self) -> int:
+        """Running jobs whose lease expired (their runner died or hung) are queued again, or
+        failed once they were claimed ``max_attempts`` times; returns how many changed. Jobs
+        that a live runner still heartbeats are left alone."""
         with self._lock:
-            cursor = self._db.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'")
-        return cursor.rowcount
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                changed = self._requeue_expired()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return changed
+
+    def _requeue_expired(self) -> int:
+        """With the lock held, inside a transaction."""
+        now = time.time()
+        expired = self._db.execute(
+            "SELECT id, owner, COALESCE(attempts, 0) FROM jobs WHERE status = 'running' "
+            "AND COALESCE(heartbeat, started, 0) < ?",
+            (now - self.lease_seconds,),
+        ).fetchall()
+        for job_id, owner, attempts in expired:
+            if attempts >= self.max_attempts:
+                reason = (
+                    f"the process running it stopped before it finished, {attempts} times "
+                    f"(last: {owner}); it is not run again"
+                )
+                log.error("job %s failed: %s", job_id, reason)
+                self._db.execute(
+                    "UPDATE jobs SET status = 'failed', finished = ?, error = ? WHERE id = ?",
+                    (now, reason, job_id),
+                )
+            else:
+                log.warning("job %s: runner %s stopped heartbeating; queued again", job_id, owner)
+                self._db.execute(
+                    "UPDATE jobs SET status = 'queued', owner = NULL WHERE id = ?", (job_id,)
+                )
+        return len(expired)
+
+    def heartbeat(self, job_id: str, owner: str) -> bool:
+        """Renew ``owner``'s lease on a running job; False when it is no longer its own."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET heartbeat = ? WHERE id = ? AND owner = ? AND status = 'running'",
+                (time.time(), job_id, owner),
+            )
+        return cursor.rowcount == 1
 
     def progress(self, job_id: str, info: JobProgressInfo) -> None:
         with self._lock:
@@ -138,56 +245,72 @@ class JobQueue:
                 "UPDATE jobs SET progress = ? WHERE id = ?", (json.dumps(asdict(info)), job_id)
             )
 
-    def finish(self, job_id: str, report: Mapping[str, Any]) -> None:
-        """Mark a job done with its report (JSON-ready data)."""
+    def finish(self, job_id: str, report: Mapping[str, Any], *, owner: str | None = None) -> None:
+        """Mark a job done with its report (JSON-ready data); with ``owner``, only if the job
+        is still leased to it."""
         with self._lock:
             self._db.execute(
-                "UPDATE jobs SET status = 'done', finished = ?, report = ? WHERE id = ?",
-                (time.time(), json.dumps(report), job_id),
+                "UPDATE jobs SET status = 'done', finished = ?, report = ? WHERE id = ?"
+                + _owned(owner),
+                (time.time(), json.dumps(report), job_id, *_owner_arg(owner)),
             )
 
-    def fail(self, job_id: str, error: str) -> None:
+    def fail(self, job_id: str, error: str, *, owner: str | None = None) -> None:
         with self._lock:
             self._db.execute(
-                "UPDATE jobs SET status = 'failed', finished = ?, error = ? WHERE id = ?",
-                (time.time(), error, job_id),
+                "UPDATE jobs SET status = 'failed', finished = ?, error = ? WHERE id = ?"
+                + _owned(owner),
+                (time.time(), error, job_id, *_owner_arg(owner)),
             )
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
+            self._db.row_factory = sqlite3.Row
+            try:
+                row = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+                ).fetchone()
+            finally:
+                self._db.row_factory = None
         return _job(row) if row else None
 
     def list(self, limit: int = 50) -> list[Job]:
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM jobs ORDER BY created DESC LIMIT ?", (limit,)
-            ).fetchall()
+            self._db.row_factory = sqlite3.Row
+            try:
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM jobs ORDER BY created DESC LIMIT ?", (limit,)
+                ).fetchall()
+            finally:
+                self._db.row_factory = None
         return [_job(r) for r in rows]
 
 
-_COLUMNS = (
-    "id, collection, paths, status, created, started, finished, progress, report, error, kind, "
-    "options"
-)
+def _owned(owner: str | None) -> str:
+    return "" if owner is None else " AND owner = ? AND status = 'running'"
 
 
-def _job(row: Sequence[Any]) -> Job:
+def _owner_arg(owner: str | None) -> tuple[str, ...]:
+    return () if owner is None else (owner,)
+
+
+def _job(row: sqlite3.Row) -> Job:
     return Job(
-        id=row[0],
-        collection=row[1],
-        paths=json.loads(row[2]),
-        status=row[3],
-        created=row[4],
-        started=row[5],
-        finished=row[6],
-        progress=JobProgressInfo(**json.loads(row[7])),
-        report=json.loads(row[8]) if row[8] else None,
-        error=row[9],
-        kind=row[10] or "ingest",
-        options=json.loads(row[11]) if row[11] else {},
+        id=row["id"],
+        collection=row["collection"],
+        paths=json.loads(row["paths"]),
+        status=row["status"],
+        created=row["created"],
+        started=row["started"],
+        finished=row["finished"],
+        progress=JobProgressInfo(**json.loads(row["progress"])),
+        report=json.loads(row["report"]) if row["report"] else None,
+        error=row["error"],
+        kind=row["kind"] or "ingest",
+        owner=row["owner"],
+        heartbeat=row["heartbeat"],
+        attempts=row["attempts"] or 0,
+        options=json.loads(row["options"]) if row["options"] else {},
     )
 
 
@@ -225,29 +348,43 @@ RunJob = Callable[[Job, JobProgress], Mapping[str, Any]]
 
 
 class JobRunner:
-    """Claims jobs and runs them one at a time on a background thread (or in the foreground)."""
+    """Claims jobs and runs them one at a time on a background thread (or in the foreground),
+    renewing the running job's lease on a thread of its own."""
 
-    def __init__(self, queue: JobQueue, run: RunJob, *, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        run: RunJob,
+        *,
+        poll_seconds: float = 0.5,
+        owner: str | None = None,
+    ) -> None:
         self._queue = queue
         self._run = run
         self._poll = poll_seconds
+        self.owner = owner or runner_id()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._queue.requeue_running()
+        self._queue.requeue_expired()
         self._thread = threading.Thread(target=self.loop, name="ingest-jobs", daemon=True)
         self._thread.start()
 
     def notify(self) -> None:
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Stop claiming jobs and wait up to ``timeout`` seconds for the running one; True
+        when the runner stopped. A job still running is left to its lease: another runner
+        takes it back once the lease expires."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=60)
+            self._thread.join(timeout=timeout)
+            return not self._thread.is_alive()
+        return True
 
     def loop(self) -> None:
         while not self._stop.is_set():
@@ -256,15 +393,36 @@ class JobRunner:
                 self._wake.clear()
 
     def run_one(self) -> bool:
-        job = self._queue.claim()
+        job = self._queue.claim(self.owner)
         if job is None:
             return False
-        log.info("job %s: %s %r %s", job.id, job.kind, job.collection, ", ".join(job.paths))
+        log.info(
+            "job %s: %s %r %s (attempt %d)",
+            job.id,
+            job.kind,
+            job.collection,
+            ", ".join(job.paths),
+            job.attempts,
+        )
+        done = threading.Event()
+        beat = threading.Thread(
+            target=self._beat, args=(job.id, done), name=f"job-{job.id[:8]}-lease", daemon=True
+        )
+        beat.start()
         try:
             report = self._run(job, JobProgress(self._queue, job.id))
         except Exception as exc:  # the job fails, the runner goes on
             log.exception("job %s failed", job.id)
-            self._queue.fail(job.id, str(exc))
+            self._queue.fail(job.id, str(exc), owner=self.owner)
         else:
-            self._queue.finish(job.id, report)
+            self._queue.finish(job.id, report, owner=self.owner)
+        finally:
+            done.set()
+            beat.join()
         return True
+
+    def _beat(self, job_id: str, done: threading.Event) -> None:
+        while not done.wait(self._queue.lease_seconds / 3):
+            if not self._queue.heartbeat(job_id, self.owner):
+                log.error("job %s: the lease was lost; another runner may take it", job_id)
+                return

@@ -4,6 +4,10 @@ local mode), and by the executor for every job kind."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +19,7 @@ from ingest.jobs import JobExecutor, ingest_options, run_worker
 from rag.catalog import open_collection
 from rag.config import Settings
 from rag.embedding import build_embedder
-from rag.jobs import JobQueue, JobRunner
+from rag.jobs import Job, JobProgress, JobQueue, JobRunner
 from tests.conftest import MODEL_CACHE
 from tests.documents import write_fixture_folder
 from tests.fakes import HashEmbedder
@@ -137,3 +141,67 @@ def test_a_job_table_without_options_is_migrated(tmp_path: Path) -> None:
         assert (stored := queue.get(new.id)) is not None and stored.options == {"allow_empty": True}
     finally:
         queue.close()
+
+
+@pytest.mark.real_models
+def test_rag_worker_runs_ingest_and_reindex_jobs_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """A real `rag worker` beside a live runner (this process) runs every job kind but the
+    live runner's, and stops cleanly on SIGTERM."""
+    data = tmp_path / "data"
+    docs = write_fixture_folder(tmp_path / "docs")
+    queue = JobQueue(data / "jobs.sqlite")
+    busy, release = threading.Event(), threading.Event()
+
+    def live(job: Job, progress: JobProgress) -> dict[str, str]:
+        busy.set()
+        assert release.wait(240)
+        return {"ran": "here"}
+
+    held = queue.enqueue("other", [str(docs)])
+    live_runner = JobRunner(queue, live, poll_seconds=0.05)
+    live_runner.start()
+    assert busy.wait(10)
+    ingested = queue.enqueue("team", [str(docs)])
+    rebuilt = queue.enqueue("team", [], kind="reindex")
+    env = {
+        **os.environ,
+        "RAG_DATA_DIR": str(data),
+        "RAG_MODEL_CACHE_DIR": str(MODEL_CACHE),
+        "RAG_INGEST_IN_PROCESS": "false",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "worker"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while (current := queue.get(rebuilt.id)) is not None and current.status in (
+            "queued",
+            "running",
+        ):
+            assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        first = queue.get(ingested.id)
+        assert first is not None and first.status == "done", first
+        assert current is not None and current.status == "done", current
+        assert current.report is not None and len(current.report["added"]) == 6
+        live_job = queue.get(held.id)
+        assert live_job is not None and live_job.status == "running", live_job
+        assert live_job.owner == live_runner.owner
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=60)
+        assert code == 0, worker.stderr.read() if worker.stderr else ""
+        assert current.owner is not None and f":{worker.pid}:" in current.owner
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        release.set()
+        live_runner.stop()
+    assert queue.get(held.id).report == {"ran": "here"}  # type: ignore[union-attr]
+    queue.close()

@@ -59,7 +59,7 @@ class ServiceState:
         self._stores: OrderedDict[str, VectorStore] = OrderedDict()  # least recently used first
         self._pins: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self.jobs = JobQueue(settings.data_dir / "jobs.sqlite")
+        self.jobs = JobQueue.for_settings(settings)
         self.runner: JobRunner | None = None  # set by start-up when jobs run in this process
 
     def store(self, collection: str | None = None, *, create: bool = False) -> VectorStore:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
+from filelock import FileLock, Timeout
 
-from rag.errors import CollectionMismatchError
+from rag.errors import CollectionMismatchError, StoreLockedError
 from rag.types import Chunk, Hit
 
 if TYPE_CHECKING:
@@ -86,6 +91,12 @@ class Collections(Protocol):
         at once when another process holds it."""
         ...
 
+    def writer(self, name: str) -> AbstractContextManager[None]:
+        """Be the collection's one writer for the block, across processes; StoreLockedError
+        at once, naming the holder, when another writer (in this process or another) is.
+        Independent of ``lock`` and of open stores: readers never take it."""
+        ...
+
     def drop(self, name: str) -> None:
         """Delete a collection; CollectionNotFoundError if there is none."""
         ...
@@ -98,6 +109,48 @@ class Collections(Protocol):
         """Make the finished collection ``built`` the collection ``name`` and drop the old one.
         Neither may be open."""
         ...
+
+
+def record_holder(path: Path) -> None:
+    """Write who holds a lock (pid, host, command) to ``path``, for the message others get."""
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]]) if sys.argv else "python"
+    with contextlib.suppress(OSError):
+        path.write_text(
+            json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": command})
+        )
+
+
+def describe_holder(path: Path) -> str:
+    """`` (pid N on HOST: COMMAND)`` from a file ``record_holder`` wrote, or '' if unknown."""
+    try:
+        holder = json.loads(path.read_text())
+        return f" (pid {holder['pid']} on {holder['host']}: {holder['command']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+@contextmanager
+def writer_lock(locks: Path, name: str) -> Iterator[None]:
+    """``Collections.writer`` on both stores: a file lock ``locks/NAME.writer``, with its
+    holder recorded beside it in ``NAME.writer.holder``."""
+    locks.mkdir(parents=True, exist_ok=True)
+    path = locks / f"{name}.writer"
+    holder = path.with_name(f"{path.name}.holder")
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StoreLockedError(
+            f"collection {name!r} is being written by another process{describe_holder(holder)}; "
+            "try again once it has finished, or stop it"
+        ) from None
+    try:
+        record_holder(holder)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            holder.unlink()
+        lock.release()
 
 
 class VectorStore(Protocol):

@@ -8,7 +8,7 @@ import logging
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,17 @@ from rag.store.base import (
     bm25_model,
     cosine,
     count_terms,
+    describe_holder,
     from_payload,
     in_order,
     in_reading_order,
     normalize_prefix,
+    record_holder,
     scroll_all,
     single_vector_hits,
     single_vector_query,
     to_payload,
+    writer_lock,
 )
 from rag.types import Chunk, Hit
 
@@ -50,6 +53,7 @@ VACUUM_SHARE = 0.2
 
 _INFO_FILE = "collection.json"
 _LOCK_FILE = ".lock"
+_HOLDER_FILE = ".lock.holder"  # who holds _LOCK_FILE, for the message others get
 _SHARD_DIR = "shard"
 
 
@@ -73,11 +77,14 @@ class EdgeVectorStore:
                 "ingest documents into it first (rag ingest PATH --collection NAME)"
             )
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(self._dir / _LOCK_FILE, timeout=0)
+        # Not thread-local: the service opens a collection on one thread and may close it on
+        # another (a drop, a rebuild's switch), which must release the lock.
+        self._lock = FileLock(self._dir / _LOCK_FILE, timeout=0, thread_local=False)
         try:
             self._lock.acquire()
         except Timeout:
             raise StoreLockedError(_locked_message(self._dir)) from None
+        record_holder(self._dir / _HOLDER_FILE)
         self._closed = False
         try:
             self._info, self._shard = self._open(info_path, wanted)
@@ -302,10 +309,16 @@ class EdgeCollections:
             lock.acquire()
         except Timeout:
             raise StoreLockedError(_locked_message(folder)) from None
+        record_holder(folder / _HOLDER_FILE)
         try:
             yield
         finally:
             lock.release()
+
+    def writer(self, name: str) -> AbstractContextManager[None]:
+        """The writer lock DATA_DIR/locks/NAME.writer: outside the collection's folder, which
+        an open store holds and a rebuild replaces."""
+        return writer_lock(self._data_dir / "locks", name)
 
     def drop(self, name: str) -> None:
         folder = self._root / name
@@ -342,7 +355,8 @@ def _match(key: str, value: str) -> qe.Filter:
 
 def _locked_message(folder: Path) -> str:
     return (
-        f"the embedded store at {folder} is open in another process (only one process at a "
+        f"collection {folder.name!r}: the embedded store at {folder} is open in another "
+        f"process{describe_holder(folder / _HOLDER_FILE)} (only one process at a "
         "time may open it). Stop that process (for example a running `rag serve` or "
         "`rag ingest`) and try again, send your request to that server's API instead, or run a "
         "Qdrant server and set RAG_STORE=qdrant."

@@ -6,7 +6,7 @@ import logging
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from rag.store.base import (
     single_vector_hits,
     single_vector_query,
     to_payload,
+    writer_lock,
 )
 from rag.types import Chunk, Hit
 
@@ -294,8 +295,8 @@ class ServerCollections:
     """The rag collections on a Qdrant server. User-facing names are aliases of physical
     collections ``NAME.vSTAMP``, so that a rebuild can replace one atomically.
 
-    Collection locks are file locks under DATA_DIR/locks: the processes that share a server
-    collection share DATA_DIR too (the ingestion state lives there)."""
+    Collection locks, and the writer locks, are file locks under DATA_DIR/locks: the processes
+    that share a server collection share DATA_DIR too (the ingestion state lives there)."""
 
     exclusive = False
 
@@ -339,6 +340,10 @@ class ServerCollections:
             yield
         finally:
             lock.release()
+
+    def writer(self, name: str) -> AbstractContextManager[None]:
+        """The writer lock DATA_DIR/locks/NAME.writer (see the class docstring)."""
+        return writer_lock(self._locks, name)
 
     def drop(self, name: str) -> None:
         with self.lock(name), self._client() as client:
