@@ -159,7 +159,7 @@ def test_an_older_jobs_table_is_migrated(tmp_path: Path) -> None:
     db.close()
     queue = JobQueue(path, lease_seconds=5)
     # A column added later by other code is tolerated.
-    queue._db.execute("ALTER TABLE jobs ADD COLUMN options TEXT")
+    queue._db.execute("ALTER TABLE jobs ADD COLUMN added_elsewhere TEXT")
     old = queue.get("old")
     assert old is not None and (old.status, old.owner, old.attempts) == ("running", None, 0)
     new = queue.enqueue("team", ["/docs"])
