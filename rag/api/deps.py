@@ -14,7 +14,9 @@ from rag.api.errors import AuthError
 from rag.api.state import ServiceState
 
 
-def get_state(request: Request) -> ServiceState:
+# The dependencies are coroutines: they only read the app, and a plain function would take a
+# thread of the shared pool for each request, which a busy pool makes every request wait for.
+async def get_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.rag
     return state
 
@@ -36,7 +38,7 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def require_key(
+async def require_key(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path, PureWindowsPath
 
 from fastapi import APIRouter
 
 from rag.api.deps import StateDep
 from rag.api.schemas import HealthResponse
+from rag.api.state import ServiceState
 
 router = APIRouter(tags=["health"])
 
@@ -22,10 +26,21 @@ def model_label(name: str) -> str:
     return name
 
 
+@cache
+def _health_threads() -> ThreadPoolExecutor:
+    """Threads of the health check's own, so that it answers while every thread of the shared
+    pool serves (or waits in) other requests."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="healthz")
+
+
 @router.get("/healthz", response_model=HealthResponse)
-def healthz(state: StateDep) -> HealthResponse:
+async def healthz(state: StateDep) -> HealthResponse:
     """Ready when the models are loaded and the default collection is open. No key needed,
     so it shows no file path: models given as paths appear by their last component."""
+    return await asyncio.get_running_loop().run_in_executor(_health_threads(), _health, state)
+
+
+def _health(state: ServiceState) -> HealthResponse:
     store = state.store()
     return HealthResponse(
         status="ok",
