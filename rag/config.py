@@ -389,6 +389,14 @@ class Settings(BaseSettings):
         "at a time, so 1 suits it; raise it for an OpenAI-compatible server "
         "(RAG_GENERATOR=openai) that serves several requests in parallel.",
     )
+    search_concurrency: int = Field(
+        4,
+        ge=1,
+        description="Searches and embedding requests (POST /v1/search, POST /v1/embeddings) "
+        "computed at the same time; more wait their turn without holding a thread, so that "
+        "/healthz and the other routes keep answering under a burst. About twice the CPU "
+        "cores suits a CPU; raise it on a GPU or a larger machine.",
+    )
     generation_queue: int = Field(
         16,
         ge=0,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import CapacityLimiter
 from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
@@ -68,6 +69,7 @@ def create_app(
             queue=settings.generation_queue,
             timeout=settings.generation_queue_timeout_seconds,
         )
+        app.state.search_limiter = CapacityLimiter(settings.search_concurrency)
         log.info("ready: collection %r, generator %s", settings.collection, gen.model_name)
         try:
             yield

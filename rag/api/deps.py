@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -30,6 +31,16 @@ async def get_gate(request: Request) -> GenerationGate:
 
 
 GateDep = Annotated[GenerationGate, Depends(get_gate)]
+
+
+async def get_search_limiter(request: Request) -> CapacityLimiter:
+    limiter: CapacityLimiter = request.app.state.search_limiter
+    return limiter
+
+
+SearchLimiterDep = Annotated[CapacityLimiter, Depends(get_search_limiter)]
+"""Threads for searches and embeddings (RAG_SEARCH_CONCURRENCY): a request waits for one
+asynchronously, holding no thread of the shared pool."""
 
 _bearer = HTTPBearer(auto_error=False)
 

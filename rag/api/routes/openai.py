@@ -6,10 +6,11 @@ Thin: parse, call rag.api.openai, return. Keys are checked by the router's depen
 
 from __future__ import annotations
 
+from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from rag.api.deps import GateDep, StateDep
+from rag.api.deps import GateDep, SearchLimiterDep, StateDep
 from rag.api.openai import chat, models
 from rag.api.openai.embeddings import create_embeddings
 from rag.api.openai.schemas import (
@@ -72,6 +73,9 @@ async def chat_completions(
 
 
 @router.post("/embeddings", response_model=EmbeddingResponse)
-def embeddings(body: EmbeddingRequest, state: StateDep) -> EmbeddingResponse:
-    """Vectors from the embedding model, as floats or base64 (little-endian float32)."""
-    return create_embeddings(body, state)
+async def embeddings(
+    body: EmbeddingRequest, state: StateDep, limiter: SearchLimiterDep
+) -> EmbeddingResponse:
+    """Vectors from the embedding model, as floats or base64 (little-endian float32). At most
+    RAG_SEARCH_CONCURRENCY embedding and search requests run at once."""
+    return await to_thread.run_sync(create_embeddings, body, state, limiter=limiter)

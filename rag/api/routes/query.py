@@ -6,9 +6,10 @@ import threading
 import time
 from dataclasses import asdict
 
+from anyio import to_thread
 from fastapi import APIRouter, Request
 
-from rag.api.deps import GateDep, StateDep
+from rag.api.deps import GateDep, SearchLimiterDep, StateDep
 from rag.api.schemas import (
     CitationModel,
     ErrorResponse,
@@ -18,6 +19,7 @@ from rag.api.schemas import (
     SearchRequest,
     SearchResponse,
 )
+from rag.api.state import ServiceState
 from rag.types import Answer
 
 router = APIRouter(
@@ -58,8 +60,13 @@ async def query(
 
 
 @router.post("/search", response_model=SearchResponse)
-def search(body: SearchRequest, state: StateDep) -> SearchResponse:
-    """Hybrid search (dense + BM25, fused inside Qdrant): scored chunks, no generation."""
+async def search(body: SearchRequest, state: StateDep, limiter: SearchLimiterDep) -> SearchResponse:
+    """Hybrid search (dense + BM25, fused inside Qdrant): scored chunks, no generation.
+    At most RAG_SEARCH_CONCURRENCY searches run at once; the others wait their turn."""
+    return await to_thread.run_sync(_search, body, state, limiter=limiter)
+
+
+def _search(body: SearchRequest, state: ServiceState) -> SearchResponse:
     started = time.perf_counter()
     hits = state.retriever(body.collection).search(
         body.query, k=body.k, source_prefix=body.source_prefix
