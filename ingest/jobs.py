@@ -19,7 +19,8 @@ from ingest.runs import ingest_into, reindex, run_ingest, watch_ingest
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
 from rag.errors import StoreLockedError
-from rag.jobs import Job, JobProgress, JobQueue, JobRunner
+from rag.job_runner import JobProgress, JobRunner
+from rag.jobs import Job, JobQueue
 from rag.store.base import VectorStore
 from rag.store.factory import collections_for
 

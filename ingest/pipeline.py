@@ -29,7 +29,8 @@ import numpy as np
 
 from ingest.chunking import TokenChunker, chunk_id
 from ingest.loaders import LOADER_VERSION, SUPPORTED_EXTENSIONS, load_document
-from ingest.sync import Change, FileError, FileRecord, Move, Plan, SyncState, plan_sync
+from ingest.state import SyncState
+from ingest.sync import Change, FileError, FileRecord, Move, Plan, plan_sync
 from rag.embedding import Embedder
 from rag.errors import LoaderError
 from rag.store.base import VectorStore

@@ -15,7 +15,8 @@ from pathlib import Path
 from ingest.chunking import TokenChunker
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from ingest.pipeline import IngestPipeline, IngestProgress, IngestReport, settings_signature
-from ingest.sync import Plan, SyncState, check_emptied, plan_sync, source_of
+from ingest.state import SyncState
+from ingest.sync import Plan, check_emptied, plan_sync, source_of
 from rag.catalog import open_collection, remove_state, state_path
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder

@@ -7,25 +7,36 @@ import contextlib
 import ipaddress
 import json
 import logging
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 
 from rag import __version__
+from rag.cli_common import (
+    EXIT_ERROR,
+    EXIT_FILES_FAILED,
+    EXIT_USAGE,
+    CollectionOpt,
+    JsonOpt,
+    err,
+    errors,
+    fail,
+    guard,
+    load_settings,
+)
+from rag.cli_manage import collections_app, eval_app
 from rag.cli_progress import RichProgress
-from rag.config import Settings, validate_collection_name
-from rag.errors import InvalidInputError, RagError
+from rag.config import Settings
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
+
+log = logging.getLogger("rag.cli")
+
+__all__ = ["EXIT_ERROR", "EXIT_FILES_FAILED", "EXIT_USAGE", "app", "main"]
 
 app = typer.Typer(
     help="Local-first RAG: ingest folders of documents, then ask questions with citations.",
@@ -34,25 +45,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-err = Console(stderr=True, soft_wrap=True)  # paths in messages stay whole
-log = logging.getLogger("rag.cli")
-
-T = TypeVar("T")
-
-CollectionOpt = Annotated[
-    str | None,
-    typer.Option("--collection", "-c", help="Collection name (default: RAG_COLLECTION)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
-EXIT_FILES_FAILED = 1
-EXIT_USAGE = 2
-EXIT_ERROR = 3
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
-    raise typer.Exit(code)
 
 
 def _print_version(value: bool) -> None:
@@ -72,42 +64,6 @@ VersionOpt = Annotated[
 @app.callback()
 def _main(version: VersionOpt = False) -> None:
     pass
-
-
-def _settings(collection: str | None = None) -> Settings:
-    try:
-        settings = Settings()
-        if collection is not None:
-            settings = settings.model_copy(
-                update={"collection": validate_collection_name(collection)}
-            )
-    except (ValidationError, ValueError) as exc:
-        _fail(f"invalid settings: {exc}", EXIT_USAGE)
-    logging.basicConfig(
-        level=settings.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if settings.log_level != "DEBUG":
-        for noisy in ("sentence_transformers", "httpx", "transformers"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-    return settings
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Our errors become one line on stderr and an exit code, never a stack trace."""
-    try:
-        yield
-    except InvalidInputError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    except RagError as exc:
-        _fail(str(exc), EXIT_ERROR)
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    with _errors():
-        return fn()
 
 
 @app.command()
@@ -151,13 +107,13 @@ def ingest(
     """
     from ingest.runs import check_paths, plan_ingest, run_ingest, watch_ingest
 
-    settings = _settings(collection)
+    settings = load_settings(collection)
     if exclude:
         patterns = [*settings.ingest_exclude, *exclude]
         settings = settings.model_copy(update={"ingest_exclude": patterns})
-    _guard(lambda: check_paths(settings, paths, allow_empty=allow_empty))
+    guard(lambda: check_paths(settings, paths, allow_empty=allow_empty))
     if dry_run:
-        plan = _guard(lambda: plan_ingest(settings, paths, allow_empty=allow_empty))
+        plan = guard(lambda: plan_ingest(settings, paths, allow_empty=allow_empty))
         for line in plan.lines():
             typer.echo(line)
         typer.echo(
@@ -167,7 +123,7 @@ def ingest(
         )
         raise typer.Exit(EXIT_FILES_FAILED if plan.failed else 0)
     if watch:
-        with _errors(), contextlib.suppress(KeyboardInterrupt):
+        with errors(), contextlib.suppress(KeyboardInterrupt):
             watch_ingest(
                 settings,
                 paths,
@@ -175,7 +131,7 @@ def ingest(
                 allow_empty=allow_empty,
             )
         return
-    with _errors():
+    with errors():
         report = run_ingest(settings, paths, progress=RichProgress(err), allow_empty=allow_empty)
     _print_report(settings, report, as_json)
     if not report.ok:
@@ -213,9 +169,9 @@ def ask(
     from rag.query import open_answerer
     from rag.retrieval import check_question
 
-    settings = _settings(collection)
-    _guard(lambda: check_question(question, max_chars=settings.max_question_chars))
-    with _errors(), open_answerer(settings) as answerer:
+    settings = load_settings(collection)
+    guard(lambda: check_question(question, max_chars=settings.max_question_chars))
+    with errors(), open_answerer(settings) as answerer:
         # Not streamed: the answer is shown only after it passed the grounding check.
         answer = answerer.ask(question, source_prefix=source)
         if as_json:
@@ -248,9 +204,9 @@ def search(
     from rag.query import open_retriever
     from rag.retrieval import check_question
 
-    settings = _settings(collection)
-    _guard(lambda: check_question(query, max_chars=settings.max_question_chars))
-    with _errors(), open_retriever(settings) as retriever:
+    settings = load_settings(collection)
+    guard(lambda: check_question(query, max_chars=settings.max_question_chars))
+    with errors(), open_retriever(settings) as retriever:
         hits = retriever.search(query, k=k, source_prefix=source)
     if as_json:
         typer.echo(json.dumps([hit_json(h) for h in hits], indent=2))
@@ -295,11 +251,11 @@ def serve(
     Serves the REST API, the OpenAI-compatible API and the OpenAPI docs at /docs. Without
     RAG_API_KEYS it binds only to loopback addresses unless --insecure-no-auth is given.
     """
-    settings = _settings()
+    settings = load_settings()
     bind = host or settings.host
     if not settings.api_keys and not _is_loopback(bind):
         if not (insecure_no_auth or settings.allow_no_auth):
-            _fail(
+            fail(
                 f"refusing to serve on {bind} without API keys: set RAG_API_KEYS, bind to "
                 "127.0.0.1, or pass --insecure-no-auth (RAG_ALLOW_NO_AUTH=true) if the network "
                 "is private",
@@ -347,11 +303,11 @@ def worker(
 
     from ingest.jobs import run_worker
 
-    settings = _settings()
+    settings = load_settings()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with _errors():
+    with errors():
         run_worker(settings, watch=watch or [], stop=stop)
 
 
@@ -366,90 +322,16 @@ def reindex_command(collection: CollectionOpt = None) -> None:
     """
     from ingest.runs import reindex
 
-    settings = _settings(collection)
-    with _errors():  # refused, before any model loads, while another process holds it
+    settings = load_settings(collection)
+    with errors():  # refused, before any model loads, while another process holds it
         report = reindex(settings, progress=RichProgress(err))
     _print_report(settings, report, False)
     if not report.ok:
         raise typer.Exit(EXIT_FILES_FAILED)
 
 
-collections_app = typer.Typer(help="List and drop collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
-
-
-@collections_app.command("list")
-def collections_list(as_json: JsonOpt = False) -> None:
-    """List the collections."""
-    from rag.catalog import list_collections
-
-    names = _guard(lambda: list_collections(_settings()))
-    typer.echo(json.dumps(names) if as_json else "\n".join(names))
-
-
-@collections_app.command("drop")
-def collections_drop(
-    name: Annotated[str, typer.Argument(help="Collection to drop.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-) -> None:
-    """Drop a collection and its ingestion state.
-
-    Refused while another process writes to the collection, or, on the embedded store, has
-    it open.
-    """
-    from rag.catalog import drop_collection
-
-    settings = _settings(name)
-    if not yes and not typer.confirm(f"Drop collection {name!r} and all its chunks?"):
-        raise typer.Exit(1)
-    _guard(lambda: drop_collection(settings, name))
-    err.print(f"dropped {name}")
-
-
-eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
-
-
-@eval_app.command("retrieval")
-def eval_retrieval(
-    dataset: Annotated[Path, typer.Argument(help="BEIR dataset folder (corpus, queries, qrels).")],
-    split: Annotated[str, typer.Option(help="Qrels split: qrels/SPLIT.tsv.")] = "test",
-    collection: Annotated[
-        str | None, typer.Option("--collection", "-c", help="Default: eval-DATASET.")
-    ] = None,
-    reuse: Annotated[
-        bool, typer.Option("--reuse", help="Keep the collection; embed only missing chunks.")
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Score retrieval on a BEIR dataset.
-
-    nDCG@10, Recall@10/100 and MRR@10 of hybrid, dense-only and BM25-only retrieval.
-    """
-    from rag.evaluation import evaluate_retrieval
-
-    settings = _settings()
-    with _errors():
-        report = evaluate_retrieval(settings, dataset, split, collection=collection, reuse=reuse)
-    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
-
-
-@eval_app.command("qa")
-def eval_qa(
-    questions: Annotated[Path, typer.Argument(help="JSONL: id, question, gold_sources, ...")],
-    collection: CollectionOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Score `rag ask` on a set of questions.
-
-    Retrieval hit@5, answer accuracy, citation correctness and abstention.
-    """
-    from rag.evaluation import evaluate_qa
-
-    settings = _settings(collection)
-    with _errors():
-        report = evaluate_qa(settings, questions)
-    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
 
 
 def main() -> None:

@@ -19,7 +19,8 @@ from ingest.jobs import JobExecutor, ingest_options, run_worker
 from rag.catalog import open_collection
 from rag.config import Settings
 from rag.embedding import build_embedder
-from rag.jobs import Job, JobProgress, JobQueue, JobRunner
+from rag.job_runner import JobProgress, JobRunner
+from rag.jobs import Job, JobQueue
 from tests.conftest import MODEL_CACHE
 from tests.documents import write_fixture_folder
 from tests.fakes import HashEmbedder

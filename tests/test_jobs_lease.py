@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rag.jobs import Job, JobProgress, JobQueue, JobRunner
+from rag.job_runner import JobProgress, JobRunner
+from rag.jobs import Job, JobQueue
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +104,8 @@ POISON_RUNNER = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from rag.jobs import JobQueue, JobRunner
+    from rag.jobs import JobQueue
+    from rag.job_runner import JobRunner
 
     queue = JobQueue(Path(sys.argv[1]), lease_seconds=0.3, max_attempts=3)
 

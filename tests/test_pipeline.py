@@ -12,7 +12,8 @@ import pytest
 from ingest.chunking import TokenChunker
 from ingest.pipeline import IngestPipeline, NoProgress, write_chunks
 from ingest.runs import plan_ingest, run_ingest
-from ingest.sync import SyncState, excluded
+from ingest.state import SyncState
+from ingest.sync import excluded
 from rag.catalog import open_collection, state_path
 from rag.config import Settings
 from rag.errors import InvalidInputError, PermissionDeniedError, StoreLockedError

@@ -21,7 +21,8 @@ from rag.catalog import list_collections, open_collection
 from rag.cli import EXIT_ERROR, app
 from rag.config import Settings
 from rag.errors import StoreLockedError
-from rag.jobs import JobQueue, JobRunner
+from rag.job_runner import JobRunner
+from rag.jobs import JobQueue
 from rag.store.factory import collections_for
 from tests.documents import write_fixture_folder
 from tests.fakes import HashEmbedder

@@ -21,7 +21,8 @@ from rag.api.state import ServiceState, collections_in_use
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
 from rag.generation import Generator
-from rag.jobs import Job, JobProgress, JobRunner
+from rag.job_runner import JobProgress, JobRunner
+from rag.jobs import Job
 from rag.query import build_generator
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.generation import Generator
 from rag.generation.cancel import CancellableGenerator
-from rag.jobs import JobQueue, JobRunner
+from rag.job_runner import JobRunner
+from rag.jobs import JobQueue
 from rag.query import build_judge, build_reranker
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
