@@ -97,6 +97,7 @@ class JobQueue:
         self._db = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=30
         )
+        self._db.row_factory = sqlite3.Row  # rows by column name (and still by index)
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -265,24 +266,16 @@ class JobQueue:
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            self._db.row_factory = sqlite3.Row
-            try:
-                row = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
-                ).fetchone()
-            finally:
-                self._db.row_factory = None
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
         return _job(row) if row else None
 
     def list(self, limit: int = 50) -> list[Job]:
         with self._lock:
-            self._db.row_factory = sqlite3.Row
-            try:
-                rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM jobs ORDER BY created DESC LIMIT ?", (limit,)
-                ).fetchall()
-            finally:
-                self._db.row_factory = None
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM jobs ORDER BY created DESC LIMIT ?", (limit,)
+            ).fetchall()
         return [_job(r) for r in rows]
 
 

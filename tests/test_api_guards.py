@@ -22,6 +22,7 @@ from rag.api.state import ServiceState
 from rag.cli import EXIT_USAGE
 from rag.cli import app as cli
 from rag.config import Settings
+from tests.api_jobs import wait_for_job
 from tests.conftest import API_KEY, PROJECT, free_port
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
@@ -339,16 +340,6 @@ def test_healthz_shows_no_paths(settings: Settings, tmp_path: Path) -> None:
 # --- open collections ----------------------------------------------------------------------------
 
 
-def wait(client: TestClient, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job['id']}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job did not finish: {job}")
-
-
 def test_cold_collections_are_closed_and_reopened(settings: Settings) -> None:
     app = guarded_app(settings, max_open_collections=2)
     with TestClient(app) as client:
@@ -358,7 +349,7 @@ def test_cold_collections_are_closed_and_reopened(settings: Settings) -> None:
             data={"collection": "alpha"},
             files=[("files", ("lamp.md", b"# Lamp\n\nthe lamp oil is kerosene", "text/markdown"))],
         )
-        assert wait(client, upload.json())["status"] == "done"
+        assert wait_for_job(client, upload.json())["status"] == "done"
         for name in ["beta", "gamma"]:
             assert client.post("/v1/collections", json={"name": name}).status_code == 201
         assert state.open_collections() == ["beta", "gamma"]  # alpha and default closed

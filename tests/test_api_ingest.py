@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from rag.api.app import create_app
 from rag.config import Settings
+from tests.api_jobs import wait_for_job
 from tests.conftest import TEST_HOST
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
@@ -42,20 +41,10 @@ def client(tmp_path: Path, roots: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-def wait(client: TestClient, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job['id']}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job did not finish: {job}")
-
-
 def test_folder_job_progress_documents_and_delete(client: TestClient, roots: Path) -> None:
     response = client.post("/v1/ingest", json={"path": str(roots / "docs")})
     assert response.status_code == 202
-    job = wait(client, response.json())
+    job = wait_for_job(client, response.json())
     assert job["status"] == "done" and len(job["report"]["added"]) == 2
     assert job["progress"]["files_done"] == job["progress"]["files_total"] == 2
     docs = client.get("/v1/documents").json()
@@ -95,7 +84,7 @@ def test_symlinked_file_out_of_a_root_is_refused_when_walked(
     (roots / "shared").mkdir()
     (roots / "shared" / "c.txt").write_text("gamma harbour words " * 10)
     (docs / "inside.txt").symlink_to(roots / "shared" / "c.txt")
-    job = wait(client, client.post("/v1/ingest", json={"path": str(docs)}).json())
+    job = wait_for_job(client, client.post("/v1/ingest", json={"path": str(docs)}).json())
     assert job["status"] == "done"
     report = job["report"]
     assert sorted(Path(p).name for p in report["added"]) == ["a.md", "b.txt", "inside.txt"]
@@ -110,10 +99,10 @@ def test_symlinked_file_out_of_a_root_is_refused_when_walked(
 
 def test_an_emptied_or_missing_root_keeps_its_documents(client: TestClient, roots: Path) -> None:
     docs = roots / "docs"
-    wait(client, client.post("/v1/ingest", json={"path": str(docs)}).json())
+    wait_for_job(client, client.post("/v1/ingest", json={"path": str(docs)}).json())
     for f in docs.iterdir():
         f.unlink()
-    job = wait(client, client.post("/v1/ingest", json={"path": str(docs)}).json())
+    job = wait_for_job(client, client.post("/v1/ingest", json={"path": str(docs)}).json())
     assert job["status"] == "failed"
     assert f"{docs}: no supported documents in it now" in job["error"]
     assert '"allow_empty": true' in job["error"]
@@ -125,7 +114,7 @@ def test_an_emptied_or_missing_root_keeps_its_documents(client: TestClient, root
     assert refused.status_code == 400 and "no such file or folder" in refused.text
     assert len(client.get("/v1/documents").json()) == 2
     asked = client.post("/v1/ingest", json={"path": str(docs), "allow_empty": True})
-    job = wait(client, asked.json())
+    job = wait_for_job(client, asked.json())
     assert job["status"] == "done" and len(job["report"]["deleted"]) == 2
     assert client.get("/v1/documents").json() == []
 
@@ -137,7 +126,7 @@ def test_upload_limits_and_types(client: TestClient) -> None:
         data={"collection": "uploads"},
     )
     assert ok.status_code == 202
-    assert wait(client, ok.json())["status"] == "done"
+    assert wait_for_job(client, ok.json())["status"] == "done"
     listed = client.get("/v1/documents", params={"collection": "uploads"}).json()
     assert [Path(d["source"]).name for d in listed] == ["notes.md"]
 
@@ -168,7 +157,7 @@ def test_keys_are_required(client: TestClient) -> None:
 
 
 def test_reindex_job_keeps_serving_queries(client: TestClient, roots: Path) -> None:
-    wait(client, client.post("/v1/ingest", json={"path": str(roots / "docs")}).json())
+    wait_for_job(client, client.post("/v1/ingest", json={"path": str(roots / "docs")}).json())
     before = {
         h["chunk_id"]
         for h in client.post("/v1/search", json={"query": "alpha lantern", "k": 50}).json()["hits"]

@@ -3,7 +3,6 @@ no shared temporary files, and a 400 for a name nothing usable is left of."""
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,7 @@ from rag.api.app import create_app
 from rag.api.uploads import MAX_NAME_BYTES, stored_name
 from rag.config import Settings
 from rag.errors import InvalidInputError
+from tests.api_jobs import wait_for_job
 from tests.conftest import TEST_HOST
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
@@ -82,16 +82,6 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-def wait(client: TestClient, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job['id']}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job did not finish: {job}")
-
-
 def upload(client: TestClient, *files: tuple[str, bytes]) -> Any:
     return client.post("/v1/documents", files=[("files", (n, b, "text/plain")) for n, b in files])
 
@@ -107,7 +97,7 @@ def test_two_unicode_names_in_one_request_are_two_documents(client: TestClient) 
         client, ("报告.md", b"# Report\n\nquarterly report"), ("合同.md", b"contract")
     )
     assert response.status_code == 202, response.text
-    assert wait(client, response.json())["status"] == "done"
+    assert wait_for_job(client, response.json())["status"] == "done"
     assert stored(client) == {"报告.md": "# Report\n\nquarterly report", "合同.md": "contract"}
 
 
@@ -116,20 +106,20 @@ def test_names_that_clean_alike_stay_apart_and_a_repeated_name_replaces(
 ) -> None:
     first = upload(client, ("a:b.md", b"colon"), ("a_b.md", b"underscore"), (LONG, b"long"))
     assert first.status_code == 202, first.text
-    assert wait(client, first.json())["status"] == "done"
+    assert wait_for_job(client, first.json())["status"] == "done"
     names = stored(client)
     assert sorted(names.values()) == ["colon", "long", "underscore"]
     assert names["a_b.md"] == "underscore"
 
     again = upload(client, ("a:b.md", b"colon again"))
-    assert wait(client, again.json())["status"] == "done"
+    assert wait_for_job(client, again.json())["status"] == "done"
     assert sorted(stored(client).values()) == ["colon again", "long", "underscore"]
 
 
 def test_a_refused_upload_stores_nothing(client: TestClient, tmp_path: Path) -> None:
     folder = tmp_path / "data" / "uploads" / "default"
     kept = upload(client, ("keep.md", b"first version"))
-    assert wait(client, kept.json())["status"] == "done"
+    assert wait_for_job(client, kept.json())["status"] == "done"
 
     twice = upload(client, ("keep.md", b"second"), ("keep.md", b"third"))
     assert twice.status_code == 400 and twice.json()["error"]["param"] == "files"
