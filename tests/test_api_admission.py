@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 
 from rag.api.admission import GenerationBusy, GenerationGate
 from rag.api.app import create_app
+from rag.api.state import ServiceState, collections_in_use
 from rag.catalog import open_collection
 from rag.config import Settings
 from rag.generation import Message
@@ -201,3 +203,49 @@ def test_the_fake_app_still_answers_whole_and_streamed(fake_api: TestClient) -> 
     assert streamed.status_code == 200 and streamed.text.rstrip().endswith("data: [DONE]")
     query = fake_api.post("/v1/query", json={"question": "How often do I descale?"})
     assert query.status_code == 200 and query.json()["answer"]
+
+
+class _Listening:
+    """A request whose client never goes away."""
+
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {}
+
+
+def test_a_generation_keeps_its_collection_open_while_others_need_room(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path, max_open_collections=1)
+    state = ServiceState(settings, HashEmbedder(), ScriptedGenerator())
+    state.store("alpha", create=True)
+    state.store("beta", create=True)
+    opened, go = threading.Event(), threading.Event()
+
+    def work(cancel: threading.Event) -> int:
+        store = state.store("alpha")  # as an answerer does, on a generation thread
+        opened.set()
+        assert go.wait(10)
+        return store.count()  # still usable: not closed to make room for "beta"
+
+    async def other_request() -> None:
+        await asyncio.to_thread(opened.wait, 10)
+        with collections_in_use():
+            await asyncio.to_thread(state.store, "beta")
+        go.set()
+
+    async def main() -> int:
+        gate = GenerationGate(concurrency=1, queue=1, timeout=10)
+        try:
+            with collections_in_use():
+                other = asyncio.ensure_future(other_request())
+                counted = await gate.call(_Listening(), work)  # type: ignore[arg-type]
+                await other
+                return counted
+        finally:
+            gate.close()
+
+    try:
+        assert asyncio.run(main()) == 0
+    finally:
+        state.close()

@@ -18,6 +18,7 @@ sets the request's cancellation event: the generation stops at its next token
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import threading
@@ -32,6 +33,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from rag.api.errors import error_response
+from rag.api.state import collections_in_use
 from rag.generation.cancel import GenerationCancelled
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,13 @@ class Slot:
     def run(self, work: Callable[[], T]) -> asyncio.Future[T]:
         """Start ``work`` on the gate's threads; the slot stays held until it has ended, even
         if the caller stops waiting for it."""
-        future = asyncio.get_running_loop().run_in_executor(self._gate.executor, work)
+        def pinned() -> T:
+            # The thread gets none of the request's context: the collections the work opens
+            # are pinned here, for as long as the work runs, so none is closed under it.
+            with collections_in_use():
+                return work()
+
+        future = asyncio.get_running_loop().run_in_executor(self._gate.executor, pinned)
         self._running += 1
         future.add_done_callback(self._ended)
         return future
@@ -137,7 +145,8 @@ class GenerationGate:
                 self._hand_on()  # given a slot just as the wait ended: pass it on
             else:
                 waiter.cancel()
-                self._waiters.remove(waiter)
+                with contextlib.suppress(ValueError):  # already taken off by close()
+                    self._waiters.remove(waiter)
             if isinstance(exc, TimeoutError):
                 raise GenerationBusy(
                     f"no generation slot was free within {self._timeout:g} s; retry later",
@@ -251,18 +260,21 @@ class GenerationStream(StreamingResponse):
         except GenerationCancelled:
             pass
         finally:
-            close = getattr(self._events, "close", None)
-            if close is not None:
-                close()  # a generation still running stops at its next token
-            put(_END)
+            try:
+                close = getattr(self._events, "close", None)
+                if close is not None:
+                    close()  # a generation still running stops at its next token
+            finally:
+                put(_END)  # the reader always learns the stream has ended
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        producing = self._slot.run(lambda: self._produce(loop))
+        producing: asyncio.Future[None] | None = None
         try:
+            producing = self._slot.run(lambda: self._produce(loop))
             await super().__call__(scope, receive, send)
         finally:
-            if not (self._read_whole or producing.done()):
+            if producing is not None and not (self._read_whole or producing.done()):
                 _stop(self._slot, "client disconnected")
             self._slot.close()
 

@@ -93,9 +93,14 @@ class TransformersGenerator:
         # (the system prompt at least), which is then not computed again.
         self._previous: tuple[list[int], Any] | None = None
 
+    def _loaded(self) -> bool:
+        return self._model is not None
+
     def warm_up(self) -> None:
+        if self._loaded():  # no need to wait for a generation holding the lock
+            return
         with self._lock:
-            if self._model is not None:
+            if self._loaded():
                 return
             from transformers import AutoModelForCausalLM, AutoTokenizer
             from transformers.utils import logging as hf_logging
@@ -121,8 +126,8 @@ class TransformersGenerator:
                 raise ModelError(f"cannot load language model from {folder}: {exc}") from exc
             if tokenizer.chat_template is None:
                 raise ModelError(f"language model at {folder} has no chat template")
+            self._tokenizer = tokenizer  # before the model: a loaded model means both are set
             self._model = model.to(self._device).eval()  # type: ignore[arg-type]
-            self._tokenizer = tokenizer
             log.info(
                 "language model %s loaded on %s in %.2fs",
                 self._spec,
