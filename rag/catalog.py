@@ -5,6 +5,7 @@ removes both."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from rag.config import Settings
@@ -36,15 +37,17 @@ def list_collections(settings: Settings) -> list[str]:
 
 
 def drop_collection(
-    settings: Settings, name: str, *, release: Callable[[], None] | None = None
+    settings: Settings,
+    name: str,
+    *,
+    closed: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> None:
     """Delete the collection's vectors, then its ingestion state, as its writer
-    (StoreLockedError, naming the holder, while another writer is at work). ``release``
-    (a service closing its open copy) runs once the writer lock is held."""
+    (StoreLockedError, naming the holder, while another writer is at work). ``closed``
+    brackets the deletion once the writer lock is held: a service closes its open copy in it
+    and keeps it from being opened again until the deletion is done."""
     collections = collections_for(settings)
-    with collections.writer(name):
-        if release is not None:
-            release()
+    with collections.writer(name), closed():
         collections.drop(name)
         remove_state(settings, name)
 

@@ -70,6 +70,7 @@ class Slot:
     def run(self, work: Callable[[], T]) -> asyncio.Future[T]:
         """Start ``work`` on the gate's threads; the slot stays held until it has ended, even
         if the caller stops waiting for it."""
+
         def pinned() -> T:
             # The thread gets none of the request's context: the collections the work opens
             # are pinned here, for as long as the work runs, so none is closed under it.

@@ -9,6 +9,7 @@ whether a runner works through it in this process.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -28,6 +29,11 @@ from rag.jobs import JobQueue
 from rag.query import build_judge, build_reranker
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
+
+log = logging.getLogger(__name__)
+
+# How long closing a collection waits for the requests that use it.
+_CLOSE_WAIT_SECONDS = 30.0
 
 _LEASE: ContextVar[list[tuple[ServiceState, str]] | None] = ContextVar(
     "rag_collections_in_use", default=None
@@ -59,7 +65,7 @@ class ServiceState:
         self.started = int(time.time())
         self._stores: OrderedDict[str, VectorStore] = OrderedDict()  # least recently used first
         self._pins: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition(threading.Lock())  # notified as pins are dropped
         self.jobs = JobQueue.for_settings(settings)
         self.runner: JobRunner | None = None  # set by start-up when jobs run in this process
 
@@ -94,6 +100,7 @@ class ServiceState:
             self._pins[collection] -= 1
             if self._pins[collection] <= 0:
                 del self._pins[collection]
+                self._lock.notify_all()
             self._evict()
 
     def open_collections(self) -> list[str]:
@@ -112,16 +119,14 @@ class ServiceState:
 
     @contextmanager
     def switching(self, collection: str) -> Iterator[None]:
-        """Hold the lock while a reindexed collection replaces the old one: requests for it
-        wait here for the moment of the switch, then open the new one."""
+        """Close a collection and keep it closed for the block, as a rebuilt collection
+        replaces it or it is dropped: requests that use it are waited for (up to
+        ``_CLOSE_WAIT_SECONDS``; a slow client's stream may hold it longer), and requests that
+        want it wait here for the moment of the switch, then open what is there."""
         with self._lock:
+            self._lock.wait_for(lambda: not self._pins[collection], _CLOSE_WAIT_SECONDS)
             self._close(collection)
             yield
-
-    def release(self, collection: str) -> None:
-        """Close a collection (before it is dropped)."""
-        with self._lock:
-            self._close(collection)
 
     def _close(self, collection: str) -> None:
         """With the lock held: forget an open collection and close it."""
@@ -142,8 +147,11 @@ class ServiceState:
         return Answerer(self.retriever(collection), generator, self.settings, self.judge)
 
     def close(self) -> None:
-        if self.runner is not None:
-            self.runner.stop()
+        if self.runner is not None and not self.runner.stop():
+            # A job is still writing: its queue and collections stay open for it (closing them
+            # under it would fail its writes); its lease returns it to a runner later.
+            log.warning("a job is still running at shutdown; it will be run again")
+            return
         self.jobs.close()
         with self._lock:
             for store in self._stores.values():

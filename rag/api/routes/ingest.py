@@ -193,6 +193,6 @@ def drop(name: str, state: StateDep) -> dict[str, Any]:
     """Drop a collection, its chunks and its ingestion state."""
     name = _collection(state, name)
     # Not while a job writes to it: its open copy is closed only once the writer lock is held.
-    drop_collection(state.settings, name, release=lambda: state.release(name))
+    drop_collection(state.settings, name, closed=lambda: state.switching(name))
     shutil.rmtree(state.settings.data_dir / "uploads" / name, ignore_errors=True)
     return {"name": name, "dropped": True}
