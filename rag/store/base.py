@@ -130,27 +130,45 @@ def describe_holder(path: Path) -> str:
 
 
 @contextmanager
+def held_file_lock(
+    path: Path, refusal: Callable[[], str], *, holder: Path | None = None
+) -> Iterator[None]:
+    """Hold the file lock ``path`` for the block, without waiting: StoreLockedError with the
+    message ``refusal()`` when another holder has it. With ``holder``, who holds it is
+    recorded there (``record_holder``)."""
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StoreLockedError(refusal()) from None
+    try:
+        if holder is not None:
+            record_holder(holder)
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
 def writer_lock(locks: Path, name: str) -> Iterator[None]:
     """``Collections.writer`` on both stores: a file lock ``locks/NAME.writer``, with its
     holder recorded beside it in ``NAME.writer.holder``."""
     locks.mkdir(parents=True, exist_ok=True)
     path = locks / f"{name}.writer"
     holder = path.with_name(f"{path.name}.holder")
-    lock = FileLock(path, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise StoreLockedError(
+
+    def refusal() -> str:
+        return (
             f"collection {name!r} is being written by another process{describe_holder(holder)}; "
             "try again once it has finished, or stop it"
-        ) from None
-    try:
-        record_holder(holder)
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            holder.unlink()
-        lock.release()
+        )
+
+    with held_file_lock(path, refusal, holder=holder):
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                holder.unlink()
 
 
 class VectorStore(Protocol):

@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from rag.store.base import (
     count_terms,
     describe_holder,
     from_payload,
+    held_file_lock,
     in_order,
     in_reading_order,
     normalize_prefix,
@@ -304,16 +306,9 @@ class EdgeCollections:
         """Hold the collection's folder lock; StoreLockedError if another holder has it."""
         folder = self._root / name
         folder.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(folder / _LOCK_FILE, timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise StoreLockedError(_locked_message(folder)) from None
-        record_holder(folder / _HOLDER_FILE)
-        try:
+        refusal = partial(_locked_message, folder)
+        with held_file_lock(folder / _LOCK_FILE, refusal, holder=folder / _HOLDER_FILE):
             yield
-        finally:
-            lock.release()
 
     def writer(self, name: str) -> AbstractContextManager[None]:
         """The writer lock DATA_DIR/locks/NAME.writer: outside the collection's folder, which

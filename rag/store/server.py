@@ -10,11 +10,10 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import numpy as np
-from filelock import FileLock, Timeout
 from qdrant_client import QdrantClient, models
 
 from rag.config import Settings
-from rag.errors import CollectionNotFoundError, StoreError, StoreLockedError
+from rag.errors import CollectionNotFoundError, StoreError
 from rag.store.base import (
     DENSE,
     INDEXED_FIELDS,
@@ -27,6 +26,7 @@ from rag.store.base import (
     cosine,
     count_terms,
     from_payload,
+    held_file_lock,
     in_order,
     in_reading_order,
     normalize_prefix,
@@ -329,17 +329,10 @@ class ServerCollections:
         """Hold the collection's lock; StoreLockedError if another holder has it."""
         self._locks.mkdir(parents=True, exist_ok=True)
         path = self._locks / f"{name}.lock"
-        lock = FileLock(path, timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise StoreLockedError(
-                f"collection {name!r} is locked by another process (lock file {path})"
-            ) from None
-        try:
+        with held_file_lock(
+            path, lambda: f"collection {name!r} is locked by another process (lock file {path})"
+        ):
             yield
-        finally:
-            lock.release()
 
     def writer(self, name: str) -> AbstractContextManager[None]:
         """The writer lock DATA_DIR/locks/NAME.writer (see the class docstring)."""
