@@ -60,44 +60,23 @@ def ingest_into(
 
     Runs as the collection's one writer (StoreLockedError if another writer is at work)."""
     with collections_for(settings).writer(store.collection):
-        return _ingest_into(
-            settings,
-            store,
-            embedder,
-            paths,
-            progress=progress,
-            confine=confine,
-            allow_empty=allow_empty,
-        )
-
-
-def _ingest_into(
-    settings: Settings,
-    store: VectorStore,
-    embedder: Embedder,
-    paths: Sequence[Path],
-    *,
-    progress: IngestProgress | None,
-    confine: Sequence[Path] | None,
-    allow_empty: bool,
-) -> IngestReport:
-    state = SyncState(state_path(settings, store.collection))
-    try:
-        pipeline = IngestPipeline(
-            embedder=embedder,
-            store=store,
-            state=state,
-            chunker=make_chunker(settings, embedder),
-            max_file_bytes=settings.max_file_bytes,
-            batch_chunks=settings.ingest_batch_chunks,
-            exclude=settings.ingest_exclude,
-        )
-        report = pipeline.run(paths, progress, confine=confine, allow_empty=allow_empty)
-        if report.changed:
-            store.build_index()
-        return report
-    finally:
-        state.close()
+        state = SyncState(state_path(settings, store.collection))
+        try:
+            pipeline = IngestPipeline(
+                embedder=embedder,
+                store=store,
+                state=state,
+                chunker=make_chunker(settings, embedder),
+                max_file_bytes=settings.max_file_bytes,
+                batch_chunks=settings.ingest_batch_chunks,
+                exclude=settings.ingest_exclude,
+            )
+            report = pipeline.run(paths, progress, confine=confine, allow_empty=allow_empty)
+            if report.changed:
+                store.build_index()
+            return report
+        finally:
+            state.close()
 
 
 def plan_ingest(
@@ -316,21 +295,17 @@ def delete_document(settings: Settings, store: VectorStore, source: str) -> int:
     """Remove one document's chunks and its state, as the collection's writer; returns how
     many chunks went."""
     with collections_for(settings).writer(store.collection):
-        return _delete_document(settings, store, source)
-
-
-def _delete_document(settings: Settings, store: VectorStore, source: str) -> int:
-    state = SyncState(state_path(settings, store.collection))
-    try:
-        record = state.records().get(source)
-        if record is None:
-            raise DocumentNotFoundError(
-                f"no document {source!r} in collection {store.collection!r}"
-            )
-        store.delete(list(record.chunk_ids))
-        store.delete_source(source)  # and anything a crashed run may have left under it
-        store.flush()
-        state.forget([source])
-        return len(record.chunk_ids)
-    finally:
-        state.close()
+        state = SyncState(state_path(settings, store.collection))
+        try:
+            record = state.records().get(source)
+            if record is None:
+                raise DocumentNotFoundError(
+                    f"no document {source!r} in collection {store.collection!r}"
+                )
+            store.delete(list(record.chunk_ids))
+            store.delete_source(source)  # and anything a crashed run may have left under it
+            store.flush()
+            state.forget([source])
+            return len(record.chunk_ids)
+        finally:
+            state.close()
