@@ -117,33 +117,6 @@ def test_an_api_job_carries_its_roots_to_the_process_that_runs_it(tmp_path: Path
     assert [Path(f["path"]).name for f in done.report["failed"]] == ["late.txt"]
 
 
-def test_a_job_table_without_options_is_migrated(tmp_path: Path) -> None:
-    import sqlite3
-
-    path = tmp_path / "jobs.sqlite"
-    old = sqlite3.connect(path)
-    old.execute(
-        """CREATE TABLE jobs (
-            id TEXT PRIMARY KEY, collection TEXT, paths TEXT, status TEXT,
-            created REAL, started REAL, finished REAL, progress TEXT, report TEXT,
-            error TEXT, kind TEXT)"""
-    )
-    old.execute(
-        "INSERT INTO jobs VALUES ('old', 'c', '[]', 'done', 1.0, NULL, NULL, "
-        """'{"files_total": 0, "files_done": 0, "chunks_written": 0}', NULL, NULL, 'ingest')"""
-    )
-    old.commit()
-    old.close()
-    queue = JobQueue(path)
-    try:
-        before = queue.get("old")
-        assert before is not None and before.options == {}
-        new = queue.enqueue("c", ["/x"], options={"allow_empty": True})
-        assert (stored := queue.get(new.id)) is not None and stored.options == {"allow_empty": True}
-    finally:
-        queue.close()
-
-
 @pytest.mark.real_models
 def test_rag_worker_runs_ingest_and_reindex_jobs_and_stops_on_sigterm(tmp_path: Path) -> None:
     """A real `rag worker` beside a live runner (this process) runs every job kind but the

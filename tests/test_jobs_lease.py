@@ -142,8 +142,8 @@ def test_a_job_that_kills_its_process_ends_failed_after_max_attempts(tmp_path: P
     queue.close()
 
 
-def test_an_older_jobs_table_is_migrated(tmp_path: Path) -> None:
-    path = tmp_path / "jobs.sqlite"
+def old_jobs_table(path: Path, *, status: str, started: float | None) -> None:
+    """A jobs table as the first version made it, holding one job, 'old'."""
     db = sqlite3.connect(path)
     db.execute(
         """CREATE TABLE jobs (
@@ -153,12 +153,16 @@ def test_an_older_jobs_table_is_migrated(tmp_path: Path) -> None:
     )
     progress = '{"files_total": 0, "files_done": 0, "chunks_written": 0}'
     db.execute(
-        "INSERT INTO jobs VALUES ('old', 'team', '[]', 'running', 1.0, 2.0, NULL, ?, NULL, "
-        "NULL, 'ingest')",
-        (progress,),
+        "INSERT INTO jobs VALUES ('old', 'team', '[]', ?, 1.0, ?, NULL, ?, NULL, NULL, 'ingest')",
+        (status, started, progress),
     )
     db.commit()
     db.close()
+
+
+def test_an_older_jobs_table_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite"
+    old_jobs_table(path, status="running", started=2.0)
     queue = JobQueue(path, lease_seconds=5)
     # A column added later by other code is tolerated.
     queue._db.execute("ALTER TABLE jobs ADD COLUMN added_elsewhere TEXT")
@@ -171,3 +175,16 @@ def test_an_older_jobs_table_is_migrated(tmp_path: Path) -> None:
     assert queue.get(new.id).status == "queued"  # type: ignore[union-attr]
     queue.close()
     JobQueue(path).close()  # opening a migrated table again changes nothing
+
+
+def test_a_job_table_without_options_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite"
+    old_jobs_table(path, status="done", started=None)
+    queue = JobQueue(path)
+    try:
+        before = queue.get("old")
+        assert before is not None and before.options == {}
+        new = queue.enqueue("c", ["/x"], options={"allow_empty": True})
+        assert (stored := queue.get(new.id)) is not None and stored.options == {"allow_empty": True}
+    finally:
+        queue.close()
