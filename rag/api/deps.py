@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from typing import Annotated
 
 from anyio import CapacityLimiter
@@ -54,11 +55,21 @@ async def require_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Keys are kept only as SHA-256 hashes and compared in constant time."""
-    hashes: list[str] = request.app.state.key_hashes
+    refusal = key_refusal(
+        request.app.state.key_hashes, None if credentials is None else credentials.credentials
+    )
+    if refusal is not None:
+        raise AuthError(refusal)
+
+
+def key_refusal(hashes: Sequence[str], key: str | None) -> str | None:
+    """Why a bearer ``key`` (None: none was sent) is refused, or None when it is accepted or
+    no keys are set."""
     if not hashes:
-        return
-    if credentials is None:
-        raise AuthError("missing API key: send 'Authorization: Bearer <key>'")
-    offered = hash_key(credentials.credentials)
+        return None
+    if not key:
+        return "missing API key: send 'Authorization: Bearer <key>'"
+    offered = hash_key(key)
     if not any(hmac.compare_digest(offered, h) for h in hashes):
-        raise AuthError("invalid API key")
+        return "invalid API key"
+    return None

@@ -8,14 +8,13 @@ body. Refusals are sent in the API's one error shape (``rag.api.errors.error_bod
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rag.api.deps import hash_key
+from rag.api.deps import hash_key, key_refusal
 from rag.api.errors import INVALID_REQUEST, error_body
 from rag.api.state import collections_in_use
 from rag.config import Settings
@@ -157,12 +156,8 @@ class RequestGuard:
         if path != PROTECTED_PREFIX and not path.startswith(PROTECTED_PREFIX + "/"):
             return None
         scheme, _, key = headers.get("authorization", "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            return 401, "missing API key: send 'Authorization: Bearer <key>'"
-        offered = hash_key(key.strip())
-        if not any(hmac.compare_digest(offered, h) for h in self.key_hashes):
-            return 401, "invalid API key"
-        return None
+        refusal = key_refusal(self.key_hashes, key.strip() if scheme.lower() == "bearer" else None)
+        return None if refusal is None else (401, refusal)
 
     async def _counted(
         self, scope: Scope, receive: Receive, send: Send, limit: int, too_large: str
