@@ -1,10 +1,13 @@
 #!/usr/bin/env python
-"""Validate bench/qa/python311_dev.jsonl against the Python 3.11 HTML docs.
+"""Validate a QA dev set (bench/qa/*.jsonl) against the HTML docs it was written for.
 
-Usage: python bench/qa/check_devset.py DOCS_DIR [--devset PATH] [-v]
+Usage: python bench/qa/check_devset.py DOCS_DIR [--devset PATH] [--exclude DIR]...
+                                       [--skip-scan REGEX] [-v]
 
-DOCS_DIR is the Python 3.11 HTML docs (Sphinx HTML build; the ``_sources/``
-reST copies are never accepted as gold sources).
+DOCS_DIR is a folder of HTML pages (a Sphinx or asciidoc build). Without --devset the set is
+chosen by the folder's name (DEVSETS): ``python-3.11`` -> python311_dev.jsonl, ``git`` ->
+git_dev.jsonl. Folders named by --exclude (default: Sphinx's ``_sources``, its reST copies of
+every page) are never accepted as gold sources and are not scanned.
 
 Checks (any failure -> exit status 1):
   * every line is a JSON object with exactly the keys id, question,
@@ -14,12 +17,14 @@ Checks (any failure -> exit status 1):
   * answerable questions have 1-8 gold sources (more than the first few came from pooled
     judging, see pooled_judgments.jsonl) and 1-4 short answers;
     unanswerable questions have no gold sources and no answers;
-  * every gold source is an existing .html file under DOCS_DIR (not in _sources/);
+  * every gold source is an existing .html file under DOCS_DIR (not in an excluded folder);
   * for every answerable question, EVERY gold source page contains at least
     one of the acceptable answers (case-insensitive substring of the page's
     visible text, script/style stripped, whitespace collapsed).
 Warnings (do not fail): key terms of an unanswerable question that occur in
-the docs, so a human can double-check that the docs really do not answer it.
+the docs, so a human can double-check that the docs really do not answer it. A term
+found in at least half of the scanned pages (e.g. "Python" in the Python docs, "Git" in
+the Git docs) is what the whole corpus is about, so it is not reported.
 """
 
 from __future__ import annotations
@@ -33,14 +38,21 @@ from pathlib import Path
 
 from selectolax.lexbor import LexborHTMLParser
 
-DEFAULT_DEVSET = Path(__file__).resolve().parent / "python311_dev.jsonl"
+HERE = Path(__file__).resolve().parent
+# The dev set of each known docs folder, by the folder's name (the names
+# scripts/fetch-debian-docs.sh gives them).
+DEVSETS = {"python-3.11": HERE / "python311_dev.jsonl", "git": HERE / "git_dev.jsonl"}
+# Sphinx copies every page's reST source to _sources/: the same text again, never gold.
+DEFAULT_EXCLUDE = ["_sources"]
 KEYS = {"id": str, "question": str, "gold_sources": list, "answers": list, "unanswerable": bool}
 MIN_QUESTIONS = 60
 MIN_UNANSWERABLE = 8
 MAX_ANSWER_LEN = 40
-# Pages that merely list every term (indexes, search page) are ignored in the
-# unanswerable-term scan.
-SKIP_SCAN = re.compile(r"^(genindex|py-modindex|search|contents)")
+# Pages that merely list every term (Sphinx's indexes, search page) are ignored in
+# the unanswerable-term scan.
+SKIP_SCAN = r"^(genindex|py-modindex|search|contents)"
+# A key term in at least this share of the scanned pages is corpus-wide: not a warning.
+CORPUS_WIDE_SHARE = 0.5
 
 STOPWORDS = set(
     """a an and are as at be by can could do does for from get how i if in into is it its
@@ -59,7 +71,7 @@ BLOCKS = (
 )
 
 
-GENERIC = {"python", "us", "i"}
+GENERIC = {"us", "i"}
 
 
 def visible_text(path: Path) -> str:
@@ -74,17 +86,22 @@ def visible_text(path: Path) -> str:
     return " ".join(text.split())
 
 
+def is_identifier(term: str) -> bool:
+    """Dotted, underscored, @, =, CamelCase, or a long option (``--comment``)."""
+    return term.startswith("--") or bool(re.search(r"[._@=]|[a-z][A-Z]", term))
+
+
 def key_terms(question: str) -> list[str]:
-    """Distinctive terms of a question: identifiers (dotted, underscored, @, =,
-    CamelCase) and proper nouns / acronyms (capitalised, not sentence-initial),
-    minus words that occur everywhere in these docs (GENERIC)."""
+    """Distinctive terms of a question: identifiers (is_identifier) and proper
+    nouns / acronyms (capitalised, not sentence-initial), minus pronouns that
+    read as proper nouns (GENERIC)."""
     terms = []
-    words = re.findall(r"[@\w][\w.@=()-]*", question)
+    words = re.findall(r"(?:--)?[@\w][\w.@=()-]*", question)
     for i, w in enumerate(words):
-        w = w.strip(".()-")
+        w = w.rstrip(".()-")
         if not w or w.lower() in STOPWORDS or w.lower() in GENERIC:
             continue
-        ident = bool(re.search(r"[._@=]|[a-z][A-Z]", w))
+        ident = is_identifier(w)
         proper = i > 0 and w[0].isupper()
         if ident or proper:
             terms.append(w)
@@ -93,8 +110,27 @@ def key_terms(question: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("docs_dir", help="the Python 3.11 HTML docs folder")
-    ap.add_argument("--devset", default=str(DEFAULT_DEVSET))
+    ap.add_argument("docs_dir", help="the HTML docs folder the dev set was written for")
+    ap.add_argument(
+        "--devset",
+        help="the dev set (default: by the docs folder's name: "
+        + ", ".join(f"{k} -> {v.name}" for k, v in DEVSETS.items())
+        + ")",
+    )
+    ap.add_argument(
+        "--exclude",
+        action="append",
+        metavar="DIR",
+        help="a folder name whose pages are never gold and not scanned (repeatable; "
+        f"default: {' '.join(DEFAULT_EXCLUDE)})",
+    )
+    ap.add_argument(
+        "--skip-scan",
+        default=SKIP_SCAN,
+        metavar="REGEX",
+        help="pages (relative paths) left out of the unanswerable-term scan "
+        f"(default: {SKIP_SCAN})",
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="print a line per question")
     args = ap.parse_args(argv)
 
@@ -102,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     if not docs.is_dir():
         print(f"FAIL: docs dir {docs} not found")
         return 1
+    if args.devset is None and docs.resolve().name not in DEVSETS:
+        print(f"FAIL: no default dev set for docs folder {docs.resolve().name!r}; give --devset")
+        return 1
+    devset = Path(args.devset) if args.devset else DEVSETS[docs.resolve().name]
+    if not devset.is_file():
+        print(f"FAIL: dev set {devset} not found")
+        return 1
+    excluded = set(args.exclude or DEFAULT_EXCLUDE)
+    skip_scan = re.compile(args.skip_scan)
 
     errors: list[str] = []
     warnings: list[str] = []
@@ -114,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return raw_text(rel).lower()
 
     rows = []
-    for lineno, line in enumerate(Path(args.devset).read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(devset.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             errors.append(f"line {lineno}: blank line")
             continue
@@ -174,13 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         hit_any = False
         for g in golds:
             if (
-                g.startswith("_sources/")
+                excluded.intersection(Path(g).parts)
                 or not g.endswith(".html")
                 or Path(g).is_absolute()
                 or ".." in g
             ):
                 errors.append(
-                    f"{qid}: gold source {g!r} must be a relative .html path outside _sources/"
+                    f"{qid}: gold source {g!r} must be a relative .html path outside "
+                    f"{', '.join(sorted(excluded))}"
                 )
                 continue
             if not (docs / g).is_file():
@@ -200,11 +246,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # Unanswerable questions: warn when their key terms appear in the docs.
     unans = [o for _, o in rows if o["unanswerable"]]
+    corpus_wide: set[str] = set()
     if unans:
         pages = sorted(
             p.relative_to(docs).as_posix()
             for p in docs.rglob("*.html")
-            if "_sources" not in p.parts and not SKIP_SCAN.match(p.relative_to(docs).as_posix())
+            if not excluded.intersection(p.relative_to(docs).parts)
+            and not skip_scan.match(p.relative_to(docs).as_posix())
         )
         for o in unans:
             terms = key_terms(o["question"])
@@ -214,11 +262,15 @@ def main(argv: list[str] | None = None) -> int:
             counts = {}
             for t in terms:
                 # identifiers: case-insensitive; proper nouns/acronyms: case-sensitive;
-                # both on word boundaries (so 'Rust' does not match 'trust').
-                ident = bool(re.search(r"[._@=]|[a-z][A-Z]", t))
-                pat = re.compile(r"(?<![\w.])" + re.escape(t) + r"(?![\w])", re.I if ident else 0)
+                # both on word boundaries (so 'Rust' does not match 'trust', and an
+                # option '--comment' does not match '--comment-lines').
+                ident = is_identifier(t)
+                end = r"(?![\w-])" if t.startswith("--") else r"(?![\w])"
+                pat = re.compile(r"(?<![\w.])" + re.escape(t) + end, re.I if ident else 0)
                 hits = [p for p in pages if pat.search(raw_text(p))]
-                if hits:
+                if len(hits) >= CORPUS_WIDE_SHARE * len(pages):
+                    corpus_wide.add(t)
+                elif hits:
                     counts[t] = hits
             for t, hits in counts.items():
                 warnings.append(
@@ -238,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         f"questions: {len(rows)} (answerable {n_ans}, unanswerable {n_unans}); "
         f"distinct gold pages: {len(pages_used)}"
     )
+    if unans and corpus_wide and args.verbose:
+        print(f"corpus-wide terms, not reported: {sorted(corpus_wide)}")
     for w in warnings:
         print(f"WARN {w}")
     for e in errors:
