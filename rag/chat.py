@@ -8,7 +8,8 @@ This is what /v1/chat/completions does, apart from the OpenAI wire format (rag.a
 3. the Answerer retrieves, builds the prompt (our rules first; the client's system messages
    only appended when RAG_CLIENT_SYSTEM_PROMPT=append) and generates;
 4. the answer passes the grounding check; its text keeps its [n] markers and gets a short
-   Markdown "Sources" footer for clients that show only text.
+   Markdown "Sources" footer for clients that show only text, which names each file by its
+   path relative to the folder it was ingested from (rag.display).
 
 Streaming follows RAG_STREAM_MODE: 'live' (the default) sends tokens as they come and appends a
 marked correction when the answer fails the check; 'checked' sends nothing of the answer before
@@ -20,10 +21,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Literal
 
 from rag.answering import Answerer, PreparedAnswer
@@ -36,6 +36,7 @@ from rag.conversation import (
     split_conversation,
     with_topic,
 )
+from rag.display import FILE_NAMES
 from rag.errors import InvalidInputError
 from rag.retrieval import check_question
 from rag.types import Answer, Citation
@@ -87,15 +88,17 @@ class ChatDelta:
 ChatEvent = ChatDelta | ChatResult
 
 
-def sources_footer(citations: Sequence[Citation]) -> str:
-    """A Markdown list of the cited files, for clients that render only the text."""
+def sources_footer(citations: Sequence[Citation], names: Callable[[str], str] = FILE_NAMES) -> str:
+    """A Markdown list of the cited files, for clients that render only the text; ``names``
+    gives the name each file is shown by (default: its file name)."""
     if not citations:
         return ""
     lines = []
     for c in citations:
-        title = c.title or PurePath(c.source).name
+        shown = names(c.source)
+        title = c.title or shown
         page = f", p. {c.page}" if c.page else ""
-        lines.append(f"- [{c.n}] {title} — `{c.source}`{page}")
+        lines.append(f"- [{c.n}] {title} — `{shown}`{page}")
     return "\n\n**Sources**\n\n" + "\n".join(lines)
 
 
@@ -139,15 +142,28 @@ class StopScanner:
 
 
 class ChatService:
-    def __init__(self, answerer: Answerer, settings: Settings) -> None:
+    def __init__(
+        self,
+        answerer: Answerer,
+        settings: Settings,
+        *,
+        names: Callable[[str], str] = FILE_NAMES,
+    ) -> None:
+        """``names``: how the Sources footer names a file (rag.display)."""
         self._answerer = answerer
         self._settings = settings
+        self._names = names
         self._max_chars = settings.max_question_chars
         self._rewriter = QueryRewriter(
             settings.query_rewrite,
             generator=answerer.generator,
             max_chars=settings.max_question_chars,
         )
+
+    @property
+    def names(self) -> Callable[[str], str]:
+        """How the answers name a file."""
+        return self._names
 
     def prepare(
         self,
@@ -273,7 +289,7 @@ class ChatService:
         content = answer.answer
         if answer.extractive:
             content += f"\n\n{QUOTED_NOTE}"
-        content += sources_footer(answer.citations)
+        content += sources_footer(answer.citations, self._names)
         if pieces:
             for piece in split_for_streaming(content):
                 yield ChatDelta(piece)
@@ -301,7 +317,7 @@ class ChatService:
             tail = answer.answer[len(raw.strip()) :]  # e.g. the [n] a model forgot
         else:
             tail = ""
-        tail += sources_footer(answer.citations)
+        tail += sources_footer(answer.citations, self._names)
         if tail:
             sent.append(tail)
             yield ChatDelta(tail)

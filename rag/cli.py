@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -30,6 +31,7 @@ from rag.cli_common import (
 from rag.cli_manage import collections_app, eval_app
 from rag.cli_progress import RichProgress
 from rag.config import Settings
+from rag.display import FILE_NAMES, SourceNames, source_names
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
@@ -174,8 +176,12 @@ def ask(
     with errors(), open_answerer(settings) as answerer:
         # Not streamed: the answer is shown only after it passed the grounding check.
         answer = answerer.ask(question, source_prefix=source)
+        names = _source_names(settings)
         if as_json:
-            typer.echo(json.dumps(asdict(answer), indent=2))
+            data = asdict(answer)
+            for shown, c in zip(data["citations"], answer.citations, strict=True):
+                shown["display_source"] = names(c.source)
+            typer.echo(json.dumps(data, indent=2))
             return
         typer.echo(answer.answer)
         if answer.extractive:
@@ -184,7 +190,7 @@ def ask(
             typer.echo("\nSources:")
         for c in answer.citations:
             where = f" p.{c.page}" if c.page else ""
-            typer.echo(f"  [{c.n}] {c.source}{where} ({c.title})")
+            typer.echo(f"  [{c.n}] {names(c.source)}{where} ({c.title})")
 
 
 @app.command()
@@ -208,22 +214,34 @@ def search(
     guard(lambda: check_question(query, max_chars=settings.max_question_chars))
     with errors(), open_retriever(settings) as retriever:
         hits = retriever.search(query, k=k, source_prefix=source)
+        names = _source_names(settings)
     if as_json:
-        typer.echo(json.dumps([hit_json(h) for h in hits], indent=2))
+        typer.echo(json.dumps([hit_json(h, names) for h in hits], indent=2))
         return
     for i, hit in enumerate(hits, 1):
-        typer.echo(f"{i}. {hit.score:.4f} sim={hit.similarity:.3f} {hit.chunk.source}")
+        typer.echo(f"{i}. {hit.score:.4f} sim={hit.similarity:.3f} {names(hit.chunk.source)}")
         typer.echo(f"   {' > '.join(hit.chunk.heading_path) or hit.chunk.title}")
         typer.echo(f"   {hit.chunk.text[:200].replace(chr(10), ' ')}")
 
 
-def hit_json(hit: Any) -> dict[str, Any]:
+def _source_names(settings: Settings) -> SourceNames:
+    """How the configured collection's files are shown: relative to their folder."""
+    from ingest.state import SyncState
+    from rag.catalog import state_path
+
+    state = state_path(settings, settings.collection)
+    return source_names(settings, settings.collection, list(SyncState.read_records(state)))
+
+
+def hit_json(hit: Any, names: Callable[[str], str] = FILE_NAMES) -> dict[str, Any]:
+    """A search hit as JSON; ``names``: how its file is shown (default: its file name)."""
     chunk = hit.chunk
     return {
         "score": hit.score,
         "similarity": hit.similarity,
         "chunk_id": chunk.id,
         "source": chunk.source,
+        "display_source": names(chunk.source),
         "title": chunk.title,
         "heading_path": list(chunk.heading_path),
         "page": chunk.page,

@@ -304,6 +304,33 @@ class Settings(BaseSettings):
         "stay; 'ignore' drops the client's, 'append' adds them after ours as lower-priority "
         "instructions (useful with a larger model behind RAG_GENERATOR=openai).",
     )
+    source_events: Literal["auto", "openwebui", "off"] = Field(
+        "auto",
+        description="Open WebUI's source events in streamed chat answers: one extra chunk per "
+        "citation (no choices, an 'event' of type 'source' with the file, its title, heading "
+        "path, page and the quoted passage), which Open WebUI shows as clickable citation "
+        "chips and a Sources panel; a non-streamed answer gets them as 'sources'. 'auto': "
+        "for requests that look like Open WebUI's (its aiohttp User-Agent or an "
+        "X-OpenWebUI-* header); 'openwebui': for every request; 'off': never.",
+    )
+    task_titles: Literal["auto", "model", "rules"] = Field(
+        "auto",
+        description="How the title of a new chat is written when a chat frontend asks for "
+        "one (Open WebUI's and LibreChat's title task). 'rules': the first question's names "
+        "and key words in Title Case, at once and without the model; 'model': a few words by "
+        "the language model, checked to name the question's subject and to add no number of "
+        "their own (else the rules), after every question waiting for the model; 'auto': the "
+        "model behind RAG_GENERATOR=openai, the rules with a local model, whose titles often "
+        "state things the documents do not say.",
+    )
+    max_task_prompt_chars: int = Field(
+        50_000,
+        ge=1,
+        description="Longest background-task prompt of a chat frontend (Open WebUI's title, "
+        "tags, follow-up and query prompts, LibreChat's title prompt), in characters. Such a "
+        "prompt quotes the conversation, so it is allowed more than a question "
+        "(RAG_MAX_QUESTION_CHARS); it is answered without retrieval.",
+    )
     chat_max_messages: int = Field(
         500,
         ge=1,

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from rag.api.admission import GenerationBusy, GenerationGate
+from rag.api.admission import GenerationBusy, GenerationGate, Priority
 from rag.api.app import create_app
 from rag.api.state import ServiceState, collections_in_use
 from rag.catalog import open_collection
@@ -86,6 +86,69 @@ def test_a_cancelled_waiter_leaves_the_queue_and_a_granted_one_passes_its_slot_o
         held.close()  # grants `granted`...
         granted.cancel()  # ...which is cancelled before it runs
         (await asyncio.wait_for(after, 5)).close()
+        assert gate.held == 0 and gate.waiting == 0
+        gate.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_freed_slot_goes_to_a_waiting_question_before_a_waiting_task() -> None:
+    async def scenario() -> None:
+        gate = _gate(concurrency=1, queue=4)
+        held = await gate.admit()
+        order: list[str] = []
+
+        async def wait(name: str, priority: Priority) -> None:
+            slot = await gate.admit(priority)
+            order.append(name)
+            slot.close()
+
+        # The tasks queued first, the questions after them.
+        waiting = [asyncio.ensure_future(wait("title", "task"))]
+        await asyncio.sleep(0)
+        waiting.append(asyncio.ensure_future(wait("tags", "task")))
+        await asyncio.sleep(0)
+        waiting.append(asyncio.ensure_future(wait("question 1", "user")))
+        await asyncio.sleep(0)
+        waiting.append(asyncio.ensure_future(wait("question 2", "user")))
+        await asyncio.sleep(0)
+        assert gate.waiting == 4 and order == []
+        held.close()
+        await asyncio.wait_for(asyncio.gather(*waiting), 5)
+        assert order == ["question 1", "question 2", "title", "tags"]
+        assert gate.held == 0 and gate.waiting == 0
+        gate.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_question_takes_the_place_of_the_last_task_when_the_queue_is_full() -> None:
+    async def scenario() -> None:
+        gate = _gate(concurrency=1, queue=2)
+        held = await gate.admit()
+        first_task = asyncio.ensure_future(gate.admit("task"))
+        await asyncio.sleep(0)
+        last_task = asyncio.ensure_future(gate.admit("task"))
+        await asyncio.sleep(0)
+        with pytest.raises(GenerationBusy):
+            await gate.admit("task")  # a task finds the queue full: refused
+        question = asyncio.ensure_future(gate.admit())
+        await asyncio.sleep(0)
+        with pytest.raises(GenerationBusy) as refused:
+            await last_task
+        assert refused.value.code == "queue_full" and gate.waiting == 2
+        held.close()
+        (await asyncio.wait_for(question, 5)).close()
+        (await asyncio.wait_for(first_task, 5)).close()
+        # With only questions waiting, a question past the bound is refused as before.
+        held = await gate.admit()
+        behind = [asyncio.ensure_future(gate.admit()) for _ in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(GenerationBusy):
+            await gate.admit()
+        held.close()
+        for waiter in behind:
+            (await asyncio.wait_for(waiter, 5)).close()
         assert gate.held == 0 and gate.waiting == 0
         gate.close()
 

@@ -3,6 +3,8 @@ the client's instructions and follow-ups."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rag.answering import SYSTEM_PROMPT, Answerer
 from rag.chat import (
     CORRECTION,
@@ -17,6 +19,7 @@ from rag.chat import (
 )
 from rag.config import Settings
 from rag.conversation import Turn
+from rag.display import SourceNames
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
 from rag.types import Citation
@@ -41,13 +44,15 @@ def test_checked_answers_are_sent_in_pieces_that_join_back() -> None:
 
 
 def test_sources_footer_is_markdown_with_title_path_and_page() -> None:
-    citation = Citation(1, "/d/lighthouse.pdf", "Handbook", "id", 0.5, "q", (), 2)
-    untitled = Citation(2, "/d/notes.txt", "", "id2", 0.4, "q")
-    footer = sources_footer([citation, untitled])
+    citation = Citation(1, "/srv/docs/maps/lighthouse.pdf", "Handbook", "id", 0.5, "q", (), 2)
+    untitled = Citation(2, "/elsewhere/notes.txt", "", "id2", 0.4, "q")
+    footer = sources_footer([citation, untitled], SourceNames(["/srv/docs"]))
     assert footer == (
-        "\n\n**Sources**\n\n- [1] Handbook — `/d/lighthouse.pdf`, p. 2"
-        "\n- [2] notes.txt — `/d/notes.txt`"
+        "\n\n**Sources**\n\n- [1] Handbook — `maps/lighthouse.pdf`, p. 2"
+        "\n- [2] notes.txt — `notes.txt`"
     )
+    # Without the folders, a file is named alone: no server path reaches the text.
+    assert "/d/" not in sources_footer([replace(citation, source="/d/lighthouse.pdf")])
     assert sources_footer([]) == ""
 
 
@@ -79,7 +84,7 @@ def test_checked_stream_sends_the_answer_in_pieces_after_the_check(
     assert isinstance(result, ChatResult) and len(deltas) > 2
     assert "".join(deltas) == result.content
     assert result.content.startswith("Descale the machine every 200 cycles [1].")
-    assert "**Sources**" in result.content and "`/d/coffee.md`" in result.content
+    assert "**Sources**" in result.content and "`coffee.md`" in result.content
     assert [c.source for c in result.answer.citations] == ["/d/coffee.md"]
     assert result.finish_reason == "stop" and result.completion_tokens > 0
 

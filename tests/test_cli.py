@@ -140,10 +140,17 @@ def test_ingest_ask_search_and_bad_files_through_the_cli(cli_env: Path) -> None:
     answer = json.loads(out)
     assert {"answer", "citations", "abstained"} <= answer.keys()
     assert "orchard.docx" in {Path(c["source"]).name for c in answer["citations"]}
+    # Files are shown relative to the folder they were ingested from; JSON keeps the full path.
+    assert "orchard.docx" in {c["display_source"] for c in answer["citations"]}
+    code, out, _ = run("ask", "How many apple trees grow in the orchard?")
+    assert code == 0 and "] orchard.docx" in out and str(docs.resolve()) not in out
 
     code, out, _ = run("search", "Lighthouse beam nautical miles", "--k", "2", "--json")
     hits = json.loads(out)
     assert code == 0 and len(hits) == 2 and Path(hits[0]["source"]).name == "lighthouse.pdf"
+    assert hits[0]["display_source"] == "lighthouse.pdf"
+    code, out, _ = run("search", "Lighthouse beam nautical miles", "--k", "2")
+    assert code == 0 and " lighthouse.pdf\n" in out and str(docs.resolve()) not in out
 
     code, out, _ = run("collections", "list")
     assert out.split() == ["default"]

@@ -9,6 +9,11 @@ more wait for one, without holding a thread; past that bound, or after waiting
 serves /healthz, search, embeddings and the job API, so nothing a generation holds or waits for
 can block them.
 
+Questions come first: a request is admitted as a ``user`` request (a question) or a ``task``
+(a chat frontend's background task, such as a title). A freed slot goes to the longest-waiting
+question, and to a task only when no question waits; when the queue is full, a question
+arriving takes the place of the task that queued last, which is refused with 429.
+
 A slot is freed when its work ends. A streamed answer is produced into a buffer that holds one
 answer at most, so a slow reader holds neither a slot nor the model. A client that goes away
 sets the request's cancellation event: the generation stops at its next token
@@ -26,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -39,6 +44,8 @@ from rag.generation.cancel import GenerationCancelled
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Priority = Literal["user", "task"]
+"""``user``: a question someone waits for; ``task``: a frontend's background task."""
 
 RATE_LIMIT = "rate_limit_error"
 _MAX_RETRY_AFTER = 60
@@ -105,14 +112,17 @@ class GenerationGate:
         self._concurrency = concurrency
         self._max_waiting = queue
         self._timeout = timeout
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: dict[Priority, deque[asyncio.Future[None]]] = {
+            "user": deque(),
+            "task": deque(),
+        }
         self._held: set[Slot] = set()
         self._typical_seconds = 5.0  # a moving average of how long a slot is held
         self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="generate")
 
     @property
     def waiting(self) -> int:
-        return len(self._waiters)
+        return sum(len(q) for q in self._waiters.values())
 
     @property
     def held(self) -> int:
@@ -120,34 +130,36 @@ class GenerationGate:
 
     def retry_after(self) -> int:
         """Seconds until a slot is likely free for one more request."""
-        rounds = (len(self._waiters) + 1) / self._concurrency
+        rounds = (self.waiting + 1) / self._concurrency
         estimate = math.ceil(self._typical_seconds * rounds)
         return max(1, min(_MAX_RETRY_AFTER, estimate))
 
-    async def admit(self) -> Slot:
-        """A slot, now or after waiting in the queue; GenerationBusy when the queue is full or
-        the wait is over."""
-        if self._free > 0 and not self._waiters:
+    async def admit(self, priority: Priority = "user") -> Slot:
+        """A slot, now or after waiting in the queue behind the requests of the same or a
+        higher priority; GenerationBusy when the queue is full, the wait is over, or a question
+        took this task's place."""
+        if self._free > 0 and not self.waiting:
             self._free -= 1
             return self._hold()
-        if len(self._waiters) >= self._max_waiting:
-            raise GenerationBusy(
-                "too many generation requests are waiting; retry later",
-                retry_after=self.retry_after(),
-                code="queue_full",
-            )
+        # A question never waits for want of room while a task waits: the task queued last
+        # gives way.
+        if self.waiting >= self._max_waiting and not (priority == "user" and self._bump_task()):
+            raise self._full()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        queue = self._waiters[priority]
+        queue.append(waiter)
         try:
             async with asyncio.timeout(self._timeout):
                 await waiter
+        except GenerationBusy:
+            raise  # a question took its place; it is off the queue already
         except BaseException as exc:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._hand_on()  # given a slot just as the wait ended: pass it on
             else:
                 waiter.cancel()
                 with contextlib.suppress(ValueError):  # already taken off by close()
-                    self._waiters.remove(waiter)
+                    queue.remove(waiter)
             if isinstance(exc, TimeoutError):
                 raise GenerationBusy(
                     f"no generation slot was free within {self._timeout:g} s; retry later",
@@ -156,6 +168,23 @@ class GenerationGate:
                 ) from None
             raise
         return self._hold()
+
+    def _bump_task(self) -> bool:
+        """Refuse the task that queued last (429); False when no task waits."""
+        tasks = self._waiters["task"]
+        while tasks:
+            waiter = tasks.pop()
+            if not waiter.done():  # a cancelled one is leaving anyway
+                waiter.set_exception(self._full())
+                return True
+        return False
+
+    def _full(self) -> GenerationBusy:
+        return GenerationBusy(
+            "too many generation requests are waiting; retry later",
+            retry_after=self.retry_after(),
+            code="queue_full",
+        )
 
     def _hold(self) -> Slot:
         slot = Slot(self)
@@ -168,17 +197,25 @@ class GenerationGate:
         self._hand_on()
 
     def _hand_on(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        """Give a freed slot to the longest-waiting question, else task, else keep it."""
+        for queue in self._waiters.values():  # questions first
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
         self._free += 1
 
-    async def call(self, request: Request, work: Callable[[threading.Event], T]) -> T:
+    async def call(
+        self,
+        request: Request,
+        work: Callable[[threading.Event], T],
+        *,
+        priority: Priority = "user",
+    ) -> T:
         """Admit, then run ``work(cancel)`` on a generation thread; a client that disconnects
         meanwhile sets ``cancel``, and GenerationCancelled comes back from the work."""
-        slot = await self.admit()
+        slot = await self.admit(priority)
         try:
             future = slot.run(lambda: work(slot.cancel))
             watcher = asyncio.ensure_future(_disconnected(request))
@@ -219,8 +256,9 @@ class GenerationGate:
         """Stop every generation in flight (the service is stopping)."""
         for slot in list(self._held):
             slot.cancel.set()
-        for waiter in self._waiters:
-            waiter.cancel()
+        for queue in self._waiters.values():
+            for waiter in queue:
+                waiter.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -10,9 +10,17 @@ and ``PathText`` also cap the length.
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
@@ -51,6 +59,11 @@ class QueryRequest(BaseModel):
 class CitationModel(BaseModel):
     n: int = Field(description="The [n] marker in the answer.")
     source: str = Field(description="Path of the cited file.")
+    display_source: str = Field(
+        "",
+        description="The file's path relative to the folder it was ingested from (an "
+        "uploaded file's name): what to show people. Default: the file's name.",
+    )
     title: str
     chunk_id: str
     score: float = Field(description="Fused retrieval score (DBSF or RRF, see RAG_FUSION).")
@@ -60,6 +73,12 @@ class CitationModel(BaseModel):
     )
     heading_path: list[str] = Field(default_factory=list)
     page: int | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> CitationModel:
+        if not self.display_source:
+            self.display_source = PurePath(self.source).name or self.source
+        return self
 
 
 class QueryResponse(BaseModel):
@@ -83,6 +102,10 @@ class SearchHit(BaseModel):
     similarity: float = Field(description="Cosine similarity of the chunk to the query.")
     chunk_id: str
     source: str
+    display_source: str = Field(
+        description="The file's path relative to the folder it was ingested from (an "
+        "uploaded file's name): what to show people."
+    )
     title: str
     heading_path: list[str]
     page: int | None

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -30,11 +30,21 @@ from rag.api.openai.schemas import (
     RagInfo,
     Usage,
 )
+from rag.api.openai.sources import open_webui_sources, source_event
 from rag.api.schemas import CitationModel
+from rag.api.source_names import names_for
 from rag.api.state import ServiceState
-from rag.chat import ChatDelta, ChatEvent, ChatOptions, ChatPrepared, ChatResult, ChatService
+from rag.chat import (
+    ChatDelta,
+    ChatEvent,
+    ChatOptions,
+    ChatPrepared,
+    ChatResult,
+    ChatService,
+)
 from rag.config import Settings
 from rag.conversation import Turn
+from rag.display import FILE_NAMES
 from rag.errors import RagError
 from rag.generation.cancel import GenerationCancelled
 
@@ -149,8 +159,11 @@ def to_turns(messages: Sequence[ChatMessage]) -> list[Turn]:
     return turns
 
 
-def _citations(result: ChatResult) -> list[CitationModel]:
-    return [CitationModel.model_validate(asdict(c)) for c in result.answer.citations]
+def citation_models(result: ChatResult, names: Callable[[str], str]) -> list[CitationModel]:
+    return [
+        CitationModel.model_validate(asdict(c) | {"display_source": names(c.source)})
+        for c in result.answer.citations
+    ]
 
 
 def _rag_info(result: ChatResult) -> RagInfo:
@@ -179,13 +192,22 @@ def start_chat(
     collection = collection_for(body.model, state.settings)
     options = chat_options(body)
     turns = to_turns(body.messages)
-    service = ChatService(state.answerer(collection, cancel=cancel), state.settings)
+    service = ChatService(
+        state.answerer(collection, cancel=cancel),
+        state.settings,
+        names=names_for(state.settings, collection),
+    )
     return service, service.prepare(turns, options=options, source_prefix=body.source_prefix)
 
 
 def chat_completion(
-    body: ChatCompletionRequest, state: ServiceState, cancel: threading.Event | None = None
+    body: ChatCompletionRequest,
+    state: ServiceState,
+    cancel: threading.Event | None = None,
+    *,
+    source_events: bool = False,
 ) -> ChatCompletion:
+    """``source_events``: also give the citations as Open WebUI's ``sources``."""
     service, chat = start_chat(body, state, cancel)
     result = service.complete(chat)
     return ChatCompletion(
@@ -199,18 +221,32 @@ def chat_completion(
             )
         ],
         usage=_usage(result),
-        citations=_citations(result),
+        citations=citation_models(result, service.names),
         rag=_rag_info(result),
+        sources=open_webui_sources(result.answer.citations, service.names)
+        if source_events
+        else None,
     )
 
 
 def chat_completion_stream(
-    body: ChatCompletionRequest, state: ServiceState, cancel: threading.Event | None = None
+    body: ChatCompletionRequest,
+    state: ServiceState,
+    cancel: threading.Event | None = None,
+    *,
+    source_events: bool = False,
 ) -> Iterator[str]:
+    """``source_events``: one chunk per citation carries it as Open WebUI's source event."""
     service, chat = start_chat(body, state, cancel)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     events = service.stream(chat, mode=state.settings.stream_mode)
-    return sse_events(events, model=body.model, include_usage=include_usage)
+    return sse_events(
+        events,
+        model=body.model,
+        include_usage=include_usage,
+        names=service.names,
+        source_events=source_events,
+    )
 
 
 def new_completion_id() -> str:
@@ -226,7 +262,7 @@ def _chunk_json(chunk: ChatCompletionChunk, *, include_usage: bool) -> dict[str,
     data = chunk.model_dump(mode="json")
     for choice in data["choices"]:  # OpenAI's deltas hold only what changed: {} at the end
         choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
-    for key in ("citations", "rag"):
+    for key in ("citations", "rag", "event"):
         if data[key] is None:
             del data[key]
     if not include_usage:
@@ -234,12 +270,21 @@ def _chunk_json(chunk: ChatCompletionChunk, *, include_usage: bool) -> dict[str,
     return data
 
 
-def sse_events(events: Iterator[ChatEvent], *, model: str, include_usage: bool) -> Iterator[str]:
+def sse_events(
+    events: Iterator[ChatEvent],
+    *,
+    model: str,
+    include_usage: bool,
+    names: Callable[[str], str] = FILE_NAMES,
+    source_events: bool = False,
+) -> Iterator[str]:
     """chat.completion.chunk events as OpenAI sends them, then ``data: [DONE]``.
 
     The first chunk carries the role, the content chunks the text, the chunk with the
     finish_reason the citations (once), and with include_usage a last chunk with no choices
-    carries the usage. An error after the stream started is sent as an error event.
+    carries the usage. With ``source_events``, a chunk with no choices before the
+    finish_reason's carries each citation as Open WebUI's source event. ``names``: how a
+    citation's file is shown. An error after the stream started is sent as an error event.
     """
     completion_id = new_completion_id()
     created = int(time.time())
@@ -256,9 +301,12 @@ def sse_events(events: Iterator[ChatEvent], *, model: str, include_usage: bool) 
             if isinstance(event, ChatDelta):
                 yield chunk([ChunkChoice(delta=Delta(content=event.text))])
                 continue
+            if source_events:
+                for source in open_webui_sources(event.answer.citations, names):
+                    yield chunk([], event=source_event(source))
             yield chunk(
                 [ChunkChoice(delta=Delta(), finish_reason=event.finish_reason)],
-                citations=_citations(event),
+                citations=citation_models(event, names),
                 rag=_rag_info(event),
             )
             if include_usage:
@@ -277,4 +325,26 @@ def sse_events(events: Iterator[ChatEvent], *, model: str, include_usage: bool) 
         close = getattr(events, "close", None)
         if close is not None:
             close()  # a reader that stops ends the generation
+    yield sse("[DONE]")
+
+
+def sse_reply(content: str, *, model: str, usage: Usage | None) -> Iterator[str]:
+    """A whole reply as OpenAI streams one: the role, the text, the finish_reason, the usage
+    when asked for (``usage`` not None), then ``data: [DONE]``."""
+    completion_id = new_completion_id()
+    created = int(time.time())
+    include_usage = usage is not None
+
+    def chunk(choices: list[ChunkChoice], **extra: Any) -> str:
+        made = ChatCompletionChunk(
+            id=completion_id, created=created, model=model, choices=choices, **extra
+        )
+        return sse(_chunk_json(made, include_usage=include_usage))
+
+    yield chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
+    if content:
+        yield chunk([ChunkChoice(delta=Delta(content=content))])
+    yield chunk([ChunkChoice(delta=Delta(), finish_reason="stop")])
+    if usage is not None:
+        yield chunk([], usage=usage)
     yield sse("[DONE]")

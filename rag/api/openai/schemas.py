@@ -118,7 +118,15 @@ class RagInfo(BaseModel):
     timings: dict[str, float] = Field(description="Milliseconds spent per stage.")
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class ChatCompletion(BaseModel):
+    """``citations`` and ``rag`` come with every answer from the documents and are left out
+    of a frontend's background task; ``sources`` only when Open WebUI's source events are on
+    (RAG_SOURCE_EVENTS)."""
+
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
@@ -126,10 +134,17 @@ class ChatCompletion(BaseModel):
     system_fingerprint: str | None = None
     choices: list[Choice]
     usage: Usage
-    citations: list[CitationModel] = Field(
-        description="Not OpenAI: the sources behind the [n] markers in the answer."
+    citations: list[CitationModel] | None = Field(
+        None,
+        description="Not OpenAI: the sources behind the [n] markers in the answer.",
+        exclude_if=_absent,
     )
-    rag: RagInfo
+    rag: RagInfo | None = Field(None, exclude_if=_absent)
+    sources: list[dict[str, Any]] | None = Field(
+        None,
+        description="Not OpenAI: the citations as Open WebUI's sources (RAG_SOURCE_EVENTS).",
+        exclude_if=_absent,
+    )
 
 
 class Delta(BaseModel):
@@ -146,7 +161,9 @@ class ChunkChoice(BaseModel):
 
 class ChatCompletionChunk(BaseModel):
     """One streamed event. ``citations`` and ``rag`` appear only on the chunk with the
-    finish_reason, ``usage`` only on the last chunk when stream_options.include_usage."""
+    finish_reason, ``usage`` only on the last chunk when stream_options.include_usage, an
+    ``event`` (Open WebUI's source event, RAG_SOURCE_EVENTS) only on a chunk without choices
+    before the finish_reason's."""
 
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
@@ -157,6 +174,7 @@ class ChatCompletionChunk(BaseModel):
     usage: Usage | None = None
     citations: list[CitationModel] | None = None
     rag: RagInfo | None = None
+    event: dict[str, Any] | None = None
 
 
 # --- embeddings --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from rag.api.deps import GateDep, SearchLimiterDep, StateDep
-from rag.api.openai import chat, models
+from rag.api.openai import chat, models, tasks
 from rag.api.openai.embeddings import create_embeddings
 from rag.api.openai.schemas import (
     ChatCompletion,
@@ -21,6 +21,7 @@ from rag.api.openai.schemas import (
     ModelCard,
     ModelList,
 )
+from rag.api.openai.sources import wants_source_events
 from rag.api.schemas import ErrorResponse
 
 router = APIRouter(
@@ -60,16 +61,27 @@ async def chat_completions(
     body: ChatCompletionRequest, state: StateDep, gate: GateDep, request: Request
 ) -> ChatCompletion | StreamingResponse:
     """Answer the conversation's last question from the collection the model names, with
-    [n] citations in the text, a Sources footer, and a structured ``citations`` field.
-    Generation requests queue for the model (RAG_GENERATION_QUEUE); past the queue's bound
-    or its wait limit the answer is 429 with Retry-After."""
+    [n] citations in the text, a Sources footer, and a structured ``citations`` field (and
+    Open WebUI's source events, RAG_SOURCE_EVENTS). Generation requests queue for the model
+    (RAG_GENERATION_QUEUE); past the queue's bound or its wait limit the answer is 429 with
+    Retry-After. A chat frontend's background task (a title, tags, follow-ups, queries) is
+    answered without retrieval, after every question waiting."""
+    task = tasks.recognise(body, state.settings)
+    if task is not None:
+        reply = await tasks.answer_task(task, body, state, gate, request)
+        if isinstance(reply, ChatCompletion):
+            return reply
+        return StreamingResponse(reply, media_type="text/event-stream", headers=_SSE_HEADERS)
+    sources = wants_source_events(state.settings, request.headers)
     if body.stream:
         return await gate.stream(
-            lambda cancel: chat.chat_completion_stream(body, state, cancel),
+            lambda cancel: chat.chat_completion_stream(body, state, cancel, source_events=sources),
             media_type="text/event-stream",
             headers=_SSE_HEADERS,
         )
-    return await gate.call(request, lambda cancel: chat.chat_completion(body, state, cancel))
+    return await gate.call(
+        request, lambda cancel: chat.chat_completion(body, state, cancel, source_events=sources)
+    )
 
 
 @router.post("/embeddings", response_model=EmbeddingResponse)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 
 from anyio import to_thread
@@ -19,6 +20,7 @@ from rag.api.schemas import (
     SearchRequest,
     SearchResponse,
 )
+from rag.api.source_names import names_for
 from rag.api.state import ServiceState
 from rag.types import Answer
 
@@ -46,14 +48,18 @@ async def query(
     Generation requests queue for the model (RAG_GENERATION_QUEUE); past the queue's bound
     or its wait limit the answer is 429 with Retry-After."""
 
-    def answer_it(cancel: threading.Event) -> Answer:
+    def answer_it(cancel: threading.Event) -> tuple[Answer, Callable[[str], str]]:
         answerer = state.answerer(body.collection, cancel=cancel)
-        return answerer.ask(body.question, source_prefix=body.source_prefix)
+        answer = answerer.ask(body.question, source_prefix=body.source_prefix)
+        return answer, names_for(state.settings, body.collection or state.settings.collection)
 
-    answer = await gate.call(request, answer_it)
+    answer, names = await gate.call(request, answer_it)
     return QueryResponse(
         answer=answer.answer,
-        citations=[CitationModel.model_validate(asdict(c)) for c in answer.citations],
+        citations=[
+            CitationModel.model_validate(asdict(c) | {"display_source": names(c.source)})
+            for c in answer.citations
+        ],
         abstained=answer.abstained,
         timings=answer.timings,
     )
@@ -71,6 +77,7 @@ def _search(body: SearchRequest, state: ServiceState) -> SearchResponse:
     hits = state.retriever(body.collection).search(
         body.query, k=body.k, source_prefix=body.source_prefix
     )
+    names = names_for(state.settings, body.collection or state.settings.collection)
     return SearchResponse(
         hits=[
             SearchHit(
@@ -78,6 +85,7 @@ def _search(body: SearchRequest, state: ServiceState) -> SearchResponse:
                 similarity=h.similarity,
                 chunk_id=h.chunk.id,
                 source=h.chunk.source,
+                display_source=names(h.chunk.source),
                 title=h.chunk.title,
                 heading_path=list(h.chunk.heading_path),
                 page=h.chunk.page,

@@ -1,0 +1,80 @@
+"""Background-task prompts as chat frontends send them, for the recognition tests.
+
+``frontend_prompts/open-webui/`` holds Open WebUI 0.12.4's default task templates as its
+``open_webui/config.py`` defines them (DEFAULT_*_PROMPT_TEMPLATE); ``open_webui_prompt`` fills
+one in as its ``open_webui/utils/task.py`` does: the last N messages as 'ROLE: content' lines,
+the date, the typed text. Open WebUI sends the result as the only (user) message of a
+non-streamed request. ``frontend_prompts/librechat/`` holds LibreChat's title prompts (the
+``@librechat/agents`` completion and structured prompts, and the older system-message one),
+whose ``{convo}`` is 'User: ...' and 'AI: ...'.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+PROMPTS = Path(__file__).parent / "frontend_prompts"
+OPEN_WEBUI_KINDS = ("title", "tags", "follow_ups", "queries", "image_prompt", "autocomplete")
+
+DESCALING = [
+    {"role": "user", "content": "How often should I descale the Aurora 3000 espresso machine?"},
+    {
+        "role": "assistant",
+        "content": "Descale it every 200 cycles [1].\n\n**Sources**\n\n"
+        "- [1] Aurora 3000 Manual — `manuals/aurora.md`",
+    },
+]
+FOLLOW_UP = [
+    *DESCALING,
+    {"role": "user", "content": "And how long does the cycle take?"},
+    {"role": "assistant", "content": "About 25 minutes [1]."},
+]
+
+
+def _messages_text(messages: Sequence[dict[str, Any]]) -> str:
+    return "\n".join(f"{m['role'].upper()}: {m['content']}" for m in messages)
+
+
+def open_webui_prompt(
+    kind: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    typed: str = "",
+    completion_type: str = "General",
+    date: str = "2026-03-14",
+) -> str:
+    """Open WebUI's default ``kind`` template filled in for ``messages``."""
+    template = (PROMPTS / "open-webui" / f"{kind}.txt").read_text()
+    last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    prompt = typed or last_user
+
+    def last(match: re.Match[str]) -> str:
+        return _messages_text(messages[-int(match.group(1)) :])
+
+    text = re.sub(r"\{\{MESSAGES:END:(\d+)\}\}", last, template)
+    text = text.replace("{{TYPE}}", completion_type)
+    text = re.sub(r"(?i)\{\{prompt\}\}", lambda _: prompt, text)
+    return text.replace("{{CURRENT_DATE}}", date)
+
+
+def librechat_prompt(variant: str, question: str, answer: str) -> str:
+    """LibreChat's ``variant`` title prompt for a first exchange."""
+    template = (PROMPTS / "librechat" / f"{variant}.txt").read_text()
+    if variant == "legacy-system":
+        convo = f'||>User:\n"{question}"\n||>Response:\n"{answer}"'
+    else:
+        convo = f"User: {question}\nAI: {answer}"
+    return template.replace("{convo}", convo)
+
+
+def task_request(prompt: str, **body: Any) -> dict[str, Any]:
+    """The body Open WebUI posts for a task: one user message, not streamed."""
+    return {
+        "model": "rag-default",
+        "messages": [{"role": "user", "content": prompt}],
+        "stream": False,
+        "max_tokens": 1000,
+    } | body
