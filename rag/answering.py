@@ -271,6 +271,9 @@ class Answerer:
         if self._settings.abstain_on_unmentioned:
             top = hits[:_NAMED_TERM_PASSAGES]
             unmentioned = unmentioned_terms(query, [_searchable(h) for h in top])
+            if unmentioned:  # a term the collection is about is no reason to abstain
+                common = set(self._retriever.common_terms(unmentioned))
+                unmentioned = [t for t in unmentioned if t not in common]
             named = {t.lower() for t in unmentioned}
             unmentioned += [
                 w for w in self._retriever.unmentioned_words(query, top) if w not in named
@@ -324,7 +327,11 @@ class Answerer:
         if prepared.abstained:
             return Answer(prepared.abstain_message, [], True, prepared.timings)
         supporting = [SupportingSentence(s.n, s.text) for s in prepared.support[:_SUPPORT_SHOWN]]
-        claims = unsupported_claims(text, prepared.passages) if text.strip() else [""]
+        claims = (
+            unsupported_claims(text, prepared.passages, question=prepared.question)
+            if text.strip()
+            else [""]
+        )
         extractive = bool(claims) and bool(prepared.support)
         if extractive:
             log.info("answer failed the grounding check (%r); quoting the sources", claims[:1])

@@ -1,21 +1,25 @@
 """Supporting sentences, and a check that a generated answer says only what its context says.
 
 A small model often answers wrongly even with the right page in its context. So the answer is
-checked against the passages: every number, and most content words, of every answer sentence
-must appear in the passages it cites (in all of them when it cites none), and an answer that
-loops or only announces itself fails outright. When the check fails the answer falls back to
-quoting a passage chosen by its supporting sentences, which is always true to the documents.
+checked against the passages, sentence by sentence: what an answer sentence adds beyond the
+question must be said by one passage sentence that is about what was asked, with its numbers
+and code names exactly; an answer that only restates the question, loops or announces itself
+fails. When the check fails the answer falls back to quoting the passage sentences that
+support an answer, which is always true to the documents.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from rag.context import Passage, Support
 from rag.embedding import Embedder
+from rag.store.base import bm25_terms
 from rag.text import content_words, labelled_sentences, numbers, word_tokens
 
 _MARKER = re.compile(r"\[\d{1,3}\]")
@@ -57,29 +61,45 @@ def supporting_sentences(
     return [Support(candidates[i][0], candidates[i][1], scores[i], i) for i in best]
 
 
-def unsupported_claims(answer: str, passages: Sequence[Passage]) -> list[str]:
-    """Answer sentences with a number, or too many content words, absent from their sources,
-    then the answer's ``degenerate_lines``. Empty means the answer passes the check.
+def unsupported_claims(
+    answer: str, passages: Sequence[Passage], *, question: str = ""
+) -> list[str]:
+    """Answer sentences that no single passage sentence supports, then the answer's
+    ``degenerate_lines``. Empty means the answer passes the check.
 
-    A sentence that cites passages ([n]) is checked against those passages only, so a true
-    statement attributed to the wrong source fails too; one without markers, against them all.
-    An answer with no checkable sentence at all fails as a whole.
+    A sentence is supported when one sentence of a passage it cites ([n]; all passages when it
+    cites none), read with its passage's headings and its definition label, or that sentence
+    with a next one that points back to it ("It ...", "This ..."), holds:
+
+    - at least ``_MIN_COVERAGE`` of the words the answer sentence adds beyond the question,
+      and as much of the question's words that it repeats and the passages hold (so the
+      added words are said of what was asked, not of a neighbour the passage also lists);
+    - every number and identifier it adds, exactly: ``copy`` is not ``copy2``;
+    - at least one word of the question, when there is a question;
+    - the same polarity: a negated claim needs a negated sentence, and the reverse.
+
+    A sentence that adds nothing beyond the question (no word, number, name or change of
+    polarity) restates it and is unsupported. An
+    answer with no checkable sentence at all fails as a whole.
     """
     by_n = {p.n: p for p in passages}
-    everything = _Vocabulary(" ".join(p.text for p in passages))
+    units = {p.n: _units(p) for p in passages}
+    asked = _Claim(question)
     claims: list[str] = []
     said_something = False
     for sentence in _claim_sentences(answer):
-        cited = [by_n[int(n)] for n in _MARKER_NUMBER.findall(sentence) if int(n) in by_n]
-        vocabulary = _Vocabulary(" ".join(p.text for p in cited)) if cited else everything
-        text = _MARKER.sub("", sentence)
-        words = content_words(text)
-        if not words:
-            continue
+        cited = [int(n) for n in _MARKER_NUMBER.findall(sentence) if int(n) in by_n]
+        text = _MARKER.sub("", sentence).strip()
+        claim = _Claim(text)
+        if not claim.stems and not claim.identifiers and not claim.numbers:
+            continue  # "Yes." or a bare marker: nothing to check
         said_something = True
-        coverage = len(words & vocabulary.words) / len(words)
-        if numbers(text) - vocabulary.numbers or coverage < _MIN_COVERAGE:
-            claims.append(text.strip())
+        candidates = [u for n in cited or list(units) for u in units[n]]
+        # The question's words these passages hold: those an answer repeats must be said of
+        # the same thing as its new words. Others ("function", "tell me") only frame it.
+        held = frozenset().union(*(framed.stems for _, framed in candidates))
+        if not any(_supports(unit, claim, asked, held) for unit in candidates):
+            claims.append(text)
     if not said_something:  # "The answer is: [1]." states nothing checkable
         claims.append(answer)
     return claims + degenerate_lines(answer)
@@ -119,10 +139,102 @@ def degenerate_lines(answer: str) -> list[str]:
     return loops
 
 
-class _Vocabulary:
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|none|nothing|neither|nor)\b|n't\b", re.I)
+# A sentence that starts with one of these is read with the one before it: it says more of
+# the same subject ("shutil.copy2(src, dst): Like copy(). It also preserves metadata.").
+_POINTS_BACK = re.compile(r"(?:it|its|this|these|they|their|that|such|the same|also)\b", re.I)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What a text states, for comparison: its BM25 stems, identifiers, numbers, polarity."""
+
+    stems: frozenset[int]
+    identifiers: frozenset[str]
+    numbers: frozenset[str]
+    negated: bool
+    text: str
+
     def __init__(self, text: str) -> None:
-        self.words = content_words(text)
-        self.numbers = numbers(text)
+        object.__setattr__(self, "stems", frozenset(bm25_terms(text)) if text else frozenset())
+        object.__setattr__(self, "identifiers", frozenset(identifiers(text)))
+        object.__setattr__(self, "numbers", frozenset(numbers(text)))
+        object.__setattr__(self, "negated", bool(_NEGATION.search(text)))
+        object.__setattr__(self, "text", text)
+
+
+def _units(passage: Passage) -> list[tuple[_Claim, _Claim]]:
+    """The passage's sentences (and sentence pairs whose second points back), each as what
+    the sentence itself states and what it says read with its headings."""
+    sentences = labelled_sentences(passage.text) or [passage.text]
+    texts = list(sentences)
+    texts += [f"{a} {b}" for a, b in itertools.pairwise(sentences) if _POINTS_BACK.match(b)]
+    heading = passage.hit.chunk.context
+    return [(_Claim(t), _Claim(f"{heading}\n{t}" if heading else t)) for t in texts]
+
+
+def _supports(
+    unit: tuple[_Claim, _Claim], claim: _Claim, asked: _Claim, held: frozenset[int]
+) -> bool:
+    sentence, framed = unit
+    added = claim.stems - asked.stems
+    restated = claim.stems & asked.stems & held
+    new_identifiers = {i for i in claim.identifiers if not mentions(asked.text, i)}
+    new_numbers = claim.numbers - asked.numbers
+    if not (added or new_identifiers or new_numbers or claim.negated != asked.negated):
+        return False  # a restatement of the question
+    if claim.negated != sentence.negated:
+        return False
+    if asked.stems and not asked.stems & framed.stems:
+        return False  # the sentence is not about what was asked
+    if new_numbers - framed.numbers:
+        return False
+    if any(not mentions(framed.text, i) for i in new_identifiers):
+        return False
+    for words in (added, restated):
+        if words and len(words & framed.stems) < _MIN_COVERAGE * len(words):
+            return False
+    return True
+
+
+def identifiers(text: str) -> list[str]:
+    """The code names in ``text``, as written and in order: dotted names (``os.path.join``),
+    names with an underscore or a digit (``max_connections``, ``copy2``), names in backticks
+    and names called with parentheses (``copy()``)."""
+    found: list[str] = []
+    quoted = {m.strip("`").rstrip("()") for m in re.findall(r"`[^`\s]+`", text)}
+    for match in _IDENTIFIER.finditer(text):
+        name = match.group(1).rstrip(".")
+        called = text[match.end(1) : match.end(1) + 1] == "("
+        coded = (
+            ("." in name and all(name.split(".")))
+            or "_" in name.strip("_")
+            or any(c.isdigit() for c in name[1:])
+            or called
+            or name in quoted
+        )
+        if coded and name not in found:
+            found.append(name)
+    return found
+
+
+def mentions(text: str, name: str) -> bool:
+    """Whether ``text`` names ``name`` as a whole identifier, or as the tail of a longer dotted
+    one (``ZipFile.extract`` in ``zipfile.ZipFile.extract``): ``copy`` is not in ``copy2`` or
+    ``copyfile``. A dotted name is also mentioned by its last part when the text names the
+    rest on its own (``os.path.join`` in "os.path ... join()")."""
+    pattern = r"(?<!\w){}(?![\w])"
+    if re.search(pattern.format(re.escape(name)), text):
+        return True
+    head, _, last = name.rpartition(".")
+    # The head must stand alone ("os.path —"), not open another name ("shutil.copy2").
+    return bool(head) and bool(
+        re.search(pattern.format(re.escape(last)), text)
+        and re.search(rf"(?<![\w.]){re.escape(head)}(?![\w.])", text)
+    )
+
+
+_IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
 
 
 def _claim_sentences(answer: str) -> list[str]:

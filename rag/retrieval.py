@@ -9,6 +9,7 @@ as reasons to abstain.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -29,6 +30,11 @@ LARGE_COLLECTION_CHUNKS = 5_000
 # passages, is only mentioned in passing (rare_unretrieved_words). Kept low: a word of an
 # answerable question may be nearly as rare, so a higher count would abstain on it.
 RARE_WORD_CHUNKS = 2
+# A term at least this share of a collection's chunks holds is what the collection is about
+# ("Python" in Python's documentation): that the best passages do not say it tells nothing.
+COMMON_TERM_SHARE = 0.05
+# ... in a collection of at least this many chunks: in a small one a share is a handful.
+COMMON_TERM_MIN_CHUNKS = 20
 
 
 def check_question(question: str, *, max_chars: int) -> str:
@@ -95,6 +101,20 @@ class HybridRetriever:
         question's words in the store (this runs for every question)."""
         counts = self._word_counts(question)
         return self._unknown(counts) + self._rare_unretrieved(counts, hits)
+
+    def common_terms(self, terms: Sequence[str]) -> list[str]:
+        """The ``terms`` that at least ``COMMON_TERM_SHARE`` of the collection's chunks hold,
+        in a collection of ``COMMON_TERM_MIN_CHUNKS`` chunks or more. Only terms that are one
+        BM25 word are counted: a dotted or multi-word name is specific, whatever its parts."""
+        total = self._store.count(exact=False)
+        if total < COMMON_TERM_MIN_CHUNKS:
+            return []
+        single = [t for t in terms if len(bm25_terms(t)) == 1]
+        if not single:
+            return []
+        needed = max(2, math.ceil(COMMON_TERM_SHARE * total))
+        counts = self._store.word_counts([t.lower() for t in single], up_to=needed)
+        return [t for t in single if counts.get(t.lower(), 0) >= needed]
 
     def _word_counts(self, question: str) -> tuple[bool, dict[str, int]]:
         """Whether the collection is large, and the question's words with their chunk counts

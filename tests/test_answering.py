@@ -397,3 +397,41 @@ def test_the_fallback_quotes_its_passage_with_the_neighbours_in_its_section(
         assert "Lists are mutable" not in answer.answer  # another section is not its context
     finally:
         store.close()
+
+
+def test_a_term_the_whole_collection_is_about_is_no_reason_to_abstain(
+    settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    try:
+        chunks = [
+            make_hit("descale the machine every 200 cycles", "/d/manual/descale.md").chunk,
+            make_hit("fill the tank with fresh water", "/d/manual/water.md").chunk,
+        ] + [
+            make_hit(f"Acme announced grinder model {i} today", f"/d/news/{i}.md").chunk
+            for i in range(24)
+        ]
+        store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+        retriever = HybridRetriever(embedder, store, settings)
+        answerer = Answerer(
+            retriever, ScriptedGenerator(["Descale it every 200 cycles [1]."]), settings
+        )
+        assert retriever.common_terms(["Acme", "Kubernetes", "Acme.grinder"]) == ["Acme"]
+        # The manual's passages never say "Acme", but most of the collection does.
+        asked = "how often do I descale the machine from Acme"
+        answer = answerer.ask(asked, source_prefix="/d/manual")
+        assert not answer.abstained
+        assert not answerer.ask(
+            "how often do I descale the machine", source_prefix="/d/manual"
+        ).abstained
+        # A named term the collection holds nowhere, or rarely, still abstains.
+        kube = answerer.ask("how often do I descale the machine with Kubernetes")
+        assert kube.abstained and "'Kubernetes'" in kube.answer
+        # Without the collection statistics, the same question abstains on 'Acme'.
+        monkeypatch.setattr("rag.retrieval.COMMON_TERM_SHARE", 1.0)
+        refused = answerer.ask(asked, source_prefix="/d/manual")
+        assert refused.abstained and "'Acme'" in refused.answer
+    finally:
+        store.close()

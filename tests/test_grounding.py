@@ -176,3 +176,58 @@ def test_an_answer_that_announces_itself_fails_the_check() -> None:
         assert unsupported_claims(announced, passages), announced
     assert degenerate_lines("The http.server module defines classes for HTTP servers [1].") == []
     assert degenerate_lines("Whether the answer is cached depends on the server.") == []
+
+
+def test_an_answer_that_only_restates_the_question_is_unsupported() -> None:
+    asked = "How long does the warranty last?"
+    assert unsupported_claims("The warranty lasts [1].", [passage()], question=asked)
+    assert unsupported_claims(
+        "The warranty lasts as long as it lasts.", [passage()], question=asked
+    )
+    assert (
+        unsupported_claims("The warranty lasts two years [1].", [passage()], question=asked) == []
+    )
+
+
+def test_a_name_the_passage_lists_elsewhere_is_not_support() -> None:
+    text = (
+        "json.dumps(obj): Serialize obj to a JSON formatted str.\n\n"
+        "json.loads(s): Deserialize s, a str holding a JSON document, to a Python object."
+    )
+    asked = "Which function turns a JSON document into a Python object?"
+    wrong = "json.dumps turns a JSON document into a Python object [1]."
+    assert unsupported_claims(wrong, [passage(text)], question=asked)
+    right = "json.loads turns a JSON document into a Python object [1]."
+    assert unsupported_claims(right, [passage(text)], question=asked) == []
+
+
+def test_a_name_contained_in_the_supported_one_is_not_support() -> None:
+    text = (
+        "tarfile.TarFile.add(name): Add the file name to the archive.\n\n"
+        "tarfile.TarFile.addfile(tarinfo): Add the TarInfo object tarinfo to the archive, "
+        "reading its data from a file object."
+    )
+    asked = "Which method adds a TarInfo object to the archive?"
+    near = "TarFile.add adds a TarInfo object to the archive [1]."
+    assert unsupported_claims(near, [passage(text)], question=asked)
+    exact = "TarFile.addfile adds a TarInfo object to the archive [1]."
+    assert unsupported_claims(exact, [passage(text)], question=asked) == []
+
+
+def test_a_claim_of_the_opposite_polarity_is_unsupported() -> None:
+    text = "Guest accounts cannot create repositories. Owners can delete them."
+    asked = "Can guest accounts create repositories?"
+    yes = "Yes, guest accounts can create repositories [1]."
+    assert unsupported_claims(yes, [passage(text)], question=asked)
+    no = "No, guest accounts cannot create repositories [1]."
+    assert unsupported_claims(no, [passage(text)], question=asked) == []
+
+
+def test_support_must_come_from_one_sentence_about_the_question() -> None:
+    # Every word is in the passage, but spread over sentences about different things.
+    asked = "What does the warranty cover?"
+    spread = "The warranty covers descaling every 25 minutes [1]."
+    assert unsupported_claims(spread, [passage()], question=asked)
+    assert (
+        unsupported_claims("The warranty covers the pump [1].", [passage()], question=asked) == []
+    )
