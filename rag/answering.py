@@ -20,6 +20,7 @@ from rag.context import Passage, Support, build_passages, evidence_passages, ren
 from rag.errors import InvalidInputError, ModelError
 from rag.generation import Generator, Message, PassageJudge
 from rag.grounding import supporting_sentences, unsupported_claims
+from rag.quoting import excerpt
 from rag.retrieval import HybridRetriever
 from rag.text import unmentioned_terms
 from rag.types import Answer, Chunk, Citation, Hit, SupportingSentence
@@ -149,10 +150,14 @@ def _searchable(hit: Hit) -> str:
     return "\n".join([chunk.text, chunk.title or "", *chunk.heading_path, chunk.source])
 
 
-def quote(passage: Passage, window: Sequence[Chunk] = ()) -> tuple[str, Citation]:
-    """The extractive answer: the passage as written, with the chunks just before and after it
-    in its section (``window``, in reading order, holding the passage's chunk), and its
-    citation, whose quote is all that was quoted.
+def quote(
+    passage: Passage, window: Sequence[Chunk] = (), best: Sequence[str] = ()
+) -> tuple[str, Citation, list[str]]:
+    """The extractive answer: the passage's heading path in italics, then its text around the
+    first of the ``best`` sentences found in it (``excerpt``: that sentence in bold, tables
+    as rows under their header), with the chunks just before and after it in its section
+    (``window``, in reading order, holding the passage's chunk). Also its citation, whose
+    quote is what was quoted, and the sentences set in bold.
 
     A chunk alone often leaves out what its neighbours say: the name a definition belongs to,
     the example after it. A window without the passage's own chunk is ignored."""
@@ -160,8 +165,11 @@ def quote(passage: Passage, window: Sequence[Chunk] = ()) -> tuple[str, Citation
     text = chunk.text.strip()
     if window and any(c.id == chunk.id for c in window):
         text = join_chunks(window)
-    cited = replace(citation(passage), quote=text)
-    return f"{text} [{passage.n}]", cited
+    quoted = excerpt(text, best)
+    cited = replace(citation(passage), quote=quoted.plain)
+    heading = " › ".join(chunk.heading_path)
+    body = f"*{heading}*\n\n{quoted.text}" if heading else quoted.text
+    return f"{body} [{passage.n}]", cited, quoted.supporting
 
 
 def join_chunks(chunks: Sequence[Chunk]) -> str:
@@ -228,6 +236,13 @@ class Answerer:
     @property
     def generator(self) -> Generator:
         return self._generator
+
+    @property
+    def quoting(self) -> bool:
+        """Whether answers are quoted from the passages without generating
+        (RAG_ANSWER_MODE: 'quote', or 'auto' with the local model)."""
+        mode = self._settings.answer_mode
+        return mode == "quote" or (mode == "auto" and self._settings.generator == "local")
 
     def context_budget(self, question: str) -> int:
         """The configured budget, shrunk so prompt, question and answer fit the window."""
@@ -308,7 +323,8 @@ class Answerer:
     def stream(
         self, prepared: PreparedAnswer, *, max_new_tokens: int | None = None
     ) -> Iterator[str]:
-        """The answer's text as the model produces it (the abstention message when abstaining).
+        """The answer's text as the model produces it (the abstention message when abstaining,
+        nothing when quoting).
 
         ``max_new_tokens`` can only lower the configured limit, which the context budget
         was computed for.
@@ -316,6 +332,8 @@ class Answerer:
         if prepared.abstained:
             yield prepared.abstain_message
             return
+        if self.quoting:
+            return  # the answer is the quote that ``finish`` makes
         limit = self._settings.llm_max_new_tokens
         if max_new_tokens is not None:
             limit = max(1, min(limit, max_new_tokens))
@@ -327,21 +345,42 @@ class Answerer:
         if prepared.abstained:
             return Answer(prepared.abstain_message, [], True, prepared.timings)
         supporting = [SupportingSentence(s.n, s.text) for s in prepared.support[:_SUPPORT_SHOWN]]
-        claims = (
-            unsupported_claims(text, prepared.passages, question=prepared.question)
-            if text.strip()
-            else [""]
-        )
+        if self.quoting:
+            claims = ["quoting"]
+        else:
+            claims = (
+                unsupported_claims(text, prepared.passages, question=prepared.question)
+                if text.strip()
+                else [""]
+            )
         extractive = bool(claims) and bool(prepared.support)
         if extractive:
-            log.info("answer failed the grounding check (%r); quoting the sources", claims[:1])
+            if not self.quoting:
+                log.info("answer failed the grounding check (%r); quoting the sources", claims[:1])
+            passage, window = self._fallback(prepared)
             # Cited as the quoted passage, not by markers found in the quote: documents hold
             # brackets of their own (argv[1], a[0]) that must stay as written.
-            answer, cited = quote(*self._fallback(prepared))
+            answer, cited, bold = quote(
+                passage, window, self._best_sentences(prepared, passage, window)
+            )
             citations = [cited]
+            supporting = [SupportingSentence(passage.n, b) for b in bold] + [
+                s for s in supporting if s.n == passage.n and s.text not in bold
+            ]
         else:
             answer, citations = cite(text, prepared.passages)
         return Answer(answer, citations, False, prepared.timings, supporting, extractive)
+
+    def _best_sentences(
+        self, prepared: PreparedAnswer, passage: Passage, window: Sequence[Chunk]
+    ) -> list[str]:
+        """The sentences of the quoted text that best answer the question, best first: the
+        quote is centred on sentence-level evidence, not on the passage's score alone."""
+        text = join_chunks(window) if window else passage.hit.chunk.text
+        whole = Passage(passage.n, passage.hit, text)
+        asked = prepared.query or prepared.question
+        ranked = supporting_sentences(asked, [whole], self._retriever.embedder, top=_SUPPORT_SHOWN)
+        return [s.text for s in ranked]
 
     def _fallback(self, prepared: PreparedAnswer) -> tuple[Passage, list[Chunk]]:
         """The passage to quote and its window (the chunks around it in its section): of the

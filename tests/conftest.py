@@ -152,6 +152,7 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         model_cache_dir=MODEL_CACHE,
         min_similarity=0.2,
+        answer_mode="generate",  # tests script the model; quoting has tests of its own
         allowed_hosts=[TEST_HOST],
     )
 

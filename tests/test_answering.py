@@ -131,7 +131,7 @@ def test_ungrounded_answer_falls_back_to_quoting_the_source(
     answerer = Answerer(HybridRetriever(embedder, filled_store, settings), generator, settings)
     answer = answerer.ask("how often do I descale the machine")
     assert answer.extractive
-    assert answer.answer == "descale the machine every 200 cycles [1]"
+    assert answer.answer == "**descale the machine every 200 cycles** [1]"  # its support in bold
     assert answer.supporting[0].text == "descale the machine every 200 cycles"
     assert [c.source for c in answer.citations] == ["/d/coffee.md"]
 
@@ -284,7 +284,7 @@ def test_the_fallback_quotes_a_passage_that_names_what_the_question_names(
         # ...but it never says SHA, and the quote should name what was asked.
         assert answer.extractive
         assert [c.source for c in answer.citations] == ["/d/hashlib.md"]
-        assert answer.answer.startswith(texts["/d/hashlib.md"])
+        assert answer.answer.startswith(f"**{texts['/d/hashlib.md']}**")  # its support, bold
 
 
 def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
@@ -307,7 +307,7 @@ def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
         judge = FixedJudge({texts[second]: -1.0, texts[first]: -4.0})
         judged = Answerer(retriever, generator, settings, judge).ask(question)
         assert [c.source for c in judged.citations] == [second]
-        assert judged.answer.startswith(texts[second]) and "judge_ms" in judged.timings
+        assert judged.answer.startswith(f"**{texts[second]}**") and "judge_ms" in judged.timings
         asked, read = judge.calls[0]
         assert asked == question and len(read) == 2 and texts[first] in read[0]
         # A preference smaller than the gap in scores does not overturn the order.
@@ -393,7 +393,11 @@ def test_the_fallback_quotes_its_passage_with_the_neighbours_in_its_section(
         assert answer.extractive and len(answer.citations) == 1
         quoted = answer.citations[0].quote
         assert quoted == "\n\n".join(c.text for c in section)
-        assert answer.answer == f"{quoted} [{answer.citations[0].n}]"
+        # Under its heading path, with the sentence that answers in bold.
+        heading, body = answer.answer.split("\n\n", 1)
+        assert heading == "*Tuples › namedtuple*"
+        assert body.replace("**", "") == f"{quoted} [{answer.citations[0].n}]"
+        assert "**It returns a new tuple subclass whose fields have names" in body
         assert "Lists are mutable" not in answer.answer  # another section is not its context
     finally:
         store.close()

@@ -51,6 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     process = ServerProcess.start(
         {
             "RAG_GENERATION_CONCURRENCY": "1",
+            "RAG_ANSWER_MODE": "generate",  # what is aborted is a generation
             "RAG_GENERATION_QUEUE": str(QUEUE),
             "RAG_GENERATION_QUEUE_TIMEOUT_SECONDS": "30",
             "RAG_SHUTDOWN_TIMEOUT_SECONDS": "3",

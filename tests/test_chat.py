@@ -97,7 +97,7 @@ def test_checked_stream_never_sends_an_unsupported_answer(
     events = list(service.stream(service.prepare(QUESTION), mode="checked"))
     sent = "".join(e.text for e in events if isinstance(e, ChatDelta))
     assert "cheese" not in sent and QUOTED_NOTE in sent
-    assert "descale the machine every 200 cycles [1]" in sent
+    assert "**descale the machine every 200 cycles** [1]" in sent
 
 
 def test_live_stream_sends_tokens_and_appends_a_marked_correction(
@@ -108,7 +108,7 @@ def test_live_stream_sends_tokens_and_appends_a_marked_correction(
     events = list(service.stream(service.prepare(QUESTION), mode="live"))
     deltas = [e.text for e in events if isinstance(e, ChatDelta)]
     assert "cheese" in "".join(deltas[:-1])  # streamed as written
-    assert CORRECTION in deltas[-1] and "200 cycles [1]" in deltas[-1]
+    assert CORRECTION in deltas[-1] and "200 cycles** [1]" in deltas[-1]
     assert "**Sources**" in deltas[-1]
     result = events[-1]
     assert isinstance(result, ChatResult) and result.answer.extractive

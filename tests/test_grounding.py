@@ -37,8 +37,8 @@ def test_supporting_sentence_is_the_closest_one() -> None:
 
 def test_quote_is_the_whole_passage_as_written_with_its_number() -> None:
     passage = Passage(2, make_hit("A tuple holds items. It is immutable.\n", "/d/b.md"), "...")
-    text, cited = quote(passage)
-    assert text == "A tuple holds items. It is immutable. [2]"
+    text, cited, bold = quote(passage)
+    assert text == "A tuple holds items. It is immutable. [2]" and bold == []
     assert (cited.n, cited.source, cited.quote) == (
         2,
         "/d/b.md",
@@ -55,7 +55,7 @@ def test_a_quote_takes_the_chunks_around_it_in_its_section() -> None:
     middle = section("Returns a new tuple subclass named typename.", before.end + 1, "b")
     after = section("Example: Point = namedtuple('Point', 'x y')", middle.end + 2, "c")
     passage = Passage(3, Hit(middle, 0.5, 0.5), middle.text)
-    text, cited = quote(passage, [before, middle, after])
+    text, cited, _ = quote(passage, [before, middle, after])
     assert text == (
         "namedtuple(typename, field_names) Returns a new tuple subclass named typename.\n\n"
         "Example: Point = namedtuple('Point', 'x y') [3]"
@@ -88,13 +88,15 @@ def test_a_quoted_passage_keeps_its_own_brackets_and_cites_only_itself(
     )
 
     class Alone:  # the retriever as finish() uses it: the chunk has no neighbours
+        embedder = HashEmbedder()
+
         def around(self, chunk: Chunk) -> list[Chunk]:
             return [chunk]
 
     answerer = Answerer(Alone(), ScriptedGenerator(), settings)  # type: ignore[arg-type]
     answer = answerer.finish(prepared, "Every 999 days [1].")
     assert answer.extractive
-    assert answer.answer == "Read sys.argv[1] and a[0] to descale every 200 cycles. [1]"
+    assert answer.answer == "**Read sys.argv[1] and a[0] to descale every 200 cycles.** [1]"
     assert [c.n for c in answer.citations] == [1]
 
 

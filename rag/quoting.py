@@ -1,0 +1,136 @@
+"""Quoted answers: the part of a passage that answers a question, readable as written.
+
+A quote is built from blocks of the text around a passage (paragraphs, list items, code, and
+tables): the block holding the sentence that best supports an answer, the block before it
+when the sentence needs it (a label, a lead-in ending in a colon, a sentence that points
+back), and the blocks after it as far as ``SPAN_CHARS`` reaches, since documentation states
+a thing first and qualifies it after. The supporting sentence is set in bold. A table comes
+out as Markdown rows under its header row, never as a run-on of cells.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# How much text a quote grows to around its supporting block. Quoting less loses the
+# sentence after a definition that holds the asked value more often than it gains clarity.
+SPAN_CHARS = 900
+_CELL = " | "  # how the loaders join a table row's cells
+_SHORT_BLOCK = 120  # a block this short says little alone: its neighbour comes along
+_LABEL_CHARS = 60
+_POINTS_BACK = re.compile(r"(?:it|its|this|these|they|their|that|such|the same|also)\b", re.I)
+_LABEL_PREFIX = re.compile(r"^[^:]{1,80}: ")
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """A quote: its Markdown ``text`` (supporting sentence in bold), the same ``plain``, and
+    the ``supporting`` sentences it sets in bold, as written in the document."""
+
+    text: str
+    plain: str
+    supporting: list[str]
+
+
+def excerpt(text: str, best: Sequence[str], *, span: int = SPAN_CHARS) -> Excerpt:
+    """The part of ``text`` around the first of the ``best`` sentences found in it (ranked
+    best first, a definition label's "label: " prefix allowed), or its start when none is."""
+    blocks = _blocks(text)
+    if not blocks:
+        return Excerpt("", "", [])
+    target, sentence = _find(blocks, best)
+    chosen = [target]
+    size = len(blocks[target])
+    if target > 0 and _needs_previous(blocks[target - 1], blocks[target]):
+        chosen.insert(0, target - 1)
+        size += len(blocks[target - 1])
+    after = target + 1
+    while after < len(blocks) and size + len(blocks[after]) <= span:
+        chosen.append(after)
+        size += len(blocks[after])
+        after += 1
+    if after < len(blocks) and size < span and _is_table(blocks[after]):
+        chosen.append(after)  # a table's first rows rather than nothing of it
+    shown = [_render(blocks[i], sentence if i == target else None, span) for i in chosen]
+    plain = [_render(blocks[i], None, span) for i in chosen]
+    return Excerpt("\n\n".join(shown), "\n\n".join(plain), [sentence] if sentence else [])
+
+
+def _blocks(text: str) -> list[str]:
+    return [b.strip("\n") for b in re.split(r"\n\s*\n", text) if b.strip()]
+
+
+def _is_table(block: str) -> bool:
+    lines = block.splitlines()
+    return len(lines) >= 2 and sum(_CELL in line for line in lines) * 2 >= len(lines)
+
+
+def _pattern(sentence: str) -> re.Pattern[str] | None:
+    words = sentence.split()
+    if not words:
+        return None
+    return re.compile(r"\s+".join(re.escape(w) for w in words))
+
+
+def _find(blocks: Sequence[str], best: Sequence[str]) -> tuple[int, str]:
+    """The block holding the best sentence that occurs in the text, and that sentence as
+    written there; the first block and no sentence when none occurs."""
+    for candidate in best:
+        for sentence in (candidate, _LABEL_PREFIX.sub("", candidate, count=1)):
+            pattern = _pattern(sentence)
+            if pattern is None:
+                continue
+            for i, block in enumerate(blocks):
+                match = pattern.search(block)
+                if match:
+                    return i, match.group(0)
+    return 0, ""
+
+
+def _needs_previous(previous: str, block: str) -> bool:
+    """Whether a block reads wrongly without the one before it."""
+    line = " ".join(previous.split())
+    label = len(line) <= _LABEL_CHARS and not line.endswith((".", "!", "?"))
+    return (
+        label
+        or line.endswith(":")
+        or len(" ".join(block.split())) < _SHORT_BLOCK
+        or bool(_POINTS_BACK.match(block.lstrip()))
+    )
+
+
+def _render(block: str, sentence: str | None, span: int) -> str:
+    if _is_table(block):
+        return _table(block, sentence, span)
+    if sentence and sentence in block:
+        start = block.index(sentence)
+        # Bold inside one line only: Markdown does not carry ** across a line break.
+        bolded = "\n".join(f"**{line}**" if line.strip() else line for line in sentence.split("\n"))
+        return block[:start] + bolded + block[start + len(sentence) :]
+    return block
+
+
+def _table(block: str, sentence: str | None, span: int) -> str:
+    """A table block as Markdown: its header row, then the rows from the one holding
+    ``sentence`` on (from the first when none does), as far as ``span`` reaches."""
+    lines = [line for line in block.splitlines() if line.strip()]
+    rows = [[c.strip() for c in line.split(_CELL)] for line in lines]
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    start = next((i for i, line in enumerate(lines) if i and sentence and sentence in line), None)
+    shown = [_row(rows[0]), _row(["---"] * width)]
+    size = sum(map(len, shown))
+    for i in range(start or 1, len(rows)):
+        bold = i == start
+        line = _row([f"**{c}**" if c and bold else c for c in rows[i]])
+        if len(shown) > 2 and size + len(line) > span:
+            break
+        shown.append(line)
+        size += len(line)
+    return "\n".join(shown)
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"

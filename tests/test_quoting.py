@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from rag.answering import Answerer
+from rag.config import Settings
+from rag.quoting import excerpt
+from rag.retrieval import HybridRetriever
+from rag.store.base import VectorStore
+from tests.fakes import HashEmbedder, ScriptedGenerator
+
+TABLE = (
+    "The pump modes are listed below.\n\n"
+    "Mode | Pressure | Use\n"
+    "eco | 6 bar | daily brewing at a lower noise level\n"
+    "boost | 15 bar | espresso with a thick crema layer\n"
+    "rinse | 1 bar | flushing the circuit after descaling\n\n"
+    "Switch modes with the dial on the front."
+)
+
+
+def test_a_quoted_table_is_rows_under_their_header() -> None:
+    quoted = excerpt(TABLE, ["boost | 15 bar | espresso with a thick crema layer"])
+    lines = quoted.text.splitlines()
+    assert lines[:3] == [
+        "| Mode | Pressure | Use |",
+        "| --- | --- | --- |",
+        "| **boost** | **15 bar** | **espresso with a thick crema layer** |",
+    ]
+    assert "| rinse | 1 bar | flushing the circuit after descaling |" in lines
+    assert "eco" not in quoted.text  # rows before the answer are left out
+    assert quoted.supporting == ["boost | 15 bar | espresso with a thick crema layer"]
+    assert "**" not in quoted.plain
+
+
+def test_the_supporting_sentence_is_bold_and_what_follows_comes_along() -> None:
+    text = (
+        "The grinder has twelve settings.\n\n"
+        "Setting 1 is the finest grind and suits espresso machines with pressurised baskets "
+        "and small doses.\n\nSetting 12 is the coarsest grind, for French press and cold brew "
+        "steeped for many hours."
+    )
+    quoted = excerpt(text, ["Setting 12 is the coarsest grind, for French press and cold brew"])
+    assert quoted.text.startswith("Setting 1 is the finest")  # a short block brings no label
+    assert "**Setting 12 is the coarsest grind, for French press and cold brew**" in quoted.text
+    # Far-away text does not come along: a quote is as long as its answer needs.
+    long_text = "\n\n".join(f"Paragraph {i} " + "word " * 60 for i in range(10))
+    short = excerpt(long_text, ["Paragraph 4 word word word"])
+    assert short.plain.startswith("Paragraph 3") or short.plain.startswith("Paragraph 4")
+    assert "Paragraph 9" not in short.plain
+
+
+def test_a_lead_in_or_a_label_comes_with_the_sentence_it_introduces() -> None:
+    text = (
+        "Unrelated opening paragraph about the warranty terms of the machine and its parts.\n\n"
+        "To reset the machine:\n\nHold the power button for ten seconds until the lamp blinks."
+    )
+    quoted = excerpt(text, ["Hold the power button for ten seconds until the lamp blinks."])
+    assert quoted.text.startswith("To reset the machine:\n\n**Hold the power button")
+    assert "warranty" not in quoted.text
+    labelled = "timeout_seconds\n\nHow long a request may wait for the pump before it fails."
+    quoted = excerpt(labelled, ["timeout_seconds: How long a request may wait for the pump"])
+    assert quoted.text.startswith("timeout_seconds\n\n**How long a request may wait")
+
+
+def test_quote_mode_answers_without_generating(
+    settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
+) -> None:
+    quoting = settings.model_copy(update={"answer_mode": "quote"})
+    generator = ScriptedGenerator(["never asked [1]."])
+    answerer = Answerer(HybridRetriever(embedder, filled_store, quoting), generator, quoting)
+    assert answerer.quoting
+    answer = answerer.ask("how often do I descale the machine")
+    assert answer.extractive and not answer.abstained
+    assert answer.answer == "**descale the machine every 200 cycles** [1]"
+    assert answer.supporting[0].text == "descale the machine every 200 cycles"
+    assert generator.prompts == []  # nothing was generated
+    # 'auto' quotes with the local model and generates with an OpenAI-compatible one.
+    auto = settings.model_copy(update={"answer_mode": "auto"})
+    assert Answerer(answerer.retriever, generator, auto).quoting
+    upstream = auto.model_copy(update={"generator": "openai"})
+    assert not Answerer(answerer.retriever, generator, upstream).quoting
