@@ -2,12 +2,15 @@
 
 A QA set is JSONL, one question per line, with its gold sources and acceptable answers, or
 marked ``unanswerable``. Scoring is by string containment and source paths, so it needs no
-judge model.
+judge model: an answer is correct when it holds an acceptable string, and strictly correct
+when a quote holds it (the quote is the answer) or a generated sentence states it, not merely
+mentions it (negated, hedged, asked back, or one of a list of alternatives).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -81,19 +84,60 @@ class QAOutcome:
     cited_sources: list[str]
     seconds: float
     answer: str = ""
+    strictly_correct: bool = False
+    quoted: bool = False
+    generated: str = ""
+    """What the language model wrote, before the check (empty when quoting or abstaining)."""
+    check_passed: bool | None = None
+    """Whether the generated text passed the claim check (None when nothing was generated)."""
+    generated_correct: bool = False
+    """Whether the generated text strictly states an acceptable answer."""
+
+
+_HEDGE = re.compile(
+    r"\b(?:not|no|never|cannot|may|might|maybe|perhaps|possibly|unclear|unsure)\b|n't\b", re.I
+)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def states(text: str, expected: str) -> bool:
+    """Whether a sentence of ``text`` states ``expected``: holds it, and is not a question, not
+    negated or hedged (unless ``expected`` itself is), and not a list of three or more
+    alternatives ("1 MB, 4 MB or 8 MB")."""
+    wanted = expected.strip().casefold()
+    if not wanted:
+        return False
+    for sentence in _SENTENCE.split(text):
+        said = sentence.casefold()
+        if wanted not in said or said.rstrip().endswith("?"):
+            continue
+        if _HEDGE.search(said) and not _HEDGE.search(wanted):
+            continue
+        if re.search(r",[^,.]*\bor\b", said) and "," not in wanted:
+            continue
+        return True
+    return False
+
+
+def holds(text: str, answers: Sequence[str]) -> bool:
+    folded = text.casefold()
+    return any(a.strip() and a.strip().casefold() in folded for a in answers)
 
 
 def score_qa(
-    item: QAItem, answer: Answer, retrieved_sources: Sequence[str], seconds: float = 0.0
+    item: QAItem,
+    answer: Answer,
+    retrieved_sources: Sequence[str],
+    seconds: float = 0.0,
+    generated: str | None = None,
 ) -> QAOutcome:
-    """One question's outcome. ``retrieved_sources``: the sources of the top-5 chunks."""
+    """One question's outcome. ``retrieved_sources``: the sources of the top-5 chunks;
+    ``generated``: what the model wrote before the check, when it wrote anything."""
     cited = [c.source for c in answer.citations]
-    text = answer.answer.casefold()
-    correct = (
-        not item.unanswerable
-        and not answer.abstained
-        and any(a.strip() and a.strip().casefold() in text for a in item.answers)
-    )
+    answered = not item.unanswerable and not answer.abstained
+    correct = answered and holds(answer.answer, item.answers)
+    strict = correct and (answer.extractive or any(states(answer.answer, a) for a in item.answers))
+    wrote = bool(generated and generated.strip()) and not answer.abstained
     return QAOutcome(
         id=item.id,
         answerable=not item.unanswerable,
@@ -104,6 +148,13 @@ def score_qa(
         cited_sources=cited,
         seconds=seconds,
         answer=answer.answer,
+        strictly_correct=strict,
+        quoted=answer.extractive,
+        generated=generated or "",
+        check_passed=(not answer.extractive) if wrote else None,
+        generated_correct=wrote
+        and not item.unanswerable
+        and any(states(generated or "", a) for a in item.answers),
     )
 
 
@@ -116,7 +167,14 @@ def qa_metrics(outcomes: Sequence[QAOutcome]) -> dict[str, float | None]:
     - ``citation_correctness``: answered answerable questions whose every cited source is a
       gold source;
     - ``abstention_unanswerable``: unanswerable questions abstained on (higher is better);
-    - ``abstention_answerable``: answerable questions wrongly abstained on (lower is better).
+    - ``abstention_answerable``: answerable questions wrongly abstained on (lower is better);
+    - ``strict_accuracy``: answerable questions answered by a quote that holds an acceptable
+      string or by a generated sentence that states one;
+    - ``quoted``: answered questions whose answer is a quote;
+    - ``check_precision``: generated answers that passed the claim check and state an
+      acceptable answer, over all that passed (an unanswerable question's never does);
+    - ``check_recall``: generated answers that state an acceptable answer and passed the
+      check, over all that state one.
     """
     answerable = [o for o in outcomes if o.answerable]
     unanswerable = [o for o in outcomes if not o.answerable]
@@ -131,6 +189,14 @@ def qa_metrics(outcomes: Sequence[QAOutcome]) -> dict[str, float | None]:
         "citation_correctness": rate(answered, lambda o: o.citations_correct),
         "abstention_unanswerable": rate(unanswerable, lambda o: o.abstained),
         "abstention_answerable": rate(answerable, lambda o: o.abstained),
+        "strict_accuracy": rate(answerable, lambda o: o.strictly_correct),
+        "quoted": rate([o for o in outcomes if not o.abstained], lambda o: o.quoted),
+        "check_precision": rate(
+            [o for o in outcomes if o.check_passed], lambda o: o.generated_correct
+        ),
+        "check_recall": rate(
+            [o for o in outcomes if o.generated_correct], lambda o: bool(o.check_passed)
+        ),
     }
 
 
@@ -165,15 +231,19 @@ class QAReport:
 
 
 def run_qa(answerer: Answerer, items: Sequence[QAItem]) -> QAReport:
-    """Ask every question through ``Answerer.ask``; hit@5 from a separate top-5 search, which
-    the timing leaves out."""
+    """Answer every question as ``Answerer.ask`` does (prepare, generate, check), keeping what
+    the model wrote for the check's figures; hit@5 from a separate top-5 search, which the
+    timing leaves out."""
     outcomes = []
     for item in items:
         hits = answerer.retriever.search(item.question, k=5)
         started = time.perf_counter()
-        answer = answerer.ask(item.question)
+        prepared = answerer.prepare(item.question)
+        generated = "" if prepared.abstained else "".join(answerer.stream(prepared))
+        answer = answerer.finish(prepared, generated)
         seconds = time.perf_counter() - started
-        outcome = score_qa(item, answer, [h.chunk.source for h in hits], seconds)
+        sources = [h.chunk.source for h in hits]
+        outcome = score_qa(item, answer, sources, seconds, generated)
         log.info("qa %s: correct=%s abstained=%s", item.id, outcome.correct, outcome.abstained)
         outcomes.append(outcome)
     return QAReport(

@@ -12,7 +12,7 @@ from rag.catalog import open_collection
 from rag.config import Settings
 from rag.errors import InvalidInputError
 from rag.evaluation import evaluate_qa
-from rag.evaluation.qa import QAItem, load_qa, qa_metrics, score_qa, source_matches
+from rag.evaluation.qa import QAItem, load_qa, qa_metrics, score_qa, source_matches, states
 from rag.retrieval import HybridRetriever
 from rag.types import Answer, Chunk, Citation
 from tests.fakes import HashEmbedder, ScriptedGenerator
@@ -59,8 +59,46 @@ def test_score_qa_and_metrics() -> None:
         "citation_correctness": pytest.approx(1 / 2),  # over the 2 answered answerable ones
         "abstention_unanswerable": pytest.approx(1 / 2),
         "abstention_answerable": pytest.approx(1 / 3),
+        "strict_accuracy": pytest.approx(1 / 3),
+        "quoted": 0.0,
+        "check_precision": None,  # nothing generated was given
+        "check_recall": None,
     }
     assert qa_metrics([])["answer_accuracy"] is None
+
+
+def test_a_generated_sentence_must_state_the_value_and_a_quote_counts_whole() -> None:
+    assert states("The default is 4MB [1].", "4MB")
+    assert not states("It is not 4MB.", "4MB")
+    assert not states("It might be 4MB, but I am not sure.", "4MB")
+    assert not states("Is it 4MB?", "4MB")
+    assert not states("It could be 1MB, 4MB or 8MB.", "4MB")
+    assert states("No.", "no") and not states("", "x")
+    item = QAItem("1", "What is the default?", ("a.txt",), ("4MB",))
+    mentioned = score_qa(item, answer("Not 4MB, it varies [1].", ["/d/a.txt"]), [])
+    assert mentioned.correct and not mentioned.strictly_correct
+    quote = answer("A long quote: values vary, it is not always 4MB. [1]", ["/d/a.txt"])
+    quote.extractive = True
+    quoted = score_qa(item, quote, [])
+    assert quoted.correct and quoted.strictly_correct and quoted.quoted
+
+
+def test_the_check_is_scored_against_what_the_model_wrote() -> None:
+    item = QAItem("1", "What is the default?", ("a.txt",), ("4MB",))
+    nothing = QAItem("2", "What is the moon made of?", unanswerable=True)
+    passed_right = score_qa(item, answer("4MB [1]", ["/d/a.txt"]), [], generated="4MB [1]")
+    replaced = answer("A quote saying 4MB. [1]", ["/d/a.txt"])
+    replaced.extractive = True
+    failed_right = score_qa(item, replaced, [], generated="The default is 4MB [1].")
+    passed_wrong = score_qa(nothing, answer("Cheese [1]", ["/d/a.txt"]), [], generated="Cheese")
+    assert [o.check_passed for o in (passed_right, failed_right, passed_wrong)] == [
+        True,
+        False,
+        True,
+    ]
+    metrics = qa_metrics([passed_right, failed_right, passed_wrong])
+    assert metrics["check_precision"] == pytest.approx(1 / 2)  # cheese passed, wrongly
+    assert metrics["check_recall"] == pytest.approx(1 / 2)  # a right answer was replaced
 
 
 def test_load_qa_validates_items(tmp_path: Path) -> None:
