@@ -3,9 +3,10 @@
 A quote is built from blocks of the text around a passage (paragraphs, list items, code, and
 tables): the block holding the sentence that best supports an answer, the block before it
 when the sentence needs it (a label, a lead-in ending in a colon, a sentence that points
-back), and the blocks after it as far as ``SPAN_CHARS`` reaches, since documentation states
-a thing first and qualifies it after. The supporting sentence is set in bold. A table comes
-out as Markdown rows under its header row, never as a run-on of cells.
+back), the blocks after it as far as ``SPAN_CHARS`` reaches (documentation states a thing
+first and qualifies it after), then, if room is left, the blocks before it. The supporting
+sentence is set in bold. A table comes out as Markdown rows under its header row, never as
+a run-on of cells.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 # How much text a quote grows to around its supporting block. Quoting less loses the
-# sentence after a definition that holds the asked value more often than it gains clarity.
-SPAN_CHARS = 900
+# sentence next to the best one that holds the asked value more often than it gains clarity.
+SPAN_CHARS = 1300
 _CELL = " | "  # how the loaders join a table row's cells
 _SHORT_BLOCK = 120  # a block this short says little alone: its neighbour comes along
 _LABEL_CHARS = 60
@@ -53,6 +54,11 @@ def excerpt(text: str, best: Sequence[str], *, span: int = SPAN_CHARS) -> Excerp
         after += 1
     if after < len(blocks) and size < span and _is_table(blocks[after]):
         chosen.append(after)  # a table's first rows rather than nothing of it
+    before = chosen[0] - 1
+    while before >= 0 and size + len(blocks[before]) <= span:
+        chosen.insert(0, before)  # room left: what leads up to it
+        size += len(blocks[before])
+        before -= 1
     shown = [_render(blocks[i], sentence if i == target else None, span) for i in chosen]
     plain = [_render(blocks[i], None, span) for i in chosen]
     return Excerpt("\n\n".join(shown), "\n\n".join(plain), [sentence] if sentence else [])

@@ -18,7 +18,7 @@ TABLE = (
 
 
 def test_a_quoted_table_is_rows_under_their_header() -> None:
-    quoted = excerpt(TABLE, ["boost | 15 bar | espresso with a thick crema layer"])
+    quoted = excerpt(TABLE, ["boost | 15 bar | espresso with a thick crema layer"], span=180)
     lines = quoted.text.splitlines()
     assert lines[:3] == [
         "| Mode | Pressure | Use |",
@@ -29,6 +29,8 @@ def test_a_quoted_table_is_rows_under_their_header() -> None:
     assert "eco" not in quoted.text  # rows before the answer are left out
     assert quoted.supporting == ["boost | 15 bar | espresso with a thick crema layer"]
     assert "**" not in quoted.plain
+    # With room left, what leads up to the table comes along.
+    assert excerpt(TABLE, ["boost | 15 bar | espresso"]).text.startswith("The pump modes")
 
 
 def test_the_supporting_sentence_is_bold_and_what_follows_comes_along() -> None:
@@ -38,12 +40,14 @@ def test_the_supporting_sentence_is_bold_and_what_follows_comes_along() -> None:
         "and small doses.\n\nSetting 12 is the coarsest grind, for French press and cold brew "
         "steeped for many hours."
     )
-    quoted = excerpt(text, ["Setting 12 is the coarsest grind, for French press and cold brew"])
+    quoted = excerpt(
+        text, ["Setting 12 is the coarsest grind, for French press and cold brew"], span=200
+    )
     assert quoted.text.startswith("Setting 1 is the finest")  # a short block brings no label
     assert "**Setting 12 is the coarsest grind, for French press and cold brew**" in quoted.text
     # Far-away text does not come along: a quote is as long as its answer needs.
     long_text = "\n\n".join(f"Paragraph {i} " + "word " * 60 for i in range(10))
-    short = excerpt(long_text, ["Paragraph 4 word word word"])
+    short = excerpt(long_text, ["Paragraph 4 word word word"], span=900)
     assert short.plain.startswith("Paragraph 3") or short.plain.startswith("Paragraph 4")
     assert "Paragraph 9" not in short.plain
 
@@ -53,7 +57,9 @@ def test_a_lead_in_or_a_label_comes_with_the_sentence_it_introduces() -> None:
         "Unrelated opening paragraph about the warranty terms of the machine and its parts.\n\n"
         "To reset the machine:\n\nHold the power button for ten seconds until the lamp blinks."
     )
-    quoted = excerpt(text, ["Hold the power button for ten seconds until the lamp blinks."])
+    quoted = excerpt(
+        text, ["Hold the power button for ten seconds until the lamp blinks."], span=100
+    )
     assert quoted.text.startswith("To reset the machine:\n\n**Hold the power button")
     assert "warranty" not in quoted.text
     labelled = "timeout_seconds\n\nHow long a request may wait for the pump before it fails."
