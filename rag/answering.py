@@ -353,7 +353,9 @@ class Answerer:
                 if text.strip()
                 else [""]
             )
-        extractive = bool(claims) and bool(prepared.support)
+        # A quote needs a supporting sentence to choose its passage, except when quoting is
+        # the answer: then the best passage is quoted even without one.
+        extractive = bool(claims) and bool(prepared.support or (self.quoting and prepared.passages))
         if extractive:
             if not self.quoting:
                 log.info("answer failed the grounding check (%r); quoting the sources", claims[:1])
@@ -390,6 +392,9 @@ class Answerer:
         asked = prepared.query or prepared.question
         ranking = fallback_ranking(prepared.passages, prepared.support)
         ranked = naming_first(asked, ranking)[:_JUDGED_PASSAGES]
+        if not ranked:  # no sentence long enough to rank: the best retrieved passage
+            first = prepared.passages[0]
+            return first, self._retriever.around(first.hit.chunk)
         if self._judge is None or len(ranked) == 1:
             best = ranked[0][0]
             return best, self._retriever.around(best.hit.chunk)

@@ -84,3 +84,25 @@ def test_quote_mode_answers_without_generating(
     assert Answerer(answerer.retriever, generator, auto).quoting
     upstream = auto.model_copy(update={"generator": "openai"})
     assert not Answerer(answerer.retriever, generator, upstream).quoting
+
+
+def test_quote_mode_quotes_the_best_passage_when_no_sentence_ranks(settings: Settings) -> None:
+    from rag.answering import PreparedAnswer
+    from rag.context import Passage
+    from rag.types import Chunk
+    from tests.fakes import make_hit
+
+    hit = make_hit("x = 1\ny = 2", "/d/code.md")  # no sentence long enough to rank
+    prepared = PreparedAnswer("what is y", [hit], [Passage(1, hit, hit.chunk.text)], [], False)
+
+    class Alone:
+        embedder = HashEmbedder()
+
+        def around(self, chunk: Chunk) -> list[Chunk]:
+            return [chunk]
+
+    quoting = settings.model_copy(update={"answer_mode": "quote"})
+    answerer = Answerer(Alone(), ScriptedGenerator(), quoting)  # type: ignore[arg-type]
+    answer = answerer.finish(prepared, "")
+    assert answer.extractive and answer.answer == "x = 1\ny = 2 [1]"
+    assert [c.source for c in answer.citations] == ["/d/code.md"]
