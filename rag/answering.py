@@ -162,14 +162,20 @@ def quote(
     A chunk alone often leaves out what its neighbours say: the name a definition belongs to,
     the example after it. A window without the passage's own chunk is ignored."""
     chunk = passage.hit.chunk
-    text = chunk.text.strip()
-    if window and any(c.id == chunk.id for c in window):
-        text = join_chunks(window)
-    quoted = excerpt(text, best)
+    quoted = excerpt(quoted_text(passage, window), best)
     cited = replace(citation(passage), quote=quoted.plain)
     heading = " › ".join(chunk.heading_path)
     body = f"*{heading}*\n\n{quoted.text}" if heading else quoted.text
     return f"{body} [{passage.n}]", cited, quoted.supporting
+
+
+def quoted_text(passage: Passage, window: Sequence[Chunk] = ()) -> str:
+    """What a quote of the passage reads: its window joined, or its chunk alone when the
+    window does not hold it."""
+    chunk = passage.hit.chunk
+    if window and any(c.id == chunk.id for c in window):
+        return join_chunks(window)
+    return chunk.text.strip()
 
 
 def join_chunks(chunks: Sequence[Chunk]) -> str:
@@ -378,8 +384,7 @@ class Answerer:
     ) -> list[str]:
         """The sentences of the quoted text that best answer the question, best first: the
         quote is centred on sentence-level evidence, not on the passage's score alone."""
-        text = join_chunks(window) if window else passage.hit.chunk.text
-        whole = Passage(passage.n, passage.hit, text)
+        whole = Passage(passage.n, passage.hit, quoted_text(passage, window))
         asked = prepared.query or prepared.question
         ranked = supporting_sentences(asked, [whole], self._retriever.embedder, top=_SUPPORT_SHOWN)
         return [s.text for s in ranked]

@@ -20,7 +20,7 @@ import numpy as np
 from rag.context import Passage, Support
 from rag.embedding import Embedder
 from rag.store.base import bm25_terms
-from rag.text import content_words, labelled_sentences, numbers, word_tokens
+from rag.text import POINTS_BACK, content_words, labelled_sentences, numbers, word_tokens
 
 _MARKER = re.compile(r"\[\d{1,3}\]")
 _MARKER_NUMBER = re.compile(r"\[(\d{1,3})\]")
@@ -140,9 +140,6 @@ def degenerate_lines(answer: str) -> list[str]:
 
 
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|none|nothing|neither|nor)\b|n't\b", re.I)
-# A sentence that starts with one of these is read with the one before it: it says more of
-# the same subject ("shutil.copy2(src, dst): Like copy(). It also preserves metadata.").
-_POINTS_BACK = re.compile(r"(?:it|its|this|these|they|their|that|such|the same|also)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -168,7 +165,7 @@ def _units(passage: Passage) -> list[tuple[_Claim, _Claim]]:
     the sentence itself states and what it says read with its headings."""
     sentences = labelled_sentences(passage.text) or [passage.text]
     texts = list(sentences)
-    texts += [f"{a} {b}" for a, b in itertools.pairwise(sentences) if _POINTS_BACK.match(b)]
+    texts += [f"{a} {b}" for a, b in itertools.pairwise(sentences) if POINTS_BACK.match(b)]
     heading = passage.hit.chunk.context
     return [(_Claim(t), _Claim(f"{heading}\n{t}" if heading else t)) for t in texts]
 

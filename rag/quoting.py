@@ -15,13 +15,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.text import CELL, POINTS_BACK
+
 # How much text a quote grows to around its supporting block. Quoting less loses the
 # sentence next to the best one that holds the asked value more often than it gains clarity.
 SPAN_CHARS = 1300
-_CELL = " | "  # how the loaders join a table row's cells
 _SHORT_BLOCK = 120  # a block this short says little alone: its neighbour comes along
 _LABEL_CHARS = 60
-_POINTS_BACK = re.compile(r"(?:it|its|this|these|they|their|that|such|the same|also)\b", re.I)
 _LABEL_PREFIX = re.compile(r"^[^:]{1,80}: ")
 
 
@@ -70,7 +70,7 @@ def _blocks(text: str) -> list[str]:
 
 def _is_table(block: str) -> bool:
     lines = block.splitlines()
-    return len(lines) >= 2 and sum(_CELL in line for line in lines) * 2 >= len(lines)
+    return len(lines) >= 2 and sum(CELL in line for line in lines) * 2 >= len(lines)
 
 
 def _pattern(sentence: str) -> re.Pattern[str] | None:
@@ -103,7 +103,7 @@ def _needs_previous(previous: str, block: str) -> bool:
         label
         or line.endswith(":")
         or len(" ".join(block.split())) < _SHORT_BLOCK
-        or bool(_POINTS_BACK.match(block.lstrip()))
+        or bool(POINTS_BACK.match(block.lstrip()))
     )
 
 
@@ -122,7 +122,7 @@ def _table(block: str, sentence: str | None, span: int) -> str:
     """A table block as Markdown: its header row, then the rows from the one holding
     ``sentence`` on (from the first when none does), as far as ``span`` reaches."""
     lines = [line for line in block.splitlines() if line.strip()]
-    rows = [[c.strip() for c in line.split(_CELL)] for line in lines]
+    rows = [[c.strip() for c in line.split(CELL)] for line in lines]
     width = max(len(r) for r in rows)
     rows = [r + [""] * (width - len(r)) for r in rows]
     start = next((i for i, line in enumerate(lines) if i and sentence and sentence in line), None)

@@ -16,7 +16,9 @@ from itertools import pairwise
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]*|\d+(?:[.,:]\d+)*")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n{2,}|\n(?=[-*•]\s)")
-_CELL = " | "  # how the loaders join a table row's cells
+CELL = " | "  # how the loaders join a table row's cells
+# A sentence that starts with one of these says more of the one before it.
+POINTS_BACK = re.compile(r"(?:it|its|this|these|they|their|that|such|the same|also)\b", re.I)
 _MIN_SENTENCE_CHARS = 20
 _MAX_LABEL_CHARS = 60
 # Function words, and the words a question or an answer uses about itself ("according to the
@@ -57,10 +59,10 @@ def split_sentences(text: str) -> list[str]:
     """Sentences (and list items, table rows, and paragraphs without a full stop) with their
     whitespace collapsed; pieces shorter than ``_MIN_SENTENCE_CHARS`` are left out, as too short to
     support anything on their own."""
-    if _CELL in text:  # a table row is a sentence of its own
+    if CELL in text:  # a table row is a sentence of its own
         lines = text.split("\n")
         text = lines[0] + "".join(
-            ("\n\n" if _CELL in a or _CELL in b else "\n") + b for a, b in pairwise(lines)
+            ("\n\n" if CELL in a or CELL in b else "\n") + b for a, b in pairwise(lines)
         )
     parts = (p.strip() for p in _SENTENCE_END.split(text))
     return [" ".join(p.split()) for p in parts if len(p) >= _MIN_SENTENCE_CHARS]
