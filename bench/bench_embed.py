@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.chunking import TokenChunker
 from ingest.loaders import load_document
+from rag.chunking import TokenChunker
 from rag.config import Settings
 from rag.embedding.onnx import OnnxEmbedder
 from rag.embedding.openvino import OpenVinoEmbedder

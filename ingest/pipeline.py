@@ -27,10 +27,10 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from ingest.chunking import TokenChunker, chunk_id
 from ingest.loaders import LOADER_VERSION, SUPPORTED_EXTENSIONS, load_document
 from ingest.state import SyncState
 from ingest.sync import Change, FileError, FileRecord, Move, Plan, plan_sync
+from rag.chunking import TokenChunker, chunk_id
 from rag.embedding import Embedder
 from rag.errors import LoaderError
 from rag.store.base import VectorStore

@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.chunking import TokenChunker
 from ingest.loaders import SUPPORTED_EXTENSIONS
 from ingest.pipeline import IngestPipeline, IngestProgress, IngestReport, settings_signature
 from ingest.state import SyncState
 from ingest.sync import Plan, check_emptied, plan_sync, source_of
 from rag.catalog import open_collection, remove_state, state_path
+from rag.chunking import make_chunker
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
 from rag.errors import (
@@ -30,15 +30,6 @@ from rag.store.base import VectorStore
 from rag.store.factory import collections_for
 
 log = logging.getLogger(__name__)
-
-
-def make_chunker(settings: Settings, embedder: Embedder) -> TokenChunker:
-    return TokenChunker(
-        embedder.count_tokens,
-        max_tokens=embedder.max_tokens,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
-    )
 
 
 def ingest_into(

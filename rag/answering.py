@@ -15,13 +15,16 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from rag.attachments import Attachment, attached_chunks, attached_hits, merge_hits
+from rag.chunking import make_chunker
 from rag.config import Settings
 from rag.context import Passage, Support, build_passages, evidence_passages, render_context
 from rag.errors import InvalidInputError, ModelError
 from rag.generation import Generator, Message, PassageJudge
 from rag.grounding import supporting_sentences, unsupported_claims
 from rag.quoting import excerpt
-from rag.retrieval import HybridRetriever
+from rag.retrieval import HybridRetriever, neighbours
+from rag.store.base import bm25_terms
 from rag.text import unmentioned_terms
 from rag.types import Answer, Chunk, Citation, Hit, SupportingSentence
 
@@ -71,6 +74,8 @@ class PreparedAnswer:
     query: str = ""
     """What was searched: the question, or a follow-up made self-contained (empty when
     abstaining). The judge of the fallback reads it, as retrieval did."""
+    attached: list[Chunk] = field(default_factory=list)
+    """The chunks of text attached to the question (rag.attachments), in reading order."""
 
     @property
     def abstain_message(self) -> str:
@@ -274,21 +279,30 @@ class Answerer:
         retrieval_query: str | None = None,
         earlier: Sequence[str] = (),
         instructions: str | None = None,
+        attached: Sequence[Attachment] = (),
     ) -> PreparedAnswer:
         """Retrieve and build the prompt, or decide to abstain.
 
         ``retrieval_query`` searches instead of the question when given (a follow-up made
         self-contained); the model is still shown ``question``, after the ``earlier`` ones.
+        ``attached`` texts are searched beside the collection (whatever ``source_prefix``)
+        and cited by their names.
         """
         started = time.perf_counter()
         query = retrieval_query or question
         hits = self._retriever.search(query, source_prefix=source_prefix)
+        chunks: list[Chunk] = []
+        if attached:
+            embedder = self._retriever.embedder
+            chunks = attached_chunks(attached, make_chunker(self._settings, embedder))
+            found = attached_hits(query, chunks, embedder)
+            hits = merge_hits(hits, found, self._settings.top_k)
         question = question.strip()
         timings = {"retrieve_ms": (time.perf_counter() - started) * 1000}
         best = max((h.similarity for h in hits), default=-1.0)
         if best < self._settings.min_similarity:
             log.info("abstaining: best similarity %.3f < %.3f", best, self._settings.min_similarity)
-            return PreparedAnswer(question, hits, [], [], True, timings)
+            return PreparedAnswer(question, hits, [], [], True, timings, attached=chunks)
         if self._settings.abstain_on_unmentioned:
             top = hits[:_NAMED_TERM_PASSAGES]
             unmentioned = unmentioned_terms(query, [_searchable(h) for h in top])
@@ -296,13 +310,17 @@ class Answerer:
                 common = set(self._retriever.common_terms(unmentioned))
                 unmentioned = [t for t in unmentioned if t not in common]
             named = {t.lower() for t in unmentioned}
+            # The collection's word counts do not know the attached text's words.
+            held = bm25_terms("\n".join(c.text for c in chunks)) if chunks else set()
             unmentioned += [
-                w for w in self._retriever.unmentioned_words(query, top) if w not in named
+                w
+                for w in self._retriever.unmentioned_words(query, top)
+                if w not in named and not bm25_terms(w) <= held
             ]
             if unmentioned:
                 log.info("abstaining: the closest passages do not mention %s", unmentioned)
                 return PreparedAnswer(
-                    question, hits, [], [], True, timings, unmentioned=unmentioned
+                    question, hits, [], [], True, timings, unmentioned=unmentioned, attached=chunks
                 )
         framing = "\n".join([*earlier, instructions or "", question])
         budget = self.context_budget(framing)
@@ -323,7 +341,15 @@ class Answerer:
         messages = build_messages(question, shown, earlier=earlier, instructions=instructions)
         timings["context_ms"] = (time.perf_counter() - started) * 1000 - timings["retrieve_ms"]
         return PreparedAnswer(
-            question, hits, passages, messages, False, timings, support, query=query.strip()
+            question,
+            hits,
+            passages,
+            messages,
+            False,
+            timings,
+            support,
+            query=query.strip(),
+            attached=chunks,
         )
 
     def stream(
@@ -399,11 +425,11 @@ class Answerer:
         ranked = naming_first(asked, ranking)[:_JUDGED_PASSAGES]
         if not ranked:  # no sentence long enough to rank: the best retrieved passage
             first = prepared.passages[0]
-            return first, self._retriever.around(first.hit.chunk)
+            return first, self._around(prepared, first.hit.chunk)
         if self._judge is None or len(ranked) == 1:
             best = ranked[0][0]
-            return best, self._retriever.around(best.hit.chunk)
-        windows = [self._retriever.around(p.hit.chunk) for p, _ in ranked]
+            return best, self._around(prepared, best.hit.chunk)
+        windows = [self._around(prepared, p.hit.chunk) for p, _ in ranked]
         started = time.perf_counter()
         try:
             likelihoods = self._judge.question_likelihoods(asked, [join_chunks(w) for w in windows])
@@ -414,6 +440,13 @@ class Answerer:
         totals = [score + likely for (_, score), likely in zip(ranked, likelihoods, strict=True)]
         chosen = max(range(len(ranked)), key=totals.__getitem__)
         return ranked[chosen][0], windows[chosen]
+
+    def _around(self, prepared: PreparedAnswer, chunk: Chunk) -> list[Chunk]:
+        """The chunk's window: from the attached text when it came from there, else from the
+        collection (``HybridRetriever.around``)."""
+        if any(c.id == chunk.id for c in prepared.attached):
+            return neighbours([c for c in prepared.attached if c.source == chunk.source], chunk)
+        return self._retriever.around(chunk)
 
     def ask(self, question: str, *, source_prefix: str | None = None) -> Answer:
         started = time.perf_counter()

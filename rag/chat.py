@@ -2,11 +2,12 @@
 
 This is what /v1/chat/completions does, apart from the OpenAI wire format (rag.api):
 
-1. the conversation is split into the question, the earlier questions and the client's
-   system messages (rag.conversation);
+1. the conversation is split into the question, the earlier questions, the client's system
+   messages and the text of files attached in the chat (rag.conversation, rag.attachments);
 2. a follow-up is made self-contained for retrieval (RAG_QUERY_REWRITE);
-3. the Answerer retrieves, builds the prompt (our rules first; the client's system messages
-   only appended when RAG_CLIENT_SYSTEM_PROMPT=append) and generates;
+3. the Answerer retrieves (attached text is searched beside the collection), builds the
+   prompt (our rules first; the client's system messages only appended when
+   RAG_CLIENT_SYSTEM_PROMPT=append) and generates;
 4. the answer passes the grounding check; its text keeps its [n] markers and gets a short
    Markdown "Sources" footer for clients that show only text, which names each file by its
    path relative to the folder it was ingested from (rag.display).
@@ -179,6 +180,14 @@ class ChatService:
             check_question(conversation.question, max_chars=self._settings.max_question_chars)
         except InvalidInputError as exc:
             raise InvalidInputError(f"last user message: {exc}", field="messages") from None
+        attached = sum(len(a.text) for a in conversation.attachments)
+        if attached > self._settings.max_attached_chars:
+            names = ", ".join(a.name for a in conversation.attachments)
+            raise InvalidInputError(
+                f"the attached text ({names}) has {attached} characters; the limit is "
+                f"{self._settings.max_attached_chars} (RAG_MAX_ATTACHED_CHARS)",
+                field="messages",
+            )
         rewrite = self._rewriter.rewrite(conversation)
         instructions = None
         if self._settings.client_system_prompt == "append" and conversation.instructions:
@@ -192,6 +201,7 @@ class ChatService:
                     retrieval_query=rewrite.query,
                     earlier=shown_earlier(conversation, rewrite),
                     instructions=instructions,
+                    attached=conversation.attachments,
                 )
             except InvalidInputError as exc:
                 if exc.field == "question":

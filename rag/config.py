@@ -341,6 +341,14 @@ class Settings(BaseSettings):
         "prompt quotes the conversation, so it is allowed more than a question "
         "(RAG_MAX_QUESTION_CHARS); it is answered without retrieval.",
     )
+    max_attached_chars: int = Field(
+        300_000,
+        ge=0,
+        description="Most text, in characters, that a chat message may carry as attached files "
+        "(a frontend's wrapped attachment, such as Open WebUI's `<source>` tags). It is cut "
+        "into chunks and searched beside the collection, so every character costs embedding "
+        "time. A message with more is refused (400); 0 refuses attachments.",
+    )
     chat_max_messages: int = Field(
         500,
         ge=1,

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rag.attachments import Attachment, unwrap
 from rag.errors import InvalidInputError, RagError
 from rag.generation import Generator, Message
 from rag.text import content_words
@@ -67,6 +68,8 @@ class Conversation:
     """Previous user messages, oldest first."""
     instructions: list[str] = field(default_factory=list)
     """The client's system (or developer) messages."""
+    attachments: list[Attachment] = field(default_factory=list)
+    """Text the client attached (rag.attachments), the latest of each name."""
 
 
 @dataclass(frozen=True)
@@ -78,16 +81,26 @@ class Rewrite:
 
 
 def split_conversation(turns: Sequence[Turn]) -> Conversation:
-    """The last user message is the question; the conversation must end with it."""
+    """The last user message is the question; the conversation must end with it. A frontend's
+    attachment wrapper is taken out of the messages (rag.attachments)."""
     if not turns or turns[-1].role != "user":
         raise InvalidInputError(
             "the last message must be a user message (the question)", field="messages"
         )
-    if not turns[-1].content.strip():
+    attached: dict[str, Attachment] = {}
+    texts: list[tuple[Role, str]] = []
+    for turn in turns:
+        if turn.role == "assistant":
+            continue
+        unwrapped = unwrap(turn.content, question=turn.role == "user")
+        attached.update((a.name, a) for a in unwrapped.attachments)
+        texts.append((turn.role, unwrapped.text.strip()))
+    question = texts[-1][1]
+    if not question:
         raise InvalidInputError("the last user message is empty", field="messages")
-    earlier = [t.content.strip() for t in turns[:-1] if t.role == "user" and t.content.strip()]
-    instructions = [t.content.strip() for t in turns if t.role == "system" and t.content.strip()]
-    return Conversation(turns[-1].content.strip(), earlier, instructions)
+    earlier = [text for role, text in texts[:-1] if role == "user" and text]
+    instructions = [text for role, text in texts if role == "system" and text]
+    return Conversation(question, earlier, instructions, list(attached.values()))
 
 
 def _starts_sentence(text: str, at: int) -> bool:

@@ -148,15 +148,7 @@ class HybridRetriever:
     def around(self, chunk: Chunk) -> list[Chunk]:
         """The chunk with the chunks just before and after it in its file, those of them in
         the same section (heading path and page): what a quote of it needs around it."""
-        chunks = self._store.source_chunks(chunk.source)
-        index = next((i for i, c in enumerate(chunks) if c.id == chunk.id), None)
-        if index is None:  # the file changed since the search
-            return [chunk]
-        return [
-            c
-            for c in chunks[max(0, index - 1) : index + 2]
-            if (c.heading_path, c.page) == (chunk.heading_path, chunk.page)
-        ]
+        return neighbours(self._store.source_chunks(chunk.source), chunk)
 
     def search(
         self, question: str, *, k: int | None = None, source_prefix: str | None = None
@@ -188,6 +180,20 @@ class HybridRetriever:
             ranked = sorted(zip(scores, hits, strict=True), key=lambda pair: -pair[0])
             hits = [replace(hit, score=score) for score, hit in ranked]
         return spread_sources(hits, wanted, per_source)
+
+
+def neighbours(chunks: Sequence[Chunk], chunk: Chunk) -> list[Chunk]:
+    """``chunk`` with the chunks just before and after it in ``chunks`` (one file's, in
+    reading order) that share its section (heading path and page); ``[chunk]`` when
+    ``chunks`` does not hold it (the file changed since the search)."""
+    index = next((i for i, c in enumerate(chunks) if c.id == chunk.id), None)
+    if index is None:
+        return [chunk]
+    return [
+        c
+        for c in chunks[max(0, index - 1) : index + 2]
+        if (c.heading_path, c.page) == (chunk.heading_path, chunk.page)
+    ]
 
 
 def spread_sources(hits: Sequence[Hit], k: int, per_source: int) -> list[Hit]:

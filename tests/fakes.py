@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from ingest.chunking import chunk_id
+from rag.chunking import chunk_id
 from rag.errors import ModelError
 from rag.generation import Message
 from rag.types import Chunk, Hit

@@ -6,7 +6,8 @@ one in as its ``open_webui/utils/task.py`` does: the last N messages as 'ROLE: c
 the date, the typed text. Open WebUI sends the result as the only (user) message of a
 non-streamed request. ``frontend_prompts/librechat/`` holds LibreChat's title prompts (the
 ``@librechat/agents`` completion and structured prompts, and the older system-message one),
-whose ``{convo}`` is 'User: ...' and 'AI: ...'.
+whose ``{convo}`` is 'User: ...' and 'AI: ...'. ``open-webui/rag.txt`` is Open WebUI's
+DEFAULT_RAG_TEMPLATE, which wraps the text of files attached in a chat.
 """
 
 from __future__ import annotations
@@ -78,3 +79,31 @@ def task_request(prompt: str, **body: Any) -> dict[str, Any]:
         "stream": False,
         "max_tokens": 1000,
     } | body
+
+
+def open_webui_attachment(
+    messages: Sequence[dict[str, Any]],
+    files: Sequence[tuple[str, str]],
+    *,
+    system_context: bool = False,
+    template: str | None = None,
+) -> list[dict[str, Any]]:
+    """``messages`` as Open WebUI sends them when ``files`` (name, text) are attached to the
+    last one: each text in a ``<source>`` tag (its ``get_source_context``), in the RAG template
+    (``rag_template``), put before the last user message's text, or after the system message
+    with RAG_SYSTEM_CONTEXT (``add_or_update_user_message`` / ``add_or_update_system_message``)."""
+    context = "".join(
+        f'<source id="{i}" name="{name}">{text}</source>\n'
+        for i, (name, text) in enumerate(files, start=1)
+    ).strip()
+    question = messages[-1]["content"]
+    wrapper = template or (PROMPTS / "open-webui" / "rag.txt").read_text()
+    wrapper = wrapper.replace("{{CONTEXT}}", context).replace("{{QUERY}}", question)
+    sent = [dict(m) for m in messages]
+    if not system_context:
+        sent[-1]["content"] = f"{wrapper}\n{question}"
+    elif sent[0]["role"] == "system":
+        sent[0]["content"] = f"{sent[0]['content']}\n{wrapper}"
+    else:
+        sent.insert(0, {"role": "system", "content": wrapper})
+    return sent

@@ -364,8 +364,8 @@ def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
 def test_the_fallback_quotes_its_passage_with_the_neighbours_in_its_section(
     settings: Settings, embedder: HashEmbedder, tmp_path: Path
 ) -> None:
-    from ingest.chunking import TokenChunker
     from ingest.loaders import load_document
+    from rag.chunking import TokenChunker
 
     page = tmp_path / "tuples.md"
     page.write_text(

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from ingest.chunking import TokenChunker, chunk_id
+from rag.chunking import TokenChunker, chunk_id
 from rag.types import Document, Section
 from tests.fakes import HashEmbedder
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunking import TokenChunker
 from ingest.loaders import load_document
 from rag.catalog import open_collection, state_path
+from rag.chunking import TokenChunker
 from rag.config import Settings
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from tests.conftest import MODEL_CACHE

@@ -23,7 +23,13 @@ from rag.display import SourceNames
 from rag.types import Citation
 from tests.conftest import API_KEY, COFFEE, COFFEE_REPLY, LiveServer, _fill, check_openai_error
 from tests.fakes import HashEmbedder, ScriptedGenerator
-from tests.frontend_requests import DESCALING, librechat_prompt, open_webui_prompt, task_request
+from tests.frontend_requests import (
+    DESCALING,
+    librechat_prompt,
+    open_webui_attachment,
+    open_webui_prompt,
+    task_request,
+)
 
 OPEN_WEBUI_AGENT = {"User-Agent": "Python/3.11 aiohttp/3.12.15"}
 DESCALE = {"role": "user", "content": "how often do I descale the machine"}
@@ -303,6 +309,56 @@ def test_the_openai_sdk_reads_answers_with_and_without_source_events(make_api: M
         assert title.model_extra == {}
 
 
+# --- attached files -------------------------------------------------------------------------
+
+PUMP = "The Zephyr-9 pump must be primed with 40 ml of water before first use."
+PUMP_QUESTION = {"role": "user", "content": "How much water does the pump need before first use?"}
+FILLER = " ".join(f"Section {i} of the manual covers cleaning the drip tray." for i in range(60))
+
+
+def test_an_attached_file_is_answered_from_and_cited_by_its_name(make_api: MakeApi) -> None:
+    generator = ScriptedGenerator(["Prime it with 40 ml of water [1]."])
+    api = make_api(generator)
+    messages = open_webui_attachment([PUMP_QUESTION], [("pump.txt", f"{FILLER}\n\n{PUMP}")])
+    assert len(messages[-1]["content"]) > 2000  # longer than a question may be
+    response = api.post(
+        "/v1/chat/completions",
+        json={"model": "rag-default", "messages": messages, "stream": True},
+        headers=OPEN_WEBUI_AGENT,
+    )
+    assert response.status_code == 200, response.text
+    chunks = sse_chunks(response)
+    text = streamed_text(chunks)
+    assert "40 ml" in text and "`pump.txt`" in text
+    citations = next(c for c in chunks if "citations" in c)["citations"]
+    assert citations[0]["source"] == "pump.txt" and PUMP in citations[0]["quote"]
+    sources = [c["event"]["data"] for c in chunks if "event" in c]
+    assert sources[0]["source"]["name"] == "pump.txt"
+    (prompt,) = generator.prompts
+    shown = prompt[-1]["content"]
+    assert PUMP in shown and "### Task" not in shown and "<source" not in shown
+    assert "Question: How much water does the pump need before first use?" in shown
+
+
+def test_the_collection_still_answers_beside_an_unrelated_attachment(make_api: MakeApi) -> None:
+    api = make_api(ScriptedGenerator([COFFEE_REPLY]))
+    messages = open_webui_attachment([DESCALE], [("pump.txt", PUMP)], system_context=True)
+    response = api.post("/v1/chat/completions", json={"model": "rag-default", "messages": messages})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["citations"][0]["source"] == "/d/coffee.md"
+    assert body["choices"][0]["message"]["content"].startswith(COFFEE_REPLY)
+
+
+def test_too_much_attached_text_is_refused_with_its_setting(make_api: MakeApi) -> None:
+    api = make_api(ScriptedGenerator([COFFEE_REPLY]), max_attached_chars=len(PUMP) - 1)
+    messages = open_webui_attachment([PUMP_QUESTION], [("pump.txt", PUMP)])
+    response = api.post("/v1/chat/completions", json={"model": "rag-default", "messages": messages})
+    check_openai_error(response, 400, "messages")
+    message = response.json()["error"]["message"]
+    assert "RAG_MAX_ATTACHED_CHARS" in message and "pump.txt" in message
+
+
 # --- the real service -----------------------------------------------------------------------
 
 
@@ -361,3 +417,18 @@ def test_the_real_service_sends_source_events_to_open_webui(live_server: LiveSer
     files = {s["metadata"][0]["file"] for s in sources}
     assert "tomatoes.rst" in files and not any(f.startswith("/") for f in files)
     assert all(s["document"][0].strip() for s in sources)
+
+
+@pytest.mark.real_models
+def test_the_real_service_answers_from_a_file_attached_in_open_webui(
+    live_server: LiveServer,
+) -> None:
+    messages = open_webui_attachment([PUMP_QUESTION], [("pump.txt", f"{FILLER}\n\n{PUMP}")])
+    body = {"model": "rag-default", "messages": messages, "stream": False}
+    response = live_server.http.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert not answer["rag"]["abstained"]
+    cited = [c for c in answer["citations"] if c["source"] == "pump.txt"]
+    assert cited and "40 ml" in cited[0]["quote"]
+    assert "`pump.txt`" in answer["choices"][0]["message"]["content"]

@@ -9,12 +9,12 @@ from typing import Any, cast
 
 import pytest
 
-from ingest.chunking import TokenChunker
 from ingest.pipeline import IngestPipeline, NoProgress, write_chunks
 from ingest.runs import plan_ingest, run_ingest
 from ingest.state import SyncState
 from ingest.sync import excluded
 from rag.catalog import open_collection, state_path
+from rag.chunking import TokenChunker
 from rag.config import Settings
 from rag.errors import InvalidInputError, PermissionDeniedError, StoreLockedError
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore
@@ -150,7 +150,7 @@ def test_crash_before_commit_leaves_no_orphans(
     write(docs / "a.txt", "alpha " * 40)
     state = SyncState(state_path(settings, store.collection))
     # Simulate a crash after the upsert of a file that was then deleted: ids are pending only.
-    from ingest.chunking import chunk_id
+    from rag.chunking import chunk_id
     from rag.types import Chunk
 
     orphan = Chunk(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.chunking import TokenChunker
 from ingest.loaders import load_document
 from rag.answering import join_chunks
+from rag.chunking import TokenChunker
 from rag.config import Settings
 from rag.retrieval import HybridRetriever, spread_sources
 from rag.store.base import CollectionInfo

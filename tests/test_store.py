@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunking import chunk_id
+from rag.chunking import chunk_id
 from rag.config import Settings
 from rag.errors import CollectionMismatchError, CollectionNotFoundError, StoreLockedError
 from rag.store.base import CollectionInfo, SearchQuery, VectorStore, path_prefixes

@@ -77,8 +77,8 @@ def prepare_collection(
     filled is refused: evaluation drops and prunes its collection.
     """
     from ingest.pipeline import write_chunks
-    from ingest.runs import make_chunker
     from rag.catalog import drop_collection, open_collection, state_path
+    from rag.chunking import make_chunker
 
     if state_path(settings, collection).exists():
         raise InvalidInputError(

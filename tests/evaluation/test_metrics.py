@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ingest.chunking import chunk_id
+from rag.chunking import chunk_id
 from rag.evaluation.metrics import (
     mrr_at_k,
     ndcg_at_k,

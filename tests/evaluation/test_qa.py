@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.chunking import chunk_id
 from rag.answering import Answerer
 from rag.catalog import open_collection
+from rag.chunking import chunk_id
 from rag.config import Settings
 from rag.errors import InvalidInputError
 from rag.evaluation import evaluate_qa

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 
+from rag.config import Settings
+from rag.embedding import Embedder
 from rag.types import SECTION_SEPARATOR, Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -133,3 +135,13 @@ class TokenChunker:
                     yield start + sub_start, sub
             else:
                 yield start, piece
+
+
+def make_chunker(settings: Settings, embedder: Embedder) -> TokenChunker:
+    """The chunker the settings ask for, sized in ``embedder``'s tokens."""
+    return TokenChunker(
+        embedder.count_tokens,
+        max_tokens=embedder.max_tokens,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+    )
