@@ -163,6 +163,10 @@ class ChatService:
         )
 
     @property
+    def answerer(self) -> Answerer:
+        return self._answerer
+
+    @property
     def names(self) -> Callable[[str], str]:
         """How the answers name a file."""
         return self._names

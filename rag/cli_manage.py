@@ -68,6 +68,27 @@ def eval_retrieval(
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
 
 
+@eval_app.command("followups")
+def eval_followups(
+    conversations: Annotated[
+        Path, typer.Argument(help="JSONL: id, kind, earlier, question, gold_sources.")
+    ],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score follow-up questions' retrieval, as asked and as rewritten.
+
+    Retrieval hit@5 of each follow-up searched alone, and as the chat service searches it
+    after rewriting it from the earlier questions.
+    """
+    from rag.evaluation import evaluate_followups
+
+    settings = load_settings(collection)
+    with errors():
+        report = evaluate_followups(settings, conversations)
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.table())
+
+
 @eval_app.command("qa")
 def eval_qa(
     questions: Annotated[Path, typer.Argument(help="JSONL: id, question, gold_sources, ...")],

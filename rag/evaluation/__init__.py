@@ -6,10 +6,20 @@
 - ``retrieval``: ``evaluate_retrieval``, which ingests the corpus through ingestion's own
   embed -> upsert step and scores each retrieval mode;
 - ``qa``: ``evaluate_qa``, which asks every question through ``Answerer.ask`` and scores the
-  answers, citations and abstentions.
+  answers, citations and abstentions;
+- ``followups``: ``evaluate_followups``, retrieval hit@5 of follow-up questions as asked and
+  as the chat service rewrites them from the conversation.
 """
 
 from rag.evaluation.beir import BeirDataset, CorpusDoc, corpus_documents, load_beir, load_qrels
+from rag.evaluation.followups import (
+    FollowUp,
+    FollowUpOutcome,
+    FollowUpReport,
+    evaluate_followups,
+    load_followups,
+    run_followups,
+)
 from rag.evaluation.metrics import (
     Pooling,
     Qrels,
@@ -46,6 +56,9 @@ __all__ = [
     "MODES",
     "BeirDataset",
     "CorpusDoc",
+    "FollowUp",
+    "FollowUpOutcome",
+    "FollowUpReport",
     "IngestTiming",
     "Mode",
     "ModeResult",
@@ -57,9 +70,11 @@ __all__ = [
     "RetrievalReport",
     "Run",
     "corpus_documents",
+    "evaluate_followups",
     "evaluate_qa",
     "evaluate_retrieval",
     "load_beir",
+    "load_followups",
     "load_qa",
     "load_qrels",
     "mrr_at_k",
@@ -70,6 +85,7 @@ __all__ = [
     "rank_hits",
     "recall_at_k",
     "retrieval_metrics",
+    "run_followups",
     "score_qa",
     "source_matches",
     "timing_summary",
