@@ -12,9 +12,10 @@ This is what /v1/chat/completions does, apart from the OpenAI wire format (rag.a
    Markdown "Sources" footer for clients that show only text, which names each file by its
    path relative to the folder it was ingested from (rag.display).
 
-Streaming follows RAG_STREAM_MODE: 'live' (the default) sends tokens as they come and appends a
-marked correction when the answer fails the check; 'checked' sends nothing of the answer before
-it passed the check.
+Streaming follows RAG_STREAM_MODE: 'live' sends tokens as they come and appends a marked
+correction when the answer fails the check; 'checked' sends nothing of the answer before it
+passed the check; 'auto' (the default) is checked with the local model, live behind a model
+server.
 """
 
 from __future__ import annotations
@@ -233,10 +234,22 @@ class ChatService:
         assert result is not None
         return result
 
+    @property
+    def stream_mode(self) -> Literal["checked", "live"]:
+        """RAG_STREAM_MODE, with 'auto' decided for the generator: checked for the local
+        model, live behind a model server."""
+        mode = self._settings.stream_mode
+        if mode == "auto":
+            return "checked" if self._settings.generator == "local" else "live"
+        return mode
+
     def stream(
-        self, chat: ChatPrepared, *, mode: Literal["checked", "live"]
+        self, chat: ChatPrepared, *, mode: Literal["auto", "checked", "live"] = "auto"
     ) -> Iterator[ChatEvent]:
-        """Text deltas, then the ChatResult (whose ``content`` is all the deltas joined)."""
+        """Text deltas, then the ChatResult (whose ``content`` is all the deltas joined).
+        ``mode`` 'auto' is the configured stream mode (``stream_mode``)."""
+        if mode == "auto":
+            mode = self.stream_mode
         if mode == "live" and not self._answerer.quoting:  # a quote has no tokens to stream
             return self._live(chat)
         return self._checked(chat, pieces=True)

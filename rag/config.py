@@ -290,15 +290,17 @@ class Settings(BaseSettings):
     openai_timeout: float = Field(120.0, gt=0, description="Seconds to wait for that server.")
 
     # --- OpenAI-compatible API (/v1/chat/completions, /v1/embeddings) ----------------------
-    stream_mode: Literal["checked", "live"] = Field(
-        "live",
+    stream_mode: Literal["auto", "checked", "live"] = Field(
+        "auto",
         description="Streamed chat answers (/v1/chat/completions with stream: true). 'live': "
         "tokens are sent as the model writes them and, when the finished answer fails the "
         "grounding check, a marked correction quoting the documents is appended at the end; "
         "'checked': the answer is generated whole and passes the check before any of it is "
         "sent (then in several chunks), so a client never shows an unsupported answer, but "
         "the first token waits for the whole answer (and for the judge when it is quoted). "
-        "Answers that are not streamed are always checked.",
+        "'auto': 'checked' with the local model, whose first words are often wrong (with "
+        "RAG_ANSWER_MODE=auto it quotes, which has no tokens to stream anyway), 'live' behind "
+        "RAG_GENERATOR=openai. Answers that are not streamed are always checked.",
     )
     query_rewrite: Literal["rules", "model", "off"] = Field(
         "rules",

@@ -575,7 +575,8 @@ class OpenWebUI:
             body["chat_variables"] = {}
         else:
             body["chat_id"] = chat_id
-        body = {key: value for key, value in body.items() if value is not None}
+        # Like JSON.stringify, which leaves undefined out; parent_id null means "a new chat".
+        body = {k: v for k, v in body.items() if v is not None or k == "parent_id"}
         reply = self._json("POST", "/api/chat/completions", json=body)
         if not isinstance(reply, dict) or not reply.get("chat_id"):
             raise RuntimeError(f"unexpected reply to /api/chat/completions: {reply!r}")

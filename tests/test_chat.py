@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from rag.answering import SYSTEM_PROMPT, Answerer
 from rag.chat import (
     CORRECTION,
@@ -113,6 +115,28 @@ def test_live_stream_sends_tokens_and_appends_a_marked_correction(
     result = events[-1]
     assert isinstance(result, ChatResult) and result.answer.extractive
     assert result.content == "".join(deltas)
+
+
+@pytest.mark.parametrize(("generator_kind", "mode"), [("local", "checked"), ("openai", "live")])
+def test_the_default_stream_mode_is_checked_for_the_local_model_and_live_behind_a_server(
+    settings: Settings,
+    embedder: HashEmbedder,
+    filled_store: VectorStore,
+    generator_kind: str,
+    mode: str,
+) -> None:
+    configured = settings.model_copy(update={"generator": generator_kind})
+    assert configured.stream_mode == "auto"
+    generator = ScriptedGenerator(["The moon is made of green cheese [1]."])
+    service = chat_service(configured, embedder, filled_store, generator)
+    assert service.stream_mode == mode
+    events = list(service.stream(service.prepare(QUESTION)))
+    sent = "".join(e.text for e in events if isinstance(e, ChatDelta))
+    assert ("cheese" in sent) is (mode == "live")  # the wrong line is never sent first locally
+    pinned = chat_service(
+        configured.model_copy(update={"stream_mode": "live"}), embedder, filled_store, generator
+    )
+    assert pinned.stream_mode == "live"
 
 
 def test_live_stream_of_a_supported_answer_has_no_correction(

@@ -239,7 +239,7 @@ def chat_completion_stream(
     """``source_events``: one chunk per citation carries it as Open WebUI's source event."""
     service, chat = start_chat(body, state, cancel)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    events = service.stream(chat, mode=state.settings.stream_mode)
+    events = service.stream(chat)
     return sse_events(
         events,
         model=body.model,
