@@ -322,10 +322,25 @@ class Answerer:
                 return PreparedAnswer(
                     question, hits, [], [], True, timings, unmentioned=unmentioned, attached=chunks
                 )
+        embedder = self._retriever.embedder
+        if self.quoting:  # no prompt: every hit may be quoted, chosen by its sentences
+            passages = [Passage(i + 1, hit, hit.chunk.text) for i, hit in enumerate(hits)]
+            support = supporting_sentences(query, passages, embedder, top=_SUPPORT_RANKED)
+            timings["context_ms"] = (time.perf_counter() - started) * 1000 - timings["retrieve_ms"]
+            return PreparedAnswer(
+                question,
+                hits,
+                passages,
+                [],
+                False,
+                timings,
+                support,
+                query=query.strip(),
+                attached=chunks,
+            )
         framing = "\n".join([*earlier, instructions or "", question])
         budget = self.context_budget(framing)
         count = self._generator.count_tokens
-        embedder = self._retriever.embedder
         if self._settings.llm_context == "passages":
             passages = build_passages(hits, count_tokens=count, budget=budget)
             support = supporting_sentences(query, passages, embedder, top=_SUPPORT_SHOWN)
@@ -377,20 +392,19 @@ class Answerer:
         if prepared.abstained:
             return Answer(prepared.abstain_message, [], True, prepared.timings)
         supporting = [SupportingSentence(s.n, s.text) for s in prepared.support[:_SUPPORT_SHOWN]]
-        if self.quoting:
-            claims = ["quoting"]
+        if self.quoting:  # the best passage is quoted, even when no sentence of it ranks
+            extractive = bool(prepared.passages)
         else:
             claims = (
                 unsupported_claims(text, prepared.passages, question=prepared.question)
                 if text.strip()
                 else [""]
             )
-        # A quote needs a supporting sentence to choose its passage, except when quoting is
-        # the answer: then the best passage is quoted even without one.
-        extractive = bool(claims) and bool(prepared.support or (self.quoting and prepared.passages))
+            # The fallback needs a supporting sentence to choose the passage it quotes.
+            extractive = bool(claims) and bool(prepared.support)
         if extractive:
             if not self.quoting:
-                log.info("answer failed the grounding check (%r); quoting the sources", claims[:1])
+                log.info("answer failed the grounding check; quoting the sources")
             passage, window = self._fallback(prepared)
             # Cited as the quoted passage, not by markers found in the quote: documents hold
             # brackets of their own (argv[1], a[0]) that must stay as written.
