@@ -62,6 +62,9 @@ class ChatOptions:
     """Caps the configured RAG_LLM_MAX_NEW_TOKENS; never raises it."""
     stop: Sequence[str] = ()
     """The answer ends before the first of these (as OpenAI's ``stop``)."""
+    footer: bool = True
+    """End the text with the Markdown Sources footer (a client that shows the citations in
+    its own way, as Open WebUI does from source events, needs none)."""
 
 
 @dataclass
@@ -317,7 +320,8 @@ class ChatService:
         content = answer.answer
         if answer.extractive:
             content += f"\n\n{QUOTE_NOTE if self._answerer.quoting else QUOTED_NOTE}"
-        content += sources_footer(answer.citations, self._names)
+        if chat.options.footer:
+            content += sources_footer(answer.citations, self._names)
         if pieces:
             for piece in split_for_streaming(content):
                 yield ChatDelta(piece)
@@ -345,7 +349,8 @@ class ChatService:
             tail = answer.answer[len(raw.strip()) :]  # e.g. the [n] a model forgot
         else:
             tail = ""
-        tail += sources_footer(answer.citations, self._names)
+        if chat.options.footer:
+            tail += sources_footer(answer.citations, self._names)
         if tail:
             sent.append(tail)
             yield ChatDelta(tail)

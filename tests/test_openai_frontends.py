@@ -233,6 +233,7 @@ def test_source_events_are_sent_to_open_webui_before_the_finish(make_api: MakeAp
     chunks = _stream(api, OPEN_WEBUI_AGENT)
     events = [c for c in chunks if "event" in c]
     assert len(events) == 1
+    assert streamed_text(chunks).strip() == COFFEE_REPLY  # no footer: the panel shows sources
     finish = next(
         i for i, c in enumerate(chunks) if c["choices"] and c["choices"][0]["finish_reason"]
     )
@@ -298,7 +299,9 @@ def test_the_openai_sdk_reads_answers_with_and_without_source_events(make_api: M
         )
         chunks = list(stream)
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        assert text.startswith(COFFEE_REPLY) and "**Sources**" in text
+        assert text.startswith(COFFEE_REPLY)
+        # Open WebUI shows the sources in its own panel: the footer is only for other clients.
+        assert ("**Sources**" in text) is (setting == "off")
         with_events = [c for c in chunks if (c.model_extra or {}).get("event")]
         assert len(with_events) == (1 if setting == "openwebui" else 0)
         title = client.chat.completions.create(
@@ -329,7 +332,7 @@ def test_an_attached_file_is_answered_from_and_cited_by_its_name(make_api: MakeA
     assert response.status_code == 200, response.text
     chunks = sse_chunks(response)
     text = streamed_text(chunks)
-    assert "40 ml" in text and "`pump.txt`" in text
+    assert "40 ml" in text and "**Sources**" not in text  # Open WebUI shows its own panel
     citations = next(c for c in chunks if "citations" in c)["citations"]
     assert citations[0]["source"] == "pump.txt" and PUMP in citations[0]["quote"]
     sources = [c["event"]["data"] for c in chunks if "event" in c]

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from rag.api.errors import SERVER_ERROR, OpenAIError, error_body
@@ -184,13 +184,18 @@ def _usage(result: ChatResult) -> Usage:
 
 
 def start_chat(
-    body: ChatCompletionRequest, state: ServiceState, cancel: threading.Event | None = None
+    body: ChatCompletionRequest,
+    state: ServiceState,
+    cancel: threading.Event | None = None,
+    *,
+    footer: bool = True,
 ) -> tuple[ChatService, ChatPrepared]:
     """Check the request and retrieve: every 4xx is raised here, before any stream starts.
-    Once ``cancel`` is set, the generation stops at its next token (GenerationCancelled)."""
+    Once ``cancel`` is set, the generation stops at its next token (GenerationCancelled).
+    ``footer``: end the text with the Markdown Sources footer."""
     check_sizes(body, state.settings)
     collection = collection_for(body.model, state.settings)
-    options = chat_options(body)
+    options = replace(chat_options(body), footer=footer)
     turns = to_turns(body.messages)
     service = ChatService(
         state.answerer(collection, cancel=cancel),
@@ -207,8 +212,9 @@ def chat_completion(
     *,
     source_events: bool = False,
 ) -> ChatCompletion:
-    """``source_events``: also give the citations as Open WebUI's ``sources``."""
-    service, chat = start_chat(body, state, cancel)
+    """``source_events``: also give the citations as Open WebUI's ``sources`` (which it shows
+    in its own panel, so the text has no Sources footer)."""
+    service, chat = start_chat(body, state, cancel, footer=not source_events)
     result = service.complete(chat)
     return ChatCompletion(
         id=new_completion_id(),
@@ -236,8 +242,9 @@ def chat_completion_stream(
     *,
     source_events: bool = False,
 ) -> Iterator[str]:
-    """``source_events``: one chunk per citation carries it as Open WebUI's source event."""
-    service, chat = start_chat(body, state, cancel)
+    """``source_events``: one chunk per citation carries it as Open WebUI's source event
+    (which it shows in its own panel, so the text has no Sources footer)."""
+    service, chat = start_chat(body, state, cancel, footer=not source_events)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     events = service.stream(chat)
     return sse_events(
