@@ -9,11 +9,16 @@ system message) sends::
     <source id="1" name="notes.txt">...the file's text, or its best chunks...</source>
     </context>
 
+    <attached_files>
+    <file type="file" id="..." name="notes.txt"/>
+    </attached_files>
+
     How long must the pump be primed?
 
-``unwrap`` takes the sources out and leaves the question the user typed; ``attached_hits``
-cuts the sources into chunks as ingestion does and ranks them for the question by the same
-embedding model, so they can stand among the collection's hits and be cited by their name.
+``unwrap`` takes the sources and the file list out and leaves the question the user typed;
+``attached_hits`` cuts the sources into chunks as ingestion does and ranks them for the
+question by the same embedding model, so they can stand among the collection's hits and be
+cited by their name.
 The same tags carry Open WebUI's web-search and knowledge results; they are passages the user
 chose to send, and are treated alike.
 """
@@ -34,6 +39,8 @@ from rag.types import Chunk, Document, Hit, Section
 _SOURCE = re.compile(r"<source\b([^>]*)>(.*?)</source>", re.DOTALL | re.IGNORECASE)
 _ATTRIBUTE = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _CONTEXT = re.compile(r"<context>(.*?)</context>", re.DOTALL | re.IGNORECASE)
+# Open WebUI lists the attached files (names and ids, no text) before the question.
+_FILE_LIST = re.compile(r"<attached_files>.*?</attached_files>", re.DOTALL | re.IGNORECASE)
 _USER_QUERY = re.compile(r"<user_query>(.*?)</user_query>", re.DOTALL | re.IGNORECASE)
 # Where Open WebUI's default template (and templates written after it) starts.
 _TEMPLATE_START = re.compile(r"^#{1,4}\s*Task\s*:", re.MULTILINE | re.IGNORECASE)
@@ -81,6 +88,7 @@ def unwrap(message: str, *, question: bool) -> Unwrapped:
     ``<user_query>`` tag); else it is a system message, whose own text before the wrapper is
     kept. A message without ``<source>`` tags is returned as it is.
     """
+    message = without_file_list(message)
     if "<source" not in message.lower():
         return Unwrapped(message, [])
     context = _CONTEXT.search(message)
@@ -100,6 +108,14 @@ def unwrap(message: str, *, question: bool) -> Unwrapped:
         start = _TEMPLATE_START.search(before)
         text = (before[: start.start()] if start else before) + after
     return Unwrapped(text.strip(), attachments)
+
+
+def without_file_list(text: str) -> str:
+    """``text`` without a frontend's list of attached files (Open WebUI's
+    ``<attached_files>``), which names them but holds none of their text."""
+    if "<attached_files>" not in text.lower():
+        return text
+    return _FILE_LIST.sub("", text).strip()
 
 
 def attached_chunks(attachments: Sequence[Attachment], chunker: TokenChunker) -> list[Chunk]:

@@ -5,7 +5,7 @@ tables): the block holding the sentence that best supports an answer, the block 
 when the sentence needs it (a label, a lead-in ending in a colon, a sentence that points
 back), the blocks after it as far as ``SPAN_CHARS`` reaches (documentation states a thing
 first and qualifies it after), then, if room is left, the blocks before it. The supporting
-sentence is set in bold. A table comes out as Markdown rows under its header row, never as
+sentence is set in bold, and lines that a file wrapped at a fixed width are joined. A table comes out as Markdown rows under its header row, never as
 a run-on of cells.
 """
 
@@ -23,6 +23,10 @@ SPAN_CHARS = 1300
 _SHORT_BLOCK = 120  # a block this short says little alone: its neighbour comes along
 _LABEL_CHARS = 60
 _LABEL_PREFIX = re.compile(r"^[^:]{1,80}: ")
+# A line break inside a sentence, as a file wrapped at a fixed width has one: a line of some
+# length that ends in a word, a comma or a semicolon, and a next line that goes on in lower
+# case. Chat frontends render every line break, which would leave the quote ragged.
+_WRAPPED = re.compile(r"(?<=[^\n]{40})(?<=[\w,;])[ \t]*\n(?=[a-z0-9(])")
 
 
 @dataclass(frozen=True)
@@ -107,14 +111,23 @@ def _needs_previous(previous: str, block: str) -> bool:
     )
 
 
+def unwrap_lines(text: str) -> str:
+    """``text`` with the line breaks that only wrap a sentence made spaces."""
+    return _WRAPPED.sub(" ", text)
+
+
 def _render(block: str, sentence: str | None, span: int) -> str:
     if _is_table(block):
         return _table(block, sentence, span)
-    if sentence and sentence in block:
-        start = block.index(sentence)
+    block = unwrap_lines(block)
+    pattern = _pattern(sentence) if sentence else None
+    found = pattern.search(block) if pattern else None
+    if found:
         # Bold inside one line only: Markdown does not carry ** across a line break.
-        bolded = "\n".join(f"**{line}**" if line.strip() else line for line in sentence.split("\n"))
-        return block[:start] + bolded + block[start + len(sentence) :]
+        bolded = "\n".join(
+            f"**{line}**" if line.strip() else line for line in found.group(0).split("\n")
+        )
+        return block[: found.start()] + bolded + block[found.end() :]
     return block
 
 

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rag.attachments import without_file_list
 from rag.conversation import Conversation, Role, Turn, rewrite_with_rules, topic_words
 from rag.errors import RagError
 from rag.generation import Generator, Message
@@ -175,8 +176,10 @@ def _open_webui_history(quoted: str) -> tuple[Turn, ...]:
     get_messages_content); a message's later lines follow it unmarked."""
     turns: list[Turn] = []
     marks = list(_ROLE_LINE.finditer(quoted))
-    for mark, after in zip(marks, [*marks[1:], None], strict=True):
-        content = quoted[mark.end() : after.start() if after else len(quoted)].strip()
+    for mark, after in zip(marks, [*marks[1:], None][: len(marks)], strict=True):
+        # A user turn quotes the files attached to it by name only: not its topic.
+        content = without_file_list(quoted[mark.end() : after.start() if after else len(quoted)])
+        content = content.strip()
         role = mark.group(1).lower()
         turns.append(Turn(_ROLES.get(role, "assistant"), content))
     return tuple(turns)

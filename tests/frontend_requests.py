@@ -91,15 +91,24 @@ def open_webui_attachment(
     """``messages`` as Open WebUI sends them when ``files`` (name, text) are attached to the
     last one: each text in a ``<source>`` tag (its ``get_source_context``), in the RAG template
     (``rag_template``), put before the last user message's text, or after the system message
-    with RAG_SYSTEM_CONTEXT (``add_or_update_user_message`` / ``add_or_update_system_message``)."""
+    with RAG_SYSTEM_CONTEXT (``add_or_update_user_message`` / ``add_or_update_system_message``);
+    the user message lists the files in ``<attached_files>`` before the typed question."""
+    ids = [f"b391dc2f-6dcf-411f-a6d0-5cac99cf76c{i}" for i in range(len(files))]
     context = "".join(
-        f'<source id="{i}" name="{name}">{text}</source>\n'
+        f'<source id="{i}" name="{name}" resource-type="file" resource-id="{ids[i - 1]}">'
+        f"{text}</source>\n"
         for i, (name, text) in enumerate(files, start=1)
     ).strip()
-    question = messages[-1]["content"]
+    # The frontend lists the attached files (no text) before the typed question.
+    listed = "".join(
+        f'<file type="file" id="{id_}" url="{id_}" content_type="text/plain" name="{name}"/>\n'
+        for id_, (name, _) in zip(ids, files, strict=True)
+    )
+    question = f"<attached_files>\n{listed}</attached_files>\n\n{messages[-1]['content']}"
     wrapper = template or (PROMPTS / "open-webui" / "rag.txt").read_text()
     wrapper = wrapper.replace("{{CONTEXT}}", context).replace("{{QUERY}}", question)
     sent = [dict(m) for m in messages]
+    sent[-1]["content"] = question
     if not system_context:
         sent[-1]["content"] = f"{wrapper}\n{question}"
     elif sent[0]["role"] == "system":

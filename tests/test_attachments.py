@@ -113,3 +113,11 @@ def test_merged_hits_keep_the_collections_order_and_place_attached_hits_by_simil
     assert [h.chunk.text for h in merged] == ["x", "a", "b", "c"]
     assert [h.chunk.text for h in merge_hits(collection, attached, 2)] == ["x", "a"]
     assert [h.chunk.text for h in merge_hits([], attached, 5)] == ["x", "y"]
+
+
+def test_the_list_of_attached_files_is_not_part_of_the_question() -> None:
+    sent = open_webui_attachment([{"role": "user", "content": ASKED}], [("pump.txt", PUMP)])
+    assert "<attached_files>" in sent[-1]["content"]
+    assert split_conversation(_turns(sent)).question == ASKED
+    listed_only = '<attached_files>\n<file type="file" name="a.txt"/>\n</attached_files>\n\nWhy?'
+    assert unwrap(listed_only, question=True).text == "Why?"

@@ -106,3 +106,24 @@ def test_quote_mode_quotes_the_best_passage_when_no_sentence_ranks(settings: Set
     answer = answerer.finish(prepared, "")
     assert answer.extractive and answer.answer == "x = 1\ny = 2 [1]"
     assert [c.source for c in answer.citations] == ["/d/code.md"]
+
+
+def test_lines_wrapped_at_a_fixed_width_are_joined_and_others_kept() -> None:
+    text = (
+        "Fill the water tank with 500 ml of water and one sachet of descaler, place a large\n"
+        "cup under the spout and hold both buttons for five seconds. The cycle\n"
+        "takes about 25 minutes.\n"
+        "Rinse the tank afterwards.\n\n"
+        "Opening hours\nThe office opens at 8:00.\n\n"
+        "import os\nimport sys\n    x = os.getcwd()"
+    )
+    quoted = excerpt(text, ["The cycle takes about 25 minutes."])
+    first, second, third = quoted.text.split("\n\n")
+    assert first == (
+        "Fill the water tank with 500 ml of water and one sachet of descaler, place a large "
+        "cup under the spout and hold both buttons for five seconds. "
+        "**The cycle takes about 25 minutes.**\nRinse the tank afterwards."
+    )
+    assert second == "Opening hours\nThe office opens at 8:00."  # a heading line stays
+    assert third == "import os\nimport sys\n    x = os.getcwd()"  # code stays as written
+    assert quoted.supporting == ["The cycle\ntakes about 25 minutes."]

@@ -256,3 +256,22 @@ def test_clean_title_strips_labels_quotes_and_markers() -> None:
     assert clean_title("descale schedule [1].", QUESTION) == "descale schedule"
     assert clean_title("Aurora 3000 Descaling", QUESTION) == "Aurora 3000 Descaling"
     assert clean_title("Aurora " * 12, QUESTION) == ""
+
+
+def test_a_query_task_leaves_out_the_list_of_attached_files() -> None:
+    asked = (
+        '<attached_files>\n<file type="file" id="f1" name="pump.txt"/>\n</attached_files>\n\n'
+        "How much water does the Zephyr-9 pump need?"
+    )
+    prompt = open_webui_prompt("queries", [{"role": "user", "content": asked}])
+    task = recognise_task([Turn("user", prompt)])
+    assert task is not None and task.kind == "queries"
+    (query,) = json.loads(TaskAnswerer(None).answer(task))["queries"]
+    assert query == "How much water does the Zephyr-9 pump need?"
+
+
+def test_a_task_with_an_empty_history_is_answered() -> None:
+    prompt = open_webui_prompt("queries", [])
+    task = recognise_task([Turn("user", prompt)])
+    assert task is not None and task.history == ()
+    assert json.loads(TaskAnswerer(None).answer(task)) == {"queries": []}
