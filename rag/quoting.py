@@ -124,11 +124,18 @@ def _render(block: str, sentence: str | None, span: int) -> str:
     found = pattern.search(block) if pattern else None
     if found:
         # Bold inside one line only: Markdown does not carry ** across a line break.
-        bolded = "\n".join(
-            f"**{line}**" if line.strip() else line for line in found.group(0).split("\n")
-        )
+        bolded = "\n".join(_bold(line) for line in found.group(0).split("\n"))
         return block[: found.start()] + bolded + block[found.end() :]
     return block
+
+
+def _bold(line: str) -> str:
+    """``line`` in bold; spaces stay outside the markers, where Markdown needs them."""
+    text = line.strip()
+    if not text:
+        return line
+    start = line.index(text)
+    return f"{line[:start]}**{text}**{line[start + len(text) :]}"
 
 
 def _table(block: str, sentence: str | None, span: int) -> str:

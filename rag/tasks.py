@@ -302,9 +302,19 @@ def _topic(text: str, *, limit: int) -> list[str]:
     chosen: list[str] = []
     for word in [*named_terms(text), *lookup_words(text)]:
         lower = word.lower()
-        if lower not in _QUESTION_WORDS and lower not in {c.lower() for c in chosen}:
+        if lower in _QUESTION_WORDS:
+            continue
+        # One name once: "Zephyr" and "Zephyr-9" are one, shown by the fuller form.
+        same = next((i for i, c in enumerate(chosen) if _parts(c) & _parts(word)), None)
+        if same is None:
             chosen.append(word)
+        elif chosen[same].lower() in lower and len(word) > len(chosen[same]):
+            chosen[same] = word
     return chosen[:limit]
+
+
+def _parts(word: str) -> set[str]:
+    return {p for p in re.split(r"[^0-9a-z]+", word.lower()) if p and not p.isdigit()}
 
 
 def tags(questions: Sequence[str]) -> list[str]:

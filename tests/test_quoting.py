@@ -127,3 +127,11 @@ def test_lines_wrapped_at_a_fixed_width_are_joined_and_others_kept() -> None:
     assert second == "Opening hours\nThe office opens at 8:00."  # a heading line stays
     assert third == "import os\nimport sys\n    x = os.getcwd()"  # code stays as written
     assert quoted.supporting == ["The cycle\ntakes about 25 minutes."]
+
+
+def test_bold_markers_hold_no_spaces_inside() -> None:
+    text = "Zephyr-9 quick start  \nThe Zephyr-9 pump must be primed with 40 ml of water."
+    quoted = excerpt(text, [text])
+    assert quoted.text == (
+        "**Zephyr-9 quick start**  \n**The Zephyr-9 pump must be primed with 40 ml of water.**"
+    )

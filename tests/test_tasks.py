@@ -211,6 +211,8 @@ def test_without_a_model_a_title_is_the_questions_names_and_key_words() -> None:
         "title": "Aurora Descale Espresso Machine"
     }
     assert rule_title("How deep should tomato seeds be sown?") == "Tomato Seeds Sown"
+    # A name once, in its fuller form: not "Zephyr Water Prime Zephyr-9".
+    assert rule_title("How much water primes the Zephyr-9 pump?") == "Zephyr-9 Water Primes Pump"
     assert rule_title("hi") == "hi" and TaskAnswerer(None).title([]) == "New Chat"
 
 
