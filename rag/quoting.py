@@ -5,8 +5,8 @@ tables): the block holding the sentence that best supports an answer, the block 
 when the sentence needs it (a label, a lead-in ending in a colon, a sentence that points
 back), the blocks after it as far as ``SPAN_CHARS`` reaches (documentation states a thing
 first and qualifies it after), then, if room is left, the blocks before it. The supporting
-sentence is set in bold, and lines that a file wrapped at a fixed width are joined. A table comes out as Markdown rows under its header row, never as
-a run-on of cells.
+sentence is set in bold, and lines that a file wrapped at a fixed width are joined. A table
+comes out as Markdown rows under its header row, never as a run-on of cells.
 """
 
 from __future__ import annotations
