@@ -419,7 +419,7 @@ base, token, chat_id, out, expect, chromium, driver = sys.argv[1:8]
 options = webdriver.ChromeOptions()
 options.binary_location = chromium
 for arg in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu',
-            '--window-size=1366,900', '--lang=en-US'):
+            '--window-size=1366,1280', '--lang=en-US'):
     options.add_argument(arg)
 browser = webdriver.Chrome(service=Service(driver), options=options)
 browser.set_page_load_timeout(90)
@@ -774,10 +774,11 @@ class Walkthrough:
         step.add(f"OPENAI_API_BASE_URL={env['OPENAI_API_BASE_URL']}, OFFLINE_MODE=true")
         step.add(f"RAG_EMBEDDING_MODEL={embedding_model}")
         loaded = re.search(
-            r"Loading SentenceTransformer model from (\S+)", tail(self.owui_log, 400)
+            r"Loading SentenceTransformer model from (\S+)",
+            self.owui_log.read_text(errors="replace"),
         )
         step.add(
-            f"its embedding model loaded from {loaded.group(1)}"
+            f"its embedding model loaded from {loaded.group(1).rstrip('.')}"
             if loaded
             else "(no 'Loading SentenceTransformer' line in its log yet)"
         )
@@ -868,7 +869,9 @@ class Walkthrough:
                 line += f": {indent(text, 200)}"
             else:
                 sources = streamed_text(record.get("response", ""))[1]
-                line += f", {sources} source events"
+                line += (
+                    f", {len(request.get('tools') or [])} tools offered, {sources} source events"
+                )
             step.add(line)
 
     def socket_summary(self, chat_id: str) -> str:
@@ -911,7 +914,13 @@ class Walkthrough:
         if not follow_ups:
             step.fail("no follow-up suggestions were saved")
         step.add(f"Socket.IO events for this chat: {self.socket_summary(chat_id)}")
-        self.describe_requests(step, self.backend_requests(since))
+        records = self.backend_requests(since)
+        self.describe_requests(step, records)
+        if not any(request_kind(r.get("request")) == "task:queries" for r in records):
+            step.add(
+                "(no retrieval-query task: Open WebUI asks for queries only when files, "
+                "knowledge or web search are in play; see the attached-file chat)"
+            )
 
     def follow_up(self, step: Step) -> None:
         assert self.owui is not None and self.proxy is not None
@@ -985,6 +994,14 @@ class Walkthrough:
         step.add(f"title: {self.owui.wait_title(chat_id, 60)!r}")
         records = self.backend_requests(since)
         self.describe_requests(step, records)
+        for record in records:
+            if request_kind(record.get("request")) == "task:queries":
+                with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
+                    reply = json.loads(record["response"])["choices"][0]["message"]["content"]
+                    queries = json.loads(reply).get("queries") or []
+                    step.add(f"Open WebUI searched the file with the backend's queries {queries}")
+                    if any("<attached_files>" in q for q in queries):
+                        step.add("note: the queries carry Open WebUI's <attached_files> markup")
         answers = [
             r
             for r in records
@@ -996,6 +1013,16 @@ class Walkthrough:
             request = answers[-1]["request"]
             ATTACHMENT_REQUEST.write_text(json.dumps(request, indent=2, ensure_ascii=False) + "\n")
             step.add(f"the answer request's body is saved to {ATTACHMENT_REQUEST}")
+            roles = [m.get("role") for m in request.get("messages") or []]
+            wrapped = [
+                m.get("role")
+                for m in request.get("messages") or []
+                if "<source" in str(m.get("content")) or "<attached_files>" in str(m.get("content"))
+            ]
+            step.add(
+                f"messages sent: roles {roles}; the file's text and the RAG template are in the "
+                f"{wrapped or 'no'} message(s), the question last"
+            )
             for number, msg in enumerate(request.get("messages") or []):
                 content = msg.get("content")
                 shown = content if isinstance(content, str) else json.dumps(content)
