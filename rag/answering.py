@@ -446,7 +446,13 @@ class Answerer:
         windows = [self._around(prepared, p.hit.chunk) for p, _ in ranked]
         started = time.perf_counter()
         try:
-            likelihoods = self._judge.question_likelihoods(asked, [join_chunks(w) for w in windows])
+            # Read with its headings, as the quote shows it: "Removed features" under "Skylark
+            # 4.2 Release Notes" is what makes a passage answer "What was removed in 4.2?".
+            read = [
+                "\n".join([p.hit.chunk.context, join_chunks(w)]).strip()
+                for (p, _), w in zip(ranked, windows, strict=True)
+            ]
+            likelihoods = self._judge.question_likelihoods(asked, read)
         except ModelError as exc:  # the scores alone still choose a good passage
             log.warning("the fallback judge failed, quoting by the scores alone: %s", exc)
             return ranked[0][0], windows[0]

@@ -31,7 +31,7 @@ from rag.cli_common import (
 from rag.cli_manage import collections_app, eval_app
 from rag.cli_progress import RichProgress
 from rag.config import Settings
-from rag.display import FILE_NAMES, SourceNames, source_names
+from rag.display import FILE_NAMES
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
@@ -107,7 +107,8 @@ def ingest(
     Exit code 0 when every file went in, 1 when any file failed (the others are still
     ingested), 2 for bad arguments, 3 for other errors.
     """
-    from ingest.runs import check_paths, plan_ingest, run_ingest, watch_ingest
+    from ingest.runs import check_paths, plan_ingest, watch_ingest
+    from rag.library import Documents
 
     settings = load_settings(collection)
     if exclude:
@@ -133,8 +134,8 @@ def ingest(
                 allow_empty=allow_empty,
             )
         return
-    with errors():
-        report = run_ingest(settings, paths, progress=RichProgress(err), allow_empty=allow_empty)
+    with errors(), Documents(settings) as docs:
+        report = docs.ingest(paths, progress=RichProgress(err), allow_empty=allow_empty)
     _print_report(settings, report, as_json)
     if not report.ok:
         raise typer.Exit(EXIT_FILES_FAILED)
@@ -168,15 +169,15 @@ def ask(
     check (a quote from the documents when the model's own answer is not supported),
     followed by the sources its [n] markers cite.
     """
-    from rag.query import open_answerer
+    from rag.library import Documents
     from rag.retrieval import check_question
 
     settings = load_settings(collection)
     guard(lambda: check_question(question, max_chars=settings.max_question_chars))
-    with errors(), open_answerer(settings) as answerer:
+    with errors(), Documents(settings) as docs:
         # Not streamed: the answer is shown only after it passed the grounding check.
-        answer = answerer.ask(question, source_prefix=source)
-        names = _source_names(settings)
+        answer = docs.ask(question, source_prefix=source)
+        names = docs.display_source
         if as_json:
             data = asdict(answer)
             for shown, c in zip(data["citations"], answer.citations, strict=True):
@@ -207,14 +208,14 @@ def search(
 
     Hybrid search (dense vectors and BM25 keywords); nothing is generated.
     """
-    from rag.query import open_retriever
+    from rag.library import Documents
     from rag.retrieval import check_question
 
     settings = load_settings(collection)
     guard(lambda: check_question(query, max_chars=settings.max_question_chars))
-    with errors(), open_retriever(settings) as retriever:
-        hits = retriever.search(query, k=k, source_prefix=source)
-        names = _source_names(settings)
+    with errors(), Documents(settings) as docs:
+        hits = docs.search(query, k=k, source_prefix=source)
+        names = docs.display_source
     if as_json:
         typer.echo(json.dumps([hit_json(h, names) for h in hits], indent=2))
         return
@@ -222,15 +223,6 @@ def search(
         typer.echo(f"{i}. {hit.score:.4f} sim={hit.similarity:.3f} {names(hit.chunk.source)}")
         typer.echo(f"   {' > '.join(hit.chunk.heading_path) or hit.chunk.title}")
         typer.echo(f"   {hit.chunk.text[:200].replace(chr(10), ' ')}")
-
-
-def _source_names(settings: Settings) -> SourceNames:
-    """How the configured collection's files are shown: relative to their folder."""
-    from ingest.state import SyncState
-    from rag.catalog import state_path
-
-    state = state_path(settings, settings.collection)
-    return source_names(settings, settings.collection, list(SyncState.read_records(state)))
 
 
 def hit_json(hit: Any, names: Callable[[str], str] = FILE_NAMES) -> dict[str, Any]:

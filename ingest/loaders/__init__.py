@@ -7,22 +7,31 @@ reason says what is wrong; sections are never blank; the title is never empty (t
 when the format gives none) and is a single line of bounded length.
 
 One module per format: ``text`` (.txt), ``markdown`` (.md, .markdown), ``rst`` (.rst), ``html``
-(.html, .htm), ``pdf`` (.pdf) and ``docx`` (.docx); ``base`` holds what they share. Parsing
-libraries are imported on first use, not at import time.
+(.html, .htm), ``pdf`` (.pdf), ``docx`` (.docx), ``pptx`` (.pptx), ``xlsx`` (.xlsx), ``csv``
+(.csv), ``epub`` (.epub), ``odt`` (.odt) and ``eml`` (.eml); ``base`` holds what they share,
+``sheet`` the rows-to-sections of the two table formats. Parsing libraries are imported on
+first use, not at import time.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 from ingest.loaders.base import FormatLoader
+from ingest.loaders.csv import load_csv
 from ingest.loaders.docx import load_docx
+from ingest.loaders.eml import load_eml
+from ingest.loaders.epub import load_epub
 from ingest.loaders.html import load_html
 from ingest.loaders.markdown import load_markdown
+from ingest.loaders.odt import load_odt
 from ingest.loaders.pdf import load_pdf
+from ingest.loaders.pptx import load_pptx
 from ingest.loaders.rst import load_rst
 from ingest.loaders.text import load_text
+from ingest.loaders.xlsx import load_xlsx
 from rag.errors import LoaderError, UnsupportedFileType
 from rag.types import Document
 
@@ -39,11 +48,18 @@ _LOADERS: dict[str, FormatLoader] = {
     ".htm": load_html,
     ".pdf": load_pdf,
     ".docx": load_docx,
+    ".pptx": load_pptx,
+    ".xlsx": load_xlsx,
+    ".csv": load_csv,
+    ".epub": load_epub,
+    ".odt": load_odt,
 }
+# An e-mail's attachments are read by the loaders above (an attached e-mail is not opened).
+_LOADERS[".eml"] = partial(load_eml, attachment_loaders=dict(_LOADERS))
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_LOADERS)
 # Bump whenever the text or sections produced for a file change, so stored chunks get rebuilt.
-LOADER_VERSION: str = "1"
+LOADER_VERSION: str = "2"
 
 _MAX_TITLE_CHARS = 200
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.errors import LoaderError
 from rag.types import Section
+
+if TYPE_CHECKING:
+    from xml.etree import ElementTree
 
 TitledSections = tuple[str, list[Section]]
 """A loader's result: the title it found (may be empty) and the sections in reading order."""
@@ -26,8 +30,9 @@ _MAX_CONTROL_SHARE = 0.10
 _CONTROL_BYTES = frozenset(set(range(32)) - {9, 10, 12, 13} | {127})
 
 
-# Limits on what a ZIP-based format (DOCX) may unpack to, read from its central directory
-# before any parser sees it: a decompression bomb is refused instead of filling the memory.
+# Limits on what a ZIP-based format (DOCX, PPTX, XLSX, ODT, EPUB) may unpack to, read from its
+# central directory before any parser sees it: a decompression bomb is refused instead of
+# filling the memory.
 ZIP_MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
 ZIP_MAX_ENTRIES = 10_000
 ZIP_MAX_RATIO = 200
@@ -70,6 +75,42 @@ def check_zip_limits(path: Path, data: bytes, kind: str) -> None:
                 f"{kind} part {entry.filename!r} has a compression ratio of {ratio:.0f}, over "
                 f"the limit of {ZIP_MAX_RATIO} (a decompression bomb?)",
             )
+
+
+# Password-protected OOXML files and legacy Office files are OLE compound files, not ZIPs.
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def check_zip_package(path: Path, data: bytes, kind: str, *, ole_reason: str = "") -> None:
+    """Refuse what is not a ZIP package of format ``kind`` before a parser reads it: an OLE
+    file (``ole_reason``, else corrupt), no ZIP signature, or a package over the ZIP limits."""
+    if data.startswith(OLE_MAGIC):
+        raise LoaderError(str(path), ole_reason or f"corrupt {kind}: an OLE file, not a ZIP")
+    if not data.startswith(b"PK"):
+        raise LoaderError(str(path), f"corrupt {kind}: not a ZIP package")
+    check_zip_limits(path, data, kind)
+
+
+def parse_xml(path: Path, xml: bytes, kind: str, part: str) -> ElementTree.Element:
+    """One XML part of a package, parsed by defusedxml: entity declarations (billion laughs)
+    and external entities are refused with a ``LoaderError`` naming the part. A DOCTYPE alone
+    is allowed (EPUB 2 navigation files carry one); expat never fetches its DTD."""
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
+    try:
+        root: ElementTree.Element = fromstring(xml)
+    except DefusedXmlException as exc:
+        raise LoaderError(
+            str(path), f"{kind} part {part!r} refused: {type(exc).__name__} (XML entities)"
+        ) from None
+    except ParseError as exc:
+        raise LoaderError(
+            str(path), f"corrupt {kind}: {part!r} is not well-formed XML: {exc}"
+        ) from None
+    return root
 
 
 def looks_binary(data: bytes) -> bool:

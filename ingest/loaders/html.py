@@ -115,7 +115,8 @@ _INLINE_TAGS = frozenset(
 _SKIP_TAGS = frozenset({"head", "title", "meta", "link", "img", "input", "area", "map", "wbr"})
 
 
-def _decode_html(data: bytes) -> str:
+def decode_html(data: bytes) -> str:
+    """HTML bytes as text, in the encoding the page declares (see the module docstring)."""
     for bom, enc in (
         (codecs.BOM_UTF8, "utf-8-sig"),
         (codecs.BOM_UTF32_LE, "utf-32"),
@@ -141,13 +142,19 @@ def _decode_html(data: bytes) -> str:
 
 def load_html(path: Path, data: bytes) -> TitledSections:
     """Title and sections of an HTML page."""
-    from selectolax.lexbor import LexborHTMLParser
-
     if not data.startswith(UTF16_BOMS) and b"\x00" in data[:SNIFF_BYTES]:
         raise LoaderError(str(path), "binary content under a text extension")
-    html = _decode_html(data)
+    html = decode_html(data)
     if not html.strip():
         raise LoaderError(str(path), "empty file (whitespace only)")
+    return html_sections(html)
+
+
+def html_sections(html: str) -> TitledSections:
+    """Title and sections of an HTML page already decoded to text (for formats that embed
+    HTML: EPUB chapters, e-mail bodies)."""
+    from selectolax.lexbor import LexborHTMLParser
+
     title, sections = _html_extract(LexborHTMLParser(html), drop_toc=True)
     if not sections:
         # Some index pages (DocBook part/chapter pages) are nothing but a table of contents;
@@ -307,9 +314,10 @@ def _html_sections(top: LexborNode) -> list[Section]:
         if tag in _INLINE_TAGS:
             out.text(node.text(deep=True))
             continue
-        if tag == "p" and not out.cell_depth:
+        if tag == "p" and not out.cell_depth and node.css_first("br") is None:
             # HTML parsing closes <p> at any block start tag, so a <p> only holds inline content:
-            # take its text in one C call instead of walking every span.
+            # take its text in one C call instead of walking every span. A <br> inside needs
+            # the walk, or the words on either side of it would run together.
             out.block_break(2)
             out.text(node.text(deep=True))
             out.block_break(2)
