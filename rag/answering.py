@@ -323,37 +323,27 @@ class Answerer:
                     question, hits, [], [], True, timings, unmentioned=unmentioned, attached=chunks
                 )
         embedder = self._retriever.embedder
+        messages: list[Message] = []
         if self.quoting:  # no prompt: every hit may be quoted, chosen by its sentences
             passages = [Passage(i + 1, hit, hit.chunk.text) for i, hit in enumerate(hits)]
             support = supporting_sentences(query, passages, embedder, top=_SUPPORT_RANKED)
-            timings["context_ms"] = (time.perf_counter() - started) * 1000 - timings["retrieve_ms"]
-            return PreparedAnswer(
-                question,
-                hits,
-                passages,
-                [],
-                False,
-                timings,
-                support,
-                query=query.strip(),
-                attached=chunks,
-            )
-        framing = "\n".join([*earlier, instructions or "", question])
-        budget = self.context_budget(framing)
-        count = self._generator.count_tokens
-        if self._settings.llm_context == "passages":
-            passages = build_passages(hits, count_tokens=count, budget=budget)
-            support = supporting_sentences(query, passages, embedder, top=_SUPPORT_SHOWN)
-            shown = passages
         else:
-            # Every hit can be cited; the model reads only the sentences that bear on the
-            # question, so the prompt stays small and a CPU reads it quickly.
-            passages = [Passage(i + 1, hit, hit.chunk.text) for i, hit in enumerate(hits)]
-            support = supporting_sentences(query, passages, embedder, top=_SUPPORT_RANKED)
-            shown = evidence_passages(passages, support, count_tokens=count, budget=budget)
-            if not shown:  # no sentence long enough to rank (tables, code): whole passages
-                shown = build_passages(hits, count_tokens=count, budget=budget)
-        messages = build_messages(question, shown, earlier=earlier, instructions=instructions)
+            framing = "\n".join([*earlier, instructions or "", question])
+            budget = self.context_budget(framing)
+            count = self._generator.count_tokens
+            if self._settings.llm_context == "passages":
+                passages = build_passages(hits, count_tokens=count, budget=budget)
+                support = supporting_sentences(query, passages, embedder, top=_SUPPORT_SHOWN)
+                shown = passages
+            else:
+                # Every hit can be cited; the model reads only the sentences that bear on the
+                # question, so the prompt stays small and a CPU reads it quickly.
+                passages = [Passage(i + 1, hit, hit.chunk.text) for i, hit in enumerate(hits)]
+                support = supporting_sentences(query, passages, embedder, top=_SUPPORT_RANKED)
+                shown = evidence_passages(passages, support, count_tokens=count, budget=budget)
+                if not shown:  # no sentence long enough to rank (tables, code): whole passages
+                    shown = build_passages(hits, count_tokens=count, budget=budget)
+            messages = build_messages(question, shown, earlier=earlier, instructions=instructions)
         timings["context_ms"] = (time.perf_counter() - started) * 1000 - timings["retrieve_ms"]
         return PreparedAnswer(
             question,
