@@ -8,7 +8,7 @@ for a problem it can name; ``load_document`` turns anything else into one.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from rag.errors import LoaderError
 from rag.types import Section
 
 if TYPE_CHECKING:
+    import zipfile
     from xml.etree import ElementTree
 
 TitledSections = tuple[str, list[Section]]
@@ -152,6 +153,26 @@ def strip_blank_edges(text: str) -> str:
     return "\n".join(lines)
 
 
+def enter_heading(stack: list[tuple[int, str]], level: int, text: str) -> tuple[str, ...]:
+    """Put a heading of ``level`` on ``stack`` (the open headings, outermost first), closing
+    those at its level or deeper; the heading path it opens."""
+    while stack and stack[-1][0] >= level:
+        stack.pop()
+    stack.append((level, text))
+    return tuple(t for _, t in stack)
+
+
+def check_mimetype(
+    path: Path, package: zipfile.ZipFile, allowed: Collection[str], what: str
+) -> None:
+    """Refuse a package whose ``mimetype`` entry (when it has one) is none of ``allowed``."""
+    if "mimetype" not in package.namelist():
+        return
+    mimetype = package.read("mimetype").decode("ascii", "replace").strip()
+    if mimetype not in allowed:
+        raise LoaderError(str(path), f"not {what} (mimetype {mimetype[:80]!r})")
+
+
 def sections_from_spans(
     lines: list[str], headings: list[tuple[int, int, int, str]]
 ) -> list[Section]:
@@ -168,10 +189,7 @@ def sections_from_spans(
         body = strip_blank_edges("\n".join(lines[cursor:start]))
         if body:
             sections.append(Section(text=body, heading_path=path))
-        while stack and stack[-1][0] >= level:
-            stack.pop()
-        stack.append((level, text))
-        path = tuple(t for _, t in stack)
+        path = enter_heading(stack, level, text)
         cursor = end
     body = strip_blank_edges("\n".join(lines[cursor:]))
     if body:

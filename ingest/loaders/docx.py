@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.loaders.base import TitledSections, check_zip_limits
+from ingest.loaders.base import TitledSections, check_zip_limits, enter_heading
 from rag.errors import LoaderError
 from rag.types import Section
 
@@ -73,10 +73,7 @@ def load_docx(path: Path, data: bytes) -> TitledSections:
         if m and text:
             level = int(m.group(1))
             close_section()
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, text))
-            path_ = tuple(t for _, t in stack)
+            path_ = enter_heading(stack, level, text)
             first_heading = first_heading or text
         elif style.lower() == "title" and text and not style_title:
             style_title = text

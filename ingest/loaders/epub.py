@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from ingest.loaders.base import TitledSections, check_zip_package, parse_xml
+from ingest.loaders.base import TitledSections, check_mimetype, check_zip_package, parse_xml
 from ingest.loaders.html import decode_html, html_sections
 from rag.errors import LoaderError
 from rag.types import Section
@@ -69,10 +69,7 @@ def load_epub(path: Path, data: bytes) -> TitledSections:
     check_zip_package(path, data, "EPUB")
     with zipfile.ZipFile(io.BytesIO(data)) as package:
         names = set(package.namelist())
-        if "mimetype" in names:
-            mimetype = package.read("mimetype").decode("ascii", "replace").strip()
-            if mimetype != "application/epub+zip":
-                raise LoaderError(str(path), f"not an EPUB (mimetype {mimetype[:80]!r})")
+        check_mimetype(path, package, {"application/epub+zip"}, "an EPUB")
         if "META-INF/container.xml" not in names:
             raise LoaderError(str(path), "corrupt EPUB: no META-INF/container.xml")
         container = parse_xml(path, package.read("META-INF/container.xml"), "EPUB", "container")

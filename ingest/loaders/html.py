@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.loaders.base import SNIFF_BYTES, UTF16_BOMS, TitledSections
+from ingest.loaders.base import SNIFF_BYTES, UTF16_BOMS, TitledSections, enter_heading
 from rag.errors import LoaderError
 from rag.types import Section
 
@@ -263,10 +263,7 @@ class _HtmlTextBuilder:
             return
         self.flush()
         self.end_section()
-        while self.heading_stack and self.heading_stack[-1][0] >= level:
-            self.heading_stack.pop()
-        self.heading_stack.append((level, text))
-        self.path = tuple(t for _, t in self.heading_stack)
+        self.path = enter_heading(self.heading_stack, level, text)
 
     def end_section(self) -> None:
         self.flush()

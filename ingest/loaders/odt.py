@@ -20,7 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.loaders.base import TitledSections, check_zip_package, parse_xml
+from ingest.loaders.base import (
+    TitledSections,
+    check_mimetype,
+    check_zip_package,
+    enter_heading,
+    parse_xml,
+)
 from rag.errors import LoaderError
 from rag.types import Section
 
@@ -78,12 +84,7 @@ def load_odt(path: Path, data: bytes) -> TitledSections:
     check_zip_package(path, data, "ODT")
     with zipfile.ZipFile(io.BytesIO(data)) as package:
         names = set(package.namelist())
-        if "mimetype" in names:
-            mimetype = package.read("mimetype").decode("ascii", "replace").strip()
-            if mimetype not in _ODT_MIMETYPES:
-                raise LoaderError(
-                    str(path), f"not an OpenDocument text file (mimetype {mimetype[:80]!r})"
-                )
+        check_mimetype(path, package, _ODT_MIMETYPES, "an OpenDocument text file")
         if "META-INF/manifest.xml" in names:
             manifest = parse_xml(path, package.read("META-INF/manifest.xml"), "ODT", "manifest")
             if manifest.find(f".//{_MANIFEST}encryption-data") is not None:
@@ -120,10 +121,7 @@ def load_odt(path: Path, data: bytes) -> TitledSections:
     for level, style, text in _blocks(body):
         if level:
             close_section()
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, text))
-            heading_path = tuple(t for _, t in stack)
+            heading_path = enter_heading(stack, level, text)
             first_heading = first_heading or text
         elif "Title" in (style, parents.get(style)) and not style_title:
             style_title = text
