@@ -147,6 +147,26 @@ class StopScanner:
         return out
 
 
+def stream_mode(settings: Settings) -> Literal["checked", "live"]:
+    """RAG_STREAM_MODE, with 'auto' decided for the generator: checked for the local model,
+    live behind a model server."""
+    if settings.stream_mode == "auto":
+        return "checked" if settings.generator == "local" else "live"
+    return settings.stream_mode
+
+
+def live_tail(raw: str, answer: Answer) -> str:
+    """What a live stream sends after the model's ``raw`` text once ``answer`` is checked: a
+    marked correction quoting the documents when it failed, else what the check added (the
+    [n] a model forgot)."""
+    if answer.extractive:
+        quoted = "\n".join(f"> {line}" for line in answer.answer.splitlines())
+        return f"\n\n> {CORRECTION}\n{quoted}"
+    if answer.answer.startswith(raw.strip()):
+        return answer.answer[len(raw.strip()) :]
+    return ""
+
+
 class ChatService:
     def __init__(
         self,
@@ -239,12 +259,7 @@ class ChatService:
 
     @property
     def stream_mode(self) -> Literal["checked", "live"]:
-        """RAG_STREAM_MODE, with 'auto' decided for the generator: checked for the local
-        model, live behind a model server."""
-        mode = self._settings.stream_mode
-        if mode == "auto":
-            return "checked" if self._settings.generator == "local" else "live"
-        return mode
+        return stream_mode(self._settings)
 
     def stream(
         self, chat: ChatPrepared, *, mode: Literal["auto", "checked", "live"] = "auto"
@@ -343,12 +358,7 @@ class ChatService:
         finish = self._finish_reason(chat, raw, scanner)
         if answer.extractive:
             log.info("live answer failed the grounding check; appending a correction")
-            quoted = "\n".join(f"> {line}" for line in answer.answer.splitlines())
-            tail = f"\n\n> {CORRECTION}\n{quoted}"
-        elif answer.answer.startswith(raw.strip()):
-            tail = answer.answer[len(raw.strip()) :]  # e.g. the [n] a model forgot
-        else:
-            tail = ""
+        tail = live_tail(raw, answer)
         if chat.options.footer:
             tail += sources_footer(answer.citations, self._names)
         if tail:

@@ -35,7 +35,7 @@ from ingest.runs import check_paths, ingest_into, run_ingest
 from rag.answering import Answerer
 from rag.api.source_names import names_for
 from rag.catalog import open_collection
-from rag.chat import CORRECTION, ChatService, split_for_streaming
+from rag.chat import live_tail, split_for_streaming, stream_mode
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
 from rag.errors import ConfigError, RagError
@@ -364,7 +364,7 @@ class Documents:
         answerer = self._answerer(cancel)
         prepared = answerer.prepare(question, source_prefix=source_prefix)
         generating = time.perf_counter()
-        live = ChatService(answerer, self._settings).stream_mode == "live"
+        live = stream_mode(self._settings) == "live"
         if live and not answerer.quoting and not prepared.abstained:
             sent: list[str] = []
             for piece in answerer.stream(prepared):
@@ -372,12 +372,7 @@ class Documents:
                 emit(piece)
             raw = "".join(sent)
             answer = answerer.finish(prepared, raw)
-            tail = ""
-            if answer.extractive:
-                quoted = "\n".join(f"> {line}" for line in answer.answer.splitlines())
-                tail = f"\n\n> {CORRECTION}\n{quoted}"
-            elif answer.answer.startswith(raw.strip()):
-                tail = answer.answer[len(raw.strip()) :]  # e.g. the [n] a model forgot
+            tail = live_tail(raw, answer)
             if tail:
                 emit(tail)
         else:
