@@ -231,7 +231,7 @@ class IngestPipeline:
         path = change.file.path
         try:
             document = load_document(path, source=change.file.source)
-            chunks = self._chunker.chunk(document)
+            chunks = [c for d in (document, *document.attachments) for c in self._chunker.chunk(d)]
             if not chunks:
                 raise LoaderError(str(path), "no extractable text")
         except LoaderError as exc:
@@ -307,18 +307,22 @@ class IngestPipeline:
                 self._write([loaded], report, NoProgress())
                 self._state.forget([old.source])
             return
-        seen: Counter[str] = Counter()
+        seen: Counter[tuple[str, str]] = Counter()
         chunks: list[Chunk] = []
         old_stem, new_stem = Path(old.source).stem, Path(new.file.source).stem
         for chunk, _ in stored:
-            ordinal = seen[chunk.text]
-            seen[chunk.text] += 1
-            title = new_stem if chunk.title == old_stem else chunk.title
+            # An attachment's chunks live under the file's source: OLD/NAME becomes NEW/NAME.
+            source = new.file.source + chunk.source[len(old.source) :]
+            ordinal = seen[source, chunk.text]
+            seen[source, chunk.text] += 1
+            title = (
+                new_stem if chunk.title == old_stem and source == new.file.source else chunk.title
+            )
             chunks.append(
                 replace(
                     chunk,
-                    id=chunk_id(new.file.source, chunk.text, ordinal),
-                    source=new.file.source,
+                    id=chunk_id(source, chunk.text, ordinal),
+                    source=source,
                     title=title,
                     context=chunk.context.replace(chunk.title, title, 1),
                 )

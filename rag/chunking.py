@@ -87,6 +87,7 @@ class TokenChunker:
                         start=offset + start,
                         end=offset + start + len(text),
                         context=header,
+                        metadata=document.metadata,
                     )
                 )
             offset += len(section.text) + len(SECTION_SEPARATOR)

@@ -7,10 +7,9 @@ import contextlib
 import ipaddress
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -31,7 +30,7 @@ from rag.cli_common import (
 from rag.cli_manage import collections_app, eval_app
 from rag.cli_progress import RichProgress
 from rag.config import Settings
-from rag.display import FILE_NAMES
+from rag.display import hit_json
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
@@ -223,24 +222,6 @@ def search(
         typer.echo(f"{i}. {hit.score:.4f} sim={hit.similarity:.3f} {names(hit.chunk.source)}")
         typer.echo(f"   {' > '.join(hit.chunk.heading_path) or hit.chunk.title}")
         typer.echo(f"   {hit.chunk.text[:200].replace(chr(10), ' ')}")
-
-
-def hit_json(hit: Any, names: Callable[[str], str] = FILE_NAMES) -> dict[str, Any]:
-    """A search hit as JSON; ``names``: how its file is shown (default: its file name)."""
-    chunk = hit.chunk
-    return {
-        "score": hit.score,
-        "similarity": hit.similarity,
-        "chunk_id": chunk.id,
-        "source": chunk.source,
-        "display_source": names(chunk.source),
-        "title": chunk.title,
-        "heading_path": list(chunk.heading_path),
-        "page": chunk.page,
-        "start": chunk.start,
-        "end": chunk.end,
-        "text": chunk.text,
-    }
 
 
 @app.command()

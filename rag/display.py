@@ -10,10 +10,12 @@ under none of them shows its file name alone. The full path stays in the API's `
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePath
+from typing import Any
 
 from rag.config import Settings
+from rag.types import Hit
 
 
 class SourceNames:
@@ -65,3 +67,23 @@ def source_names(settings: Settings, collection: str, ingested: Sequence[str] = 
     if folder is not None:
         roots.append(folder)
     return SourceNames(roots)
+
+
+def hit_json(hit: Hit, names: Callable[[str], str] = FILE_NAMES) -> dict[str, Any]:
+    """A search hit as JSON, as the CLI prints it and ``/v1/search`` returns it; ``names``:
+    how its file is shown (default: its file name)."""
+    chunk = hit.chunk
+    return {
+        "score": hit.score,
+        "similarity": hit.similarity,
+        "chunk_id": chunk.id,
+        "source": chunk.source,
+        "display_source": names(chunk.source),
+        "title": chunk.title,
+        "heading_path": list(chunk.heading_path),
+        "page": chunk.page,
+        "start": chunk.start,
+        "end": chunk.end,
+        "text": chunk.text,
+        "metadata": dict(chunk.metadata),
+    }

@@ -3,7 +3,8 @@ over HTTP from `rag serve`'s ``POST /v1/search``. Built on ``langchain-core`` al
 
 Each hit becomes a ``Document`` whose text is the chunk's and whose metadata holds
 ``source``, ``display_source``, ``title``, ``heading_path``, ``page``, ``chunk_id``,
-``score`` and ``similarity``, the same either way.
+``score`` and ``similarity``, the same either way, and the document's own metadata (an
+e-mail's ``subject``, ``from``, ``to``, ``cc``, ``date``) beside them.
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ def _from_hit(hit: Hit, display_source: str) -> Document:
         chunk_id=chunk.id,
         score=hit.score,
         similarity=hit.similarity,
+        extra=dict(chunk.metadata),
     )
 
 
@@ -158,8 +160,11 @@ def _from_json(hit: dict[str, Any]) -> Document:
         chunk_id=hit["chunk_id"],
         score=hit["score"],
         similarity=hit["similarity"],
+        extra=hit.get("metadata") or {},
     )
 
 
-def _document(text: str, **metadata: Any) -> Document:
+def _document(text: str, **fields: Any) -> Document:
+    # The document's own metadata (an e-mail's sender, date) never replaces the hit's fields.
+    metadata = {**fields.pop("extra", {}), **fields}
     return Document(page_content=text, metadata=metadata, id=metadata["chunk_id"])

@@ -10,7 +10,8 @@ the blocking work in a worker thread: searches run side by side, ingestions one 
 and answers take one of RAG_GENERATION_CONCURRENCY slots (the local model computes one
 answer at a time).
 
-The `rag ingest`, `rag ask` and `rag search` commands are built on this module.
+The `rag ingest`, `rag ask` and `rag search` commands and the service (`rag serve`, whose
+open collections are ``Documents`` siblings sharing one set of models) are built on this module.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from pydantic import ValidationError
 
 from ingest.pipeline import IngestProgress, IngestReport
 from ingest.runs import check_paths, ingest_into, run_ingest
+from ingest.source_names import names_for
 from rag.answering import Answerer
-from rag.api.source_names import names_for
 from rag.catalog import open_collection
 from rag.chat import live_tail, split_for_streaming, stream_mode
 from rag.config import Settings
@@ -47,7 +48,14 @@ from rag.retrieval import HybridRetriever, check_question
 from rag.store.base import VectorStore
 from rag.types import Answer, Hit
 
-__all__ = ["AnswerStream", "AsyncAnswerStream", "Documents", "DocumentsClosedError", "open"]
+__all__ = [
+    "AnswerStream",
+    "AsyncAnswerStream",
+    "Documents",
+    "DocumentsClosedError",
+    "Models",
+    "open",
+]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +118,44 @@ def _unknown_setting(name: str) -> str:
     return f"unknown setting {name!r}{hint}: settings are the fields of rag.Settings"
 
 
+class Models:
+    """The models of a ``Documents`` and its siblings: each loaded once, on first use, from
+    the settings, unless given."""
+
+    def __init__(
+        self, settings: Settings, *, embedder: Embedder | None = None, llm: Generator | None = None
+    ) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._embedder = embedder
+        self._llm = llm
+        self._reranker: Reranker | None = None
+        self._reranker_built = False
+
+    def embedder(self, *, bulk: bool = False) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                # One model shared by ingestion and queries, as in the service. The first use
+                # picks the backend (RAG_EMBEDDING_BACKEND=auto): the bulk one when it is an
+                # ingestion. Their vectors mix.
+                self._embedder = build_embedder(self._settings, bulk=bulk)
+            return self._embedder
+
+    def llm(self) -> Generator:
+        with self._lock:
+            if self._llm is None:
+                self._llm = build_generator(self._settings)
+            return self._llm
+
+    def reranker(self) -> Reranker | None:
+        """The cross-encoder of RAG_RERANKER_MODEL, or None when there is none."""
+        with self._lock:
+            if not self._reranker_built:
+                self._reranker = build_reranker(self._settings)
+                self._reranker_built = True
+            return self._reranker
+
+
 class Documents:
     """One open collection: ingest into it, search it, ask it. Close it when done (or use
     it as a context manager, ``with`` or ``async with``)."""
@@ -122,12 +168,8 @@ class Documents:
         llm: Generator | None = None,
     ) -> None:
         self._settings = settings
-        self._embedder: Embedder | None = embedder
-        self._llm: Generator | None = llm
-        self._reranker: Reranker | None = None
-        self._reranker_built = False
+        self._models = Models(settings, embedder=embedder, llm=llm)
         self._store: VectorStore | None = None
-        self._models_lock = threading.Lock()
         self._store_lock = threading.Lock()  # taken before the models lock, never after
         self._writing = threading.Lock()
         self._generating = threading.BoundedSemaphore(settings.generation_concurrency)
@@ -171,7 +213,7 @@ class Documents:
                     return run_ingest(
                         self._settings,
                         files,
-                        embedder=self._load_embedder(bulk=True),
+                        embedder=self._models.embedder(bulk=True),
                         progress=progress,
                         allow_empty=allow_empty,
                     )
@@ -179,7 +221,7 @@ class Documents:
             return ingest_into(
                 self._settings,
                 store,
-                self._load_embedder(bulk=True),
+                self._models.embedder(bulk=True),
                 files,
                 progress=progress,
                 allow_empty=allow_empty,
@@ -190,14 +232,14 @@ class Documents:
         (dense and BM25); only files under ``source_prefix`` when given."""
         check_question(query, max_chars=self._settings.max_question_chars)
         with self._use():
-            return self._retriever().search(query, k=k, source_prefix=source_prefix)
+            return self.retriever().search(query, k=k, source_prefix=source_prefix)
 
     def ask(self, question: str, *, source_prefix: str | None = None) -> Answer:
         """An answer with [n] citations, checked against the passages it came from (a quote
         of them when it is not supported, ``extractive``), or an abstention."""
         check_question(question, max_chars=self._settings.max_question_chars)
         with self._use(), self._generating:
-            return self._answerer().ask(question, source_prefix=source_prefix)
+            return self.answerer().ask(question, source_prefix=source_prefix)
 
     def ask_stream(self, question: str, *, source_prefix: str | None = None) -> AnswerStream:
         """``ask``, as text pieces while they are made; the stream's ``answer`` is the checked
@@ -238,6 +280,51 @@ class Documents:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    # --- for services built on it ---------------------------------------------------------
+
+    @property
+    def models(self) -> Models:
+        """The models it uses, loaded on first use and shared with its siblings."""
+        return self._models
+
+    def sibling(self, collection: str) -> Documents:
+        """Another collection under the same settings, sharing this one's models: how a
+        service serves many collections with one copy of each model. Each is closed on its
+        own."""
+        sibling = Documents(self._configured(collection))
+        sibling._models = self._models
+        return sibling
+
+    def store(self, *, create: bool = False) -> VectorStore:
+        """The collection's store, opened now if need be (and created empty, with
+        ``create``); a missing collection is a CollectionNotFoundError."""
+        with self._store_lock:
+            if self._store is None:
+                if self._closed:
+                    raise DocumentsClosedError(f"collection {self.collection!r} is closed")
+                self._store = open_collection(
+                    self._settings, self._models.embedder(), create=create
+                )
+            return self._store
+
+    def retriever(self) -> HybridRetriever:
+        """A retriever over the collection as it is now (cheap: one per query)."""
+        return HybridRetriever(
+            self._models.embedder(), self.store(), self._settings, self._models.reranker()
+        )
+
+    def answerer(self, cancel: threading.Event | None = None) -> Answerer:
+        """An answerer over the collection; once ``cancel`` is set, its generation stops at
+        the next token."""
+        llm = self._models.llm()
+        judge = build_judge(self._settings, llm)
+        if cancel is not None:
+            llm = CancellableGenerator(llm, cancel)
+        return Answerer(self.retriever(), llm, self._settings, judge)
+
+    def _configured(self, collection: str) -> Settings:
+        return self._settings.model_copy(update={"collection": collection})
 
     # --- async twins --------------------------------------------------------------------
 
@@ -295,48 +382,6 @@ class Documents:
                 self._users -= 1
                 self._state.notify_all()
 
-    def _load_embedder(self, *, bulk: bool = False) -> Embedder:
-        with self._models_lock:
-            if self._embedder is None:
-                # One model shared by ingestion and queries, as in the service. The first use
-                # picks the backend (RAG_EMBEDDING_BACKEND=auto): the bulk one when it is an
-                # ingestion. Their vectors mix.
-                self._embedder = build_embedder(self._settings, bulk=bulk)
-            return self._embedder
-
-    def _load_reranker(self) -> Reranker | None:
-        with self._models_lock:
-            if not self._reranker_built:
-                self._reranker = build_reranker(self._settings)
-                self._reranker_built = True
-            return self._reranker
-
-    def _load_llm(self) -> Generator:
-        with self._models_lock:
-            if self._llm is None:
-                self._llm = build_generator(self._settings)
-            return self._llm
-
-    def _open_store(self) -> VectorStore:
-        with self._store_lock:
-            if self._store is None:
-                self._store = open_collection(self._settings, self._load_embedder())
-            return self._store
-
-    def _retriever(self) -> HybridRetriever:
-        # A retriever per call, as the service builds one per request: it is cheap, and it
-        # reads the collection as it is now.
-        store = self._open_store()
-        return HybridRetriever(self._load_embedder(), store, self._settings, self._load_reranker())
-
-    def _answerer(self, cancel: threading.Event | None = None) -> Answerer:
-        retriever = self._retriever()
-        llm = self._load_llm()
-        judge = build_judge(self._settings, llm)
-        if cancel is not None:
-            llm = CancellableGenerator(llm, cancel)
-        return Answerer(retriever, llm, self._settings, judge)
-
     def _producer(self, question: str, source_prefix: str | None) -> _Producer:
         def produce(cancel: threading.Event, emit: Callable[[str], None]) -> Answer:
             with self._use():
@@ -361,7 +406,7 @@ class Documents:
         """Answerer.prepare, stream and finish, as ``Answerer.ask`` and ``ChatService`` do,
         with the pieces handed to ``emit`` as RAG_STREAM_MODE says."""
         started = time.perf_counter()
-        answerer = self._answerer(cancel)
+        answerer = self.answerer(cancel)
         prepared = answerer.prepare(question, source_prefix=source_prefix)
         generating = time.perf_counter()
         live = stream_mode(self._settings) == "live"

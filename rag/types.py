@@ -24,6 +24,12 @@ class Document:
     source: str
     title: str
     sections: tuple[Section, ...]
+    metadata: tuple[tuple[str, str], ...] = ()
+    """Named facts about the file that are not its text (an e-mail's sender and date), kept
+    with every chunk."""
+    attachments: tuple[Document, ...] = ()
+    """Files carried inside this one (an e-mail's attachments), each a document of its own
+    under a source below this one's."""
 
     @property
     def text(self) -> str:
@@ -48,6 +54,8 @@ class Chunk:
 
     context: str = ""
     """Title and heading path as embedded with the text, so a chunk keeps its context."""
+    metadata: tuple[tuple[str, str], ...] = ()
+    """Its document's ``metadata``."""
 
     @property
     def embedding_text(self) -> str:

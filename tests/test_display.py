@@ -1,13 +1,13 @@
-"""rag.display and rag.api.source_names: sources named relative to the folder they were
+"""rag.display and ingest.source_names: sources named relative to the folder they were
 ingested from, for collections ingested before, from their recorded state."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ingest.source_names import names_for
 from ingest.state import SyncState
 from ingest.sync import FileRecord
-from rag.api.source_names import names_for
 from rag.catalog import state_path
 from rag.config import Settings
 from rag.display import SourceNames, common_folder, source_names

@@ -36,7 +36,10 @@ def write_folder(folder: Path) -> Path:
         csv.writer(out).writerows([["City", "Climate"], ["Lyon", "drizzly"], ["Oslo", "snowy"]])
     make_epub(folder / "brightwater.epub")
     make_odt(folder / "minutes.odt")
-    make_eml(folder / "roof.eml")
+    make_eml(
+        folder / "roof.eml",
+        attachments={"budget.csv": b"Item,Cost\nScaffolding hire,4200\nSlate,12000\n"},
+    )
     return folder
 
 
@@ -106,5 +109,34 @@ def test_each_new_format_is_found_with_its_place(
         )
         assert best("Slate and Sons bid") == ("minutes.odt", ("Decisions", "Contractors"), None)
         assert best("when do the roofers start") == ("roof.eml", (), None)
+        # The attachment is a document of its own, under the message's path, with its metadata.
+        hit = retriever.search("scaffolding hire cost", k=3)[0].chunk
+        assert Path(hit.source).relative_to(folder).as_posix() == "roof.eml/budget.csv"
+        assert (hit.title, hit.heading_path) == ("budget", ("Rows 2–3",))
+        assert dict(hit.metadata)["from"] == "Ann Example <ann@example.com>"
+        scoped = retriever.search(
+            "scaffolding hire cost", k=9, source_prefix=str(folder / "roof.eml")
+        )
+        assert {Path(h.chunk.source).name for h in scoped} == {"roof.eml", "budget.csv"}
+
+        # Renamed, the message takes its attachment along; deleted, both go.
+        (folder / "roof.eml").rename(folder / "mail.eml")
+        report = ingest_into(settings, store, embedder, [folder])
+        assert report.moved == [f"{folder / 'roof.eml'} -> {folder / 'mail.eml'}"]
+        sources = {
+            c.source
+            for c, _ in store.fetch(
+                [h.chunk.id for h in retriever.search("scaffolding hire cost", k=20)]
+            )
+        }
+        assert str(folder / "mail.eml/budget.csv") in sources
+        assert not any("roof.eml" in s for s in sources)
+        count = store.count()
+        (folder / "mail.eml").unlink()
+        report = ingest_into(settings, store, embedder, [folder])
+        assert report.deleted == [str(folder / "mail.eml")]
+        assert store.count() < count
+        left = retriever.search("scaffolding hire cost", k=50)
+        assert not any("mail.eml" in h.chunk.source for h in left)
     finally:
         store.close()

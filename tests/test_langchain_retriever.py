@@ -24,6 +24,7 @@ import rag
 from rag.langchain import RagRetriever, ServiceError
 from tests.conftest import API_KEY, LiveServer, free_port
 from tests.fakes import HashEmbedder, ScriptedGenerator
+from tests.test_loaders_eml import make_eml
 from tests.test_python_api import DOC_EXAMPLES, doc_examples, open_docs, write_folder
 
 METADATA = {
@@ -194,3 +195,16 @@ def test_the_docs_http_example_runs(
     example = example.replace("change-me", live_server.key)
     exec(compile(example, str(DOC_EXAMPLES), "exec"), {"__name__": "__main__"})
     assert "aurora.md" in capsys.readouterr().out
+
+
+def test_a_documents_own_metadata_rides_along(tmp_path: Path) -> None:
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    make_eml(folder / "roof.eml", attachments={"budget.csv": b"Item,Cost\nScaffolding hire,4200\n"})
+    with open_docs(tmp_path) as docs:
+        docs.ingest(folder)
+        found = RagRetriever(documents=docs, k=1).invoke("scaffolding hire cost")
+    assert set(found[0].metadata) == METADATA | {"subject", "from", "to", "date"}
+    assert found[0].metadata["display_source"] == "roof.eml/budget.csv"
+    assert found[0].metadata["from"] == "Ann Example <ann@example.com>"
+    assert found[0].metadata["title"] == "budget"  # the hit's own fields are never replaced

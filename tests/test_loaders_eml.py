@@ -1,5 +1,6 @@
-"""E-mail loader: subject as title, sender and date on top, plain or HTML body, attachments in
-supported formats as sections of their own; bad attachments skipped, bad messages refused."""
+"""E-mail loader: subject as title, sender and date as metadata and on top, plain or HTML body,
+attachments in supported formats as documents of their own; bad attachments skipped, bad
+messages refused."""
 
 from __future__ import annotations
 
@@ -54,6 +55,13 @@ META = "\n".join(f"{name}: {value}" for name, value in HEADERS.items())
 def test_eml_plain_body_with_metadata_on_top(tmp_path: Path) -> None:
     doc = load_document(make_eml(tmp_path / "roof.eml"))
     assert doc.title == "Roof repair plan"
+    assert dict(doc.metadata) == {
+        "subject": "Roof repair plan",
+        "from": "Ann Example <ann@example.com>",
+        "to": "team@example.com",
+        "date": "Tue, 04 Mar 2025 09:15:00 +0000",
+    }
+    assert doc.attachments == ()
     assert [(s.heading_path, s.text) for s in doc.sections] == [
         ((), f"{META}\n\nHi all,\n\nThe roofers start on Monday 10 March.\n\nAnn"),
     ]
@@ -69,7 +77,7 @@ def test_eml_html_only_body_goes_through_the_html_extractor(tmp_path: Path) -> N
     ]
 
 
-def test_eml_attachments_become_sections_and_bad_ones_are_skipped(
+def test_eml_attachments_become_documents_and_bad_ones_are_skipped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     make_docx(tmp_path / "plan.docx", "Roof Plan", [("Materials", "Slate tiles from Wales.")])
@@ -81,22 +89,49 @@ def test_eml_attachments_become_sections_and_bad_ones_are_skipped(
         "photo.jpg": b"\xff\xd8\xff\xe0 not read",
         "forwarded.eml": b"Subject: an attached e-mail is not opened\n\nbody\n",
         "../../etc/evil.txt": b"names are labels only",
+        "sub/evil.txt": b"a second file of that name",
     }
+    path = make_eml(tmp_path / "with.eml", html=None, attachments=attachments)
     with caplog.at_level(logging.WARNING, logger="ingest.loaders.eml"):
-        doc = load_document(make_eml(tmp_path / "with.eml", html=None, attachments=attachments))
-    assert [(s.heading_path, s.page, s.text) for s in doc.sections[1:]] == [
-        (("Attachment: plan.docx", "Roof Plan", "Materials"), None, "Slate tiles from Wales."),
-        (
-            ("Attachment: costs.csv", "Rows 2–3"),
-            None,
-            "Item: Slate; Cost: 12000\nItem: Labour; Cost: 26000",
-        ),
-        (("Attachment: quote.pdf",), 1, "Quote page one"),
-        (("Attachment: quote.pdf",), 2, "Total 38,000 euros"),
-        (("Attachment: evil.txt",), None, "names are labels only"),
+        doc = load_document(path, source="mail/with.eml")
+    assert [s.text for s in doc.sections] == [
+        f"{META}\n\nHi all,\n\nThe roofers start on Monday 10 March.\n\nAnn"
     ]
+    found = {
+        a.source: (a.title, [(s.heading_path, s.page, s.text) for s in a.sections])
+        for a in doc.attachments
+    }
+    assert found == {
+        "mail/with.eml/plan.docx": (
+            "Roof Plan",
+            [(("Roof Plan", "Materials"), None, "Slate tiles from Wales.")],
+        ),
+        "mail/with.eml/costs.csv": (
+            "costs",
+            [(("Rows 2–3",), None, "Item: Slate; Cost: 12000\nItem: Labour; Cost: 26000")],
+        ),
+        "mail/with.eml/quote.pdf": (
+            "Quote page one",
+            [((), 1, "Quote page one"), ((), 2, "Total 38,000 euros")],
+        ),
+        "mail/with.eml/evil.txt": ("evil", [((), None, "names are labels only")]),
+        "mail/with.eml/evil (2).txt": ("evil (2)", [((), None, "a second file of that name")]),
+    }
+    # Each attachment carries the message's metadata: who sent it, when, under what subject.
+    assert {dict(a.metadata)["subject"] for a in doc.attachments} == {"Roof repair plan"}
     assert "attachment 'broken.pdf' skipped: corrupt PDF" in caplog.text
-    assert str(tmp_path / "with.eml") in caplog.text
+    assert str(path) in caplog.text
+
+
+def test_eml_without_a_body_still_carries_its_attachments(tmp_path: Path) -> None:
+    message = EmailMessage()
+    message["Subject"] = "Scan"
+    message.add_attachment(
+        b"Meter reading 4711", maintype="text", subtype="plain", filename="a.txt"
+    )
+    doc = load_document(write_file(tmp_path, "scan.eml", message.as_bytes()))
+    assert [s.text for s in doc.sections] == ["Scan"]
+    assert [a.sections[0].text for a in doc.attachments] == ["Meter reading 4711"]
 
 
 def test_eml_charsets(tmp_path: Path) -> None:

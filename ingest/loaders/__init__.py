@@ -6,6 +6,10 @@ is always a ``LoaderError`` (``UnsupportedFileType`` for an extension no loader 
 reason says what is wrong; sections are never blank; the title is never empty (the file's stem
 when the format gives none) and is a single line of bounded length.
 
+An e-mail carries other files: ``load_document`` returns its attachments in supported formats
+as documents of their own (``Document.attachments``), each under the source
+``MESSAGE_SOURCE/NAME``, so a filter on the message's path covers them too.
+
 One module per format: ``text`` (.txt), ``markdown`` (.md, .markdown), ``rst`` (.rst), ``html``
 (.html, .htm), ``pdf`` (.pdf), ``docx`` (.docx), ``pptx`` (.pptx), ``xlsx`` (.xlsx), ``csv``
 (.csv), ``epub`` (.epub), ``odt`` (.odt) and ``eml`` (.eml); ``base`` holds what they share,
@@ -16,10 +20,11 @@ first use, not at import time.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from ingest.loaders.base import FormatLoader
+from ingest.loaders.base import Container, ContainerLoader, FormatLoader
 from ingest.loaders.csv import load_csv
 from ingest.loaders.docx import load_docx
 from ingest.loaders.eml import load_eml
@@ -33,7 +38,7 @@ from ingest.loaders.rst import load_rst
 from ingest.loaders.text import load_text
 from ingest.loaders.xlsx import load_xlsx
 from rag.errors import LoaderError, UnsupportedFileType
-from rag.types import Document
+from rag.types import Document, Section
 
 __all__ = ["LOADER_VERSION", "SUPPORTED_EXTENSIONS", "load_document"]
 
@@ -55,11 +60,13 @@ _LOADERS: dict[str, FormatLoader] = {
     ".odt": load_odt,
 }
 # An e-mail's attachments are read by the loaders above (an attached e-mail is not opened).
-_LOADERS[".eml"] = partial(load_eml, attachment_loaders=dict(_LOADERS))
+_CONTAINER_LOADERS: dict[str, ContainerLoader] = {
+    ".eml": partial(load_eml, attachment_loaders=dict(_LOADERS)),
+}
 
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_LOADERS)
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_LOADERS) | frozenset(_CONTAINER_LOADERS)
 # Bump whenever the text or sections produced for a file change, so stored chunks get rebuilt.
-LOADER_VERSION: str = "2"
+LOADER_VERSION: str = "3"
 
 _MAX_TITLE_CHARS = 200
 
@@ -71,8 +78,7 @@ def load_document(path: Path, *, source: str | None = None) -> Document:
     """
     path = Path(path)
     ext = path.suffix.lower()
-    loader = _LOADERS.get(ext)
-    if loader is None:
+    if ext not in SUPPORTED_EXTENSIONS:
         reason = (
             f"unsupported file type {ext!r}" if ext else "no file extension"
         ) + f" (supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))})"
@@ -83,7 +89,7 @@ def load_document(path: Path, *, source: str | None = None) -> Document:
     if source is None:
         source = str(path.resolve())
     try:
-        title, sections = loader(path, data)
+        loaded = _parse(ext, path, data)
     except LoaderError:
         raise
     except MemoryError:  # a process-level condition, not something wrong with this file
@@ -95,12 +101,43 @@ def load_document(path: Path, *, source: str | None = None) -> Document:
         raise LoaderError(
             str(path), f"could not parse {ext[1:].upper()} file: {type(exc).__name__}: {exc}"
         ) from exc
-    sections = [s for s in sections if s.text.strip()]
-    if not sections:
+    metadata = tuple(loaded.metadata.items())
+    attachments = tuple(
+        document
+        for name, (title, sections) in loaded.attached
+        if (document := _document(f"{source}/{name}", title, sections, PurePosixPath(name).stem))
+        is not None
+    )
+    document = _document(source, loaded.title, loaded.sections, path.stem)
+    if document is None and attachments:  # a message that is only its attachments
+        document = _document(source, loaded.title, [Section(loaded.title or path.stem)], path.stem)
+    if document is None:
         raise LoaderError(str(path), "no extractable text")
-    title = _clean_title(title) or path.stem
-    logger.debug("loaded %s: %d sections, title %r", path, len(sections), title)
-    return Document(source=source, title=title, sections=tuple(sections))
+    attachments = tuple(replace(a, metadata=metadata) for a in attachments)
+    logger.debug(
+        "loaded %s: %d sections, %d attachments, title %r",
+        path,
+        len(document.sections),
+        len(attachments),
+        document.title,
+    )
+    return replace(document, metadata=metadata, attachments=attachments)
+
+
+def _parse(ext: str, path: Path, data: bytes) -> Container:
+    if ext in _CONTAINER_LOADERS:
+        return _CONTAINER_LOADERS[ext](path, data)
+    title, sections = _LOADERS[ext](path, data)
+    return Container(title, sections)
+
+
+def _document(source: str, title: str, sections: list[Section], stem: str) -> Document | None:
+    """The document, or None when it has no text: blank sections dropped, the title one
+    bounded line (``stem`` when the format gives none)."""
+    kept = tuple(s for s in sections if s.text.strip())
+    if not kept:
+        return None
+    return Document(source=source, title=_clean_title(title) or stem, sections=kept)
 
 
 def _read_bytes(path: Path) -> bytes:

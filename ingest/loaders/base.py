@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,20 @@ TitledSections = tuple[str, list[Section]]
 """A loader's result: the title it found (may be empty) and the sections in reading order."""
 
 FormatLoader = Callable[[Path, bytes], TitledSections]
+
+
+@dataclass(frozen=True)
+class Container:
+    """What a loader of a file that carries other files (an e-mail) returns: its own title,
+    sections and metadata, and the files inside it by name, each already loaded."""
+
+    title: str
+    sections: list[Section]
+    metadata: dict[str, str] = field(default_factory=dict)
+    attached: list[tuple[str, TitledSections]] = field(default_factory=list)
+
+
+ContainerLoader = Callable[[Path, bytes], Container]
 
 SNIFF_BYTES = 8192
 UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)

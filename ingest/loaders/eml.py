@@ -1,15 +1,14 @@
-"""E-mail (``.eml``): the subject as title, the sender and date on top, the body, and the text
-of attached files in supported formats.
+"""E-mail (``.eml``): the subject as title, the sender and date as metadata and on top of the
+text, the body, and attached files in supported formats as documents of their own.
 
-The stdlib ``email`` package parses the message (``policy.default``). The first section opens
-with ``From:``, ``To:``, ``Cc:`` and ``Date:`` lines (a ``Document`` has no metadata fields,
-and these are what people ask about), followed by the body: the text/plain part, else the
-HTML part through the HTML loader's extractor. An ingested file is one document, so an
-attachment whose name has a supported extension (not ``.eml``: no nesting) is read by that
-format's loader and its sections follow the body under ``("Attachment: NAME", ...)``, pages
-kept; an attachment that fails to load is skipped with a logged warning, the message still
-goes in. At most ``EML_MAX_ATTACHMENTS`` are read. Binary content and a file without any
-header are refused with the reason.
+The stdlib ``email`` package parses the message (``policy.default``). The subject, sender,
+recipients and date are the document's metadata; the first section also opens with ``From:``,
+``To:``, ``Cc:`` and ``Date:`` lines, since these are what people ask about. The body is the
+text/plain part, else the HTML part through the HTML loader's extractor. An attachment whose
+name has a supported extension (not ``.eml``: no nesting) is read by that format's loader and
+returned by name, to become a document of its own; one that fails to load is skipped with a
+logged warning, the message still goes in. At most ``EML_MAX_ATTACHMENTS`` are read. Binary
+content and a file without any header are refused with the reason.
 """
 
 from __future__ import annotations
@@ -19,7 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from ingest.loaders.base import FormatLoader, TitledSections, looks_binary, strip_blank_edges
+from ingest.loaders.base import (
+    Container,
+    FormatLoader,
+    TitledSections,
+    looks_binary,
+    strip_blank_edges,
+)
 from ingest.loaders.html import html_sections
 from rag.errors import LoaderError
 from rag.types import Section
@@ -31,13 +36,14 @@ logger = logging.getLogger(__name__)
 
 EML_MAX_ATTACHMENTS = 20
 _META_HEADERS = ("From", "To", "Cc", "Date")
+_METADATA = ("Subject", *_META_HEADERS)
 _MAX_NAME_CHARS = 120
 
 
 def load_eml(
     path: Path, data: bytes, *, attachment_loaders: Mapping[str, FormatLoader]
-) -> TitledSections:
-    """Title and sections of an e-mail message; ``attachment_loaders`` by file extension."""
+) -> Container:
+    """An e-mail message and its attachments; ``attachment_loaders`` by file extension."""
     import email
     from email import policy
 
@@ -57,8 +63,9 @@ def load_eml(
             sections[0] = Section(text=f"{meta}\n\n{sections[0].text}")
         else:
             sections.insert(0, Section(text=meta))
-    sections += _attachment_sections(path, message, body_part, attachment_loaders)
-    return subject, sections
+    metadata = {name.lower(): value for name in _METADATA if (value := _header(message, name))}
+    attached = _attachments(path, message, body_part, attachment_loaders)
+    return Container(subject, sections, metadata, attached)
 
 
 def _header(message: Message, name: str) -> str:
@@ -88,13 +95,15 @@ def _part_text(part: Message) -> str:
     return payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
 
 
-def _attachment_sections(
+def _attachments(
     path: Path,
     message: EmailMessage,
     body_part: Message | None,
     loaders: Mapping[str, FormatLoader],
-) -> list[Section]:
-    sections: list[Section] = []
+) -> list[tuple[str, TitledSections]]:
+    """Loaded attachments by name, names made unique within the message."""
+    attached: list[tuple[str, TitledSections]] = []
+    taken: set[str] = set()
     read = 0
     for part in message.walk():
         if part is body_part or part.is_multipart():
@@ -116,17 +125,25 @@ def _attachment_sections(
         if not isinstance(payload, bytes) or not payload:
             logger.warning("%s: attachment %r is empty; skipped", path, name)
             continue
+        name = _unique(name, taken)
         try:
-            _, found = loader(path, payload)
+            loaded = loader(path / name, payload)  # messages and titles name the attachment
         except MemoryError:
             raise
         except Exception as exc:  # a bad attachment must not sink the message it came with
             reason = exc.reason if isinstance(exc, LoaderError) else f"{type(exc).__name__}: {exc}"
             logger.warning("%s: attachment %r skipped: %s", path, name, reason)
             continue
-        heading = f"Attachment: {name}"
-        sections += [
-            Section(text=s.text, heading_path=(heading, *s.heading_path), page=s.page)
-            for s in found
-        ]
-    return sections
+        attached.append((name, loaded))
+    return attached
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``stem (2).ext`` and so on when the message already has one so named."""
+    stem, ext = PurePosixPath(name).stem, PurePosixPath(name).suffix
+    unique, n = name, 1
+    while unique.lower() in taken:
+        n += 1
+        unique = f"{stem} ({n}){ext}"
+    taken.add(unique.lower())
+    return unique

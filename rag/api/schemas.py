@@ -112,6 +112,11 @@ class SearchHit(BaseModel):
     start: int
     end: int
     text: str
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        description="Facts about the document beyond its text: an e-mail's subject, from, to, "
+        "cc and date (its attachments carry the same).",
+    )
 
 
 class SearchResponse(BaseModel):

@@ -1,6 +1,8 @@
 """What the service keeps for its lifetime: models loaded once, collections opened once and
 kept open, the least recently used closed past RAG_MAX_OPEN_COLLECTIONS.
 
+The service is built on the Python API: each open collection is a ``rag.library.Documents``,
+siblings sharing one copy of each model, and queries go through its retriever and answerer.
 An Edge shard admits one process, so the service opens each collection once and shares it
 between requests and the in-process job runner; the lock serialises opening, not searching.
 Ingestion is handed over through the job queue; start-up code (``rag.api.app``) decides
@@ -18,15 +20,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from rag.answering import Answerer
-from rag.catalog import open_collection
 from rag.config import Settings, validate_collection_name
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.generation import Generator
-from rag.generation.cancel import CancellableGenerator
 from rag.job_runner import JobRunner
 from rag.jobs import JobQueue
-from rag.query import build_judge, build_reranker
+from rag.library import Documents
+from rag.rerank import Reranker
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
 
@@ -60,16 +61,15 @@ class ServiceState:
         self.settings = settings
         self.embedder = embedder
         self.generator = generator
-        self.reranker = build_reranker(settings)
-        self.judge = build_judge(settings, generator)
+        self._documents = Documents(settings, embedder=embedder, llm=generator)
         self.started = int(time.time())
-        self._stores: OrderedDict[str, VectorStore] = OrderedDict()  # least recently used first
+        self._stores: OrderedDict[str, Documents] = OrderedDict()  # least recently used first
         self._pins: Counter[str] = Counter()
         self._lock = threading.Condition(threading.Lock())  # notified as pins are dropped
         self.jobs = JobQueue.for_settings(settings)
         self.runner: JobRunner | None = None  # set by start-up when jobs run in this process
 
-    def store(self, collection: str | None = None, *, create: bool = False) -> VectorStore:
+    def documents(self, collection: str | None = None, *, create: bool = False) -> Documents:
         """The open collection, opened now if need be. At most RAG_MAX_OPEN_COLLECTIONS stay
         open: opening one more closes the least recently used that nothing is using."""
         name = collection or self.settings.collection
@@ -79,13 +79,10 @@ class ServiceState:
             raise InvalidInputError(str(exc), field="collection") from None
         with self._lock:
             if name not in self._stores:
+                documents = self._documents.sibling(name)
                 # The default collection is created empty so a new service answers at once.
-                self._stores[name] = open_collection(
-                    self.settings,
-                    self.embedder,
-                    collection=name,
-                    create=create or name == self.settings.collection,
-                )
+                documents.store(create=create or name == self.settings.collection)
+                self._stores[name] = documents
             self._stores.move_to_end(name)
             lease = _LEASE.get()
             if lease is not None:
@@ -93,6 +90,14 @@ class ServiceState:
                 self._pins[name] += 1
             self._evict(keep=name)
             return self._stores[name]
+
+    def store(self, collection: str | None = None, *, create: bool = False) -> VectorStore:
+        """The open collection's store (``documents``)."""
+        return self.documents(collection, create=create).store()
+
+    @property
+    def reranker(self) -> Reranker | None:
+        return self._documents.models.reranker()
 
     def unpin(self, collection: str) -> None:
         """A request or job that used a collection is done with it."""
@@ -130,21 +135,18 @@ class ServiceState:
 
     def _close(self, collection: str) -> None:
         """With the lock held: forget an open collection and close it."""
-        store = self._stores.pop(collection, None)
-        if store is not None:
-            store.close()
+        documents = self._stores.pop(collection, None)
+        if documents is not None:
+            documents.close()
 
     def retriever(self, collection: str | None = None) -> HybridRetriever:
-        return HybridRetriever(self.embedder, self.store(collection), self.settings, self.reranker)
+        return self.documents(collection).retriever()
 
     def answerer(
         self, collection: str | None = None, *, cancel: threading.Event | None = None
     ) -> Answerer:
         """``cancel``: once set, the answer's generation stops at its next token."""
-        generator: Generator = self.generator
-        if cancel is not None:
-            generator = CancellableGenerator(generator, cancel)
-        return Answerer(self.retriever(collection), generator, self.settings, self.judge)
+        return self.documents(collection).answerer(cancel)
 
     def close(self) -> None:
         if self.runner is not None and not self.runner.stop():
@@ -154,6 +156,6 @@ class ServiceState:
             return
         self.jobs.close()
         with self._lock:
-            for store in self._stores.values():
-                store.close()
+            for documents in self._stores.values():
+                documents.close()
             self._stores.clear()

@@ -288,6 +288,7 @@ def to_payload(chunk: Chunk) -> dict[str, Any]:
         "end": chunk.end,
         "context": chunk.context,
         "path_prefixes": path_prefixes(chunk.source),
+        "metadata": dict(chunk.metadata),
     }
 
 
@@ -302,6 +303,7 @@ def from_payload(point_id: object, payload: dict[str, Any]) -> Chunk:
         start=int(payload.get("start", 0)),
         end=int(payload.get("end", 0)),
         context=payload.get("context", ""),
+        metadata=tuple((str(k), str(v)) for k, v in (payload.get("metadata") or {}).items()),
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
+from ingest.source_names import names_for
 from rag.api.errors import SERVER_ERROR, OpenAIError, error_body
 from rag.api.openai.models import collection_for
 from rag.api.openai.schemas import (
@@ -32,7 +33,6 @@ from rag.api.openai.schemas import (
 )
 from rag.api.openai.sources import open_webui_sources, source_event
 from rag.api.schemas import CitationModel
-from rag.api.source_names import names_for
 from rag.api.state import ServiceState
 from rag.chat import (
     ChatDelta,

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from anyio import to_thread
 from fastapi import APIRouter, Request
 
+from ingest.source_names import names_for
 from rag.api.deps import GateDep, SearchLimiterDep, StateDep
 from rag.api.schemas import (
     CitationModel,
@@ -20,8 +21,8 @@ from rag.api.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from rag.api.source_names import names_for
 from rag.api.state import ServiceState
+from rag.display import hit_json
 from rag.types import Answer
 
 router = APIRouter(
@@ -79,21 +80,6 @@ def _search(body: SearchRequest, state: ServiceState) -> SearchResponse:
     )
     names = names_for(state.settings, body.collection or state.settings.collection)
     return SearchResponse(
-        hits=[
-            SearchHit(
-                score=h.score,
-                similarity=h.similarity,
-                chunk_id=h.chunk.id,
-                source=h.chunk.source,
-                display_source=names(h.chunk.source),
-                title=h.chunk.title,
-                heading_path=list(h.chunk.heading_path),
-                page=h.chunk.page,
-                start=h.chunk.start,
-                end=h.chunk.end,
-                text=h.chunk.text,
-            )
-            for h in hits
-        ],
+        hits=[SearchHit(**hit_json(h, names)) for h in hits],
         timings={"total_ms": (time.perf_counter() - started) * 1000},
     )
