@@ -21,6 +21,7 @@ from tests.test_loaders_epub import make_epub
 from tests.test_loaders_odt import make_odt
 from tests.test_loaders_pptx import make_pptx
 from tests.test_loaders_xlsx import make_xlsx
+from tests.test_python_api import open_docs
 
 GEARBOX_ROW = 88
 
@@ -140,3 +141,26 @@ def test_each_new_format_is_found_with_its_place(
         assert not any("mail.eml" in h.chunk.source for h in left)
     finally:
         store.close()
+
+
+def test_answers_cite_the_place_in_each_format(tmp_path: Path) -> None:
+    """Through the Python API, quoting: each citation names the slide, sheet rows, chapter or
+    attachment its quote came from."""
+    folder = write_folder(tmp_path / "docs")
+    with open_docs(tmp_path, answer_mode="quote", fallback_judge="off") as docs:
+        docs.ingest(folder)
+
+        def cited(question: str) -> tuple[str, tuple[str, ...], int | None]:
+            answer = docs.ask(question)
+            assert not answer.abstained and answer.citations, question
+            first = answer.citations[0]
+            return docs.display_source(first.source), first.heading_path, first.page
+
+        assert cited("Valparaiso warehouse") == ("review.pptx", ("Revenue",), 2)
+        assert cited("which city is drizzly") == ("cities.csv", ("Rows 2–3",), None)
+        assert cited("keeper lit the lamp") == (
+            "brightwater.epub",
+            ("Chapter 2: The Lighthouse",),
+            None,
+        )
+        assert cited("scaffolding hire cost") == ("roof.eml/budget.csv", ("Rows 2–3",), None)
