@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 import rag
 from rag.api.admission import GenerationGate, add_admission_handlers
 from rag.api.deps import hash_key, require_key
+from rag.api.docs_ui import add_docs
 from rag.api.errors import add_error_handlers
 from rag.api.middleware import CollectionLeases, HostGuard, RequestGuard, normalize_origins
 from rag.api.routes import health, ingest, openai, query
@@ -83,12 +84,15 @@ def create_app(
         version=rag.__version__,
         description="Local-first retrieval-augmented generation over your documents.",
         lifespan=lifespan,
+        docs_url=None,  # add_docs serves them with local assets
+        redoc_url=None,
     )
     app.state.key_hashes = [hash_key(k.get_secret_value()) for k in settings.api_keys]
 
     add_error_handlers(app)
     add_guards(app, settings)
     add_admission_handlers(app)
+    add_docs(app)
     app.include_router(health.router)
     app.include_router(query.router, dependencies=[Depends(require_key)])
     app.include_router(ingest.router, dependencies=[Depends(require_key)])
