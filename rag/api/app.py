@@ -17,7 +17,8 @@ from rag.api.deps import hash_key, require_key
 from rag.api.docs_ui import add_docs
 from rag.api.errors import add_error_handlers
 from rag.api.middleware import CollectionLeases, HostGuard, RequestGuard, normalize_origins
-from rag.api.routes import health, ingest, openai, query
+from rag.api.routes import explore, health, ingest, openai, query
+from rag.api.routes.explore import start_map_job
 from rag.api.state import ServiceState, collections_in_use
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
@@ -42,7 +43,10 @@ def _run_jobs_in_process(state: ServiceState) -> None:
 
     def execute_in_use(job: Job, progress: JobProgress) -> Mapping[str, Any]:
         with collections_in_use():  # a job's collection stays open while it runs
-            return execute(job, progress)
+            report = execute(job, progress)
+        if state.settings.map_refresh == "after_ingest":
+            start_map_job(state, job.collection)
+        return report
 
     state.runner = JobRunner(state.jobs, execute_in_use)
     state.runner.start()
@@ -97,6 +101,7 @@ def create_app(
     app.include_router(query.router, dependencies=[Depends(require_key)])
     app.include_router(ingest.router, dependencies=[Depends(require_key)])
     app.include_router(openai.router, dependencies=[Depends(require_key)])
+    app.include_router(explore.router, dependencies=[Depends(require_key)])
     return app
 
 

@@ -10,18 +10,22 @@ whether a runner works through it in this process.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 
-from rag.answering import Answerer
+from rag.answering import Answerer, PreparedAnswer
 from rag.catalog import open_collection
 from rag.config import Settings, validate_collection_name
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
+from rag.explore.jobs import MapJobs
+from rag.explore.stats import QuestionLog, QuestionOutcome
 from rag.generation import Generator
 from rag.generation.cancel import CancellableGenerator
 from rag.job_runner import JobRunner
@@ -29,6 +33,7 @@ from rag.jobs import JobQueue
 from rag.query import build_judge, build_reranker
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
+from rag.types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,8 @@ class ServiceState:
         self._lock = threading.Condition(threading.Lock())  # notified as pins are dropped
         self.jobs = JobQueue.for_settings(settings)
         self.runner: JobRunner | None = None  # set by start-up when jobs run in this process
+        self.maps = MapJobs()
+        self.questions = QuestionLog.for_settings(settings) if settings.record_questions else None
 
     def store(self, collection: str | None = None, *, create: bool = False) -> VectorStore:
         """The open collection, opened now if need be. At most RAG_MAX_OPEN_COLLECTIONS stay
@@ -144,7 +151,32 @@ class ServiceState:
         generator: Generator = self.generator
         if cancel is not None:
             generator = CancellableGenerator(generator, cancel)
-        return Answerer(self.retriever(collection), generator, self.settings, self.judge)
+        name = collection or self.settings.collection
+        return Answerer(
+            self.retriever(collection),
+            generator,
+            self.settings,
+            self.judge,
+            observe=partial(self._record_outcome, name) if self.questions else None,
+        )
+
+    def _record_outcome(
+        self, collection: str, prepared: PreparedAnswer, answer: Answer, quoting: bool
+    ) -> None:
+        assert self.questions is not None
+        best = max((h.similarity for h in prepared.hits), default=None)
+        try:
+            self.questions.record(
+                QuestionOutcome(
+                    collection=collection,
+                    abstained=answer.abstained,
+                    quoted=answer.extractive,
+                    fallback=answer.extractive and not quoting,
+                    top_similarity=best,
+                )
+            )
+        except sqlite3.Error:  # statistics never cost an answer
+            log.warning("could not record a question's outcome", exc_info=True)
 
     def close(self) -> None:
         if self.runner is not None and not self.runner.stop():
@@ -153,6 +185,8 @@ class ServiceState:
             log.warning("a job is still running at shutdown; it will be run again")
             return
         self.jobs.close()
+        if self.questions is not None:
+            self.questions.close()
         with self._lock:
             for store in self._stores.values():
                 store.close()
