@@ -20,6 +20,7 @@ from rag.api.middleware import CollectionLeases, HostGuard, RequestGuard, normal
 from rag.api.routes import explore, health, ingest, openai, query
 from rag.api.routes.explore import start_map_job
 from rag.api.state import ServiceState, collections_in_use
+from rag.api.web import add_web_app
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
 from rag.generation import Generator
@@ -97,6 +98,7 @@ def create_app(
     add_guards(app, settings)
     add_admission_handlers(app)
     add_docs(app)
+    add_web_app(app)
     app.include_router(health.router)
     app.include_router(query.router, dependencies=[Depends(require_key)])
     app.include_router(ingest.router, dependencies=[Depends(require_key)])
