@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,3 +234,33 @@ def test_map_and_similar_documents_with_the_real_embedder(
         assert all(str(folder) in d.source for d in found)
     finally:
         store.close()
+
+
+def test_settings_are_shown_with_secrets_masked(explore_api: TestClient) -> None:
+    shown = explore_api.get("/v1/settings").json()["settings"]
+    assert shown["map_points"] == 10 and shown["api_keys"] == ["**********"]
+    assert API_KEY not in str(shown)
+
+
+def test_a_stale_map_is_rebuilt_after_ingestion_when_set(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    after = settings.model_copy(update={"map_refresh": "after_ingest"})
+    app = create_app(after, embedder=embedder, generator=ScriptedGenerator())
+    with TestClient(app) as client:
+        job = client.post(
+            "/v1/documents", files={"files": ("a.md", b"# A\n\nlantern harbour words\n")}
+        ).json()
+        state = client.app.state.rag  # type: ignore[attr-defined]
+        for _ in range(200):
+            if client.get(f"/v1/jobs/{job['id']}").json()["status"] in {"done", "failed"}:
+                break
+            time.sleep(0.05)
+        assert client.get(f"/v1/jobs/{job['id']}").json()["status"] == "done"
+        name = after.collection
+        for _ in range(200):  # the map job starts once the ingestion job has returned
+            if state.maps.get(name) is not None:
+                break
+            time.sleep(0.05)
+        _wait_for_map(client, name)
+        assert client.get(f"/v1/collections/{name}/map").json()["total"] >= 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
@@ -358,3 +358,11 @@ def stats(
         total=StatsBucketModel(**asdict(whole[0])) if whole else None,
         series=[StatsBucketModel(**asdict(b)) for b in series],
     )
+
+
+@router.get("/settings")
+def settings(state: StateDep) -> dict[str, Any]:
+    """The service's settings, read only (set with RAG_* environment variables); keys and
+    other secrets are masked."""
+    values: dict[str, Any] = state.settings.model_dump(mode="json")  # SecretStr: "**********"
+    return {"settings": values}

@@ -140,7 +140,10 @@ function setupSearch() {
 
 async function loadSettings() {
   const health = await fetch("/healthz").then((r) => r.json()).catch(() => ({}));
-  document.getElementById("settings-json").textContent = JSON.stringify(health, null, 2);
+  const { settings } = await get("/v1/settings");
+  const rows = Object.entries(settings).map(([k, v]) => `RAG_${k.toUpperCase()} = ${JSON.stringify(v)}`);
+  document.getElementById("settings-json").textContent =
+    `${JSON.stringify(health, null, 2)}\n\n${rows.join("\n")}`;
 }
 
 setupTheme();
