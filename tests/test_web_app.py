@@ -20,7 +20,7 @@ def test_the_page_and_its_assets_serve_locally(settings: Settings) -> None:
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
-    assert set(assets) == {"/app/style.css", "/app/app.js"}
+    assert set(assets) == {"/app/style.css", "/app/app.js", "data:,"}  # data:, no favicon
     scripts = {p.name for p in web_dir().glob("*.js")}
     for name in ["style.css", *scripts]:
         response = client.get(f"/app/{name}")

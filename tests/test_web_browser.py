@@ -79,6 +79,15 @@ def test_ask_open_a_citation_and_see_the_map(served: str, browser: Any) -> None:
     assert "garden" in dialog.text and "tomato" in dialog.text
     dialog.find_element(By.TAG_NAME, "button").click()
 
+    # With a source prefix the question goes to POST /v1/query, which filters by it.
+    browser.find_element(By.ID, "ask-prefix").send_keys("/d/coffee")
+    browser.find_element(By.ID, "question").send_keys("tomato espresso")
+    browser.find_element(By.CSS_SELECTOR, "#ask-form button[type=submit]").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#conversation .turn")) == 4)
+    answer = browser.find_elements(By.CSS_SELECTOR, "#conversation .turn")[3]
+    wait.until(lambda d: "descale" in answer.text)  # from the coffee documents only
+    assert browser.find_element(By.ID, "conversation").text.count("Quoted from the documents") == 2
+
     browser.find_element(By.ID, "tab-explore").click()
     wait.until(lambda d: "chunks" in d.find_element(By.ID, "map-status").text)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#clusters li")) >= 2

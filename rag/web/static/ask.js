@@ -82,7 +82,7 @@ export function setupAsk(collection) {
       if (prefix) {
         const answer = await send("POST", "/v1/query", { question, collection: collection(), source_prefix: prefix });
         renderAnswer(box, answer.answer, answer.citations);
-        badges(box, answer.abstained, answer.citations.length === 1 && answer.answer.includes("**"));
+        badges(box, answer.abstained, answer.extractive);
         messages.push({ role: "user", content: question }, { role: "assistant", content: answer.answer });
         return;
       }
