@@ -184,6 +184,9 @@ class ServiceState:
             # under it would fail its writes); its lease returns it to a runner later.
             log.warning("a job is still running at shutdown; it will be run again")
             return
+        if not self.maps.join(_CLOSE_WAIT_SECONDS):
+            log.warning("a map build is still running at shutdown; its collections stay open")
+            return
         self.jobs.close()
         if self.questions is not None:
             self.questions.close()

@@ -63,6 +63,16 @@ class MapJobs:
             thread.join(timeout)
         return self.get(collection)
 
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds in all for the running builds; False if one still
+        runs (its collection must then stay open)."""
+        with self._lock:
+            threads = list(self._threads.values())
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
+
     def _update(self, collection: str, **changes: object) -> None:
         with self._lock:
             self._jobs[collection] = replace(self._jobs[collection], **changes)  # type: ignore[arg-type]
