@@ -194,6 +194,14 @@ class TimedStore:
     def fetch(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
         return self.inner.fetch(ids)
 
+    def recommend(self, ids: Sequence[str], *, k: int, exclude_source: str | None) -> list[Hit]:
+        return self.inner.recommend(ids, k=k, exclude_source=exclude_source)
+
+    def scan_vectors(
+        self, *, fields: Sequence[str], batch: int = 1024
+    ) -> Iterator[tuple[list[str], list[dict[str, Any]], np.ndarray]]:
+        return self.inner.scan_vectors(fields=fields, batch=batch)
+
     def point_ids(self) -> set[str]:
         return self.inner.point_ids()
 

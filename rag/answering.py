@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from rag.attachments import Attachment, attached_chunks, attached_hits, merge_hits
@@ -227,6 +227,11 @@ def naming_first(
     return [pair for pair, miss in zip(ranked, missing, strict=True) if miss == fewest]
 
 
+AnswerObserver = Callable[[PreparedAnswer, Answer, bool], None]
+"""Told of each answer made: what was prepared, the answer, and whether the answerer quotes
+by design (RAG_ANSWER_MODE) rather than as a fallback."""
+
+
 class Answerer:
     def __init__(
         self,
@@ -234,11 +239,15 @@ class Answerer:
         generator: Generator,
         settings: Settings,
         judge: PassageJudge | None = None,
+        observe: AnswerObserver | None = None,
     ) -> None:
+        """``observe`` is called with every answer ``finish`` makes (the service records
+        what became of each question with it)."""
         self._retriever = retriever
         self._generator = generator
         self._settings = settings
         self._judge = judge
+        self._observe = observe
 
     @property
     def retriever(self) -> HybridRetriever:
@@ -379,6 +388,12 @@ class Answerer:
     def finish(self, prepared: PreparedAnswer, text: str) -> Answer:
         """The answer for the model's ``text``: checked against the passages, then cited as
         it is or replaced by a quote (``extractive``)."""
+        answer = self._finish(prepared, text)
+        if self._observe is not None:
+            self._observe(prepared, answer, self.quoting)
+        return answer
+
+    def _finish(self, prepared: PreparedAnswer, text: str) -> Answer:
         if prepared.abstained:
             return Answer(prepared.abstain_message, [], True, prepared.timings)
         supporting = [SupportingSentence(s.n, s.text) for s in prepared.support[:_SUPPORT_SHOWN]]

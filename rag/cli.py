@@ -27,6 +27,7 @@ from rag.cli_common import (
     guard,
     load_settings,
 )
+from rag.cli_explore import explore_app
 from rag.cli_manage import collections_app, eval_app
 from rag.cli_progress import RichProgress
 from rag.config import Settings
@@ -323,6 +324,7 @@ def reindex_command(collection: CollectionOpt = None) -> None:
 
 app.add_typer(collections_app, name="collections")
 app.add_typer(eval_app, name="eval")
+app.add_typer(explore_app, name="explore")
 
 
 def main() -> None:

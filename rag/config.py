@@ -381,6 +381,40 @@ class Settings(BaseSettings):
         "at most its maximum sequence length (256 tokens for all-MiniLM-L6-v2) of each text.",
     )
 
+    # --- embedding map and question statistics (rag explore, /v1/collections/NAME/map) ----
+    map_fit_sample: int = Field(
+        10_000,
+        ge=100,
+        le=200_000,
+        description="Chunks the embedding map's projection and clusters are fitted on, drawn "
+        "at random; every other chunk is then placed into the fitted space.",
+    )
+    map_clusters: int = Field(
+        12,
+        ge=2,
+        le=100,
+        description="Clusters of the embedding map (k-means; fewer on a collection with fewer "
+        "chunks).",
+    )
+    map_points: int = Field(
+        2000,
+        ge=10,
+        le=50_000,
+        description="Most points one map response returns: a page of the map's points, which "
+        "are stored in random order, so any page is a uniform random sample.",
+    )
+    map_refresh: Literal["on_request", "after_ingest"] = Field(
+        "on_request",
+        description="When a stale embedding map is recomputed: 'on_request' when a client asks "
+        "(POST /v1/collections/NAME/map, `rag explore map --refresh`); 'after_ingest' also "
+        "after each ingestion job the service runs. A map is stale once its collection changes.",
+    )
+    record_questions: bool = Field(
+        True,
+        description="Record each answered question's outcome (abstained, quoted, best "
+        "similarity; never its text) under RAG_DATA_DIR for GET /v1/stats.",
+    )
+
     # --- questions and service -----------------------------------------------------------
     max_question_chars: int = Field(
         2000, ge=1, description="Longest question (or search query) accepted, in characters."

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from ingest.pipeline import IngestProgress, IngestReport
 from ingest.runs import check_paths, ingest_into, run_ingest
 from ingest.source_names import names_for
-from rag.answering import Answerer
+from rag.answering import Answerer, AnswerObserver
 from rag.catalog import open_collection
 from rag.chat import live_tail, split_for_streaming, stream_mode
 from rag.config import Settings
@@ -314,14 +314,16 @@ class Documents:
             self._models.embedder(), self.store(), self._settings, self._models.reranker()
         )
 
-    def answerer(self, cancel: threading.Event | None = None) -> Answerer:
+    def answerer(
+        self, cancel: threading.Event | None = None, *, observe: AnswerObserver | None = None
+    ) -> Answerer:
         """An answerer over the collection; once ``cancel`` is set, its generation stops at
-        the next token."""
+        the next token; ``observe`` is told of every answer it makes."""
         llm = self._models.llm()
         judge = build_judge(self._settings, llm)
         if cancel is not None:
             llm = CancellableGenerator(llm, cancel)
-        return Answerer(self.retriever(), llm, self._settings, judge)
+        return Answerer(self.retriever(), llm, self._settings, judge, observe=observe)
 
     def _configured(self, collection: str) -> Settings:
         return self._settings.model_copy(update={"collection": collection})

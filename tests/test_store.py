@@ -274,3 +274,37 @@ def test_search_one_queries_a_single_vector_without_fusion(
     assert store.search_one("bm25", text="the of and", vector=None, k=3) == []  # stopwords
     with pytest.raises(ValueError, match="query vector"):
         store.search_one("dense", text=text, vector=None, k=3)
+
+
+def test_recommend_finds_chunks_near_stored_points_leaving_out_a_source(
+    store: VectorStore, embedder: HashEmbedder
+) -> None:
+    extra = Chunk(
+        id=chunk_id("/docs/pg/b.html", "x", 0),
+        source="/docs/pg/b.html",
+        title="b",
+        text="work_mem limits the memory a sort may use, per operation",
+    )
+    store.upsert([extra], embedder.embed_documents([extra.embedding_text]))
+    seed = chunk_id("/docs/pg/runtime-config-resource.html", TEXTS[next(iter(TEXTS))], 0)
+    hits = store.recommend([seed], k=3, exclude_source=None)
+    assert seed not in {h.chunk.id for h in hits}
+    assert hits[0].chunk.source == "/docs/pg/b.html"  # the near-duplicate ranks first
+    assert hits[0].similarity == pytest.approx(hits[0].score) and hits[0].score > 0.5
+    kept = store.recommend([seed], k=3, exclude_source="/docs/pg/b.html")
+    assert "/docs/pg/b.html" not in {h.chunk.source for h in kept} and kept
+    assert store.recommend([], k=3, exclude_source=None) == []
+
+
+def test_scan_vectors_pages_every_point_with_its_vector(
+    store: VectorStore, embedder: HashEmbedder
+) -> None:
+    pages = list(store.scan_vectors(fields=["source"], batch=2))
+    ids = [i for page in pages for i in page[0]]
+    assert sorted(ids) == sorted(store.point_ids())
+    for page_ids, payloads, vectors in pages:
+        assert vectors.shape == (len(page_ids), embedder.dimension)
+        assert all(set(p) == {"source"} for p in payloads)
+    by_id = {i: v for page in pages for i, v in zip(page[0], page[2], strict=True)}
+    _, vector = store.fetch([ids[0]])[0]
+    assert by_id[ids[0]] == pytest.approx(vector)

@@ -14,10 +14,13 @@ from starlette.middleware.cors import CORSMiddleware
 import rag
 from rag.api.admission import GenerationGate, add_admission_handlers
 from rag.api.deps import hash_key, require_key
+from rag.api.docs_ui import add_docs
 from rag.api.errors import add_error_handlers
 from rag.api.middleware import CollectionLeases, HostGuard, RequestGuard, normalize_origins
-from rag.api.routes import health, ingest, openai, query
+from rag.api.routes import explore, health, ingest, openai, query
+from rag.api.routes.explore import start_map_job
 from rag.api.state import ServiceState, collections_in_use
+from rag.api.web import add_web_app
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
 from rag.generation import Generator
@@ -41,7 +44,10 @@ def _run_jobs_in_process(state: ServiceState) -> None:
 
     def execute_in_use(job: Job, progress: JobProgress) -> Mapping[str, Any]:
         with collections_in_use():  # a job's collection stays open while it runs
-            return execute(job, progress)
+            report = execute(job, progress)
+        if state.settings.map_refresh == "after_ingest":
+            start_map_job(state, job.collection)
+        return report
 
     state.runner = JobRunner(state.jobs, execute_in_use)
     state.runner.start()
@@ -83,16 +89,21 @@ def create_app(
         version=rag.__version__,
         description="Local-first retrieval-augmented generation over your documents.",
         lifespan=lifespan,
+        docs_url=None,  # add_docs serves them with local assets
+        redoc_url=None,
     )
     app.state.key_hashes = [hash_key(k.get_secret_value()) for k in settings.api_keys]
 
     add_error_handlers(app)
     add_guards(app, settings)
     add_admission_handlers(app)
+    add_docs(app)
+    add_web_app(app)
     app.include_router(health.router)
     app.include_router(query.router, dependencies=[Depends(require_key)])
     app.include_router(ingest.router, dependencies=[Depends(require_key)])
     app.include_router(openai.router, dependencies=[Depends(require_key)])
+    app.include_router(explore.router, dependencies=[Depends(require_key)])
     return app
 
 

@@ -85,6 +85,11 @@ class QueryResponse(BaseModel):
     answer: str
     citations: list[CitationModel]
     abstained: bool = Field(description="True when the documents hold nothing relevant enough.")
+    extractive: bool = Field(
+        False,
+        description="True when the answer quotes a passage instead of the model's text (quote "
+        "mode, or the model's answer failed the grounding check).",
+    )
     timings: dict[str, float] = Field(description="Milliseconds spent per stage.")
 
 

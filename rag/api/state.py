@@ -12,17 +12,21 @@ whether a runner works through it in this process.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 
-from rag.answering import Answerer
+from rag.answering import Answerer, PreparedAnswer
 from rag.config import Settings, validate_collection_name
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
+from rag.explore.jobs import MapJobs
+from rag.explore.stats import QuestionLog, QuestionOutcome
 from rag.generation import Generator
 from rag.job_runner import JobRunner
 from rag.jobs import JobQueue
@@ -30,6 +34,7 @@ from rag.library import Documents
 from rag.rerank import Reranker
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
+from rag.types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,8 @@ class ServiceState:
         self._lock = threading.Condition(threading.Lock())  # notified as pins are dropped
         self.jobs = JobQueue.for_settings(settings)
         self.runner: JobRunner | None = None  # set by start-up when jobs run in this process
+        self.maps = MapJobs()
+        self.questions = QuestionLog.for_settings(settings) if settings.record_questions else None
 
     def documents(self, collection: str | None = None, *, create: bool = False) -> Documents:
         """The open collection, opened now if need be. At most RAG_MAX_OPEN_COLLECTIONS stay
@@ -146,7 +153,27 @@ class ServiceState:
         self, collection: str | None = None, *, cancel: threading.Event | None = None
     ) -> Answerer:
         """``cancel``: once set, the answer's generation stops at its next token."""
-        return self.documents(collection).answerer(cancel)
+        name = collection or self.settings.collection
+        observe = partial(self._record_outcome, name) if self.questions else None
+        return self.documents(collection).answerer(cancel, observe=observe)
+
+    def _record_outcome(
+        self, collection: str, prepared: PreparedAnswer, answer: Answer, quoting: bool
+    ) -> None:
+        assert self.questions is not None
+        best = max((h.similarity for h in prepared.hits), default=None)
+        try:
+            self.questions.record(
+                QuestionOutcome(
+                    collection=collection,
+                    abstained=answer.abstained,
+                    quoted=answer.extractive,
+                    fallback=answer.extractive and not quoting,
+                    top_similarity=best,
+                )
+            )
+        except sqlite3.Error:  # statistics never cost an answer
+            log.warning("could not record a question's outcome", exc_info=True)
 
     def close(self) -> None:
         if self.runner is not None and not self.runner.stop():
@@ -154,7 +181,12 @@ class ServiceState:
             # under it would fail its writes); its lease returns it to a runner later.
             log.warning("a job is still running at shutdown; it will be run again")
             return
+        if not self.maps.join(_CLOSE_WAIT_SECONDS):
+            log.warning("a map build is still running at shutdown; its collections stay open")
+            return
         self.jobs.close()
+        if self.questions is not None:
+            self.questions.close()
         with self._lock:
             for documents in self._stores.values():
                 documents.close()

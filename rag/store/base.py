@@ -235,6 +235,19 @@ class VectorStore(Protocol):
         hits and 0 for BM25 hits."""
         ...
 
+    def recommend(self, ids: Sequence[str], *, k: int, exclude_source: str | None) -> list[Hit]:
+        """The ``k`` chunks nearest to the stored points ``ids`` (Qdrant's recommend query,
+        best-score strategy, on their stored dense vectors), the ``ids`` themselves and the
+        chunks of ``exclude_source`` left out; ``similarity`` is the best cosine."""
+        ...
+
+    def scan_vectors(
+        self, *, fields: Sequence[str], batch: int = 1024
+    ) -> Iterator[tuple[list[str], list[dict[str, Any]], np.ndarray]]:
+        """Every point, a page at a time: its id, the payload ``fields`` asked for, and its
+        dense vector (one row per point)."""
+        ...
+
 
 @lru_cache(maxsize=1)
 def bm25_model() -> qdrant_edge.Bm25:
@@ -364,6 +377,29 @@ def single_vector_query(using: SingleVector, text: str, vector: np.ndarray | Non
         raise ValueError(f"search_one queries one vector, {DENSE!r} or {SPARSE!r}: not {using!r}")
     sparse = bm25_model().embed_query(text)
     return sparse if sparse.indices else None
+
+
+def scanned_page(
+    records: Sequence[Any], dimension: int
+) -> tuple[list[str], list[dict[str, Any]], np.ndarray]:
+    """``scan_vectors``' page from scrolled records with payloads and dense vectors."""
+    if not records:
+        return [], [], np.zeros((0, dimension), dtype=np.float32)
+    vectors = np.stack([dense_of(r.vector) for r in records]).astype(np.float32, copy=False)
+    return [str(r.id) for r in records], [dict(r.payload or {}) for r in records], vectors
+
+
+def recommended_hits(points: Iterable[Any]) -> list[Hit]:
+    """``recommend``'s hits: with the best-score strategy a point's score is its cosine to
+    the closest example."""
+    return [
+        Hit(
+            chunk=from_payload(p.id, p.payload or {}),
+            score=float(p.score),
+            similarity=float(p.score),
+        )
+        for p in points
+    ]
 
 
 def single_vector_hits(points: Iterable[Any], using: SingleVector) -> list[Hit]:

@@ -35,7 +35,9 @@ from rag.store.base import (
     in_order,
     in_reading_order,
     normalize_prefix,
+    recommended_hits,
     record_holder,
+    scanned_page,
     scroll_all,
     single_vector_hits,
     single_vector_query,
@@ -278,6 +280,42 @@ class EdgeVectorStore:
             qe.QueryRequest(limit=k, query=qe.Query.Nearest(query, using=using), with_payload=True)
         )
         return single_vector_hits(points, using)
+
+    def recommend(self, ids: Sequence[str], *, k: int, exclude_source: str | None) -> list[Hit]:
+        # Edge is a single shard without point-id lookups in queries: the examples are given
+        # as their stored vectors, read from the shard.
+        examples = [vector.tolist() for _, vector in self.fetch(ids)]
+        if not examples:
+            return []
+        excluded: list[Any] = [qe.HasIdCondition(set(ids))]
+        if exclude_source is not None:
+            excluded.append(qe.FieldCondition("source", match=qe.MatchValue(exclude_source)))
+        points = self._shard.query(
+            qe.QueryRequest(
+                limit=k,
+                query=qe.Query.RecommendBestScore(qe.RecommendQuery(examples, []), using=DENSE),
+                filter=qe.Filter(must_not=excluded),
+                with_payload=True,
+            )
+        )
+        return recommended_hits(points)
+
+    def scan_vectors(
+        self, *, fields: Sequence[str], batch: int = 1024
+    ) -> Iterator[tuple[list[str], list[dict[str, Any]], np.ndarray]]:
+        offset = None
+        while True:
+            records, offset = self._shard.scroll(
+                qe.ScrollRequest(
+                    offset=offset,
+                    limit=batch,
+                    with_payload=qe.PayloadSelector.Include(list(fields)),
+                    with_vector=[DENSE],
+                )
+            )
+            yield scanned_page(records, self._info.dimension)
+            if offset is None:
+                return
 
 
 class EdgeCollections:

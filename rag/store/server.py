@@ -30,6 +30,8 @@ from rag.store.base import (
     in_order,
     in_reading_order,
     normalize_prefix,
+    recommended_hits,
+    scanned_page,
     scroll_all,
     single_vector_hits,
     single_vector_query,
@@ -259,6 +261,45 @@ class QdrantServerStore:
             self._name, query=query, using=using, limit=k, with_payload=True
         )
         return single_vector_hits(result.points, using)
+
+    def recommend(self, ids: Sequence[str], *, k: int, exclude_source: str | None) -> list[Hit]:
+        if not ids:
+            return []
+        excluded: list[Any] = [models.HasIdCondition(has_id=list(ids))]
+        if exclude_source is not None:
+            excluded.append(
+                models.FieldCondition(key="source", match=models.MatchValue(value=exclude_source))
+            )
+        # The server looks the examples' vectors up by id itself.
+        result = self._client.query_points(
+            self._name,
+            query=models.RecommendQuery(
+                recommend=models.RecommendInput(
+                    positive=list(ids), strategy=models.RecommendStrategy.BEST_SCORE
+                )
+            ),
+            using=DENSE,
+            query_filter=models.Filter(must_not=excluded),
+            limit=k,
+            with_payload=True,
+        )
+        return recommended_hits(result.points)
+
+    def scan_vectors(
+        self, *, fields: Sequence[str], batch: int = 1024
+    ) -> Iterator[tuple[list[str], list[dict[str, Any]], np.ndarray]]:
+        offset = None
+        while True:
+            records, offset = self._client.scroll(
+                self._name,
+                offset=offset,
+                limit=batch,
+                with_payload=list(fields),
+                with_vectors=[DENSE],
+            )
+            yield scanned_page(records, self._info.dimension)
+            if offset is None:
+                return
 
 
 def _match(key: str, value: str) -> models.Filter:

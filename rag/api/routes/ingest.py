@@ -19,6 +19,7 @@ from rag.api.uploads import Upload, save_uploads
 from rag.catalog import drop_collection, list_collections
 from rag.config import validate_collection_name
 from rag.errors import InvalidInputError, JobNotFoundError
+from rag.explore.maps import drop_map
 from rag.jobs import Job, JobKind
 
 router = APIRouter(
@@ -195,4 +196,5 @@ def drop(name: str, state: StateDep) -> dict[str, Any]:
     # Not while a job writes to it: its open copy is closed only once the writer lock is held.
     drop_collection(state.settings, name, closed=lambda: state.switching(name))
     shutil.rmtree(state.settings.data_dir / "uploads" / name, ignore_errors=True)
+    drop_map(state.settings, name)
     return {"name": name, "dropped": True}

@@ -62,6 +62,7 @@ async def query(
             for c in answer.citations
         ],
         abstained=answer.abstained,
+        extractive=answer.extractive,
         timings=answer.timings,
     )
 

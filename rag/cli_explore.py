@@ -1,0 +1,183 @@
+"""`rag explore`: the embedding map, clusters, similar documents and outliers of a collection."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from rag.cli_common import CollectionOpt, JsonOpt, err, errors, load_settings
+from rag.config import Settings
+
+if TYPE_CHECKING:
+    from rag.explore.maps import CollectionMap
+    from rag.store.base import VectorStore
+
+explore_app = typer.Typer(
+    help="See a collection: its embedding map, clusters, similar documents and outliers.",
+    no_args_is_help=True,
+)
+
+RefreshOpt = Annotated[
+    bool, typer.Option("--refresh", help="Build the map again even if it is up to date.")
+]
+
+
+def _open(settings: Settings) -> VectorStore:
+    from rag.catalog import open_collection
+    from rag.embedding import build_embedder
+
+    # The embedder is not loaded: the collection is only checked against its name and size.
+    return open_collection(settings, build_embedder(settings))
+
+
+def _current_map(settings: Settings, store: VectorStore, refresh: bool) -> CollectionMap:
+    """The cached map, built first when there is none (or ``refresh``); a stale one is used
+    with a warning."""
+    from rag.explore.maps import is_stale, load_map, refresh_map
+
+    built = None if refresh else load_map(settings, store.collection)
+    if built is not None:
+        if is_stale(settings, store, built.meta):
+            err.print("the collection changed since its map was built: --refresh rebuilds it")
+        return built
+    last = [""]
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase != last[0]:
+            last[0] = phase
+            err.print(f"map: {phase} ({total} chunks)" if phase == "reading" else f"map: {phase}")
+
+    return refresh_map(settings, store, progress)
+
+
+@explore_app.command("map")
+def explore_map(
+    collection: CollectionOpt = None,
+    png: Annotated[
+        Path | None, typer.Option("--png", help="Draw the map into this PNG file.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, help="Points printed (a uniform random sample).")
+    ] = 20,
+    refresh: RefreshOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Place every chunk in 2-D and group them into clusters.
+
+    The map is built on first use and cached per collection version. Prints a sample of the
+    points (chunk id, x, y, cluster, source) and the clusters.
+    """
+    settings = load_settings(collection)
+    with errors():
+        store = _open(settings)
+        try:
+            built = _current_map(settings, store, refresh)
+        finally:
+            store.close()
+    if png is not None:
+        from rag.explore.render import render_png
+
+        drawn = render_png(built, png)
+        err.print(f"drew {drawn} of {len(built.ids)} points into {png}")
+    n = min(limit, len(built.ids))
+    points = [
+        {
+            "id": str(built.ids[i]),
+            "x": float(built.xy[i, 0]),
+            "y": float(built.xy[i, 1]),
+            "cluster": int(built.cluster[i]),
+            "source": built.sources[int(built.doc[i])],
+        }
+        for i in range(n)
+    ]
+    if as_json:
+        meta = asdict(built.meta)
+        meta.pop("outliers")
+        typer.echo(json.dumps(meta | {"points": points}, indent=2))
+        return
+    typer.echo(
+        f"{built.meta.total} chunks of {len(built.sources)} documents, "
+        f"{len(built.meta.clusters)} clusters (fitted on {built.meta.fit_sample} chunks); "
+        f"{n} points at random:"
+    )
+    for p in points:
+        typer.echo(f"  {p['x']:8.3f} {p['y']:8.3f}  cluster {p['cluster']:>2}  {p['source']}")
+    _print_clusters(built)
+
+
+def _print_clusters(built: CollectionMap) -> None:
+    for c in built.meta.clusters:
+        typer.echo(f"cluster {c.id} ({c.size} chunks): {', '.join(c.terms)}")
+        for example in c.examples:
+            typer.echo(f"    {example['source']}")
+
+
+@explore_app.command("clusters")
+def explore_clusters(
+    collection: CollectionOpt = None, refresh: RefreshOpt = False, as_json: JsonOpt = False
+) -> None:
+    """The map's clusters: size, distinctive terms, example documents."""
+    settings = load_settings(collection)
+    with errors():
+        store = _open(settings)
+        try:
+            built = _current_map(settings, store, refresh)
+        finally:
+            store.close()
+    if as_json:
+        typer.echo(json.dumps([asdict(c) for c in built.meta.clusters], indent=2))
+        return
+    _print_clusters(built)
+
+
+@explore_app.command("outliers")
+def explore_outliers(
+    collection: CollectionOpt = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="How many.")] = 10,
+    refresh: RefreshOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The documents farthest from the rest of the collection."""
+    settings = load_settings(collection)
+    with errors():
+        store = _open(settings)
+        try:
+            built = _current_map(settings, store, refresh)
+        finally:
+            store.close()
+    found = built.meta.outliers[:k]
+    if as_json:
+        typer.echo(json.dumps([asdict(o) for o in found], indent=2))
+        return
+    for o in found:
+        typer.echo(f"{o.distance:.3f}  {o.source}  ({o.chunks} chunks)")
+
+
+@explore_app.command("similar")
+def explore_similar(
+    source: Annotated[str, typer.Argument(help="The document's source path, as stored.")],
+    collection: CollectionOpt = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="How many.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """The documents nearest to one, found by Qdrant from their stored vectors."""
+    from rag.explore.neighbours import similar_documents
+
+    settings = load_settings(collection)
+    with errors():
+        store = _open(settings)
+        try:
+            found = similar_documents(store, source, k=k)
+        finally:
+            store.close()
+    if as_json:
+        rows: list[dict[str, Any]] = [asdict(d) for d in found]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for d in found:
+        typer.echo(f"{d.score:.3f}  {d.source}")
+        typer.echo(f"       {d.text[:160].replace(chr(10), ' ')}")

@@ -1,0 +1,337 @@
+"""The embedding map of a collection: every chunk placed in 2-D with a cluster, the clusters'
+labels and examples, and the documents farthest from the rest. Built by ``build_map`` (a
+background job in the service), cached under DATA_DIR per collection and collection version."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from rag.catalog import state_path
+from rag.config import Settings
+from rag.explore.labels import cluster_terms
+from rag.explore.projection import fit_projection
+from rag.store.base import VectorStore
+
+log = logging.getLogger(__name__)
+
+# Texts read to label clusters: a sample's words are as distinctive as all of them.
+_LABEL_TEXTS = 5000
+_EXAMPLES = 3
+_OUTLIERS = 50
+# Each document is compared with at most this many others (a random subset) for outliers,
+# which bounds that step on a collection of very many documents.
+_OUTLIER_PEERS = 10_000
+_NEIGHBOURS = 5
+
+Progress = Callable[[str, int, int], None]
+"""``progress(phase, done, total)`` as a map is built."""
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    id: int
+    size: int
+    terms: list[str]
+    examples: list[dict[str, str]]
+    """Documents whose chunks lie nearest the cluster's centre: source and title."""
+
+
+@dataclass(frozen=True)
+class Outlier:
+    source: str
+    title: str
+    chunks: int
+    distance: float
+    """1 minus the mean cosine similarity to the document's nearest other documents."""
+
+
+@dataclass
+class MapMeta:
+    collection: str
+    version: str
+    built: float
+    total: int
+    fit_sample: int
+    clusters: list[ClusterInfo] = field(default_factory=list)
+    outliers: list[Outlier] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> MapMeta:
+        data = json.loads(text)
+        data["clusters"] = [ClusterInfo(**c) for c in data["clusters"]]
+        data["outliers"] = [Outlier(**o) for o in data["outliers"]]
+        return cls(**data)
+
+
+@dataclass
+class CollectionMap:
+    """Every chunk of the collection, in a random order (so any slice is a uniform sample)."""
+
+    meta: MapMeta
+    ids: np.ndarray
+    xy: np.ndarray
+    cluster: np.ndarray
+    doc: np.ndarray
+    """Index into ``sources`` and ``titles`` per point."""
+    sources: list[str]
+    titles: list[str]
+
+
+def collection_version(settings: Settings, store: VectorStore) -> str:
+    """Changes whenever the collection does: its chunk count and the last write to its
+    ingestion state (SQLite and its write-ahead log), which every ingestion commits to."""
+    state = state_path(settings, store.collection)
+    stamps = [p.stat().st_mtime_ns for p in (state, Path(f"{state}-wal")) if p.is_file()]
+    return f"{store.count()}-{max(stamps, default=0)}"
+
+
+def map_dir(settings: Settings, collection: str) -> Path:
+    return settings.data_dir / "explore" / collection
+
+
+def save_map(settings: Settings, built: CollectionMap) -> None:
+    """Written to temporary files then renamed, the metadata last: a reader never sees a
+    half-written map."""
+    folder = map_dir(settings, built.meta.collection)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = folder / "points.tmp.npz"
+    with arrays.open("wb") as out:
+        np.savez(
+            out,
+            ids=built.ids,
+            xy=built.xy,
+            cluster=built.cluster,
+            doc=built.doc,
+            sources=np.array(built.sources, dtype=object),
+            titles=np.array(built.titles, dtype=object),
+        )
+    arrays.replace(folder / "points.npz")
+    meta = folder / "map.tmp.json"
+    meta.write_text(built.meta.to_json())
+    meta.replace(folder / "map.json")
+
+
+def load_meta(settings: Settings, collection: str) -> MapMeta | None:
+    path = map_dir(settings, collection) / "map.json"
+    try:
+        return MapMeta.from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def load_map(settings: Settings, collection: str) -> CollectionMap | None:
+    meta = load_meta(settings, collection)
+    if meta is None:
+        return None
+    try:
+        with np.load(map_dir(settings, collection) / "points.npz", allow_pickle=True) as data:
+            return CollectionMap(
+                meta=meta,
+                ids=data["ids"],
+                xy=data["xy"],
+                cluster=data["cluster"],
+                doc=data["doc"],
+                sources=[str(s) for s in data["sources"]],
+                titles=[str(t) for t in data["titles"]],
+            )
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def drop_map(settings: Settings, collection: str) -> None:
+    folder = map_dir(settings, collection)
+    for name in ("map.json", "points.npz"):
+        (folder / name).unlink(missing_ok=True)
+
+
+def build_map(
+    store: VectorStore,
+    *,
+    version: str,
+    fit_sample: int,
+    clusters: int,
+    progress: Progress | None = None,
+    seed: int = 0,
+) -> CollectionMap:
+    """Read every chunk's vector, fit the projection and clusters on a random sample of
+    ``fit_sample`` of them, place them all, label the clusters and find the outliers."""
+    started = time.perf_counter()
+    report = progress or (lambda phase, done, total: None)
+    total = store.count()
+    report("reading", 0, total)
+    ids: list[str] = []
+    doc_of: list[int] = []
+    sources: list[str] = []
+    titles: list[str] = []
+    index: dict[str, int] = {}
+    blocks: list[np.ndarray] = []
+    for page_ids, payloads, vectors in store.scan_vectors(fields=["source", "title"], batch=2048):
+        ids.extend(page_ids)
+        for payload in payloads:
+            source = str(payload.get("source", ""))
+            if source not in index:
+                index[source] = len(sources)
+                sources.append(source)
+                titles.append(str(payload.get("title") or ""))
+            doc_of.append(index[source])
+        blocks.append(vectors)
+        report("reading", len(ids), max(total, len(ids)))
+    n = len(ids)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    meta = MapMeta(store.collection, version, time.time(), n, min(n, fit_sample))
+    if n < 2:
+        report("done", n, n)
+        return CollectionMap(
+            meta,
+            np.array(ids, dtype=object),
+            np.zeros((n, 2), dtype=np.float32),
+            np.zeros(n, dtype=np.int32),
+            np.array(doc_of, dtype=np.int32),
+            sources,
+            titles,
+        )
+    vectors = np.concatenate(blocks)
+    del blocks
+    docs = np.asarray(doc_of, dtype=np.int32)
+    sample = order[: meta.fit_sample]
+    report("fitting", 0, 1)
+    projection = fit_projection(vectors[sample], clusters=clusters, seed=seed)
+    report("placing", 0, n)
+    reduced = np.empty((n, projection.dimensions), dtype=np.float32)
+    labels = np.empty(n, dtype=np.int32)
+    step = 20_000
+    for start in range(0, n, step):
+        part = slice(start, start + step)
+        reduced[part] = projection.reduce(vectors[part])
+        labels[part] = projection.cluster(reduced[part])
+        report("placing", min(n, start + step), n)
+    del vectors
+    xy = reduced[:, :2].copy()
+    report("labelling", 0, 1)
+    meta.clusters = _describe_clusters(
+        store,
+        projection.centroids,
+        reduced[sample],
+        sample,
+        labels,
+        ids,
+        docs,
+        sources,
+        titles,
+    )
+    report("outliers", 0, 1)
+    meta.outliers = _outliers(reduced, docs, sources, titles, rng)
+    meta.seconds = time.perf_counter() - started
+    report("done", n, n)
+    log.info("mapped %d chunks of %r in %.1fs", n, store.collection, meta.seconds)
+    return CollectionMap(
+        meta,
+        np.array(ids, dtype=object)[order],
+        xy[order],
+        labels[order],
+        docs[order],
+        sources,
+        titles,
+    )
+
+
+def _describe_clusters(
+    store: VectorStore,
+    centroids: np.ndarray,
+    reduced_sample: np.ndarray,
+    sample: np.ndarray,
+    labels: np.ndarray,
+    ids: list[str],
+    docs: np.ndarray,
+    sources: list[str],
+    titles: list[str],
+) -> list[ClusterInfo]:
+    clusters = len(centroids)
+    sizes = np.bincount(labels, minlength=clusters)
+    sample_labels = labels[sample]
+    labelled = sample[:_LABEL_TEXTS]
+    texts = {c.id: c.text for c, _ in store.fetch([ids[i] for i in labelled])}
+    kept = [i for i in labelled if ids[i] in texts]
+    terms = cluster_terms([texts[ids[i]] for i in kept], labels[kept], clusters=clusters)
+    described = []
+    for c in range(clusters):
+        members = np.flatnonzero(sample_labels == c)
+        distance = np.linalg.norm(reduced_sample[members] - centroids[c], axis=1)
+        examples: list[dict[str, str]] = []
+        for m in members[np.argsort(distance)]:
+            d = int(docs[sample[m]])
+            if all(e["source"] != sources[d] for e in examples):
+                examples.append({"source": sources[d], "title": titles[d]})
+            if len(examples) == _EXAMPLES:
+                break
+        described.append(ClusterInfo(c, int(sizes[c]), terms[c], examples))
+    return described
+
+
+def _outliers(
+    vectors: np.ndarray,
+    docs: np.ndarray,
+    sources: list[str],
+    titles: list[str],
+    rng: np.random.Generator,
+) -> list[Outlier]:
+    """Documents whose mean vector is least like their nearest other documents', in the
+    projection's reduced space (its principal components keep most of the vectors' spread at
+    a fraction of the cost of comparing full vectors)."""
+    count = len(sources)
+    if count < 2:
+        return []
+    # Sums of each document's vectors, as a sparse one-hot product (np.add.at is far slower).
+    onehot = sparse.csr_matrix(
+        (np.ones(len(docs), dtype=np.float32), (docs, np.arange(len(docs)))),
+        shape=(count, len(docs)),
+    )
+    sums = np.asarray(onehot @ vectors, dtype=np.float32)
+    means = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    chunks = np.bincount(docs, minlength=count)
+    peers = np.arange(count) if count <= _OUTLIER_PEERS else rng.choice(count, _OUTLIER_PEERS)
+    near = min(_NEIGHBOURS, len(peers) - 1)
+    closeness = np.empty(count, dtype=np.float32)
+    for start in range(0, count, 1024):
+        rows = np.arange(start, min(count, start + 1024))
+        sims = means[rows] @ means[peers].T
+        sims[rows[:, None] == peers[None, :]] = -np.inf  # not itself
+        best = -np.partition(-sims, near - 1, axis=1)[:, :near]
+        closeness[rows] = best.mean(axis=1)
+    worst = np.argsort(closeness)[:_OUTLIERS]
+    return [
+        Outlier(sources[d], titles[d], int(chunks[d]), float(1.0 - closeness[d])) for d in worst
+    ]
+
+
+def refresh_map(
+    settings: Settings, store: VectorStore, progress: Progress | None = None
+) -> CollectionMap:
+    """Build the collection's map for its current version and cache it."""
+    built = build_map(
+        store,
+        version=collection_version(settings, store),
+        fit_sample=settings.map_fit_sample,
+        clusters=settings.map_clusters,
+        progress=progress,
+    )
+    save_map(settings, built)
+    return built
+
+
+def is_stale(settings: Settings, store: VectorStore, meta: MapMeta) -> bool:
+    """Whether the collection changed since the map was built."""
+    return meta.version != collection_version(settings, store)

@@ -1,0 +1,102 @@
+// The Ask tab: a conversation streamed from /v1/chat/completions, citations that open the
+// cited passage. With a source prefix the question goes to /v1/query, which filters by it.
+import { send, streamChat } from "./api.js";
+
+const messages = [];
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+export { el };
+
+// Passage text with the **supporting sentences** a quote marks in bold highlighted.
+function highlighted(text) {
+  const box = el("span");
+  text.split(/(\*\*[^*]+\*\*)/).forEach((part) => {
+    if (part.startsWith("**") && part.endsWith("**")) box.append(el("mark", {}, part.slice(2, -2)));
+    else box.append(part);
+  });
+  return box;
+}
+
+function openPassage(citation) {
+  const dialog = document.getElementById("passage");
+  document.getElementById("passage-title").textContent = `[${citation.n}] ${citation.title || citation.display_source}`;
+  const where = [citation.display_source, ...citation.heading_path];
+  if (citation.page != null) where.push(`page ${citation.page}`);
+  document.getElementById("passage-where").textContent = where.join(" › ");
+  document.getElementById("passage-text").replaceChildren(highlighted(citation.quote));
+  dialog.showModal();
+}
+
+function renderAnswer(box, text, citations) {
+  box.replaceChildren();
+  const byN = new Map((citations || []).map((c) => [c.n, c]));
+  const body = text.split("\n\n**Sources**")[0];  // the footer repeats the citations as text
+  body.split(/(\[\d+\])/).forEach((part) => {
+    const n = /^\[(\d+)\]$/.exec(part);
+    const citation = n && byN.get(Number(n[1]));
+    if (citation) {
+      const button = el("button", { class: "cite", type: "button", "aria-label": `Open source ${n[1]}: ${citation.display_source}` }, part);
+      button.addEventListener("click", () => openPassage(citation));
+      box.append(button);
+    } else box.append(highlighted(part));
+  });
+  if (citations?.length) {
+    const list = el("ol", { class: "muted" });
+    for (const c of citations) {
+      const button = el("button", { class: "cite", type: "button" }, c.display_source);
+      button.addEventListener("click", () => openPassage(c));
+      list.append(el("li", { value: String(c.n) }, button, c.heading_path.length ? ` — ${c.heading_path.join(" › ")}` : ""));
+    }
+    box.append(list);
+  }
+}
+
+function badges(box, abstained, quoted) {
+  if (abstained) box.prepend(el("span", { class: "badge" }, "No answer in the documents"));
+  else if (quoted) box.prepend(el("span", { class: "badge" }, "Quoted from the documents"));
+}
+
+export function setupAsk(collection) {
+  const form = document.getElementById("ask-form");
+  const conversation = document.getElementById("conversation");
+  document.getElementById("new-chat").addEventListener("click", () => {
+    messages.length = 0;
+    conversation.replaceChildren();
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = document.getElementById("question");
+    const question = input.value.trim();
+    if (!question) return;
+    input.value = "";
+    conversation.append(el("div", { class: "turn user" }, question));
+    const box = el("div", { class: "turn" }, "…");
+    conversation.append(box);
+    const prefix = document.getElementById("ask-prefix").value.trim();
+    try {
+      if (prefix) {
+        const answer = await send("POST", "/v1/query", { question, collection: collection(), source_prefix: prefix });
+        renderAnswer(box, answer.answer, answer.citations);
+        badges(box, answer.abstained, answer.extractive);
+        messages.push({ role: "user", content: question }, { role: "assistant", content: answer.answer });
+        return;
+      }
+      messages.push({ role: "user", content: question });
+      let text = "";
+      const last = await streamChat({ model: `rag-${collection()}`, messages }, (delta) => {
+        text += delta;
+        box.textContent = text;
+      });
+      renderAnswer(box, text, last?.citations);
+      badges(box, last?.rag?.abstained, last?.rag?.extractive);
+      messages.push({ role: "assistant", content: text });
+    } catch (error) {
+      box.textContent = `Error: ${error.message}`;
+    }
+  });
+}

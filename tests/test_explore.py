@@ -1,0 +1,266 @@
+"""The embedding map, clusters, outliers, similar documents and question statistics
+(rag.explore and rag/api/routes/explore.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from rag.api.app import create_app
+from rag.catalog import open_collection
+from rag.chunking import chunk_id
+from rag.config import Settings
+from rag.errors import DocumentNotFoundError
+from rag.explore.labels import cluster_terms
+from rag.explore.maps import build_map, is_stale, load_map, refresh_map
+from rag.explore.neighbours import similar_documents
+from rag.explore.stats import QuestionLog, QuestionOutcome
+from rag.store.base import VectorStore
+from rag.types import Chunk
+from tests.conftest import API_KEY, ingest_fixture_folder
+from tests.fakes import HashEmbedder, ScriptedGenerator
+
+TOPICS = {
+    "coffee": "espresso grinder descale boiler crema portafilter",
+    "garden": "tomato compost mulch seedling pruning trellis",
+    "sailing": "mainsail rudder keel halyard tiller spinnaker",
+}
+ODD = "/d/odd/quasar.txt"
+
+
+def _chunks() -> list[Chunk]:
+    """Three documents per topic of three chunks each, and one document on nothing else."""
+    chunks = []
+    for topic, words in TOPICS.items():
+        vocabulary = words.split()
+        for d in range(3):
+            source = f"/d/{topic}/doc{d}.md"
+            for c in range(3):
+                text = " ".join(vocabulary[(c + i) % 6] for i in range(4)) + f" part {d}"
+                chunks.append(
+                    Chunk(id=chunk_id(source, text, c), source=source, title=topic, text=text)
+                )
+    odd = "quasar pulsar nebula redshift"
+    chunks.append(Chunk(id=chunk_id(ODD, odd, 0), source=ODD, title="quasar", text=odd))
+    return chunks
+
+
+def _fill(store: VectorStore, embedder: HashEmbedder) -> list[Chunk]:
+    chunks = _chunks()
+    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+    return chunks
+
+
+@pytest.fixture
+def topic_store(settings: Settings, embedder: HashEmbedder) -> Iterator[VectorStore]:
+    store = open_collection(settings, embedder, create=True)
+    _fill(store, embedder)
+    yield store
+    store.close()
+
+
+def test_cluster_terms_are_each_clusters_distinctive_words() -> None:
+    texts = ["red apple pie", "apple cider red", "blue whale ocean", "ocean blue tide"]
+    terms = cluster_terms(texts, np.array([0, 0, 1, 1]), clusters=2, top=2)
+    assert set(terms[0]) == {"apple", "red"}
+    assert set(terms[1]) == {"ocean", "blue"}
+    assert cluster_terms([], np.array([], dtype=int), clusters=2) == [[], []]
+
+
+def test_the_map_places_every_chunk_labels_clusters_and_finds_the_outlier(
+    topic_store: VectorStore,
+) -> None:
+    phases: list[str] = []
+    built = build_map(
+        topic_store,
+        version="v",
+        fit_sample=20,
+        clusters=3,
+        progress=lambda phase, done, total: phases.append(phase),
+    )
+    assert sorted(built.ids.tolist()) == sorted(topic_store.point_ids())
+    assert built.xy.shape == (28, 2) and np.isfinite(built.xy).all()
+    assert built.meta.fit_sample == 20 and built.meta.total == 28
+    assert phases[0] == "reading" and phases[-1] == "done"
+    assert sum(c.size for c in built.meta.clusters) == 28
+    # Each topic's chunks share a cluster, labelled by that topic's words.
+    for topic, words in TOPICS.items():
+        ids = {c.id for c in _chunks() if c.title == topic}
+        labels = {int(built.cluster[i]) for i, p in enumerate(built.ids) if p in ids}
+        assert len(labels) == 1, topic
+        cluster = built.meta.clusters[labels.pop()]
+        assert set(cluster.terms[:3]) <= set(words.split()), (topic, cluster.terms)
+        assert all(e["source"].startswith(f"/d/{topic}/") for e in cluster.examples)
+    assert built.meta.outliers[0].source == ODD
+    assert built.meta.outliers[0].distance > built.meta.outliers[-1].distance
+
+
+def test_a_cached_map_turns_stale_when_the_collection_changes(
+    settings: Settings, topic_store: VectorStore, embedder: HashEmbedder
+) -> None:
+    built = refresh_map(settings, topic_store)
+    cached = load_map(settings, topic_store.collection)
+    assert cached is not None and cached.ids.tolist() == built.ids.tolist()
+    assert not is_stale(settings, topic_store, cached.meta)
+    extra = Chunk(
+        id=chunk_id("/d/new.txt", "new words", 0), source="/d/new.txt", title="", text="new"
+    )
+    topic_store.upsert([extra], embedder.embed_documents(["new words"]))
+    assert is_stale(settings, topic_store, cached.meta)
+
+
+def test_similar_documents_come_from_the_same_topic(topic_store: VectorStore) -> None:
+    found = similar_documents(topic_store, "/d/garden/doc0.md", k=2)
+    assert [d.source for d in found] and len(found) == 2
+    assert all(d.source.startswith("/d/garden/") for d in found)
+    assert "/d/garden/doc0.md" not in {d.source for d in found}
+    assert found[0].score >= found[1].score
+    with pytest.raises(DocumentNotFoundError):
+        similar_documents(topic_store, "/d/none.md", k=2)
+
+
+def test_question_log_series(tmp_path: Path) -> None:
+    log = QuestionLog(tmp_path / "q.sqlite")
+    outcomes = [
+        QuestionOutcome("a", abstained=True, quoted=False, fallback=False, top_similarity=0.1),
+        QuestionOutcome("a", abstained=False, quoted=True, fallback=True, top_similarity=0.7),
+        QuestionOutcome("b", abstained=False, quoted=False, fallback=False, top_similarity=None),
+    ]
+    for at, outcome in zip((1000.0, 1010.0, 1100.0), outcomes, strict=True):
+        log.record(outcome, at=at)
+    series = log.series(since=1000.0, bucket_seconds=60)
+    assert [b.questions for b in series] == [2, 1]
+    assert series[0].abstention_rate == 0.5 and series[0].fallback_rate == 0.5
+    assert series[1].similarity_p50 is None
+    only_b = log.series(since=0.0, bucket_seconds=10_000, collection="b")
+    assert [b.questions for b in only_b] == [1]
+    log.close()
+
+
+@pytest.fixture
+def explore_api(settings: Settings, embedder: HashEmbedder) -> Iterator[TestClient]:
+    keyed = settings.model_copy(update={"api_keys": [SecretStr(API_KEY)], "map_points": 10})
+    store = open_collection(keyed, embedder, create=True)
+    try:
+        _fill(store, embedder)
+    finally:
+        store.close()
+    app = create_app(keyed, embedder=embedder, generator=ScriptedGenerator(["Tomato [1]."]))
+    with TestClient(app, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+        yield client
+
+
+def _wait_for_map(client: TestClient, name: str) -> None:
+    job = client.app.state.rag.maps.wait(name, timeout=60)  # type: ignore[attr-defined]
+    assert job is not None and job.status == "done", job
+
+
+def test_map_routes_build_in_the_background_then_page_a_sample(explore_api: TestClient) -> None:
+    name = Settings.model_fields["collection"].default
+    first = explore_api.get(f"/v1/collections/{name}/map").json()
+    assert first["ready"] is False and first["job"]["status"] in {"running", "done"}
+    _wait_for_map(explore_api, name)
+    page = explore_api.get(f"/v1/collections/{name}/map").json()
+    assert page["ready"] and not page["stale"]
+    assert page["total"] == 28 and len(page["points"]) == 10 and page["limit"] == 10
+    assert "random sample" in page["sampling"] and page["fit_sample"] == 28
+    rest = explore_api.get(f"/v1/collections/{name}/map", params={"offset": 10}).json()
+    ids = {p["id"] for p in page["points"]} | {p["id"] for p in rest["points"]}
+    assert len(ids) == 20
+    point = page["points"][0]
+    assert set(point) == {"id", "x", "y", "cluster", "source", "display_source", "title"}
+    too_many = explore_api.get(f"/v1/collections/{name}/map", params={"limit": 11})
+    assert too_many.status_code == 400 and too_many.json()["error"]["param"] == "limit"
+    negative = explore_api.get(f"/v1/collections/{name}/map", params={"offset": -1})
+    assert negative.status_code == 422 and "offset" in negative.json()["error"]["param"]
+    clusters = explore_api.get(f"/v1/collections/{name}/clusters").json()
+    assert sum(c["size"] for c in clusters["clusters"]) == 28
+    outliers = explore_api.get(f"/v1/collections/{name}/outliers", params={"k": 2}).json()
+    assert outliers["outliers"][0]["source"] == ODD and len(outliers["outliers"]) == 2
+    rebuilt = explore_api.post(f"/v1/collections/{name}/map")
+    assert rebuilt.status_code == 202 and rebuilt.json()["collection"] == name
+    _wait_for_map(explore_api, name)
+    assert explore_api.get(f"/v1/collections/{name}/map/job").json()["status"] == "done"
+    assert explore_api.get("/v1/collections/missing/map").status_code == 404
+    assert explore_api.get("/v1/collections/bad%20name/map").status_code == 400
+
+
+def test_similar_documents_route(explore_api: TestClient) -> None:
+    found = explore_api.get("/v1/documents/similar", params={"source": "/d/coffee/doc1.md"})
+    assert found.status_code == 200
+    sources = [d["source"] for d in found.json()["documents"]]
+    assert sources[:2] and all(s.startswith("/d/coffee/") for s in sources[:2])
+    assert "/d/coffee/doc1.md" not in sources
+    missing = explore_api.get("/v1/documents/similar", params={"source": "/d/none.md"})
+    assert missing.status_code == 404
+    bad_k = explore_api.get("/v1/documents/similar", params={"source": ODD, "k": 0})
+    assert bad_k.status_code == 422 and "k" in bad_k.json()["error"]["param"]
+    no_source = explore_api.get("/v1/documents/similar")
+    assert no_source.status_code == 422 and "source" in no_source.json()["error"]["param"]
+
+
+def test_stats_record_each_answered_question(explore_api: TestClient) -> None:
+    assert explore_api.get("/v1/stats").json()["series"] == []
+    explore_api.post("/v1/query", json={"question": "tomato compost mulch seedling"})
+    nothing = explore_api.post("/v1/query", json={"question": "how tall is the xylophone"})
+    assert nothing.json()["abstained"]  # no chunk is like it
+    stats = explore_api.get("/v1/stats").json()
+    assert stats["recording"] and stats["total"]["questions"] == 2
+    assert stats["total"]["abstention_rate"] == 0.5
+    assert stats["total"]["similarity_p90"] is not None
+    assert sum(b["questions"] for b in stats["series"]) == 2
+    assert explore_api.get("/v1/stats", params={"bucket_seconds": 1}).status_code == 422
+
+
+@pytest.mark.real_models
+def test_map_and_similar_documents_with_the_real_embedder(
+    settings: Settings, real_embedder: object, tmp_path: Path
+) -> None:
+    folder = ingest_fixture_folder(settings, real_embedder, tmp_path / "docs")
+    store = open_collection(settings, real_embedder, create=False)  # type: ignore[arg-type]
+    try:
+        built = refresh_map(settings, store)
+        assert built.meta.total == store.count() and len(built.sources) == 6
+        assert all(c.terms for c in built.meta.clusters)
+        source = built.sources[0]
+        found = similar_documents(store, source, k=3)
+        assert 1 <= len(found) <= 3 and source not in {d.source for d in found}
+        assert all(str(folder) in d.source for d in found)
+    finally:
+        store.close()
+
+
+def test_settings_are_shown_with_secrets_masked(explore_api: TestClient) -> None:
+    shown = explore_api.get("/v1/settings").json()["settings"]
+    assert shown["map_points"] == 10 and shown["api_keys"] == ["**********"]
+    assert API_KEY not in str(shown)
+
+
+def test_a_stale_map_is_rebuilt_after_ingestion_when_set(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    after = settings.model_copy(update={"map_refresh": "after_ingest"})
+    app = create_app(after, embedder=embedder, generator=ScriptedGenerator())
+    with TestClient(app) as client:
+        job = client.post(
+            "/v1/documents", files={"files": ("a.md", b"# A\n\nlantern harbour words\n")}
+        ).json()
+        state = client.app.state.rag  # type: ignore[attr-defined]
+        for _ in range(200):
+            if client.get(f"/v1/jobs/{job['id']}").json()["status"] in {"done", "failed"}:
+                break
+            time.sleep(0.05)
+        assert client.get(f"/v1/jobs/{job['id']}").json()["status"] == "done"
+        name = after.collection
+        for _ in range(200):  # the map job starts once the ingestion job has returned
+            if state.maps.get(name) is not None:
+                break
+            time.sleep(0.05)
+        _wait_for_map(client, name)
+        assert client.get(f"/v1/collections/{name}/map").json()["total"] >= 1
