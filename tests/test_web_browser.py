@@ -80,7 +80,13 @@ def test_ask_open_a_citation_and_see_the_map(served: str, browser: Any) -> None:
     cite = wait.until(
         expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "#conversation .cite"))
     )
-    assert "Quoted from the documents" in browser.find_element(By.ID, "conversation").text
+    shown = browser.find_element(By.ID, "conversation")
+    assert "Quoted from the documents" in shown.text
+    # The quote's Markdown shows as emphasis and highlight, not as asterisks and underscores.
+    assert shown.find_elements(By.CSS_SELECTOR, "em") and shown.find_elements(
+        By.CSS_SELECTOR, "mark"
+    )
+    assert "*" not in shown.text and "_(" not in shown.text
     cite.click()
     dialog = wait.until(expected_conditions.visibility_of_element_located((By.ID, "passage")))
     assert "garden" in dialog.text and "tomato" in dialog.text

@@ -12,11 +12,13 @@ function el(tag, attrs = {}, ...children) {
 }
 export { el };
 
-// Passage text with the **supporting sentences** a quote marks in bold highlighted.
+// Passage text with the **supporting sentences** a quote marks in bold highlighted, and the
+// *heading path* and _notes_ the answer sets in italics shown as such (never as raw HTML).
 function highlighted(text) {
   const box = el("span");
-  text.split(/(\*\*[^*]+\*\*)/).forEach((part) => {
-    if (part.startsWith("**") && part.endsWith("**")) box.append(el("mark", {}, part.slice(2, -2)));
+  text.split(/(\*\*[^*]+\*\*|(?<![\w*])\*[^*\n]+\*(?![\w*])|(?<!\w)_[^_\n]+_(?!\w))/).forEach((part) => {
+    if (part.startsWith("**") && part.endsWith("**") && part.length > 4) box.append(el("mark", {}, part.slice(2, -2)));
+    else if (/^([*_]).+\1$/s.test(part) && part.length > 2) box.append(el("em", {}, part.slice(1, -1)));
     else box.append(part);
   });
   return box;
