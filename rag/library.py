@@ -7,8 +7,8 @@ opener per process), so a ``Documents`` ingests while it serves queries, as the 
 
 Every method may be called from several threads at once, and the ``a``-prefixed twins run
 the blocking work in a worker thread: searches run side by side, ingestions one at a time,
-and answers take one of RAG_GENERATION_CONCURRENCY slots (the local model computes one
-answer at a time).
+and answers take one of RAG_GENERATION_CONCURRENCY slots (by default as many as the local
+model decodes together, RAG_LLM_BATCH_SIZE).
 
 The `rag ingest`, `rag ask` and `rag search` commands are built on this module.
 """
@@ -39,7 +39,7 @@ from rag.chat import live_tail, split_for_streaming, stream_mode
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
 from rag.errors import ConfigError, RagError
-from rag.generation import Generator
+from rag.generation import Generator, close_generator
 from rag.generation.cancel import CancellableGenerator, GenerationCancelled
 from rag.query import build_generator, build_judge, build_reranker
 from rag.rerank import Reranker
@@ -124,13 +124,14 @@ class Documents:
         self._settings = settings
         self._embedder: Embedder | None = embedder
         self._llm: Generator | None = llm
+        self._owns_llm = llm is None  # one built here is closed here
         self._reranker: Reranker | None = None
         self._reranker_built = False
         self._store: VectorStore | None = None
         self._models_lock = threading.Lock()
         self._store_lock = threading.Lock()  # taken before the models lock, never after
         self._writing = threading.Lock()
-        self._generating = threading.BoundedSemaphore(settings.generation_concurrency)
+        self._generating = threading.BoundedSemaphore(settings.generation_slots)
         self._state = threading.Condition()  # the calls in progress and the streams to stop
         self._users = 0
         self._streams: set[threading.Event] = set()
@@ -230,6 +231,8 @@ class Documents:
             store, self._store = self._store, None
         if store is not None:
             store.close()
+        if self._owns_llm:
+            close_generator(self._llm)
 
     def __enter__(self) -> Self:
         return self
