@@ -61,7 +61,7 @@ class BatchedDecoder:
             auto_switch_to_flash=False,
         )
         generation = GenerationConfig(  # type: ignore[no-untyped-call]
-            do_sample=False, eos_token_id=eos_token_id, pad_token_id=eos_token_id
+            do_sample=False, eos_token_id=eos_token_id
         )
         self._manager = model.init_continuous_batching(
             generation_config=generation, continuous_batching_config=config

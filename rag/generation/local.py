@@ -262,8 +262,34 @@ class TransformersGenerator:
     def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
         self.warm_up()
         if self._decoder is not None:
-            return self._stream_batched(self._decoder, messages, max_new_tokens)
-        return self._stream_alone(messages, max_new_tokens)
+            pieces = self._stream_batched(self._decoder, messages, max_new_tokens)
+        else:
+            pieces = self._stream_alone(messages, max_new_tokens)
+        return self._timed(pieces, messages)
+
+    def _timed(self, pieces: Iterator[str], messages: Sequence[Message]) -> Iterator[str]:
+        """``pieces``, and a log line of the prompt's and the answer's tokens and times."""
+        started = time.perf_counter()
+        first: float | None = None
+        text: list[str] = []
+        try:
+            for piece in pieces:
+                if first is None:
+                    first = time.perf_counter() - started
+                text.append(piece)
+                yield piece
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "generated %d tokens after a prompt of %d in %.2fs (first after %.2fs)",
+                    self.count_tokens("".join(text)),
+                    self.prompt_tokens(messages),
+                    time.perf_counter() - started,
+                    first or 0.0,
+                )
 
     def _stream_batched(
         self, decoder: BatchedDecoder, messages: Sequence[Message], max_new_tokens: int
