@@ -160,6 +160,8 @@ def measure(
         "answer_p95_s": round(percentile(total, 95), 2) if total else None,
         "prompt_tokens_mean": round(sum(prompts) / len(prompts)) if prompts else 0,
         "model_first_token_p50_s": round(percentile([g[3] for g in gens], 50), 2) if gens else None,
+        # Other processes on the machine slow every figure: the load says how busy it was.
+        "load_avg_1min": float(Path("/proc/loadavg").read_text().split()[0]),
         "errors": sorted({r["error"] for r in results if "error" in r})[:3],
     }
 
