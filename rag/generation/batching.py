@@ -20,6 +20,7 @@ import logging
 import math
 import queue
 import threading
+import weakref
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -74,12 +75,10 @@ class BatchedDecoder:
         self._router = threading.Thread(target=self._route, name="decode-router", daemon=True)
         self._router.start()
         # The library's decode thread is not a daemon: left running, it would keep the process
-        # from exiting. It is stopped once the main thread ends, if nobody closed it before.
-        threading.Thread(target=self._close_at_exit, name="decode-exit", daemon=True).start()
-
-    def _close_at_exit(self) -> None:
-        threading.main_thread().join()
-        self.close()
+        # from exiting. It is stopped at exit, if nobody closed it before, in the hook that
+        # runs before the interpreter waits for such threads (the one concurrent.futures
+        # uses): a daemon thread stopping it later would race the interpreter's teardown.
+        threading._register_atexit(_close_at_exit, weakref.ref(self))  # type: ignore[attr-defined]
 
     def tokens(self, prompt: list[int], *, max_new_tokens: int) -> Generator[list[int], None, None]:
         """The tokens generated after ``prompt``, a list per decode step, until the end-of-text
@@ -161,3 +160,10 @@ class BatchedDecoder:
             self._manager.stop(block=True, timeout=30, hard_stop=True)
         self._router.join(timeout=5)
         log.info("batched decoding stopped")
+
+
+def _close_at_exit(decoder: weakref.ref[BatchedDecoder]) -> None:
+    """Weakly held, so that a closed decoder (and its model) can be freed before exit."""
+    alive = decoder()
+    if alive is not None:
+        alive.close()
