@@ -257,12 +257,14 @@ class Settings(BaseSettings):
         description="Most tokens an answer has; a request's max_tokens can only lower it.",
     )
     llm_batch_size: int = Field(
-        8,
+        1,
         ge=1,
         le=64,
-        description="Answers the local model decodes together, one token of each per step; "
-        "more requests wait their turn. 1: one answer at a time, the next waiting until it "
-        "ends. More gives more tokens per second in total, fewer to each answer.",
+        description="Answers the local model decodes together (transformers' continuous "
+        "batching), one token of each per step; more requests wait their turn. 1: one answer "
+        "at a time with transformers' generate, which on a small CPU gives more tokens per "
+        "second in total than batching does; more lets every request stream at once (the "
+        "first tokens of a burst come sooner) and suits a GPU or more cores.",
     )
     llm_batch_tokens: int = Field(
         256,
