@@ -256,6 +256,24 @@ class Settings(BaseSettings):
         le=4096,
         description="Most tokens an answer has; a request's max_tokens can only lower it.",
     )
+    llm_batch_size: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Answers the local model decodes together (transformers' continuous "
+        "batching), one token of each per step; more requests wait their turn. 1: one answer "
+        "at a time with transformers' generate, which on a small CPU gives more tokens per "
+        "second in total than batching does; more lets every request stream at once (the "
+        "first tokens of a burst come sooner) and suits a GPU or more cores.",
+    )
+    llm_batch_tokens: int = Field(
+        256,
+        ge=16,
+        le=8192,
+        description="Most tokens the local model reads in one step (RAG_LLM_BATCH_SIZE > 1): "
+        "a longer prompt is read in parts of this size between the decode steps of the "
+        "answers in flight, which then wait less for a new request's prompt.",
+    )
     llm_context: Literal["sentences", "passages"] = Field(
         "sentences",
         description="What the prompt's context holds. 'sentences': the retrieved passages' "
@@ -288,6 +306,13 @@ class Settings(BaseSettings):
         None, description="Model name on that server. Required when RAG_GENERATOR=openai."
     )
     openai_timeout: float = Field(120.0, gt=0, description="Seconds to wait for that server.")
+    openai_concurrency: int = Field(
+        4,
+        ge=1,
+        description="Requests the OpenAI-compatible server is sent at the same time; more "
+        "wait their turn. Match it to what the server serves in parallel (Ollama's "
+        "OLLAMA_NUM_PARALLEL, vLLM's batch).",
+    )
 
     # --- OpenAI-compatible API (/v1/chat/completions, /v1/embeddings) ----------------------
     stream_mode: Literal["auto", "checked", "live"] = Field(
@@ -462,13 +487,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Logging level of the `rag` commands and the service."
     )
-    generation_concurrency: int = Field(
-        1,
+    generation_concurrency: int | None = Field(
+        None,
         ge=1,
         description="Requests that generate (chat completions, POST /v1/query) at the same "
-        "time; the others wait in the generation queue. The local model computes one answer "
-        "at a time, so 1 suits it; raise it for an OpenAI-compatible server "
-        "(RAG_GENERATOR=openai) that serves several requests in parallel.",
+        "time; the others wait in the generation queue. Unset: RAG_LLM_BATCH_SIZE with the "
+        "local model (the answers it decodes together), RAG_OPENAI_CONCURRENCY with an "
+        "OpenAI-compatible server.",
     )
     search_concurrency: int = Field(
         4,
@@ -549,6 +574,14 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.model_cache_dir or self.data_dir / "models"
+
+    @property
+    def generation_slots(self) -> int:
+        """Requests that generate at the same time: RAG_GENERATION_CONCURRENCY, or what the
+        configured generator serves at once."""
+        if self.generation_concurrency is not None:
+            return self.generation_concurrency
+        return self.openai_concurrency if self.generator == "openai" else self.llm_batch_size
 
 
 def validate_collection_name(name: str) -> str:

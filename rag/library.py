@@ -7,8 +7,8 @@ opener per process), so a ``Documents`` ingests while it serves queries, as the 
 
 Every method may be called from several threads at once, and the ``a``-prefixed twins run
 the blocking work in a worker thread: searches run side by side, ingestions one at a time,
-and answers take one of RAG_GENERATION_CONCURRENCY slots (the local model computes one
-answer at a time).
+and answers take one of RAG_GENERATION_CONCURRENCY slots (by default as many as the local
+model decodes together, RAG_LLM_BATCH_SIZE).
 
 The `rag ingest`, `rag ask` and `rag search` commands and the service (`rag serve`, whose
 open collections are ``Documents`` siblings sharing one set of models) are built on this module.
@@ -40,7 +40,7 @@ from rag.chat import live_tail, split_for_streaming, stream_mode
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
 from rag.errors import ConfigError, RagError
-from rag.generation import Generator
+from rag.generation import Generator, close_generator
 from rag.generation.cancel import CancellableGenerator, GenerationCancelled
 from rag.query import build_generator, build_judge, build_reranker
 from rag.rerank import Reranker
@@ -129,6 +129,7 @@ class Models:
         self._lock = threading.Lock()
         self._embedder = embedder
         self._llm = llm
+        self._owns_llm = llm is None  # one built here is closed here
         self._reranker: Reranker | None = None
         self._reranker_built = False
 
@@ -155,6 +156,12 @@ class Models:
                 self._reranker_built = True
             return self._reranker
 
+    def close(self) -> None:
+        """Close the language model if it was built here (one given is the giver's)."""
+        with self._lock:
+            llm, self._llm = (self._llm, None) if self._owns_llm else (None, self._llm)
+        close_generator(llm)
+
 
 class Documents:
     """One open collection: ingest into it, search it, ask it. Close it when done (or use
@@ -169,10 +176,11 @@ class Documents:
     ) -> None:
         self._settings = settings
         self._models = Models(settings, embedder=embedder, llm=llm)
+        self._owns_models = True  # a sibling shares them, and leaves them open
         self._store: VectorStore | None = None
         self._store_lock = threading.Lock()  # taken before the models lock, never after
         self._writing = threading.Lock()
-        self._generating = threading.BoundedSemaphore(settings.generation_concurrency)
+        self._generating = threading.BoundedSemaphore(settings.generation_slots)
         self._state = threading.Condition()  # the calls in progress and the streams to stop
         self._users = 0
         self._streams: set[threading.Event] = set()
@@ -272,6 +280,8 @@ class Documents:
             store, self._store = self._store, None
         if store is not None:
             store.close()
+        if self._owns_models:
+            self._models.close()
 
     def __enter__(self) -> Self:
         return self
@@ -293,7 +303,7 @@ class Documents:
         service serves many collections with one copy of each model. Each is closed on its
         own."""
         sibling = Documents(self._configured(collection))
-        sibling._models = self._models
+        sibling._models, sibling._owns_models = self._models, False
         return sibling
 
     def store(self, *, create: bool = False) -> VectorStore:

@@ -22,7 +22,11 @@ def build_generator(settings: Settings) -> Generator:
     from rag.generation.local import TransformersGenerator
 
     return TransformersGenerator(
-        settings.llm_model, cache_dir=settings.models_dir, device=settings.device
+        settings.llm_model,
+        cache_dir=settings.models_dir,
+        device=settings.device,
+        max_batch_size=settings.llm_batch_size,
+        max_batch_tokens=settings.llm_batch_tokens,
     )
 
 

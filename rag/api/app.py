@@ -23,7 +23,7 @@ from rag.api.state import ServiceState, collections_in_use
 from rag.api.web import add_web_app
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
-from rag.generation import Generator
+from rag.generation import Generator, close_generator
 from rag.job_runner import JobProgress, JobRunner
 from rag.jobs import Job
 from rag.query import build_generator
@@ -72,7 +72,7 @@ def create_app(
         state.store()  # fail at start, not at the first request, if the store is unusable
         app.state.rag = state
         gate = app.state.generation = GenerationGate(
-            concurrency=settings.generation_concurrency,
+            concurrency=settings.generation_slots,
             queue=settings.generation_queue,
             timeout=settings.generation_queue_timeout_seconds,
         )
@@ -83,6 +83,8 @@ def create_app(
         finally:
             gate.close()  # generations in flight stop at their next token
             state.close()
+            if generator is None:  # one built here is closed here
+                close_generator(gen)
 
     app = FastAPI(
         title="rag",

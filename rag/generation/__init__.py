@@ -47,3 +47,11 @@ class PassageJudge(Protocol):
         """For each passage, the mean log-probability per token of the question written after
         it, as a question that the passage answers: higher means the passage fits better."""
         ...
+
+
+def close_generator(generator: Generator | None) -> None:
+    """Release what a generator holds (a connection pool, a decode thread), where it has
+    a ``close``."""
+    close = getattr(generator, "close", None)
+    if close is not None:
+        close()

@@ -1,9 +1,14 @@
 """A local chat model through transformers, from a GGUF file (converted once) or a folder.
 
-The model is loaded on first use and serves one generation (or judgement) at a time; both run
-in a short-lived thread of their own while the caller waits or reads the stream. A generation
-holds the model only while it computes: the text it wrote waits in the stream for a reader,
-and a reader that stops (closes the stream) ends the generation at its next token.
+The model is loaded on first use. With a batch size of 1 it serves one generation (or
+judgement) at a time; both run in a short-lived thread of their own while the caller waits or
+reads the stream. A generation holds the model only while it computes: the text it wrote waits
+in the stream for a reader, and a reader that stops (closes the stream) ends the generation at
+its next token.
+
+With a larger batch size, generations are decoded together by a ``BatchedDecoder``: each
+stream gets its own tokens as they are produced, a closed stream leaves the batch at the next
+step, and a judgement runs between two decode steps instead of after every generation.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from rag.errors import ModelError
 from rag.generation import Message
+from rag.generation.batching import BatchedDecoder
 from rag.models import pick_device, resolve_llm_source
 
 log = logging.getLogger(__name__)
@@ -78,13 +84,26 @@ def convert_gguf(gguf: Path, target: Path) -> None:
 
 class TransformersGenerator:
     """A chat model from a GGUF file, a package shipping one, or a transformers folder (the
-    default is the SmolLM2 package). One generation or judgement at a time per loaded model;
-    concurrent callers wait for the lock."""
+    default is the SmolLM2 package). With ``max_batch_size`` 1, one generation or judgement
+    at a time per loaded model, concurrent callers waiting for the lock; with more, up to
+    ``max_batch_size`` generations decoded together (``BatchedDecoder``), reading at most
+    ``max_batch_tokens`` prompt and answer tokens per forward pass."""
 
-    def __init__(self, model: str, *, cache_dir: Path, device: str = "auto") -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        cache_dir: Path,
+        device: str = "auto",
+        max_batch_size: int = 1,
+        max_batch_tokens: int = 256,
+    ) -> None:
         self._spec = model
         self._cache_dir = cache_dir
         self._device_setting = device
+        self._max_batch_size = max_batch_size
+        self._max_batch_tokens = max_batch_tokens
+        self._decoder: BatchedDecoder | None = None
         self._lock = threading.Lock()
         self._model: Any = None
         self._tokenizer: Any = None
@@ -126,14 +145,27 @@ class TransformersGenerator:
                 raise ModelError(f"cannot load language model from {folder}: {exc}") from exc
             if tokenizer.chat_template is None:
                 raise ModelError(f"language model at {folder} has no chat template")
-            self._tokenizer = tokenizer  # before the model: a loaded model means both are set
-            self._model = model.to(self._device).eval()  # type: ignore[arg-type]
+            model = model.to(self._device).eval()  # type: ignore[arg-type]
+            if self._max_batch_size > 1:
+                self._decoder = BatchedDecoder(
+                    model,
+                    eos_token_id=int(tokenizer.eos_token_id),
+                    max_batch_size=self._max_batch_size,
+                    max_batch_tokens=self._max_batch_tokens,
+                )
+            self._tokenizer = tokenizer  # before the model: a loaded model means all are set
+            self._model = model
             log.info(
                 "language model %s loaded on %s in %.2fs",
                 self._spec,
                 self._device,
                 time.perf_counter() - started,
             )
+
+    def close(self) -> None:
+        """Stop batched decoding (streams in flight fail); a lone generation needs nothing."""
+        if self._decoder is not None:
+            self._decoder.close()
 
     @property
     def model_name(self) -> str:
@@ -176,7 +208,10 @@ class TransformersGenerator:
         # In a short-lived thread, as generation is: torch's OpenMP keeps a team of worker
         # threads for every thread that computes, and a long-lived caller's team stays to
         # compete with the next generation's for the cores, slowing every later decoding.
-        with self._lock:
+        # With batching, the judgement holds the decode loop between two steps, not the model
+        # for a whole generation.
+        holding = self._decoder.paused() if self._decoder is not None else self._lock
+        with holding:
             worker = threading.Thread(target=run, name="judge", daemon=True)
             worker.start()
             worker.join()
@@ -225,10 +260,66 @@ class TransformersGenerator:
         return cache
 
     def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
+        self.warm_up()
+        if self._decoder is not None:
+            pieces = self._stream_batched(self._decoder, messages, max_new_tokens)
+        else:
+            pieces = self._stream_alone(messages, max_new_tokens)
+        return self._timed(pieces, messages)
+
+    def _timed(self, pieces: Iterator[str], messages: Sequence[Message]) -> Iterator[str]:
+        """``pieces``, and a log line of the prompt's and the answer's tokens and times."""
+        started = time.perf_counter()
+        first: float | None = None
+        text: list[str] = []
+        try:
+            for piece in pieces:
+                if first is None:
+                    first = time.perf_counter() - started
+                text.append(piece)
+                yield piece
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "generated %d tokens after a prompt of %d in %.2fs (first after %.2fs)",
+                    self.count_tokens("".join(text)),
+                    self.prompt_tokens(messages),
+                    time.perf_counter() - started,
+                    first or 0.0,
+                )
+
+    def _stream_batched(
+        self, decoder: BatchedDecoder, messages: Sequence[Message], max_new_tokens: int
+    ) -> Iterator[str]:
+        """The text of the tokens ``decoder`` produces, piece by piece; closing it cancels
+        the request. Stops, as a lone generation does, once the answer repeats itself."""
+        prompt = self._encode(messages)[0].tolist()
+        steps = decoder.tokens(prompt, max_new_tokens=max_new_tokens)
+        generated: list[int] = []
+        written = ""
+        try:
+            for new in steps:
+                generated.extend(new)
+                text = self._tokenizer.decode(generated, skip_special_tokens=True)
+                # A character split over tokens waits for its last byte.
+                if len(text) > len(written) and not text.endswith("\ufffd"):
+                    piece, written = text[len(written) :], text
+                    yield piece
+                if repeats_itself(generated):
+                    break
+        finally:
+            steps.close()  # a request still decoding leaves the batch at the next step
+        text = self._tokenizer.decode(generated, skip_special_tokens=True)
+        if len(text) > len(written):
+            yield text[len(written) :]
+
+    def _stream_alone(self, messages: Sequence[Message], max_new_tokens: int) -> Iterator[str]:
         import torch
         from transformers import StoppingCriteria, TextIteratorStreamer
 
-        self.warm_up()
         input_ids = self._encode(messages).to(self._device)
         streamer = TextIteratorStreamer(
             self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -22,7 +23,8 @@ class OpenAIChatGenerator:
     """Streams from ``POST {base_url}/chat/completions``.
 
     Every failure (unreachable server, an error status, an error event inside the stream,
-    a malformed event) becomes a ModelError naming the server, never a bare exception.
+    a malformed event) becomes a ModelError naming the server, never a bare exception. At most
+    ``concurrency`` requests are open at once; more wait their turn here, not at the server.
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class OpenAIChatGenerator:
         api_key: str | None = None,
         timeout: float = 120.0,
         context_window: int = 8192,
+        concurrency: int = 4,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"Accept": "text/event-stream"}
@@ -47,6 +50,7 @@ class OpenAIChatGenerator:
         )
         self._model = model
         self._window = context_window
+        self._open = threading.BoundedSemaphore(concurrency)
 
     def warm_up(self) -> None:
         """Nothing loads here: the server holds the model."""
@@ -61,6 +65,7 @@ class OpenAIChatGenerator:
             model=settings.openai_model,
             api_key=key,
             timeout=settings.openai_timeout,
+            concurrency=settings.openai_concurrency,
         )
 
     @property
@@ -91,6 +96,10 @@ class OpenAIChatGenerator:
             "temperature": 0,
             "stream": True,
         }
+        with self._open:
+            yield from self._request(body)
+
+    def _request(self, body: dict[str, Any]) -> Iterator[str]:
         try:
             with self._client.stream("POST", "chat/completions", json=body) as response:
                 if response.status_code >= 400:
