@@ -50,9 +50,15 @@ def test_folder_job_progress_documents_and_delete(client: TestClient, roots: Pat
     docs = client.get("/v1/documents").json()
     assert [Path(d["source"]).name for d in docs] == ["a.md", "b.txt"]
     assert all(d["chunks"] > 0 for d in docs)
+    opened = client.get("/v1/documents/chunks", params={"source": docs[0]["source"]}).json()
+    assert opened["display_source"] == "a.md" and len(opened["chunks"]) == docs[0]["chunks"]
+    assert [c["start"] for c in opened["chunks"]] == sorted(c["start"] for c in opened["chunks"])
+    assert "alpha lantern" in " ".join(c["text"] for c in opened["chunks"]).lower()
     gone = client.delete("/v1/documents", params={"source": docs[0]["source"]})
     assert gone.status_code == 200 and gone.json()["chunks_deleted"] == docs[0]["chunks"]
     assert [Path(d["source"]).name for d in client.get("/v1/documents").json()] == ["b.txt"]
+    missing = client.get("/v1/documents/chunks", params={"source": docs[0]["source"]})
+    assert missing.status_code == 404 and "no document" in missing.json()["error"]["message"]
     hits = client.post("/v1/search", json={"query": "alpha lantern", "k": 5}).json()["hits"]
     assert all(Path(h["source"]).name != "a.md" for h in hits)
 

@@ -101,6 +101,20 @@ def test_ask_open_a_citation_and_see_the_map(served: str, browser: Any) -> None:
     wait.until(lambda d: "descale" in answer.text)  # from the coffee documents only
     assert browser.find_element(By.ID, "conversation").text.count("Quoted from the documents") == 2
 
+    # A search hit opens its document, chunk by chunk.
+    browser.find_element(By.ID, "tab-search").click()
+    browser.find_element(By.ID, "search-query").send_keys("descale espresso")
+    browser.find_element(By.CSS_SELECTOR, "#search-form button[type=submit]").click()
+    hit = wait.until(
+        expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "#search-results .cite"))
+    )
+    hit.click()
+    dialog = browser.find_element(By.ID, "passage")
+    wait.until(lambda d: dialog.get_attribute("open") is not None)
+    wait.until(lambda d: "chunks" in d.find_element(By.ID, "passage-where").text)
+    assert dialog.find_elements(By.CSS_SELECTOR, "#passage-text section.chunk")
+    dialog.find_element(By.TAG_NAME, "button").click()
+
     browser.find_element(By.ID, "tab-explore").click()
     wait.until(lambda d: "chunks" in d.find_element(By.ID, "map-status").text)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#clusters li")) >= 2

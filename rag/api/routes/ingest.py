@@ -12,13 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.jobs import ingest_options
 from ingest.runs import delete_document, list_documents
+from ingest.source_names import names_for
 from rag.api.deps import StateDep
 from rag.api.ingest_roots import resolve_under_roots
 from rag.api.schemas import ErrorResponse, Name, PathText
 from rag.api.uploads import Upload, save_uploads
 from rag.catalog import drop_collection, list_collections
 from rag.config import validate_collection_name
-from rag.errors import InvalidInputError, JobNotFoundError
+from rag.errors import DocumentNotFoundError, InvalidInputError, JobNotFoundError
 from rag.explore.maps import drop_map
 from rag.jobs import Job, JobKind
 
@@ -146,6 +147,37 @@ def documents(state: StateDep, collection: Name | None = None) -> list[DocumentR
     """The documents of a collection with their chunk counts."""
     name = _collection(state, collection)
     return [DocumentResponse(**asdict(d)) for d in list_documents(state.settings, name)]
+
+
+@router.get("/documents/chunks")
+def document_chunks(
+    state: StateDep,
+    source: Annotated[PathText, Query(description="The document's source path, as listed.")],
+    collection: Name | None = None,
+) -> dict[str, Any]:
+    """A document's stored chunks in reading order: what search and answers quote from it.
+    An e-mail's attachments are documents of their own (``MESSAGE/NAME``)."""
+    name = _collection(state, collection)
+    chunks = state.store(name).source_chunks(source)
+    if not chunks:
+        raise DocumentNotFoundError(f"no document {source!r} in collection {name!r}")
+    return {
+        "source": source,
+        "display_source": names_for(state.settings, name)(source),
+        "title": chunks[0].title,
+        "metadata": dict(chunks[0].metadata),
+        "chunks": [
+            {
+                "chunk_id": c.id,
+                "heading_path": list(c.heading_path),
+                "page": c.page,
+                "start": c.start,
+                "end": c.end,
+                "text": c.text,
+            }
+            for c in chunks
+        ],
+    }
 
 
 @router.delete("/documents")

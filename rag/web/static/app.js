@@ -73,7 +73,7 @@ async function loadDocuments() {
     remove.addEventListener("click", async () => {
       if (confirm(`Delete ${d.source}?`)) { await del("/v1/documents", { source: d.source, collection: collection() }); loadDocuments(); }
     });
-    return el("tr", {}, el("td", {}, d.source), el("td", {}, String(d.chunks)), el("td", {}, `${Math.ceil(d.size / 1024)} KB`), el("td", {}, remove));
+    return el("tr", {}, el("td", {}, openDocumentButton(d.source, d.source)), el("td", {}, String(d.chunks)), el("td", {}, `${Math.ceil(d.size / 1024)} KB`), el("td", {}, remove));
   }));
 }
 
@@ -118,6 +118,24 @@ function setupDocuments() {
   });
 }
 
+// A document opens to its chunks, in reading order, in the passage dialog.
+async function openDocument(source) {
+  const doc = await get("/v1/documents/chunks", { source, collection: collection() });
+  document.getElementById("passage-title").textContent = doc.title || doc.display_source;
+  document.getElementById("passage-where").textContent =
+    `${doc.display_source} · ${doc.chunks.length} chunks`;
+  document.getElementById("passage-text").replaceChildren(...doc.chunks.map((c) => el("section", { class: "chunk" },
+    el("div", { class: "muted" }, [...c.heading_path, ...(c.page != null ? [`page ${c.page}`] : [])].join(" › ")),
+    el("p", {}, c.text))));
+  document.getElementById("passage").showModal();
+}
+
+function openDocumentButton(source, label) {
+  const button = el("button", { class: "cite", type: "button", "aria-label": `Open ${label}` }, label);
+  button.addEventListener("click", () => openDocument(source).catch((error) => alert(error.message)));
+  return button;
+}
+
 function setupSearch() {
   document.getElementById("search-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -130,7 +148,7 @@ function setupSearch() {
         source_prefix: document.getElementById("search-prefix").value.trim() || null,
       });
       list.replaceChildren(...found.hits.map((h) => el("li", {},
-        el("strong", {}, h.display_source), ` — score ${h.score.toFixed(3)}`,
+        openDocumentButton(h.source, h.display_source), ` — score ${h.score.toFixed(3)}`,
         h.page != null ? `, page ${h.page}` : "",
         el("div", { class: "muted" }, h.heading_path.join(" › ")),
         el("p", {}, h.text.slice(0, 400)))));
