@@ -7,7 +7,8 @@ document, each document about one of 40 topics whose vectors lie around a centre
 sentence-embedding model's vectors cluster by topic) into a Qdrant Edge collection under
 ``--dir`` (a temporary folder by default; an existing collection there is reused), then builds
 its map with the default settings: read every vector, fit PCA and k-means on a sample, place
-every chunk, label the clusters, find the outlying documents. Prints the time of each phase
+every chunk, lay them out in 2-D (t-SNE on a sample, the rest placed into it), label the
+clusters, find the outlying documents. Prints the time of each phase
 and the total. Asserts nothing.
 """
 
@@ -91,6 +92,8 @@ def main() -> None:
             version="bench",
             fit_sample=settings.map_fit_sample,
             clusters=settings.map_clusters,
+            layout=settings.map_layout,
+            layout_sample=settings.map_layout_sample,
             progress=progress,
         )
     finally:
@@ -101,6 +104,8 @@ def main() -> None:
         "documents": len(built.sources),
         "fit_sample": built.meta.fit_sample,
         "clusters": len(built.meta.clusters),
+        "layout": built.meta.layout,
+        "layout_sample": built.meta.layout_sample,
         "fill_seconds": round(fill_seconds, 1),
         "phases_seconds": {k: round(v, 2) for k, v in phases.items()},
         "map_seconds": round(total, 1),

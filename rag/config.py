@@ -414,6 +414,21 @@ class Settings(BaseSettings):
         description="Chunks the embedding map's projection and clusters are fitted on, drawn "
         "at random; every other chunk is then placed into the fitted space.",
     )
+    map_layout: Literal["tsne", "pca"] = Field(
+        "tsne",
+        description="How the embedding map lays chunks out in 2-D: 'tsne' fits a t-SNE "
+        "(openTSNE) on RAG_MAP_LAYOUT_SAMPLE chunks and places every other chunk into it, so "
+        "neighbours stay together; 'pca' uses the first two principal components (faster, "
+        "but clusters overlap).",
+    )
+    map_layout_sample: int = Field(
+        3000,
+        ge=100,
+        le=50_000,
+        description="Chunks the map's t-SNE layout is fitted on (at most RAG_MAP_FIT_SAMPLE); "
+        "every other chunk is placed by its nearest fitted neighbours. Fitting time grows with "
+        "it.",
+    )
     map_clusters: int = Field(
         12,
         ge=2,

@@ -101,6 +101,26 @@ def test_the_map_places_every_chunk_labels_clusters_and_finds_the_outlier(
     assert built.meta.outliers[0].distance > built.meta.outliers[-1].distance
 
 
+def test_the_tsne_layout_keeps_topics_together_and_pca_stays_available(
+    topic_store: VectorStore,
+) -> None:
+    tsne = build_map(topic_store, version="v", fit_sample=28, clusters=3, layout_sample=20)
+    assert tsne.meta.layout == "tsne" and tsne.meta.layout_sample == 20
+    assert np.isfinite(tsne.xy).all()
+    # Each topic's chunks, the eight placed after the fit among them, lie nearer their own
+    # topic's centre on the map than any other topic's.
+    topic_of = {c.id: c.title for c in _chunks()}
+    topics = np.array([topic_of[i] for i in tsne.ids])
+    centres = {t: tsne.xy[topics == t].mean(axis=0) for t in TOPICS}
+    for point, topic in zip(tsne.xy, topics, strict=True):
+        if topic in centres:
+            nearest = min(centres, key=lambda t: float(np.linalg.norm(point - centres[t])))
+            assert nearest == topic
+    pca = build_map(topic_store, version="v", fit_sample=28, clusters=3, layout="pca")
+    assert pca.meta.layout == "pca" and pca.meta.layout_sample == 0
+    assert pca.ids.tolist() == tsne.ids.tolist() and not np.allclose(pca.xy, tsne.xy)
+
+
 def test_a_cached_map_turns_stale_when_the_collection_changes(
     settings: Settings, topic_store: VectorStore, embedder: HashEmbedder
 ) -> None:

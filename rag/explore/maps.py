@@ -17,7 +17,7 @@ from scipy import sparse
 from rag.catalog import state_path
 from rag.config import Settings
 from rag.explore.labels import cluster_terms
-from rag.explore.projection import fit_projection
+from rag.explore.projection import fit_layout, fit_projection
 from rag.store.base import VectorStore
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,9 @@ class MapMeta:
     clusters: list[ClusterInfo] = field(default_factory=list)
     outliers: list[Outlier] = field(default_factory=list)
     seconds: float = 0.0
+    layout: str = "pca"
+    """How the points were laid out: ``tsne`` or ``pca`` (maps cached before t-SNE are pca)."""
+    layout_sample: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -162,11 +165,15 @@ def build_map(
     version: str,
     fit_sample: int,
     clusters: int,
+    layout: str = "tsne",
+    layout_sample: int = 3000,
     progress: Progress | None = None,
     seed: int = 0,
 ) -> CollectionMap:
     """Read every chunk's vector, fit the projection and clusters on a random sample of
-    ``fit_sample`` of them, place them all, label the clusters and find the outliers."""
+    ``fit_sample`` of them, place them all, lay them out in 2-D (``layout``: a t-SNE fitted on
+    ``layout_sample`` of them, or the first two principal components), label the clusters and
+    find the outliers."""
     started = time.perf_counter()
     report = progress or (lambda phase, done, total: None)
     total = store.count()
@@ -219,7 +226,7 @@ def build_map(
         labels[part] = projection.cluster(reduced[part])
         report("placing", min(n, start + step), n)
     del vectors
-    xy = reduced[:, :2].copy()
+    xy = _lay_out(reduced, order, method=layout, sample=layout_sample, meta=meta, report=report)
     report("labelling", 0, 1)
     meta.clusters = _describe_clusters(
         store,
@@ -246,6 +253,34 @@ def build_map(
         sources,
         titles,
     )
+
+
+def _lay_out(
+    reduced: np.ndarray,
+    order: np.ndarray,
+    *,
+    method: str,
+    sample: int,
+    meta: MapMeta,
+    report: Progress,
+) -> np.ndarray:
+    """Every point's map coordinates: the layout is fitted on the first ``sample`` of the
+    random ``order`` (a prefix of the fit sample), then the rest are placed into it."""
+    n = len(reduced)
+    fitted = order[: min(n, sample, meta.fit_sample)]
+    report("fitting layout", 0, 1)
+    fit = fit_layout(reduced[fitted], method=method)
+    meta.layout = "pca" if fit.embedding is None else "tsne"
+    meta.layout_sample = len(fitted) if fit.embedding is not None else 0
+    xy = np.empty((n, 2), dtype=np.float32)
+    xy[fitted] = fit.sample_positions(reduced[fitted])
+    rest = order[len(fitted) :]
+    step = 5000
+    for start in range(0, len(rest), step):
+        part = rest[start : start + step]
+        xy[part] = fit.place(reduced[part])
+        report("laying out", min(len(rest), start + step), len(rest))
+    return xy
 
 
 def _describe_clusters(
@@ -326,6 +361,8 @@ def refresh_map(
         version=collection_version(settings, store),
         fit_sample=settings.map_fit_sample,
         clusters=settings.map_clusters,
+        layout=settings.map_layout,
+        layout_sample=settings.map_layout_sample,
         progress=progress,
     )
     save_map(settings, built)

@@ -43,7 +43,8 @@ class MapJobResponse(BaseModel):
     collection: str
     status: str = Field(description="running, done or failed")
     phase: str = Field(
-        description="starting, reading, fitting, placing, labelling, outliers or done"
+        description="starting, reading, fitting, placing, fitting layout, laying out, "
+        "labelling, outliers or done"
     )
     done: int = Field(description="Items of the phase done (chunks read or placed).")
     total: int
@@ -89,6 +90,10 @@ class MapResponse(MapStatus):
         "order, so each page is a uniform random sample of the collection's chunks."
     )
     fit_sample: int = Field(description="Chunks the projection and clusters were fitted on.")
+    layout: str = Field(
+        description="How the points were laid out: tsne (RAG_MAP_LAYOUT_SAMPLE chunks fitted, "
+        "the rest placed into it) or pca (the first two principal components)."
+    )
     points: list[MapPoint]
     clusters: list[ClusterModel]
 
@@ -244,6 +249,7 @@ def collection_map(
         limit=size,
         sampling=sampling,
         fit_sample=0 if meta is None else meta.fit_sample,
+        layout=state.settings.map_layout if meta is None else meta.layout,
         points=points,
         clusters=_clusters(meta),
     )
