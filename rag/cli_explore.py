@@ -34,6 +34,16 @@ def _open(settings: Settings) -> VectorStore:
     return open_collection(settings, build_embedder(settings))
 
 
+def _map_of(settings: Settings, refresh: bool) -> CollectionMap:
+    """``_current_map`` of the configured collection, which is opened and closed around it."""
+    with errors():
+        store = _open(settings)
+        try:
+            return _current_map(settings, store, refresh)
+        finally:
+            store.close()
+
+
 def _current_map(settings: Settings, store: VectorStore, refresh: bool) -> CollectionMap:
     """The cached map, built first when there is none (or ``refresh``); a stale one is used
     with a warning."""
@@ -72,12 +82,7 @@ def explore_map(
     points (chunk id, x, y, cluster, source) and the clusters.
     """
     settings = load_settings(collection)
-    with errors():
-        store = _open(settings)
-        try:
-            built = _current_map(settings, store, refresh)
-        finally:
-            store.close()
+    built = _map_of(settings, refresh)
     if png is not None:
         from rag.explore.render import render_png
 
@@ -122,12 +127,7 @@ def explore_clusters(
 ) -> None:
     """The map's clusters: size, distinctive terms, example documents."""
     settings = load_settings(collection)
-    with errors():
-        store = _open(settings)
-        try:
-            built = _current_map(settings, store, refresh)
-        finally:
-            store.close()
+    built = _map_of(settings, refresh)
     if as_json:
         typer.echo(json.dumps([asdict(c) for c in built.meta.clusters], indent=2))
         return
@@ -143,12 +143,7 @@ def explore_outliers(
 ) -> None:
     """The documents farthest from the rest of the collection."""
     settings = load_settings(collection)
-    with errors():
-        store = _open(settings)
-        try:
-            built = _current_map(settings, store, refresh)
-        finally:
-            store.close()
+    built = _map_of(settings, refresh)
     found = built.meta.outliers[:k]
     if as_json:
         typer.echo(json.dumps([asdict(o) for o in found], indent=2))
@@ -181,3 +176,48 @@ def explore_similar(
     for d in found:
         typer.echo(f"{d.score:.3f}  {d.source}")
         typer.echo(f"       {d.text[:160].replace(chr(10), ' ')}")
+
+
+@explore_app.command("shift")
+def explore_shift(
+    collection: CollectionOpt = None, refresh: RefreshOpt = False, as_json: JsonOpt = False
+) -> None:
+    """How the collection shifted between its two latest maps of different versions.
+
+    Documents added and removed, chunks per cluster (of the earlier map) before and after,
+    and the cosine distance between the mean vectors of all chunks before and after. A map
+    built after the collection changed measures it; --refresh builds one now.
+    """
+    from rag.explore.maps import is_stale, load_shift
+
+    settings = load_settings(collection)
+    with errors():
+        store = _open(settings)
+        try:
+            built = _current_map(settings, store, refresh)
+            stale = is_stale(settings, store, built.meta)
+        finally:
+            store.close()
+    shift = load_shift(settings, built.meta.collection)
+    if as_json:
+        typer.echo(json.dumps(None if shift is None else asdict(shift), indent=2))
+        return
+    if shift is None:
+        typer.echo("no shift yet: the map has not been rebuilt since the collection changed")
+        return
+    if stale:
+        typer.echo("(the collection changed again since: --refresh measures the latest shift)")
+    distance = "unknown" if shift.centroid_distance is None else f"{shift.centroid_distance:.5f}"
+    typer.echo(
+        f"{shift.chunks_before} -> {shift.chunks_after} chunks; "
+        f"{shift.documents_added} documents added, {shift.documents_removed} removed; "
+        f"mean vector moved by {distance} (cosine distance)"
+    )
+    for label, sources in (("added", shift.added), ("removed", shift.removed)):
+        for source in sources:
+            typer.echo(f"  {label}: {source}")
+    for c in sorted(shift.clusters, key=lambda c: -abs(c.share_moved)):
+        typer.echo(
+            f"cluster {c.id} ({', '.join(c.terms[:4])}): {c.before} -> {c.after} chunks, "
+            f"share {c.share_moved * 100:+.1f} points"
+        )

@@ -340,6 +340,28 @@ def free_port() -> int:
     return port
 
 
+@contextmanager
+def served_on_a_thread(app: Any, port: int | None = None) -> Iterator[str]:
+    """``app`` served by uvicorn on a loopback port, on a thread of this process; its URL."""
+    import threading
+
+    import uvicorn
+
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
 def wait_until_healthy(base: str, seconds: float, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

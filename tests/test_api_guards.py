@@ -5,7 +5,6 @@ limit (rag.api.state), /healthz without paths and `rag serve`'s refusal to bind 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from rag.cli import EXIT_USAGE
 from rag.cli import app as cli
 from rag.config import Settings
 from tests.api_jobs import wait_for_job
-from tests.conftest import API_KEY, PROJECT, free_port
+from tests.conftest import API_KEY, PROJECT, served_on_a_thread
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 CHUNK = 64 * 1024
@@ -143,22 +142,9 @@ def test_bodies_within_the_limits_pass(settings: Settings) -> None:
 @pytest.fixture
 def uvicorn_url(settings: Settings) -> Iterator[str]:
     """The guarded app (key API_KEY, 100 kB body limit) served by uvicorn on loopback."""
-    import threading
-
-    import uvicorn
-
     app = guarded_app(settings, api_keys=[SecretStr(API_KEY)], max_request_bytes=100_000)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with served_on_a_thread(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize("headers", [{}, KEY], ids=["no key", "key"])

@@ -48,3 +48,29 @@ def test_explore_commands_through_the_cli(cli_env: Path) -> None:
     assert code != 0 and "no document" in err
     code, _, err = run("explore", "map", "--limit", "0")
     assert code == EXIT_USAGE
+
+
+@pytest.mark.real_models
+def test_explore_shift_after_another_ingestion(cli_env: Path) -> None:
+    docs = write_fixture_folder(cli_env / "docs")
+    code, _, err = run("ingest", str(docs))
+    assert code == 0, err
+    code, out, err = run("explore", "shift", "--json")
+    assert code == 0 and json.loads(out) is None, err  # the first map: nothing to compare
+    code, out, _ = run("explore", "shift")
+    assert code == 0 and "no shift yet" in out
+
+    (docs / "volcanoes.md").write_text(
+        "# Volcanoes\n\nMagma rises through the crust and erupts as lava, ash and gas. "
+        "Stratovolcanoes build steep cones from layers of lava and tephra.\n"
+    )
+    code, _, err = run("ingest", str(docs))
+    assert code == 0, err
+    code, out, err = run("explore", "shift", "--refresh", "--json")
+    assert code == 0, err
+    shift = json.loads(out)
+    assert [Path(s).name for s in shift["added"]] == ["volcanoes.md"] and not shift["removed"]
+    assert shift["chunks_after"] > shift["chunks_before"] and shift["centroid_distance"] > 0
+    assert sum(c["after"] for c in shift["clusters"]) == shift["chunks_after"]
+    code, out, _ = run("explore", "shift")
+    assert code == 0 and "1 documents added, 0 removed" in out and "volcanoes.md" in out

@@ -18,7 +18,7 @@ from rag.chunking import chunk_id
 from rag.config import Settings
 from rag.errors import DocumentNotFoundError
 from rag.explore.labels import cluster_terms
-from rag.explore.maps import build_map, is_stale, load_map, refresh_map
+from rag.explore.maps import build_map, is_stale, load_map, load_shift, refresh_map
 from rag.explore.neighbours import similar_documents
 from rag.explore.stats import QuestionLog, QuestionOutcome
 from rag.store.base import VectorStore
@@ -135,6 +135,47 @@ def test_a_cached_map_turns_stale_when_the_collection_changes(
     assert is_stale(settings, topic_store, cached.meta)
 
 
+def test_a_rebuilt_map_measures_how_the_collection_shifted(
+    settings: Settings, topic_store: VectorStore, embedder: HashEmbedder
+) -> None:
+    first = refresh_map(settings, topic_store)
+    assert load_shift(settings, topic_store.collection) is None  # nothing to compare with
+    # Six chunks more on coffee, and the odd document removed.
+    words = TOPICS["coffee"].split()
+    extra = []
+    for d in range(2):
+        source = f"/d/coffee/new{d}.md"
+        for c in range(3):
+            text = " ".join(words[(c + i) % 6] for i in range(4)) + f" new {d}"
+            extra.append(Chunk(id=chunk_id(source, text, c), source=source, title="", text=text))
+    topic_store.upsert(extra, embedder.embed_documents([c.embedding_text for c in extra]))
+    topic_store.delete_source(ODD)
+    vectors = {c.id: v for c, v in topic_store.fetch(sorted(topic_store.point_ids()))}
+    refresh_map(settings, topic_store)
+    shift = load_shift(settings, topic_store.collection)
+    assert shift is not None and shift.before_version == first.meta.version
+    assert (shift.chunks_before, shift.chunks_after) == (28, 33)
+    assert shift.added == ["/d/coffee/new0.md", "/d/coffee/new1.md"] and shift.removed == [ODD]
+    assert (shift.documents_added, shift.documents_removed) == (2, 1)
+    # The mean vector moved by the cosine distance between the old and new means.
+    new_mean = np.mean(list(vectors.values()), axis=0)
+    old_mean = first.centroid
+    cosine = float(old_mean @ new_mean) / float(np.linalg.norm(old_mean) * np.linalg.norm(new_mean))
+    assert shift.centroid_distance == pytest.approx(1 - cosine, abs=1e-5)
+    assert shift.centroid_distance > 0
+    # In the first map's clusters: coffee's share grew, every chunk is counted once.
+    assert sum(c.before for c in shift.clusters) == 28
+    assert sum(c.after for c in shift.clusters) == 33
+    assert sum(c.share_moved for c in shift.clusters) == pytest.approx(0, abs=1e-5)
+    coffee = next(
+        c for c in shift.clusters if "espresso" in " ".join(c.terms) or "crema" in " ".join(c.terms)
+    )
+    assert coffee.after == coffee.before + 6 and coffee.share_moved > 0
+    # A rebuild of an unchanged collection keeps the last shift.
+    refresh_map(settings, topic_store)
+    assert load_shift(settings, topic_store.collection) == shift
+
+
 def test_similar_documents_come_from_the_same_topic(topic_store: VectorStore) -> None:
     found = similar_documents(topic_store, "/d/garden/doc0.md", k=2)
     assert [d.source for d in found] and len(found) == 2
@@ -209,6 +250,29 @@ def test_map_routes_build_in_the_background_then_page_a_sample(explore_api: Test
     assert explore_api.get(f"/v1/collections/{name}/map/job").json()["status"] == "done"
     assert explore_api.get("/v1/collections/missing/map").status_code == 404
     assert explore_api.get("/v1/collections/bad%20name/map").status_code == 400
+
+
+def test_shift_route_after_the_collection_changed(
+    explore_api: TestClient, embedder: HashEmbedder
+) -> None:
+    name = Settings.model_fields["collection"].default
+    explore_api.get(f"/v1/collections/{name}/map")
+    _wait_for_map(explore_api, name)
+    none = explore_api.get(f"/v1/collections/{name}/shift").json()
+    assert none["ready"] and none["shift"] is None
+    store = explore_api.app.state.rag.store(name)  # type: ignore[attr-defined]
+    text = "quasar pulsar nebula redshift again"
+    extra = Chunk(id=chunk_id("/d/new.md", text, 0), source="/d/new.md", title="", text=text)
+    store.upsert([extra], embedder.embed_documents([text]))
+    assert explore_api.get(f"/v1/collections/{name}/shift").json()["stale"]
+    explore_api.post(f"/v1/collections/{name}/map")
+    _wait_for_map(explore_api, name)
+    shift = explore_api.get(f"/v1/collections/{name}/shift").json()["shift"]
+    assert shift["added"] == ["/d/new.md"] and shift["removed"] == []
+    assert (shift["chunks_before"], shift["chunks_after"]) == (28, 29)
+    assert shift["centroid_distance"] > 0
+    assert sum(c["after"] - c["before"] for c in shift["clusters"]) == 1
+    assert explore_api.get("/v1/collections/missing/shift").status_code == 404
 
 
 def test_similar_documents_route(explore_api: TestClient) -> None:

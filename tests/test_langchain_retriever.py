@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.output_parsers import StrOutputParser
@@ -22,7 +19,7 @@ from pydantic import SecretStr, ValidationError
 
 import rag
 from rag.langchain import RagRetriever, ServiceError
-from tests.conftest import API_KEY, LiveServer, free_port
+from tests.conftest import API_KEY, LiveServer, free_port, served_on_a_thread
 from tests.fakes import HashEmbedder, ScriptedGenerator
 from tests.test_loaders_eml import make_eml
 from tests.test_python_api import DOC_EXAMPLES, doc_examples, open_docs, write_folder
@@ -117,19 +114,8 @@ def fake_server(tmp_path: Path) -> Iterator[str]:
         docs.ingest(write_folder(tmp_path / "docs"))
         settings = docs.settings.model_copy(update={"api_keys": [SecretStr(API_KEY)]})
     app = create_app(settings, embedder=HashEmbedder(), generator=ScriptedGenerator())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with served_on_a_thread(app) as url:
+        yield url
 
 
 def check_http_retriever(url: str, key: str, query: str, expected: str, **extra: Any) -> None:

@@ -4,13 +4,10 @@ open a citation, then see the collection's map."""
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -19,7 +16,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from rag.api.app import create_app
 from rag.catalog import open_collection
 from rag.config import Settings
-from tests.conftest import COFFEE_REPLY, free_port
+from tests.conftest import COFFEE_REPLY, free_port, served_on_a_thread
 from tests.fakes import HashEmbedder, ScriptedGenerator
 from tests.test_explore import _fill
 
@@ -48,15 +45,8 @@ def served(settings: Settings, embedder: HashEmbedder) -> Iterator[str]:
     finally:
         store.close()
     app = create_app(local, embedder=embedder, generator=ScriptedGenerator([COFFEE_REPLY]))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served_on_a_thread(app, port) as url:
+        yield url
 
 
 @pytest.fixture

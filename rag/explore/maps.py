@@ -90,6 +90,59 @@ class CollectionMap:
     """Index into ``sources`` and ``titles`` per point."""
     sources: list[str]
     titles: list[str]
+    centroid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    """The mean of every chunk's vector (empty on maps cached before it was kept)."""
+    centres: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    """The clusters' centres in the vectors' space, so a later map can sort its chunks into
+    this map's clusters."""
+    in_reference: np.ndarray | None = None
+    """Chunks per cluster of the ``reference`` centres given to ``build_map``."""
+
+
+@dataclass(frozen=True)
+class ClusterShift:
+    id: int
+    terms: list[str]
+    before: int
+    after: int
+    """Chunks of the new collection nearest this cluster's centre."""
+    share_moved: float
+    """Its share of all chunks after minus before (0.05: five points more of the collection)."""
+
+
+@dataclass(frozen=True)
+class MapShift:
+    """How the collection changed between two maps, in the earlier map's clusters."""
+
+    collection: str
+    before_version: str
+    after_version: str
+    before_built: float
+    after_built: float
+    chunks_before: int
+    chunks_after: int
+    documents_added: int
+    documents_removed: int
+    added: list[str]
+    removed: list[str]
+    """The first of the documents added and removed (sources, sorted)."""
+    centroid_distance: float | None
+    """Cosine distance between the mean vectors of all chunks before and after (None when the
+    earlier map did not keep its mean)."""
+    clusters: list[ClusterShift]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> MapShift:
+        data = json.loads(text)
+        data["clusters"] = [ClusterShift(**c) for c in data["clusters"]]
+        return cls(**data)
+
+
+# Documents named in a shift (the counts cover all of them).
+_SHIFT_DOCUMENTS = 50
 
 
 def collection_version(settings: Settings, store: VectorStore) -> str:
@@ -119,6 +172,8 @@ def save_map(settings: Settings, built: CollectionMap) -> None:
             doc=built.doc,
             sources=np.array(built.sources, dtype=object),
             titles=np.array(built.titles, dtype=object),
+            centroid=built.centroid,
+            centres=built.centres,
         )
     arrays.replace(folder / "points.npz")
     meta = folder / "map.tmp.json"
@@ -148,6 +203,8 @@ def load_map(settings: Settings, collection: str) -> CollectionMap | None:
                 doc=data["doc"],
                 sources=[str(s) for s in data["sources"]],
                 titles=[str(t) for t in data["titles"]],
+                # Absent from maps cached before shifts were measured.
+                **{k: data[k] for k in ("centroid", "centres") if k in data.files},
             )
     except (OSError, ValueError, KeyError):
         return None
@@ -155,7 +212,7 @@ def load_map(settings: Settings, collection: str) -> CollectionMap | None:
 
 def drop_map(settings: Settings, collection: str) -> None:
     folder = map_dir(settings, collection)
-    for name in ("map.json", "points.npz"):
+    for name in ("map.json", "points.npz", "shift.json"):
         (folder / name).unlink(missing_ok=True)
 
 
@@ -167,13 +224,15 @@ def build_map(
     clusters: int,
     layout: str = "tsne",
     layout_sample: int = 3000,
+    reference: np.ndarray | None = None,
     progress: Progress | None = None,
     seed: int = 0,
 ) -> CollectionMap:
     """Read every chunk's vector, fit the projection and clusters on a random sample of
     ``fit_sample`` of them, place them all, lay them out in 2-D (``layout``: a t-SNE fitted on
     ``layout_sample`` of them, or the first two principal components), label the clusters and
-    find the outliers."""
+    find the outliers. With ``reference`` (an earlier map's ``centres``), also count the chunks
+    nearest each of those centres."""
     started = time.perf_counter()
     report = progress or (lambda phase, done, total: None)
     total = store.count()
@@ -184,6 +243,7 @@ def build_map(
     titles: list[str] = []
     index: dict[str, int] = {}
     blocks: list[np.ndarray] = []
+    summed: np.ndarray | None = None
     for page_ids, payloads, vectors in store.scan_vectors(fields=["source", "title"], batch=2048):
         ids.extend(page_ids)
         for payload in payloads:
@@ -194,8 +254,11 @@ def build_map(
                 titles.append(str(payload.get("title") or ""))
             doc_of.append(index[source])
         blocks.append(vectors)
+        part_sum = vectors.sum(axis=0, dtype=np.float64)
+        summed = part_sum if summed is None else summed + part_sum
         report("reading", len(ids), max(total, len(ids)))
     n = len(ids)
+    centroid = (np.zeros(0) if summed is None else summed / max(n, 1)).astype(np.float32)
     rng = np.random.default_rng(seed)
     order = rng.permutation(n)
     meta = MapMeta(store.collection, version, time.time(), n, min(n, fit_sample))
@@ -209,6 +272,7 @@ def build_map(
             np.array(doc_of, dtype=np.int32),
             sources,
             titles,
+            centroid,
         )
     vectors = np.concatenate(blocks)
     del blocks
@@ -219,11 +283,14 @@ def build_map(
     report("placing", 0, n)
     reduced = np.empty((n, projection.dimensions), dtype=np.float32)
     labels = np.empty(n, dtype=np.int32)
+    nearest_reference = np.zeros(n if reference is not None else 0, dtype=np.int32)
     step = 20_000
     for start in range(0, n, step):
         part = slice(start, start + step)
         reduced[part] = projection.reduce(vectors[part])
         labels[part] = projection.cluster(reduced[part])
+        if reference is not None and reference.shape[1:] == vectors.shape[1:]:
+            nearest_reference[part] = _nearest(vectors[part], reference)
         report("placing", min(n, start + step), n)
     del vectors
     xy = _lay_out(reduced, order, method=layout, sample=layout_sample, meta=meta, report=report)
@@ -252,7 +319,69 @@ def build_map(
         docs[order],
         sources,
         titles,
+        centroid,
+        projection.input_centroids,
+        None
+        if reference is None
+        else np.bincount(nearest_reference, minlength=len(reference)).astype(np.int64),
     )
+
+
+def _nearest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The index of each vector's nearest centre (Euclidean, as k-means assigns)."""
+    distance = (centres * centres).sum(axis=1)[None, :] - 2.0 * (vectors @ centres.T)
+    nearest: np.ndarray = distance.argmin(axis=1).astype(np.int32)
+    return nearest
+
+
+def measure_shift(before: CollectionMap, after: CollectionMap) -> MapShift:
+    """How the collection moved from ``before`` to ``after`` (built with ``before.centres``
+    as its reference)."""
+    old, new = set(before.sources), set(after.sources)
+    added, removed = sorted(new - old), sorted(old - new)
+    distance = None
+    if before.centroid.shape == after.centroid.shape and len(after.centroid):
+        norms = float(np.linalg.norm(before.centroid) * np.linalg.norm(after.centroid))
+        cosine = float(before.centroid @ after.centroid) / norms if norms > 0 else 1.0
+        distance = max(0.0, 1.0 - cosine)
+    counts = after.in_reference
+    total_before, total_after = max(before.meta.total, 1), max(after.meta.total, 1)
+    clusters = []
+    for c in before.meta.clusters:
+        now = 0 if counts is None or c.id >= len(counts) else int(counts[c.id])
+        moved = now / total_after - c.size / total_before
+        clusters.append(ClusterShift(c.id, c.terms, c.size, now, round(moved, 6)))
+    return MapShift(
+        collection=after.meta.collection,
+        before_version=before.meta.version,
+        after_version=after.meta.version,
+        before_built=before.meta.built,
+        after_built=after.meta.built,
+        chunks_before=before.meta.total,
+        chunks_after=after.meta.total,
+        documents_added=len(added),
+        documents_removed=len(removed),
+        added=added[:_SHIFT_DOCUMENTS],
+        removed=removed[:_SHIFT_DOCUMENTS],
+        centroid_distance=distance,
+        clusters=clusters,
+    )
+
+
+def load_shift(settings: Settings, collection: str) -> MapShift | None:
+    """The shift measured by the collection's latest map build after it changed."""
+    try:
+        return MapShift.from_json((map_dir(settings, collection) / "shift.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save_shift(settings: Settings, shift: MapShift) -> None:
+    folder = map_dir(settings, shift.collection)
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / "shift.tmp.json"
+    temporary.write_text(shift.to_json())
+    temporary.replace(folder / "shift.json")
 
 
 def _lay_out(
@@ -355,16 +484,24 @@ def _outliers(
 def refresh_map(
     settings: Settings, store: VectorStore, progress: Progress | None = None
 ) -> CollectionMap:
-    """Build the collection's map for its current version and cache it."""
+    """Build the collection's map for its current version and cache it. When an earlier map
+    of another version is cached, also measure and keep how the collection shifted since."""
+    version = collection_version(settings, store)
+    previous = load_map(settings, store.collection)
+    if previous is not None and (previous.meta.version == version or not len(previous.centres)):
+        previous = None  # nothing changed, or a map too old to compare with
     built = build_map(
         store,
-        version=collection_version(settings, store),
+        version=version,
         fit_sample=settings.map_fit_sample,
         clusters=settings.map_clusters,
         layout=settings.map_layout,
         layout_sample=settings.map_layout_sample,
+        reference=None if previous is None else previous.centres,
         progress=progress,
     )
+    if previous is not None:
+        _save_shift(settings, measure_shift(previous, built))
     save_map(settings, built)
     return built
 

@@ -46,6 +46,14 @@ class Projection:
         centres: np.ndarray = self.kmeans.cluster_centers_
         return centres
 
+    @property
+    def input_centroids(self) -> np.ndarray:
+        """Cluster centres in the vectors' own space. They lie in the principal subspace, so
+        the nearest of them to any vector is the cluster ``cluster`` gives it: a later map
+        can sort its chunks into this map's clusters without this projection."""
+        centres: np.ndarray = self.pca.inverse_transform(self.kmeans.cluster_centers_)
+        return centres.astype(np.float32)
+
 
 def fit_projection(sample: np.ndarray, *, clusters: int, seed: int = 0) -> Projection:
     """Fit on ``sample`` (rows are vectors); fewer clusters than asked when the sample is

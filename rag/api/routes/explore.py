@@ -24,6 +24,7 @@ from rag.explore.maps import (
     is_stale,
     load_map,
     load_meta,
+    load_shift,
     refresh_map,
 )
 from rag.explore.neighbours import similar_documents
@@ -117,6 +118,41 @@ class OutlierModel(BaseModel):
 class OutliersResponse(MapStatus):
     collection: str
     outliers: list[OutlierModel]
+
+
+class ClusterShiftModel(BaseModel):
+    id: int = Field(description="The cluster, of the earlier map.")
+    terms: list[str]
+    before: int = Field(description="Its chunks in the earlier map.")
+    after: int = Field(description="Chunks of the new map nearest its centre.")
+    share_moved: float = Field(
+        description="Its share of the collection after minus before (0.05: five points more)."
+    )
+
+
+class ShiftModel(BaseModel):
+    before_version: str
+    after_version: str
+    before_built: float
+    after_built: float
+    chunks_before: int
+    chunks_after: int
+    documents_added: int
+    documents_removed: int
+    added: list[str] = Field(description="The first 50 documents added (sources, sorted).")
+    removed: list[str] = Field(description="The first 50 documents removed.")
+    centroid_distance: float | None = Field(
+        description="Cosine distance between the mean of all chunk vectors before and after."
+    )
+    clusters: list[ClusterShiftModel]
+
+
+class ShiftResponse(MapStatus):
+    collection: str
+    shift: ShiftModel | None = Field(
+        description="Between the two latest maps of different versions; null until a map is "
+        "rebuilt after the collection changed."
+    )
 
 
 class SimilarDocumentModel(BaseModel):
@@ -305,6 +341,24 @@ def outliers(
         **_status(state, collection, meta).model_dump(),
         collection=collection,
         outliers=[OutlierModel(**asdict(o), display_source=names(o.source)) for o in found],
+    )
+
+
+@router.get("/collections/{name}/shift", response_model=ShiftResponse)
+def shift(name: str, state: StateDep) -> ShiftResponse:
+    """How the collection moved between its two latest maps: documents added and removed,
+    chunks per cluster (of the earlier map) before and after, and how far the mean vector
+    of all chunks moved."""
+    collection = _name(state, name)
+    meta = load_meta(state.settings, collection)
+    found = load_shift(state.settings, collection)
+    data = None if found is None else asdict(found)
+    if data is not None:
+        data.pop("collection")
+    return ShiftResponse(
+        **_status(state, collection, meta).model_dump(),
+        collection=collection,
+        shift=None if data is None else ShiftModel(**data),
     )
 
 

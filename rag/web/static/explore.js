@@ -78,6 +78,11 @@ export async function loadExplore(collection) {
       button.addEventListener("click", () => showSimilar(name, o.source, o.display_source));
       return el("li", {}, `${o.distance.toFixed(3)} `, button);
     }));
+    const moved = (await get(`/v1/collections/${encodeURIComponent(name)}/shift`)).shift;
+    document.getElementById("shift").textContent = moved == null
+      ? "No change since the map was first built."
+      : `Since the previous map: ${moved.documents_added} documents added, ${moved.documents_removed} removed; ` +
+        `the mean vector moved by ${moved.centroid_distance == null ? "–" : moved.centroid_distance.toFixed(4)} (cosine distance).`;
     const stats = await get("/v1/stats", { collection: name });
     const pct = (v) => `${Math.round(v * 100)}%`;
     const sim = (v) => (v == null ? "–" : v.toFixed(2));
