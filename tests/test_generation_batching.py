@@ -1,13 +1,11 @@
-"""Batched decoding (rag.generation.batching): streams, cancellation and failures against a
-scripted decode loop, then the real model decoding several prompts together."""
+"""Batched decoding (rag.generation.batching): streams, cancellation and failures with a tiny
+random Llama, then the real model decoding several prompts together."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,141 +20,167 @@ from rag.generation.openai import OpenAIChatGenerator
 HANG = 30.0  # seconds: only a hang takes this long
 
 
-@dataclass
-class Output:
-    request_id: str
-    generated_tokens: list[int]
-    finished: bool = False
-    error: str | None = None
-
-    def is_finished(self) -> bool:
-        return self.finished or self.error is not None
+EOS = 63
 
 
-@dataclass
-class Request:
-    prompt: list[int]
-    budget: int
-    generated: list[int] = field(default_factory=list)
+class TinyModel:
+    """A small randomly initialised Llama: the real forward pass, key/value cache and
+    padding, in milliseconds. Counts its forward passes; a prompt holding ``poison`` fails."""
+
+    def __init__(self, poison: int | None = None) -> None:
+        import torch
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        torch.manual_seed(0)
+        config = LlamaConfig(
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+        )
+        self.model = LlamaForCausalLM(config).eval()
+        self.device = self.model.device
+        self.poison = poison
+        self.passes = 0
+        self.widths: list[int] = []  # rows of each pass
+
+    def __call__(self, *, input_ids: Any, **kwargs: Any) -> Any:
+        if self.poison is not None and bool((input_ids == self.poison).any()):
+            raise RuntimeError("out of cache")
+        self.passes += 1
+        self.widths.append(int(input_ids.shape[0]))
+        return self.model(input_ids=input_ids, **kwargs)
+
+    def alone(self, prompt: list[int], budget: int) -> list[int]:
+        """Greedy decoding of ``prompt`` by itself, by transformers' generate."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=torch.tensor([prompt]),
+                attention_mask=torch.ones((1, len(prompt)), dtype=torch.long),
+                max_new_tokens=budget,
+                do_sample=False,
+                eos_token_id=EOS,
+                pad_token_id=EOS,
+            )
+        return [int(t) for t in out[0, len(prompt) :]]
 
 
-class ScriptedLoop:
-    """A decode loop with the manager's interface: each step writes one token to every
-    active request (its prompt's last token plus the step count) and delivers it."""
-
-    def __init__(self, fail: str | None = None) -> None:
-        self.fail = fail  # a request whose first step fails with this message
-        self.cancelled: list[str] = []
-        self.steps = 0
-        self._active: dict[str, Request] = {}
-        self._outputs: list[Output] = []
-        self._lock = threading.Condition()
-        self._step_lock = threading.Lock()
-        self._running = False
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    # the model's side
-    def init_continuous_batching(self, **_: Any) -> ScriptedLoop:
-        return self
-
-    # the manager's side
-    def start(self) -> None:
-        self._running = True
-        self._thread.start()
-
-    def is_running(self) -> bool:
-        return self._running
-
-    def stop(self, **_: Any) -> None:
-        self._running = False
-        self._thread.join()
-
-    def add_request(
-        self, *, input_ids: list[int], request_id: str, max_new_tokens: int, **_: Any
-    ) -> None:
-        with self._lock:
-            self._active[request_id] = Request(list(input_ids), max_new_tokens)
-
-    def cancel_request(self, request_id: str) -> None:
-        with self._lock:
-            self.cancelled.append(request_id)
-            self._active.pop(request_id, None)
-
-    def get_result(self, timeout: float | None = None) -> Output | None:
-        with self._lock:
-            if not self._lock.wait_for(lambda: self._outputs, timeout=timeout):
-                return None
-            return self._outputs.pop(0)
-
-    @contextlib.contextmanager
-    def pause(self) -> Iterator[None]:
-        with self._step_lock:
-            yield
-
-    def _loop(self) -> None:
-        while self._running:
-            with self._step_lock, self._lock:
-                for request_id, request in list(self._active.items()):
-                    if self.fail is not None:
-                        self._outputs.append(Output(request_id, [], error=self.fail))
-                        del self._active[request_id]
-                        continue
-                    request.generated.append(request.prompt[-1] + len(request.generated) + 1)
-                    done = len(request.generated) >= request.budget
-                    self._outputs.append(Output(request_id, list(request.generated), done))
-                    if done:
-                        del self._active[request_id]
-                self.steps += 1
-                self._lock.notify_all()
-            time.sleep(0.005)
+def decoder_over(model: TinyModel, *, size: int = 4, tokens: int = 64) -> BatchedDecoder:
+    return BatchedDecoder(model, eos_token_id=EOS, max_batch_size=size, max_batch_tokens=tokens)
 
 
-def decoder_over(loop: ScriptedLoop) -> BatchedDecoder:
-    return BatchedDecoder(loop, eos_token_id=0, max_batch_size=4, max_batch_tokens=64)
+def read_all(stream: Iterator[list[int]]) -> list[int]:
+    return [t for step in stream for t in step]
 
 
-def test_each_stream_gets_its_own_tokens_while_they_are_decoded_together() -> None:
-    loop = ScriptedLoop()
-    decoder = decoder_over(loop)
+SYSTEM = list(range(1, 21))  # a start every prompt shares, as a system prompt is
+PROMPTS_IDS = [
+    [*SYSTEM, 30, 31, 32],
+    [*SYSTEM, 40, 41, 42, 43, 44, 45, 46, 47],
+    [*SYSTEM, 50],
+    [5, 6, 7, 8, 9, 10, 11, 12, 13, 14] * 9,  # longer than a pass: read in parts
+    [33, 34],
+]
+
+
+def test_each_stream_gets_the_tokens_it_would_get_alone() -> None:
+    """Prompts of different lengths, some sharing a start, one read in parts, joining at
+    different moments: every answer is the one greedy decoding gives the prompt alone."""
+    model = TinyModel()
+    expected = [model.alone(p, 12) for p in PROMPTS_IDS]
+    decoder = decoder_over(model, size=3, tokens=64)
     results: dict[int, list[int]] = {}
 
-    def read(start: int) -> None:
-        results[start] = [t for step in decoder.tokens([start], max_new_tokens=5) for t in step]
+    def read(i: int) -> None:
+        time.sleep(0.01 * (i % 2))
+        results[i] = read_all(decoder.tokens(PROMPTS_IDS[i], max_new_tokens=12))
 
-    readers = [threading.Thread(target=read, args=(s,)) for s in (100, 200, 300)]
+    readers = [threading.Thread(target=read, args=(i,)) for i in range(len(PROMPTS_IDS))]
     for reader in readers:
         reader.start()
     for reader in readers:
         reader.join(HANG)
     decoder.close()
-    assert results == {s: [s + 1, s + 2, s + 3, s + 4, s + 5] for s in (100, 200, 300)}
-    assert loop.cancelled == []  # finished requests are not cancelled
+    assert [results[i] for i in range(len(PROMPTS_IDS))] == expected
+    assert all(len(r) == 12 or r[-1] == EOS for r in expected)
+    assert max(model.widths) > 1  # some passes served several sequences
+    assert max(model.widths) <= 3
 
 
-def test_a_closed_stream_is_cancelled_and_the_others_run_on() -> None:
-    loop = ScriptedLoop()
-    decoder = decoder_over(loop)
-    leaving = decoder.tokens([10], max_new_tokens=1000)
-    staying = decoder.tokens([50], max_new_tokens=3)
-    assert next(leaving) == [11]
+def test_prompts_that_arrive_together_are_read_in_one_padded_pass() -> None:
+    model = TinyModel()
+    prompts = [[33, 34], [5, 6, 7, 8, 9, 10, 11], [20, 21, 22, 23]]
+    expected = [model.alone(p, 6) for p in prompts]
+    decoder = decoder_over(model, size=4, tokens=64)
+    results: dict[int, list[int]] = {}
+
+    def read(i: int) -> None:
+        results[i] = read_all(decoder.tokens(prompts[i], max_new_tokens=6))
+
+    readers = [threading.Thread(target=read, args=(i,)) for i in range(len(prompts))]
+    with decoder.paused():
+        for reader in readers:
+            reader.start()
+        deadline = time.monotonic() + HANG
+        while len(decoder._waiting) < len(prompts) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        passes = model.passes
+    for reader in readers:
+        reader.join(HANG)
+    decoder.close()
+    assert [results[i] for i in range(len(prompts))] == expected
+    assert model.widths[passes] == len(prompts)  # one pass read all three prompts
+    assert model.passes - passes == 6  # then one pass per further token, for all three
+
+
+def test_the_end_of_text_token_ends_a_stream_and_is_included() -> None:
+    model = TinyModel()
+    prompt = next(
+        [a, b] for a in range(1, 60) for b in range(1, 60) if EOS in model.alone([a, b], 6)[1:]
+    )
+    expected = model.alone(prompt, 6)
+    decoder = decoder_over(model)
+    got = read_all(decoder.tokens(prompt, max_new_tokens=6))
+    decoder.close()
+    assert got == expected[: expected.index(EOS) + 1]
+
+
+def test_a_closed_stream_leaves_the_batch_and_the_others_run_on() -> None:
+    model = TinyModel()
+    decoder = decoder_over(model)
+    leaving = decoder.tokens(PROMPTS_IDS[0], max_new_tokens=1000)
+    staying = decoder.tokens(PROMPTS_IDS[1], max_new_tokens=8)
+    next(leaving)
     leaving.close()
-    assert len(loop.cancelled) == 1
-    assert [t for step in staying for t in step] == [51, 52, 53]
+    assert read_all(staying) == model.alone(PROMPTS_IDS[1], 8)
+    deadline = time.monotonic() + HANG
+    while decoder._batch and time.monotonic() < deadline:  # it leaves at the next step
+        time.sleep(0.01)
+    passes = model.passes
+    time.sleep(0.05)
+    assert not decoder._batch
+    assert model.passes == passes  # nobody is decoded any more
     decoder.close()
 
 
-def test_a_failed_request_raises_model_error() -> None:
-    decoder = decoder_over(ScriptedLoop(fail="out of cache"))
+def test_a_failed_step_fails_its_requests_and_the_loop_goes_on() -> None:
+    model = TinyModel(poison=13)
+    decoder = decoder_over(model)
     with pytest.raises(ModelError, match="out of cache"):
-        list(decoder.tokens([1], max_new_tokens=3))
+        read_all(decoder.tokens([12, 13], max_new_tokens=3))
+    assert read_all(decoder.tokens([33, 34], max_new_tokens=3)) == model.alone([33, 34], 3)
     decoder.close()
 
 
 def test_a_reader_learns_that_the_loop_stopped_instead_of_waiting_for_ever() -> None:
-    loop = ScriptedLoop()
-    decoder = decoder_over(loop)
-    stream = decoder.tokens([1], max_new_tokens=10_000)
-    assert next(stream) == [2]
+    decoder = decoder_over(TinyModel())
+    stream = decoder.tokens([1, 2], max_new_tokens=10_000)
+    assert next(stream)
     decoder.close()
     with pytest.raises(ModelError, match="stopped"):
         for _ in stream:
@@ -166,16 +190,23 @@ def test_a_reader_learns_that_the_loop_stopped_instead_of_waiting_for_ever() -> 
 
 
 def test_a_pause_holds_the_decode_loop_between_steps() -> None:
-    loop = ScriptedLoop()
-    decoder = decoder_over(loop)
-    stream = decoder.tokens([1], max_new_tokens=10_000)
+    model = TinyModel()
+    decoder = decoder_over(model)
+    stream = decoder.tokens([1, 2], max_new_tokens=10_000)
     next(stream)
     with decoder.paused():
-        steps = loop.steps
+        passes = model.passes
         time.sleep(0.05)
-        assert loop.steps == steps
+        assert model.passes == passes
     next(stream)
     stream.close()
+    decoder.close()
+
+
+def test_an_empty_prompt_is_refused() -> None:
+    decoder = decoder_over(TinyModel())
+    with pytest.raises(ModelError, match="empty prompt"):
+        next(decoder.tokens([], max_new_tokens=3))
     decoder.close()
 
 

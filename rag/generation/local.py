@@ -6,9 +6,11 @@ reads the stream. A generation holds the model only while it computes: the text 
 in the stream for a reader, and a reader that stops (closes the stream) ends the generation at
 its next token.
 
-With a larger batch size, generations are decoded together by a ``BatchedDecoder``: each
-stream gets its own tokens as they are produced, a closed stream leaves the batch at the next
-step, and a judgement runs between two decode steps instead of after every generation.
+With a larger batch size, generations are decoded together by a ``BatchedDecoder``: prompts
+that arrive together are read in one pass, each stream gets its own tokens as they are
+produced, a closed stream leaves the batch at the next step, and a judgement runs between two
+decode steps instead of after every generation. Both paths decode greedily, so a generation
+is the same whichever path or batch it ran in (up to floating-point ties).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from rag.errors import ModelError
 from rag.generation import Message
 from rag.generation.batching import BatchedDecoder
-from rag.models import pick_device, resolve_llm_source
+from rag.models import pick_device, pick_dtype, resolve_llm_source
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 # and would spend its whole token budget there; it is stopped once it repeats this many
 # tokens of its own answer.
 REPEAT_NGRAM = 8
+# Part of a converted folder's name: a change to what conversion writes converts anew.
+_CONVERSION_FORMAT = 2
 _MIN_REUSED_TOKENS = 16  # a shorter shared start is not worth keeping a cache for
 # Query likelihood as a relevance judge (Sachan et al. 2022, "Improving Passage Retrieval with
 # Zero-Shot Question Generation"): how well the model predicts the question after reading a
@@ -53,7 +57,8 @@ def repeats_itself(tokens: Sequence[int], n: int = REPEAT_NGRAM) -> bool:
 def converted_dir(gguf: Path, cache_dir: Path) -> Path:
     """Cache folder named after the file and a fingerprint, so a new GGUF converts anew."""
     stat = gguf.stat()
-    tag = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    key = f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{_CONVERSION_FORMAT}"
+    tag = hashlib.sha256(key.encode()).hexdigest()
     return cache_dir / f"{gguf.stem}-{tag[:12]}"
 
 
@@ -70,7 +75,12 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     log.info("converting %s for transformers (once; cached in %s)", gguf.name, target)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_config(loaded.config)
+    config = loaded.config
+    # The weights are saved de-quantized: a GGUF quantization config saved with them would
+    # make later loads treat the folder as packed GGUF weights.
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -87,7 +97,7 @@ class TransformersGenerator:
     default is the SmolLM2 package). With ``max_batch_size`` 1, one generation or judgement
     at a time per loaded model, concurrent callers waiting for the lock; with more, up to
     ``max_batch_size`` generations decoded together (``BatchedDecoder``), reading at most
-    ``max_batch_tokens`` prompt and answer tokens per forward pass."""
+    ``max_batch_tokens`` prompt tokens per forward pass, in ``dtype`` (``pick_dtype``)."""
 
     def __init__(
         self,
@@ -96,13 +106,15 @@ class TransformersGenerator:
         cache_dir: Path,
         device: str = "auto",
         max_batch_size: int = 1,
-        max_batch_tokens: int = 256,
+        max_batch_tokens: int = 1024,
+        dtype: str = "auto",
     ) -> None:
         self._spec = model
         self._cache_dir = cache_dir
         self._device_setting = device
         self._max_batch_size = max_batch_size
         self._max_batch_tokens = max_batch_tokens
+        self._dtype_setting = dtype
         self._decoder: BatchedDecoder | None = None
         self._lock = threading.Lock()
         self._model: Any = None
@@ -139,7 +151,7 @@ class TransformersGenerator:
                 model = AutoModelForCausalLM.from_pretrained(
                     str(folder),
                     local_files_only=True,
-                    dtype="auto" if self._device != "cpu" else None,
+                    dtype=pick_dtype(self._dtype_setting, self._device),
                 )
             except (OSError, ValueError) as exc:
                 raise ModelError(f"cannot load language model from {folder}: {exc}") from exc
