@@ -11,20 +11,34 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from rag.jobs import Job, JobProgressInfo, JobQueue, runner_id
 
 log = logging.getLogger(__name__)
 
 
+class JobObserver(Protocol):
+    """Told of the work of the jobs a runner runs (the service's metrics). Called on the
+    runner's threads; it must be quick and must not raise."""
+
+    def chunks_written(self, count: int) -> None:
+        """A running job wrote ``count`` more chunks."""
+        ...
+
+    def job_ended(self, job: Job, status: Literal["done", "failed"], seconds: float) -> None:
+        """A job this runner ran ended, ``seconds`` after it was claimed."""
+        ...
+
+
 class JobProgress:
     """Progress of a running job (files and chunks), written to the queue at most a few times
     a second. It has the shape of ``ingest.pipeline.IngestProgress``."""
 
-    def __init__(self, queue: JobQueue, job_id: str) -> None:
+    def __init__(self, queue: JobQueue, job_id: str, observer: JobObserver | None = None) -> None:
         self._queue = queue
         self._id = job_id
+        self._observer = observer
         self._info = JobProgressInfo()
         self._last = 0.0
 
@@ -35,6 +49,8 @@ class JobProgress:
     def advance(self, *, files: int = 0, chunks: int = 0) -> None:
         self._info.files_done += files
         self._info.chunks_written += chunks
+        if chunks and self._observer is not None:
+            self._observer.chunks_written(chunks)
         self._flush()
 
     def finish(self) -> None:
@@ -53,7 +69,8 @@ RunJob = Callable[[Job, JobProgress], Mapping[str, Any]]
 
 class JobRunner:
     """Claims jobs and runs them one at a time on a background thread (or in the foreground),
-    renewing the running job's lease on a thread of its own."""
+    renewing the running job's lease on a thread of its own. ``observer`` is told of the
+    chunks its jobs write and of how each ended."""
 
     def __init__(
         self,
@@ -62,9 +79,11 @@ class JobRunner:
         *,
         poll_seconds: float = 0.5,
         owner: str | None = None,
+        observer: JobObserver | None = None,
     ) -> None:
         self._queue = queue
         self._run = run
+        self._observer = observer
         self._poll = poll_seconds
         self.owner = owner or runner_id()
         self._stop = threading.Event()
@@ -113,16 +132,21 @@ class JobRunner:
             target=self._beat, args=(job.id, done), name=f"job-{job.id[:8]}-lease", daemon=True
         )
         beat.start()
+        started = time.monotonic()
+        status: Literal["done", "failed"] = "failed"
         try:
-            report = self._run(job, JobProgress(self._queue, job.id))
+            report = self._run(job, JobProgress(self._queue, job.id, self._observer))
         except Exception as exc:  # the job fails, the runner goes on
             log.exception("job %s failed", job.id)
             self._queue.fail(job.id, str(exc), owner=self.owner)
         else:
             self._queue.finish(job.id, report, owner=self.owner)
+            status = "done"
         finally:
             done.set()
             beat.join()
+            if self._observer is not None:
+                self._observer.job_ended(job, status, time.monotonic() - started)
         return True
 
     def _beat(self, job_id: str, done: threading.Event) -> None:

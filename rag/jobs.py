@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from rag.config import Settings
 
@@ -270,6 +270,14 @@ class JobQueue:
                 f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
         return _job(row) if row else None
+
+    def counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status, every status included."""
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+        counts = dict.fromkeys(get_args(JobStatus), 0)
+        counts.update((status, count) for status, count in rows if status in counts)
+        return counts
 
     def list(self, limit: int = 50) -> list[Job]:
         with self._lock:

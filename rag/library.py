@@ -42,6 +42,7 @@ from rag.embedding import Embedder, build_embedder
 from rag.errors import ConfigError, RagError
 from rag.generation import Generator, close_generator
 from rag.generation.cancel import CancellableGenerator, GenerationCancelled
+from rag.generation.metered import GenerationObserver, MeteredGenerator
 from rag.query import build_generator, build_judge, build_reranker
 from rag.rerank import Reranker
 from rag.retrieval import HybridRetriever, check_question
@@ -325,12 +326,19 @@ class Documents:
         )
 
     def answerer(
-        self, cancel: threading.Event | None = None, *, observe: AnswerObserver | None = None
+        self,
+        cancel: threading.Event | None = None,
+        *,
+        observe: AnswerObserver | None = None,
+        generation_observer: GenerationObserver | None = None,
     ) -> Answerer:
         """An answerer over the collection; once ``cancel`` is set, its generation stops at
-        the next token; ``observe`` is told of every answer it makes."""
+        the next token; ``observe`` is told of every answer it makes, ``generation_observer``
+        of every generation."""
         llm = self._models.llm()
         judge = build_judge(self._settings, llm)
+        if generation_observer is not None:
+            llm = MeteredGenerator(llm, generation_observer)
         if cancel is not None:
             llm = CancellableGenerator(llm, cancel)
         return Answerer(self.retriever(), llm, self._settings, judge, observe=observe)

@@ -6,7 +6,39 @@ from typing import Any
 import pytest
 
 from rag.generation.local import converted_dir, repeats_itself
+from rag.generation.metered import MeteredGenerator
 from rag.models import resolve_llm_source
+from tests.fakes import ScriptedGenerator
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.first: list[float] = []
+        self.ended: list[dict[str, Any]] = []
+
+    def first_token(self, seconds: float) -> None:
+        self.first.append(seconds)
+
+    def generation_ended(
+        self, *, tokens: int, seconds: float, first_token_seconds: float | None
+    ) -> None:
+        self.ended.append(
+            {"tokens": tokens, "seconds": seconds, "first_token_seconds": first_token_seconds}
+        )
+
+
+def test_a_metered_generator_reports_its_first_token_and_tokens_even_when_stopped() -> None:
+    observer = RecordingObserver()
+    model = MeteredGenerator(ScriptedGenerator(["one two three four"]), observer)
+    assert "".join(model.stream([], max_new_tokens=10)) == "one two three four "
+    assert len(observer.first) == 1 and observer.ended[0]["tokens"] == 4
+    assert observer.ended[0]["first_token_seconds"] == observer.first[0]
+    assert observer.ended[0]["seconds"] >= observer.first[0]
+    stopped = model.stream([], max_new_tokens=10)
+    next(stopped), next(stopped)
+    stopped.close()  # a reader that leaves: what was written is still counted
+    assert len(observer.first) == 2 and observer.ended[1]["tokens"] == 2
+    assert model.model_name == "scripted" and model.count_tokens("a b") == 2
 
 
 def test_a_loop_is_detected_once_the_model_repeats_a_run_of_its_tokens() -> None:

@@ -16,22 +16,23 @@ from rag.api.admission import GenerationGate, add_admission_handlers
 from rag.api.deps import hash_key, require_key
 from rag.api.docs_ui import add_docs
 from rag.api.errors import add_error_handlers
+from rag.api.metrics import RequestMetrics, ServiceMetrics
 from rag.api.middleware import CollectionLeases, HostGuard, RequestGuard, normalize_origins
-from rag.api.routes import explore, health, ingest, openai, query
+from rag.api.routes import explore, health, ingest, metrics, openai, query
 from rag.api.routes.explore import start_map_job
 from rag.api.state import ServiceState, collections_in_use
 from rag.api.web import add_web_app
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
 from rag.generation import Generator, close_generator
-from rag.job_runner import JobProgress, JobRunner
+from rag.job_runner import JobObserver, JobProgress, JobRunner
 from rag.jobs import Job
 from rag.query import build_generator
 
 log = logging.getLogger(__name__)
 
 
-def _run_jobs_in_process(state: ServiceState) -> None:
+def _run_jobs_in_process(state: ServiceState, observer: JobObserver) -> None:
     """Run the queued ingestion jobs on a thread of the service, on its open collections."""
     from ingest.jobs import JobExecutor
 
@@ -49,7 +50,7 @@ def _run_jobs_in_process(state: ServiceState) -> None:
             start_map_job(state, job.collection)
         return report
 
-    state.runner = JobRunner(state.jobs, execute_in_use)
+    state.runner = JobRunner(state.jobs, execute_in_use, observer=observer)
     state.runner.start()
 
 
@@ -57,6 +58,7 @@ def create_app(
     settings: Settings, *, embedder: Embedder | None = None, generator: Generator | None = None
 ) -> FastAPI:
     """Build the app. Tests may pass their own embedder and generator."""
+    service_metrics = ServiceMetrics()  # the app's own registry: apps never share series
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,9 +66,11 @@ def create_app(
         gen = generator or build_generator(settings)
         emb.warm_up()
         gen.warm_up()
-        state = ServiceState(settings, emb, gen)
+        state = ServiceState(
+            settings, emb, gen, answers=service_metrics.answered, generation=service_metrics
+        )
         if settings.ingest_in_process:
-            _run_jobs_in_process(state)
+            _run_jobs_in_process(state, service_metrics)
         if state.reranker is not None:
             state.reranker.warm_up()
         state.store()  # fail at start, not at the first request, if the store is unusable
@@ -77,6 +81,7 @@ def create_app(
             timeout=settings.generation_queue_timeout_seconds,
         )
         app.state.search_limiter = CapacityLimiter(settings.search_concurrency)
+        service_metrics.watch(state, gate)
         log.info("ready: collection %r, generator %s", settings.collection, gen.model_name)
         try:
             yield
@@ -95,6 +100,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.key_hashes = [hash_key(k.get_secret_value()) for k in settings.api_keys]
+    app.state.metrics = service_metrics
 
     add_error_handlers(app)
     add_guards(app, settings)
@@ -102,10 +108,13 @@ def create_app(
     add_docs(app)
     add_web_app(app)
     app.include_router(health.router)
-    app.include_router(query.router, dependencies=[Depends(require_key)])
-    app.include_router(ingest.router, dependencies=[Depends(require_key)])
-    app.include_router(openai.router, dependencies=[Depends(require_key)])
-    app.include_router(explore.router, dependencies=[Depends(require_key)])
+    keyed = [metrics.router, query.router, ingest.router, openai.router, explore.router]
+    for router in keyed:
+        app.include_router(router, dependencies=[Depends(require_key)])
+    # Outermost: every request is counted, those the guards refuse included. The routers'
+    # own routes are listed as well: how an app holds included routes varies by version.
+    routes = [*app.router.routes, *(r for router in [health.router, *keyed] for r in router.routes)]
+    app.add_middleware(RequestMetrics, metrics=service_metrics, routes=routes)
     return app
 
 

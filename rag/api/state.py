@@ -21,16 +21,18 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import partial
 
-from rag.answering import Answerer, PreparedAnswer
+from rag.answering import Answerer, AnswerObserver, PreparedAnswer
 from rag.config import Settings, validate_collection_name
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.explore.jobs import MapJobs
 from rag.explore.stats import QuestionLog, QuestionOutcome
 from rag.generation import Generator
+from rag.generation.cancel import CancellableGenerator
+from rag.generation.metered import GenerationObserver, MeteredGenerator
 from rag.job_runner import JobRunner
 from rag.jobs import JobQueue
-from rag.library import Documents
+from rag.library import Documents, DocumentsClosedError
 from rag.rerank import Reranker
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
@@ -62,10 +64,23 @@ def collections_in_use() -> Iterator[None]:
 
 
 class ServiceState:
-    def __init__(self, settings: Settings, embedder: Embedder, generator: Generator) -> None:
+    """``answers`` is told of every answer made, ``generation`` of every generation (the
+    service's metrics)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        generator: Generator,
+        *,
+        answers: AnswerObserver | None = None,
+        generation: GenerationObserver | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.generator = generator
+        self._answers = answers
+        self._generation = generation
         self._documents = Documents(settings, embedder=embedder, llm=generator)
         self.started = int(time.time())
         self._stores: OrderedDict[str, Documents] = OrderedDict()  # least recently used first
@@ -120,6 +135,19 @@ class ServiceState:
         with self._lock:
             return list(self._stores)
 
+    def open_stores(self) -> list[tuple[str, VectorStore]]:
+        """The open collections' stores, as they are now, without using them: none is opened,
+        pinned or made more recently used. One may be closed by the time it is read."""
+        with self._lock:
+            opened = list(self._stores.items())
+        stores = []
+        for name, documents in opened:
+            try:
+                stores.append((name, documents.store()))
+            except DocumentsClosedError:  # closed meanwhile
+                continue
+        return stores
+
     def _evict(self, keep: str | None = None) -> None:
         """With the lock held: close the least recently used collections that nothing uses
         until at most RAG_MAX_OPEN_COLLECTIONS are open (or only ones in use are left)."""
@@ -154,8 +182,28 @@ class ServiceState:
     ) -> Answerer:
         """``cancel``: once set, the answer's generation stops at its next token."""
         name = collection or self.settings.collection
-        observe = partial(self._record_outcome, name) if self.questions else None
-        return self.documents(collection).answerer(cancel, observe=observe)
+        observe = partial(self._observe, name) if self.questions or self._answers else None
+        return self.documents(collection).answerer(
+            cancel, observe=observe, generation_observer=self._generation
+        )
+
+    def task_generator(self, cancel: threading.Event | None = None) -> Generator:
+        """The language model for a chat frontend's background task: measured as answers'
+        generations are, and stopped at its next token once ``cancel`` is set."""
+        generator = self.generator
+        if self._generation is not None:
+            generator = MeteredGenerator(generator, self._generation)
+        if cancel is not None:
+            generator = CancellableGenerator(generator, cancel)
+        return generator
+
+    def _observe(
+        self, collection: str, prepared: PreparedAnswer, answer: Answer, quoting: bool
+    ) -> None:
+        if self._answers is not None:
+            self._answers(prepared, answer, quoting)
+        if self.questions is not None:
+            self._record_outcome(collection, prepared, answer, quoting)
 
     def _record_outcome(
         self, collection: str, prepared: PreparedAnswer, answer: Answer, quoting: bool

@@ -38,7 +38,6 @@ from rag.api.openai.schemas import (
 from rag.api.state import ServiceState
 from rag.config import Settings
 from rag.generation import Generator
-from rag.generation.cancel import CancellableGenerator
 from rag.tasks import Task, TaskAnswerer, recognise_task
 
 log = logging.getLogger(__name__)
@@ -80,9 +79,7 @@ async def answer_task(
     def work(cancel: threading.Event | None) -> tuple[str, Usage]:
         generator: Generator | None = None
         if uses_model:
-            generator = state.generator
-            if cancel is not None:
-                generator = CancellableGenerator(generator, cancel)
+            generator = state.task_generator(cancel)
         content = TaskAnswerer(generator).answer(task)
         count = state.generator.count_tokens
         prompt, completion = count(prompt_text), count(content)
