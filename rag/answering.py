@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from rag.attachments import Attachment, attached_chunks, attached_hits, merge_hits
@@ -21,7 +21,7 @@ from rag.config import Settings
 from rag.context import Passage, Support, build_passages, evidence_passages, render_context
 from rag.errors import InvalidInputError, ModelError
 from rag.generation import Generator, Message, PassageJudge
-from rag.grounding import supporting_sentences, unsupported_claims
+from rag.grounding import ClaimCheck, check_claims, supporting_sentences
 from rag.quoting import excerpt
 from rag.retrieval import HybridRetriever, neighbours
 from rag.store.base import bm25_terms
@@ -111,8 +111,12 @@ def build_messages(
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def cite(answer: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]:
+def cite(
+    answer: str, passages: Sequence[Passage], support: Mapping[int, Sequence[str]] | None = None
+) -> tuple[str, list[Citation]]:
     """Citations for the passages the answer refers to; markers to no passage are removed.
+    ``support``: each passage's sentences that support the answer (``check_claims``), which
+    its citation carries.
 
     A small model often forgets the markers. Then the first passage, the best retrieved, is
     cited at the end, so every answer points at a checkable source.
@@ -132,7 +136,10 @@ def cite(answer: str, passages: Sequence[Passage]) -> tuple[str, list[Citation]]
     if not cited and passages:
         cited.append(passages[0].n)
         text = f"{text} [{passages[0].n}]".strip()
-    return text, [citation(by_n[n]) for n in sorted(cited)]
+    found = support or {}
+    return text, [
+        replace(citation(by_n[n]), supporting=tuple(found.get(n, ()))) for n in sorted(cited)
+    ]
 
 
 def citation(passage: Passage) -> Citation:
@@ -168,7 +175,7 @@ def quote(
     the example after it. A window without the passage's own chunk is ignored."""
     chunk = passage.hit.chunk
     quoted = excerpt(quoted_text(passage, window), best)
-    cited = replace(citation(passage), quote=quoted.plain)
+    cited = replace(citation(passage), quote=quoted.plain, supporting=tuple(quoted.supporting))
     heading = " › ".join(chunk.heading_path)
     body = f"*{heading}*\n\n{quoted.text}" if heading else quoted.text
     return f"{body} [{passage.n}]", cited, quoted.supporting
@@ -400,11 +407,12 @@ class Answerer:
         if self.quoting:  # the best passage is quoted, even when no sentence of it ranks
             extractive = bool(prepared.passages)
         else:
-            claims = (
-                unsupported_claims(text, prepared.passages, question=prepared.question)
+            check = (
+                check_claims(text, prepared.passages, question=prepared.question)
                 if text.strip()
-                else [""]
+                else ClaimCheck([""], {})
             )
+            claims = check.unsupported
             # The fallback needs a supporting sentence to choose the passage it quotes.
             extractive = bool(claims) and bool(prepared.support)
         if extractive:
@@ -421,7 +429,7 @@ class Answerer:
                 s for s in supporting if s.n == passage.n and s.text not in bold
             ]
         else:
-            answer, citations = cite(text, prepared.passages)
+            answer, citations = cite(text, prepared.passages, check.support)
         return Answer(answer, citations, False, prepared.timings, supporting, extractive)
 
     def _best_sentences(

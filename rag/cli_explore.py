@@ -1,4 +1,5 @@
-"""`rag explore`: the embedding map, clusters, similar documents and outliers of a collection."""
+"""`rag explore`: the embedding map, clusters, similar documents and outliers of a collection,
+and where a query falls on the map."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
     from rag.store.base import VectorStore
 
 explore_app = typer.Typer(
-    help="See a collection: its embedding map, clusters, similar documents and outliers.",
+    help="See a collection: its embedding map, clusters, similar documents, outliers and "
+    "where a query falls.",
     no_args_is_help=True,
 )
 
@@ -176,6 +178,47 @@ def explore_similar(
     for d in found:
         typer.echo(f"{d.score:.3f}  {d.source}")
         typer.echo(f"       {d.text[:160].replace(chr(10), ' ')}")
+
+
+@explore_app.command("locate")
+def explore_locate(
+    query: Annotated[str, typer.Argument(help="The question or search query.")],
+    collection: CollectionOpt = None,
+    k: Annotated[
+        int, typer.Option("--k", "-k", min=1, max=50, help="Nearest chunks to place it among.")
+    ] = 10,
+    refresh: RefreshOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Where a query falls on the map: among its nearest chunks (the store's dense query),
+    at the mean of their places weighted by their cosine similarity."""
+    from rag.embedding import build_embedder
+    from rag.explore.locate import locate
+    from rag.explore.maps import is_stale
+    from rag.retrieval import check_question
+
+    settings = load_settings(collection)
+    with errors():
+        text = check_question(query, max_chars=settings.max_question_chars, field="query")
+        embedder = build_embedder(settings)
+        store = _open(settings)
+        try:
+            built = _current_map(settings, store, refresh)
+            where = locate(store, built, embedder.embed_query(text), k=k)
+            stale = is_stale(settings, store, built.meta)
+        finally:
+            store.close()
+    if as_json:
+        found = asdict(where) | {"query": text, "stale": stale}
+        typer.echo(json.dumps(found, indent=2))
+        return
+    if where.x is None or where.y is None:
+        typer.echo("none of its nearest chunks is on the map: --refresh rebuilds it")
+    else:
+        typer.echo(f"at {where.x:.3f} {where.y:.3f}, among {len(where.hits)} nearest chunks:")
+    for h in where.hits:
+        place = "   (not mapped)  " if h.x is None or h.y is None else f"{h.x:8.3f} {h.y:8.3f}"
+        typer.echo(f"  {h.similarity:.3f}  {place}  {h.source}")
 
 
 @explore_app.command("shift")

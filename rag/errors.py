@@ -52,6 +52,11 @@ class JobNotFoundError(NotFoundError):
     """No job with that id."""
 
 
+class NotReadyError(RagError):
+    """What was asked for is not computed yet (a collection's map); asking again once it is
+    built finds it."""
+
+
 class StoreError(RagError):
     """The vector store failed or refused an operation."""
 

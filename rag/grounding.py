@@ -10,7 +10,6 @@ support an answer, which is always true to the documents.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,14 @@ import numpy as np
 from rag.context import Passage, Support
 from rag.embedding import Embedder
 from rag.store.base import bm25_terms
-from rag.text import POINTS_BACK, content_words, labelled_sentences, numbers, word_tokens
+from rag.text import (
+    POINTS_BACK,
+    content_words,
+    labelled_sentences,
+    numbers,
+    sentence_labels,
+    word_tokens,
+)
 
 _MARKER = re.compile(r"\[\d{1,3}\]")
 _MARKER_NUMBER = re.compile(r"\[(\d{1,3})\]")
@@ -61,11 +67,28 @@ def supporting_sentences(
     return [Support(candidates[i][0], candidates[i][1], scores[i], i) for i in best]
 
 
+@dataclass(frozen=True)
+class ClaimCheck:
+    """What ``check_claims`` found."""
+
+    unsupported: list[str]
+    """Answer sentences that no passage sentence supports, then the answer's
+    ``degenerate_lines``. Empty means the answer passes the check."""
+    support: dict[int, list[str]]
+    """Per passage number, its sentences (as written, whitespace collapsed) that support a
+    sentence of the answer, in the order of the answer's sentences."""
+
+
 def unsupported_claims(
     answer: str, passages: Sequence[Passage], *, question: str = ""
 ) -> list[str]:
-    """Answer sentences that no single passage sentence supports, then the answer's
-    ``degenerate_lines``. Empty means the answer passes the check.
+    """``check_claims(...).unsupported``."""
+    return check_claims(answer, passages, question=question).unsupported
+
+
+def check_claims(answer: str, passages: Sequence[Passage], *, question: str = "") -> ClaimCheck:
+    """Each answer sentence checked against the passages: those no single passage sentence
+    supports, and the sentences that support the others.
 
     A sentence is supported when one sentence of a passage it cites ([n]; all passages when it
     cites none), read with its passage's headings and its definition label, or that sentence
@@ -86,6 +109,7 @@ def unsupported_claims(
     units = {p.n: _units(p) for p in passages}
     asked = _Claim(question)
     claims: list[str] = []
+    support: dict[int, list[str]] = {}
     said_something = False
     for sentence in _claim_sentences(answer):
         cited = [int(n) for n in _MARKER_NUMBER.findall(sentence) if int(n) in by_n]
@@ -97,12 +121,20 @@ def unsupported_claims(
         candidates = [u for n in cited or list(units) for u in units[n]]
         # The question's words these passages hold: those an answer repeats must be said of
         # the same thing as its new words. Others ("function", "tell me") only frame it.
-        held = frozenset().union(*(framed.stems for _, framed in candidates))
-        if not any(_supports(unit, claim, asked, held) for unit in candidates):
+        held = frozenset().union(*(u.framed.stems for u in candidates))
+        supported = False
+        for n in cited or list(units):
+            # A passage's first sentence (or pair) that supports the claim is its support.
+            unit = next((u for u in units[n] if _supports(u, claim, asked, held)), None)
+            if unit is not None:
+                supported = True
+                found = support.setdefault(n, [])
+                found += [s for s in unit.sentences if s not in found]
+        if not supported:
             claims.append(text)
     if not said_something:  # "The answer is: [1]." states nothing checkable
         claims.append(answer)
-    return claims + degenerate_lines(answer)
+    return ClaimCheck(claims + degenerate_lines(answer), support)
 
 
 def degenerate_lines(answer: str) -> list[str]:
@@ -160,20 +192,37 @@ class _Claim:
         object.__setattr__(self, "text", text)
 
 
-def _units(passage: Passage) -> list[tuple[_Claim, _Claim]]:
-    """The passage's sentences (and sentence pairs whose second points back), each as what
-    the sentence itself states and what it says read with its headings."""
-    sentences = labelled_sentences(passage.text) or [passage.text]
-    texts = list(sentences)
-    texts += [f"{a} {b}" for a, b in itertools.pairwise(sentences) if POINTS_BACK.match(b)]
+@dataclass(frozen=True)
+class _Unit:
+    """A passage sentence, or a sentence and the next one that points back to it."""
+
+    sentences: tuple[str, ...]
+    """As written, without their definition label: what a reader finds in the passage."""
+    claim: _Claim
+    """What the sentences state."""
+    framed: _Claim
+    """What they say read with the passage's headings (and the definition label)."""
+
+
+def _units(passage: Passage) -> list[_Unit]:
+    """The passage's sentences, and the sentence pairs whose second points back."""
+    pairs = sentence_labels(passage.text) or [("", passage.text)]
+    plain = [s for _, s in pairs]
+    read = [f"{label}: {s}" if label else s for label, s in pairs]
+    texts: list[tuple[tuple[str, ...], str]] = [((s,), t) for s, t in zip(plain, read, strict=True)]
+    texts += [
+        ((plain[i], plain[i + 1]), f"{read[i]} {read[i + 1]}")
+        for i in range(len(read) - 1)
+        if POINTS_BACK.match(read[i + 1])
+    ]
     heading = passage.hit.chunk.context
-    return [(_Claim(t), _Claim(f"{heading}\n{t}" if heading else t)) for t in texts]
+    return [
+        _Unit(said, _Claim(t), _Claim(f"{heading}\n{t}" if heading else t)) for said, t in texts
+    ]
 
 
-def _supports(
-    unit: tuple[_Claim, _Claim], claim: _Claim, asked: _Claim, held: frozenset[int]
-) -> bool:
-    sentence, framed = unit
+def _supports(unit: _Unit, claim: _Claim, asked: _Claim, held: frozenset[int]) -> bool:
+    sentence, framed = unit.claim, unit.framed
     added = claim.stems - asked.stems
     restated = claim.stems & asked.stems & held
     new_identifiers = {i for i in claim.identifiers if not mentions(asked.text, i)}

@@ -37,17 +37,17 @@ COMMON_TERM_SHARE = 0.05
 COMMON_TERM_MIN_CHUNKS = 20
 
 
-def check_question(question: str, *, max_chars: int) -> str:
-    """The question stripped; InvalidInputError (field ``question``) when it is empty or
+def check_question(question: str, *, max_chars: int, field: str = "question") -> str:
+    """The question stripped; InvalidInputError (naming ``field``) when it is empty or
     longer than ``max_chars``."""
     text = question.strip()
     if not text:
-        raise InvalidInputError("the question is empty", field="question")
+        raise InvalidInputError("the question is empty", field=field)
     if len(text) > max_chars:
         raise InvalidInputError(
             f"the question has {len(text)} characters; the limit is {max_chars} "
             "(RAG_MAX_QUESTION_CHARS)",
-            field="question",
+            field=field,
         )
     return text
 

@@ -71,7 +71,15 @@ def split_sentences(text: str) -> list[str]:
 def labelled_sentences(text: str) -> list[str]:
     """Sentences, the first after a short label line carrying it: a definition list's term
     ("work_mem (integer)") is what the sentence below it is about."""
-    sentences: list[str] = []
+    return [
+        f"{label}: {sentence}" if label else sentence for label, sentence in sentence_labels(text)
+    ]
+
+
+def sentence_labels(text: str) -> list[tuple[str, str]]:
+    """``labelled_sentences`` as (label, sentence) pairs, the sentence as written (whitespace
+    collapsed) and the label empty but for the first sentence after a label line."""
+    sentences: list[tuple[str, str]] = []
     label = ""
     blocks = re.split(r"\n\s*\n", text)
     for i, block in enumerate(blocks):
@@ -81,7 +89,7 @@ def labelled_sentences(text: str) -> list[str]:
             label = line
             continue
         for k, sentence in enumerate(split_sentences(block)):
-            sentences.append(f"{label}: {sentence}" if label and k == 0 else sentence)
+            sentences.append((label if k == 0 else "", sentence))
         label = ""
     return sentences
 

@@ -81,6 +81,10 @@ class Citation:
     quote: str
     heading_path: tuple[str, ...] = ()
     page: int | None = None
+    supporting: tuple[str, ...] = ()
+    """Sentences of ``quote`` (as written, whitespace collapsed) that support the answer: for
+    a generated answer, those the grounding check found for its claims; for a quote, those it
+    sets in bold."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,8 @@ def test_answer_cites_the_retrieved_source(
     answer = answerer.ask("how often do I descale the machine")
     assert not answer.abstained
     assert answer.citations[0].source == "/d/coffee.md"
+    # The citation carries the passage sentence that supports the generated claim.
+    assert answer.citations[0].supporting == ("descale the machine every 200 cycles",)
     assert "descale the machine" in generator.prompts[0][1]["content"]
     assert {"retrieve_ms", "generate_ms", "total_ms"} <= answer.timings.keys()
 

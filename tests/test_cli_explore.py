@@ -1,4 +1,5 @@
-"""`rag explore`: map (text, JSON, PNG), clusters, outliers and similar documents."""
+"""`rag explore`: map (text, JSON, PNG), clusters, outliers, similar documents and where a
+query falls."""
 
 from __future__ import annotations
 
@@ -48,6 +49,18 @@ def test_explore_commands_through_the_cli(cli_env: Path) -> None:
     assert code != 0 and "no document" in err
     code, _, err = run("explore", "map", "--limit", "0")
     assert code == EXIT_USAGE
+
+    # The query lands among its nearest chunks, the closest first.
+    code, out, err = run("explore", "locate", "how far is the lighthouse beam seen", "--json")
+    assert code == 0, err
+    where = json.loads(out)
+    assert where["hits"][0]["source"].endswith("lighthouse.pdf") and not where["stale"]
+    xs, ys = [h["x"] for h in where["hits"]], [h["y"] for h in where["hits"]]
+    assert min(xs) <= where["x"] <= max(xs) and min(ys) <= where["y"] <= max(ys)
+    code, out, err = run("explore", "locate", "lighthouse beam", "-k", "2")
+    assert code == 0 and out.startswith("at ") and "lighthouse.pdf" in out, err
+    code, _, err = run("explore", "locate", "   ")
+    assert code == EXIT_USAGE and "empty" in err
 
 
 @pytest.mark.real_models

@@ -18,7 +18,14 @@ from rag.chunking import chunk_id
 from rag.config import Settings
 from rag.errors import DocumentNotFoundError
 from rag.explore.labels import cluster_terms
-from rag.explore.maps import build_map, is_stale, load_map, load_shift, refresh_map
+from rag.explore.maps import (
+    build_map,
+    is_stale,
+    load_map,
+    load_shift,
+    refresh_map,
+    source_folders,
+)
 from rag.explore.neighbours import similar_documents
 from rag.explore.stats import QuestionLog, QuestionOutcome
 from rag.store.base import VectorStore
@@ -235,7 +242,14 @@ def test_map_routes_build_in_the_background_then_page_a_sample(explore_api: Test
     ids = {p["id"] for p in page["points"]} | {p["id"] for p in rest["points"]}
     assert len(ids) == 20
     point = page["points"][0]
-    assert set(point) == {"id", "x", "y", "cluster", "source", "display_source", "title"}
+    assert set(point) == {
+        "id", "x", "y", "cluster", "folder", "source", "display_source", "title"
+    }  # fmt: skip
+    # Folders relative to the one the documents share (/d), the most chunks first.
+    assert point["folder"] == point["source"].split("/")[2]
+    assert [(f["name"], f["chunks"], f["documents"]) for f in page["folders"]] == [
+        ("coffee", 9, 3), ("garden", 9, 3), ("sailing", 9, 3), ("odd", 1, 1)
+    ]  # fmt: skip
     too_many = explore_api.get(f"/v1/collections/{name}/map", params={"limit": 11})
     assert too_many.status_code == 400 and too_many.json()["error"]["param"] == "limit"
     negative = explore_api.get(f"/v1/collections/{name}/map", params={"offset": -1})
@@ -250,6 +264,40 @@ def test_map_routes_build_in_the_background_then_page_a_sample(explore_api: Test
     assert explore_api.get(f"/v1/collections/{name}/map/job").json()["status"] == "done"
     assert explore_api.get("/v1/collections/missing/map").status_code == 404
     assert explore_api.get("/v1/collections/bad%20name/map").status_code == 400
+
+
+def test_source_folders_are_relative_to_the_shared_folder() -> None:
+    sources = ["/srv/docs/a.md", "/srv/docs/manuals/b.pdf", "/srv/docs/manuals/x/c.txt"]
+    assert source_folders(sources) == [".", "manuals", "manuals/x"]
+    assert source_folders(["/srv/a.md", "/home/b.md"]) == ["/srv", "/home"]
+    assert source_folders(["notes.txt"]) == ["."]
+
+
+def test_a_query_is_located_among_its_nearest_chunks(
+    explore_api: TestClient, embedder: HashEmbedder
+) -> None:
+    name = Settings.model_fields["collection"].default
+    route = f"/v1/collections/{name}/map/locate"
+    early = explore_api.get(route, params={"q": "tomato compost"})
+    assert early.status_code == 409 and early.json()["error"]["type"] == "conflict_error"
+    _wait_for_map(explore_api, name)  # the refusal started the build
+    found = explore_api.get(route, params={"q": "tomato compost mulch", "k": 4}).json()
+    assert found["query"] == "tomato compost mulch" and not found["stale"]
+    hits = found["hits"]
+    assert len(hits) == 4 and all(h["source"].startswith("/d/garden/") for h in hits)
+    assert hits[0]["similarity"] >= hits[-1]["similarity"]
+    # The similarity-weighted mean of the hits' places.
+    weights = np.array([h["similarity"] for h in hits])
+    places = np.array([(h["x"], h["y"]) for h in hits])
+    assert (found["x"], found["y"]) == pytest.approx(tuple(weights @ places / weights.sum()))
+    # A chunk written since the map was built is found, not placed, and the map is stale.
+    store = explore_api.app.state.rag.store(name)  # type: ignore[attr-defined]
+    text = "tomato compost mulch seedling fresh"
+    extra = Chunk(id=chunk_id("/d/new.md", text, 0), source="/d/new.md", title="", text=text)
+    store.upsert([extra], embedder.embed_documents([text]))
+    again = explore_api.get(route, params={"q": text}).json()
+    assert again["stale"] and again["x"] is not None
+    assert any(h["id"] == extra.id and h["x"] is None for h in again["hits"])
 
 
 def test_shift_route_after_the_collection_changed(

@@ -3,7 +3,12 @@ from __future__ import annotations
 from rag.answering import Answerer, join_chunks, quote
 from rag.config import Settings
 from rag.context import Passage, Support
-from rag.grounding import degenerate_lines, supporting_sentences, unsupported_claims
+from rag.grounding import (
+    check_claims,
+    degenerate_lines,
+    supporting_sentences,
+    unsupported_claims,
+)
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
 from rag.types import Chunk, Hit
@@ -22,6 +27,21 @@ def passage(text: str = TEXT, n: int = 1) -> Passage:
 
 def test_supported_answer_passes() -> None:
     assert unsupported_claims("Descale it every 200 brewing cycles [1].", [passage()]) == []
+
+
+def test_the_check_names_the_sentences_that_support_each_claim() -> None:
+    answer = "Descale it every 200 brewing cycles [1]. The warranty covers the pump [2]."
+    labelled = "Warranty\n\nThe warranty lasts two years and covers the pump. It is free."
+    check = check_claims(answer, [passage(), passage(labelled, n=2)])
+    assert check.unsupported == []
+    assert check.support == {
+        1: ["Descale the machine every 200 brewing cycles."],
+        2: ["The warranty lasts two years and covers the pump."],  # without its label
+    }
+    # Uncited, a claim finds its support in any passage; an unsupported one finds none.
+    check = check_claims("The cycle takes about 25 minutes. Pumps fly.", [passage()])
+    assert check.unsupported == ["Pumps fly."]
+    assert check.support == {1: ["The cycle takes about 25 minutes."]}
 
 
 def test_invented_number_or_words_fail() -> None:

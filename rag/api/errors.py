@@ -22,6 +22,7 @@ from rag.errors import (
     InvalidInputError,
     ModelError,
     NotFoundError,
+    NotReadyError,
     PayloadTooLargeError,
     PermissionDeniedError,
     RagError,
@@ -99,7 +100,7 @@ def rag_error_status(exc: RagError) -> tuple[int, str]:
         return 400, INVALID_REQUEST
     if isinstance(exc, NotFoundError):
         return 404, NOT_FOUND
-    if isinstance(exc, CollectionMismatchError):
+    if isinstance(exc, CollectionMismatchError | NotReadyError):
         return 409, "conflict_error"
     if isinstance(exc, StoreLockedError | ModelError):
         return 503, "service_unavailable"

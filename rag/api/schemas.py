@@ -73,6 +73,12 @@ class CitationModel(BaseModel):
     )
     heading_path: list[str] = Field(default_factory=list)
     page: int | None = None
+    supporting: list[str] = Field(
+        default_factory=list,
+        description="Sentences of `quote` that support the answer, as written with their "
+        "whitespace collapsed: for a generated answer, those the grounding check found for "
+        "its claims; for a quoted answer, those it sets in bold.",
+    )
 
     @model_validator(mode="after")
     def _named(self) -> CitationModel:

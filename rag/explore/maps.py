@@ -7,15 +7,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 from scipy import sparse
 
 from rag.catalog import state_path
 from rag.config import Settings
+from rag.display import common_folder
 from rag.explore.labels import cluster_terms
 from rag.explore.projection import fit_layout, fit_projection
 from rag.store.base import VectorStore
@@ -51,6 +53,14 @@ class Outlier:
     chunks: int
     distance: float
     """1 minus the mean cosine similarity to the document's nearest other documents."""
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    name: str
+    """The folder relative to the one all the map's documents share ("." for that one)."""
+    chunks: int
+    documents: int
 
 
 @dataclass
@@ -145,11 +155,47 @@ class MapShift:
 _SHIFT_DOCUMENTS = 50
 
 
+def source_folders(sources: Sequence[str]) -> list[str]:
+    """Each source's folder relative to the deepest folder holding all of them: "." for a
+    file in that folder itself; a folder outside it (or with no shared folder) as it is."""
+    root = common_folder(sources)
+    named = []
+    for source in sources:
+        parent = PurePath(source).parent
+        if root is not None and parent.is_relative_to(root):
+            parent = parent.relative_to(root)
+        named.append(str(parent))
+    return named
+
+
+def folder_legend(built: CollectionMap, folders: Sequence[str]) -> list[FolderInfo]:
+    """The map's folders (``folders``: one per document of ``built.sources``), the most chunks
+    first, with their chunks and documents."""
+    chunks = np.bincount(built.doc.astype(np.int64), minlength=len(folders)).tolist()
+    per_folder: Counter[str] = Counter()
+    documents: Counter[str] = Counter()
+    for folder, count in zip(folders, chunks, strict=False):
+        per_folder[folder] += count
+        documents[folder] += 1
+    return [
+        FolderInfo(name, count, documents[name])
+        for name, count in sorted(per_folder.items(), key=lambda f: (-f[1], f[0]))
+    ]
+
+
 def collection_version(settings: Settings, store: VectorStore) -> str:
     """Changes whenever the collection does: its chunk count and the last write to its
-    ingestion state (SQLite and its write-ahead log), which every ingestion commits to."""
+    ingestion state (SQLite and its write-ahead log), which every ingestion commits to. An
+    empty log holds no write: a reader that opens the state creates one."""
     state = state_path(settings, store.collection)
-    stamps = [p.stat().st_mtime_ns for p in (state, Path(f"{state}-wal")) if p.is_file()]
+    stamps = []
+    for path in (state, Path(f"{state}-wal")):
+        try:
+            found = path.stat()
+        except OSError:
+            continue
+        if found.st_size:
+            stamps.append(found.st_mtime_ns)
     return f"{store.count()}-{max(stamps, default=0)}"
 
 

@@ -12,22 +12,26 @@ from pydantic import BaseModel, Field
 
 from ingest.source_names import names_for
 from rag.api.deps import StateDep
-from rag.api.schemas import ErrorResponse, Name, PathText
+from rag.api.schemas import ErrorResponse, Name, PathText, Text
 from rag.api.state import ServiceState, collections_in_use
 from rag.config import validate_collection_name
-from rag.errors import InvalidInputError
+from rag.errors import InvalidInputError, NotReadyError
 from rag.explore.jobs import MapJob
+from rag.explore.locate import locate
 from rag.explore.maps import (
     CollectionMap,
     MapMeta,
     Progress,
+    folder_legend,
     is_stale,
     load_map,
     load_meta,
     load_shift,
     refresh_map,
+    source_folders,
 )
 from rag.explore.neighbours import similar_documents
+from rag.retrieval import check_question
 
 router = APIRouter(
     prefix="/v1",
@@ -38,6 +42,9 @@ router = APIRouter(
         404: {"model": ErrorResponse},
     },
 )
+
+# Folders named in a map's legend: beyond them the app colours points alike.
+_LEGEND_FOLDERS = 100
 
 
 class MapJobResponse(BaseModel):
@@ -59,9 +66,19 @@ class MapPoint(BaseModel):
     x: float
     y: float
     cluster: int
+    folder: str = Field(
+        description="The document's folder relative to the folder all the map's documents "
+        'share ("." for that one).'
+    )
     source: str
     display_source: str
     title: str
+
+
+class FolderModel(BaseModel):
+    name: str = Field(description="As in the points' `folder`.")
+    chunks: int
+    documents: int
 
 
 class ClusterModel(BaseModel):
@@ -97,6 +114,35 @@ class MapResponse(MapStatus):
     )
     points: list[MapPoint]
     clusters: list[ClusterModel]
+    folders: list[FolderModel] = Field(
+        description=f"The map's folders, the most chunks first (at most {_LEGEND_FOLDERS}), "
+        "for colouring the points by folder."
+    )
+
+
+class LocatedHitModel(BaseModel):
+    id: str = Field(description="The chunk's id.")
+    similarity: float = Field(description="Cosine similarity to the query.")
+    source: str
+    display_source: str
+    title: str
+    text: str
+    x: float | None = Field(description="Null for a chunk written since the map was built.")
+    y: float | None
+
+
+class LocateResponse(BaseModel):
+    collection: str
+    query: str
+    stale: bool = Field(description="The collection changed since the map was built.")
+    version: str
+    built: float
+    x: float | None = Field(
+        description="The query's place: the mean of its mapped hits' places weighted by their "
+        "similarity; null when none of them is on the map."
+    )
+    y: float | None
+    hits: list[LocatedHitModel] = Field(description="The query's nearest chunks, best first.")
 
 
 class ClustersResponse(MapStatus):
@@ -254,10 +300,14 @@ def collection_map(
         raise InvalidInputError(f"limit is over RAG_MAP_POINTS ({most})", field="limit")
     size = limit or most
     points: list[MapPoint] = []
+    folders: list[FolderModel] = []
     total = 0
     if built is not None:
         names = names_for(state.settings, collection)
         total = len(built.ids)
+        folder_of = source_folders(built.sources)
+        legend = folder_legend(built, folder_of)[:_LEGEND_FOLDERS]
+        folders = [FolderModel(**asdict(f)) for f in legend]
         for i in range(offset, min(total, offset + size)):
             d = int(built.doc[i])
             points.append(
@@ -266,6 +316,7 @@ def collection_map(
                     x=float(built.xy[i, 0]),
                     y=float(built.xy[i, 1]),
                     cluster=int(built.cluster[i]),
+                    folder=folder_of[d],
                     source=built.sources[d],
                     display_source=names(built.sources[d]),
                     title=built.titles[d],
@@ -288,6 +339,7 @@ def collection_map(
         layout=state.settings.map_layout if meta is None else meta.layout,
         points=points,
         clusters=_clusters(meta),
+        folders=folders,
     )
 
 
@@ -303,6 +355,47 @@ def rebuild_map(name: str, state: StateDep) -> MapJobResponse:
     job = _job(start_map_job(state, collection))
     assert job is not None
     return job
+
+
+@router.get(
+    "/collections/{name}/map/locate",
+    response_model=LocateResponse,
+    responses={409: {"model": ErrorResponse, "description": "No map has been built yet."}},
+)
+def locate_query(
+    name: str,
+    state: StateDep,
+    q: Annotated[Text, Query(description="The query (RAG_MAX_QUESTION_CHARS at most).")],
+    k: Annotated[
+        int, Query(ge=1, le=50, description="Nearest chunks the query is placed among.")
+    ] = 10,
+) -> LocateResponse:
+    """Where a query falls on the map: among its `k` nearest chunks (the store's dense query
+    on the collection's vectors), at the mean of their places weighted by their similarity.
+    409 while the collection has no map (its build is started); `stale` when the collection
+    changed since the map was built."""
+    collection = _name(state, name)
+    text = check_question(q, max_chars=state.settings.max_question_chars, field="q")
+    store = state.store(collection)
+    built = load_map(state.settings, collection)
+    if built is None:
+        _status(state, collection, None)  # starts the build
+        raise NotReadyError(
+            f"collection {collection!r} has no map yet: its build has started "
+            f"(GET /v1/collections/{collection}/map/job)"
+        )
+    where = locate(store, built, state.embedder.embed_query(text), k=k)
+    names = names_for(state.settings, collection)
+    return LocateResponse(
+        collection=collection,
+        query=text,
+        stale=is_stale(state.settings, store, built.meta),
+        version=built.meta.version,
+        built=built.meta.built,
+        x=where.x,
+        y=where.y,
+        hits=[LocatedHitModel(**asdict(h), display_source=names(h.source)) for h in where.hits],
+    )
 
 
 @router.get("/collections/{name}/map/job", response_model=MapJobResponse | None)

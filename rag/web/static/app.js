@@ -1,6 +1,6 @@
 // The web app's entry: tabs, theme, API key, collection picker; each tab's module does the rest.
 import { ApiError, apiKey, del, get, send, setApiKey, upload } from "./api.js";
-import { el, setupAsk } from "./ask.js";
+import { el, openDocument, setupAsk } from "./ask.js";
 import { loadExplore, setupExplore } from "./explore.js";
 
 const picker = document.getElementById("collection");
@@ -118,21 +118,9 @@ function setupDocuments() {
   });
 }
 
-// A document opens to its chunks, in reading order, in the passage dialog.
-async function openDocument(source) {
-  const doc = await get("/v1/documents/chunks", { source, collection: collection() });
-  document.getElementById("passage-title").textContent = doc.title || doc.display_source;
-  document.getElementById("passage-where").textContent =
-    `${doc.display_source} · ${doc.chunks.length} chunks`;
-  document.getElementById("passage-text").replaceChildren(...doc.chunks.map((c) => el("section", { class: "chunk" },
-    el("div", { class: "muted" }, [...c.heading_path, ...(c.page != null ? [`page ${c.page}`] : [])].join(" › ")),
-    el("p", {}, c.text))));
-  document.getElementById("passage").showModal();
-}
-
 function openDocumentButton(source, label) {
   const button = el("button", { class: "cite", type: "button", "aria-label": `Open ${label}` }, label);
-  button.addEventListener("click", () => openDocument(source).catch((error) => alert(error.message)));
+  button.addEventListener("click", () => openDocument(collection(), source).catch((error) => alert(error.message)));
   return button;
 }
 

@@ -1,6 +1,6 @@
 // The Ask tab: a conversation streamed from /v1/chat/completions, citations that open the
 // cited passage. With a source prefix the question goes to /v1/query, which filters by it.
-import { send, streamChat } from "./api.js";
+import { get, send, streamChat } from "./api.js";
 
 const messages = [];
 
@@ -24,14 +24,48 @@ function highlighted(text) {
   return box;
 }
 
+// The passage with the sentences that support the answer marked. They come with their
+// whitespace collapsed, so each is found as its words with any whitespace between them.
+function supported(text, sentences) {
+  const escape = (word) => word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const ranges = [];
+  for (const sentence of sentences || []) {
+    const words = sentence.split(/\s+/).filter(Boolean);
+    const found = words.length && new RegExp(words.map(escape).join("\\s+")).exec(text);
+    if (found) ranges.push([found.index, found.index + found[0].length]);
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  const box = el("span");
+  let at = 0;
+  for (const [start, end] of ranges) {
+    if (start < at) continue;  // overlaps one already marked
+    box.append(highlighted(text.slice(at, start)), el("mark", { class: "support" }, text.slice(start, end)));
+    at = end;
+  }
+  box.append(highlighted(text.slice(at)));
+  return box;
+}
+
 function openPassage(citation) {
   const dialog = document.getElementById("passage");
   document.getElementById("passage-title").textContent = `[${citation.n}] ${citation.title || citation.display_source}`;
   const where = [citation.display_source, ...citation.heading_path];
   if (citation.page != null) where.push(`page ${citation.page}`);
   document.getElementById("passage-where").textContent = where.join(" › ");
-  document.getElementById("passage-text").replaceChildren(highlighted(citation.quote));
+  document.getElementById("passage-text").replaceChildren(supported(citation.quote, citation.supporting));
   dialog.showModal();
+}
+
+// A document opens to its chunks, in reading order, in the passage dialog.
+export async function openDocument(collection, source) {
+  const doc = await get("/v1/documents/chunks", { source, collection });
+  document.getElementById("passage-title").textContent = doc.title || doc.display_source;
+  document.getElementById("passage-where").textContent =
+    `${doc.display_source} · ${doc.chunks.length} chunks`;
+  document.getElementById("passage-text").replaceChildren(...doc.chunks.map((c) => el("section", { class: "chunk" },
+    el("div", { class: "muted" }, [...c.heading_path, ...(c.page != null ? [`page ${c.page}`] : [])].join(" › ")),
+    el("p", {}, c.text))));
+  document.getElementById("passage").showModal();
 }
 
 function renderAnswer(box, text, citations) {
