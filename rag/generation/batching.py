@@ -12,6 +12,10 @@ One background thread owns the model and runs a loop of steps. Each step:
 4. decodes one token of every sequence in the batch in one forward pass over a shared,
    left-padded key/value cache.
 
+Between those, a step reads one part of a pending scoring request (``likelihoods``, the
+passage judge's question likelihoods), so that a judgement slows the answers in flight for a
+few steps instead of stopping them until it ends.
+
 A request leaves at its end-of-text token, at its token budget, or when its reader closes the
 stream. Decoding is greedy, so a request's tokens do not depend on the others in the batch (up
 to ties in floating-point arithmetic).
@@ -36,6 +40,9 @@ log = logging.getLogger(__name__)
 _POLL_SECONDS = 0.5  # how often a waiting reader checks that the decode loop still runs
 _MIN_SHARED_PREFIX = 16  # a shorter common start is not worth copying a cache for
 _END = object()
+# A scoring request is read in parts of this many tokens, one part per step: each step's
+# decode waits for one part, not for the whole judgement.
+_SCORE_PART_TOKENS = 256
 
 
 @dataclass(eq=False)
@@ -48,6 +55,15 @@ class _Request:
     last: int = 0  # the latest token, the next decode step's input
     read: int = 0  # prompt tokens in ``cache``
     cache: Any = None  # the request's own key/value cache while its prompt is read
+
+
+@dataclass(eq=False)
+class _Score:
+    ids: list[int]
+    targets: int  # the last ``targets`` tokens of ``ids`` are scored
+    out: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
+    read: int = 0
+    cache: Any = None
 
 
 class BatchedDecoder:
@@ -69,6 +85,7 @@ class BatchedDecoder:
         self._waiting: collections.deque[_Request] = collections.deque()
         self._reading: list[_Request] = []  # admitted, prompt not read to its end yet
         self._batch: list[_Request] = []  # decoding; row i of the cache is _batch[i]
+        self._scoring: collections.deque[_Score] = collections.deque()
         self._cache: Any = None
         self._mask: Any = None  # [rows, columns]: 1 for a token, 0 for padding
         self._prefix: tuple[list[int], list[tuple[Any, Any]]] | None = None
@@ -108,6 +125,27 @@ class BatchedDecoder:
                 request.cancelled = True  # the loop drops it before its next step
                 with self._wake:
                     self._wake.notify()
+
+    def likelihoods(self, texts: list[tuple[list[int], int]]) -> list[float]:
+        """For each ``(ids, targets)``, the mean log-probability of the last ``targets`` tokens
+        of ``ids`` after the ones before them. Computed by the decode loop, a part per step
+        between the decode steps of the answers in flight."""
+        scores = [_Score(list(ids), targets) for ids, targets in texts]
+        for score in scores:
+            if not 0 < score.targets < len(score.ids):
+                raise ModelError("a scored text needs tokens before and after its start")
+        with self._wake:
+            if self._stopping.is_set():
+                raise ModelError("the local model has stopped")
+            self._scoring.extend(scores)
+            self._wake.notify()
+        results: list[float] = []
+        for score in scores:
+            item = self._next(score.out)
+            if isinstance(item, BaseException):
+                raise ModelError(f"scoring failed: {item}") from item
+            results.append(float(item))
+        return results
 
     def _next(self, out: queue.SimpleQueue[Any]) -> Any:
         while True:
@@ -154,14 +192,15 @@ class BatchedDecoder:
             self._stopping.set()
             self._fail_in_flight(ModelError("the local model has stopped"))
             with self._wake:
-                waiting = list(self._waiting)
+                waiting: list[_Request | _Score] = [*self._waiting, *self._scoring]
                 self._waiting.clear()
+                self._scoring.clear()
             for request in waiting:
                 request.out.put(ModelError("the local model has stopped"))
 
     def _wait_for_work(self) -> bool:
         with self._wake:
-            while not (self._waiting or self._reading or self._batch):
+            while not (self._waiting or self._reading or self._batch or self._scoring):
                 if self._stopping.is_set():
                     return False
                 self._wake.wait()
@@ -183,6 +222,16 @@ class BatchedDecoder:
                     self._reading.append(request)
         if self._reading:
             self._read_prompts()
+        if self._scoring:
+            score = self._scoring[0]
+            try:
+                self._score_part(score)
+            except Exception as exc:  # that text fails; the answers in flight go on
+                log.exception("scoring a text failed")
+                with self._wake:
+                    self._scoring.remove(score)
+                score.cache = None
+                score.out.put(exc)
         if self._batch:
             self._decode()
 
@@ -272,6 +321,38 @@ class BatchedDecoder:
         for request in group:
             self._reading.remove(request)
         self._finish_reading(group, logits, cache, mask)
+
+    def _score_part(self, score: _Score) -> None:
+        """The next part of a scored text; the last part (every scored token and the one
+        before them) gives the score."""
+        import torch
+        from transformers import DynamicCache
+
+        if score.cache is None:
+            score.cache = DynamicCache()
+        scored_from = len(score.ids) - score.targets - 1  # its logits predict the first target
+        end = min(score.read + _SCORE_PART_TOKENS, scored_from)
+        if end <= score.read or len(score.ids) - score.read <= _SCORE_PART_TOKENS:
+            end = len(score.ids)
+        part = score.ids[score.read : end]
+        device = self._model.device
+        output = self._model(
+            input_ids=torch.tensor([part], device=device),
+            position_ids=torch.arange(score.read, end, device=device)[None],
+            cache=score.cache,
+            use_cache=True,
+            logits_to_keep=score.targets + 1 if end == len(score.ids) else 1,
+        )
+        score.read = end
+        if end < len(score.ids):
+            return
+        logprobs = torch.log_softmax(output.logits[0, :-1].float(), dim=-1)
+        targets = torch.tensor(score.ids[-score.targets :], device=device)[:, None]
+        result = float(logprobs.gather(1, targets).mean())
+        score.cache = None
+        with self._wake:
+            self._scoring.popleft()
+        score.out.put(result)
 
     def _forward(self, ids: Any, mask: Any, cache: Any) -> Any:
         """The logits of each row's last token, after the model reads ``ids`` on top of

@@ -8,9 +8,10 @@ its next token.
 
 With a larger batch size, generations are decoded together by a ``BatchedDecoder``: prompts
 that arrive together are read in one pass, each stream gets its own tokens as they are
-produced, a closed stream leaves the batch at the next step, and a judgement runs between two
-decode steps instead of after every generation. Both paths decode greedily, so a generation
-is the same whichever path or batch it ran in (up to floating-point ties).
+produced, a closed stream leaves the batch at the next step, and a judgement is read by the
+decode loop a part per step, beside the answers in flight, instead of after every
+generation. Both paths decode greedily, so a generation is the same whichever path or batch it
+ran in (up to floating-point ties).
 """
 
 from __future__ import annotations
@@ -203,11 +204,16 @@ class TransformersGenerator:
         return int(self._encode(messages).shape[1])
 
     def question_likelihoods(self, question: str, passages: Sequence[str]) -> list[float]:
-        """``PassageJudge``: one forward pass per passage, no key/value cache kept."""
+        """``PassageJudge``: the mean log-probability of the question's tokens after each
+        passage; no key/value cache is kept."""
         self.warm_up()
         asked = self._tokenizer(question, add_special_tokens=False)["input_ids"]
         if not asked:
             return [0.0] * len(passages)
+        if self._decoder is not None:
+            # Read by the decode loop a part per step, beside the answers in flight.
+            texts = [(self._judge_prompt(passage) + asked, len(asked)) for passage in passages]
+            return self._decoder.likelihoods(texts)
         scores: list[float] = []
         errors: list[BaseException] = []
 
@@ -220,10 +226,7 @@ class TransformersGenerator:
         # In a short-lived thread, as generation is: torch's OpenMP keeps a team of worker
         # threads for every thread that computes, and a long-lived caller's team stays to
         # compete with the next generation's for the cores, slowing every later decoding.
-        # With batching, the judgement holds the decode loop between two steps, not the model
-        # for a whole generation.
-        holding = self._decoder.paused() if self._decoder is not None else self._lock
-        with holding:
+        with self._lock:
             worker = threading.Thread(target=run, name="judge", daemon=True)
             worker.start()
             worker.join()
@@ -231,14 +234,17 @@ class TransformersGenerator:
             raise ModelError(f"judging passages failed: {errors[0]}") from errors[0]
         return scores
 
+    def _judge_prompt(self, passage: str) -> list[int]:
+        """The judge's prompt for ``passage`` (cut to its first tokens), up to the question."""
+        kept = self._tokenizer(passage, add_special_tokens=False)["input_ids"]
+        text = self._tokenizer.decode(kept[:_JUDGE_PASSAGE_TOKENS])
+        asking = Message(role="user", content=_JUDGE_PROMPT.format(passage=text))
+        return [int(t) for t in self._encode([asking])[0].tolist()]
+
     def _likelihood(self, passage: str, asked: list[int]) -> float:
         import torch
 
-        tokenizer = self._tokenizer
-        kept = tokenizer(passage, add_special_tokens=False)["input_ids"]
-        text = tokenizer.decode(kept[:_JUDGE_PASSAGE_TOKENS])
-        asking = Message(role="user", content=_JUDGE_PROMPT.format(passage=text))
-        head = self._encode([asking])[0].tolist()
+        head = self._judge_prompt(passage)
         with torch.inference_mode():
             ids = torch.tensor([head + asked], device=self._device)
             # Logits at position i predict token i + 1: only those before each question token
