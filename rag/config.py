@@ -257,13 +257,15 @@ class Settings(BaseSettings):
         description="Most tokens an answer has; a request's max_tokens can only lower it.",
     )
     llm_batch_size: int = Field(
-        1,
+        8,
         ge=1,
         le=64,
         description="Answers the local model decodes together, one token of each per step; "
-        "more requests wait their turn. 1: one answer at a time. More: every request in flight "
-        "streams at once and a step's matrix products serve them all, so the model gives "
-        "several times the tokens per second in total, at a somewhat slower pace per answer.",
+        "more requests wait their turn. Every request in flight streams at once and a step's "
+        "matrix products serve them all, so the model gives about twice the tokens per second "
+        "in total at 8, and a burst's first tokens come many times sooner; a lone answer is "
+        "about a tenth slower than at 1, which serves one answer at a time with transformers' "
+        "generate.",
     )
     llm_batch_tokens: int = Field(
         1024,
