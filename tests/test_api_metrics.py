@@ -185,14 +185,20 @@ def test_answers_are_counted_by_outcome(fake_api: TestClient) -> None:
     assert value(samples, "rag_generation_tokens_total") == 0  # an abstention generates nothing
 
 
-def test_an_answer_that_fails_the_check_is_counted_as_a_fallback(
-    settings: Settings, embedder: HashEmbedder
-) -> None:
+def fill_collection(settings: Settings, embedder: HashEmbedder) -> None:
+    """The two conftest documents in the default collection, which is closed again for the
+    app to open."""
     store = open_collection(settings, embedder, create=True)
     try:
         _fill(store, embedder)
     finally:
         store.close()
+
+
+def test_an_answer_that_fails_the_check_is_counted_as_a_fallback(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    fill_collection(settings, embedder)
     unsupported = ScriptedGenerator(["Bicycles are painted green every 17 days [1]."])
     app = create_app(settings, embedder=embedder, generator=unsupported)
     with TestClient(app) as client:
@@ -224,11 +230,7 @@ def test_a_streamed_response_is_sent_as_it_is_made(
     settings: Settings, embedder: HashEmbedder
 ) -> None:
     """Over a socket: the first event arrives while the model has written nothing yet."""
-    store = open_collection(settings, embedder, create=True)
-    try:
-        _fill(store, embedder)
-    finally:
-        store.close()
+    fill_collection(settings, embedder)
     model = HeldGenerator(COFFEE_REPLY)
     app = create_app(settings, embedder=embedder, generator=model)
     with (

@@ -55,3 +55,28 @@ def close_generator(generator: Generator | None) -> None:
     close = getattr(generator, "close", None)
     if close is not None:
         close()
+
+
+class WrappedGenerator:
+    """Base of a ``Generator`` that wraps another and changes only how it streams: everything
+    else is the wrapped generator's."""
+
+    def __init__(self, generator: Generator) -> None:
+        self._generator = generator
+
+    @property
+    def model_name(self) -> str:
+        return self._generator.model_name
+
+    @property
+    def context_window(self) -> int:
+        return self._generator.context_window
+
+    def count_tokens(self, text: str) -> int:
+        return self._generator.count_tokens(text)
+
+    def warm_up(self) -> None:
+        self._generator.warm_up()
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return self._generator.prompt_tokens(messages)

@@ -5,38 +5,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 
-from rag.generation import Generator, Message
+from rag.generation import Generator, Message, WrappedGenerator
 
 
 class GenerationCancelled(Exception):
     """The generation was stopped on purpose; its partial answer is of no use."""
 
 
-class CancellableGenerator:
+class CancellableGenerator(WrappedGenerator):
     """A ``Generator`` that stops at the next piece once ``cancel`` is set: it closes the
     model's stream (which ends the model's work at its next token) and raises
     GenerationCancelled, so no answer is built from a partial one."""
 
     def __init__(self, generator: Generator, cancel: threading.Event) -> None:
-        self._generator = generator
+        super().__init__(generator)
         self._cancel = cancel
-
-    @property
-    def model_name(self) -> str:
-        return self._generator.model_name
-
-    @property
-    def context_window(self) -> int:
-        return self._generator.context_window
-
-    def count_tokens(self, text: str) -> int:
-        return self._generator.count_tokens(text)
-
-    def warm_up(self) -> None:
-        self._generator.warm_up()
-
-    def prompt_tokens(self, messages: Sequence[Message]) -> int:
-        return self._generator.prompt_tokens(messages)
 
     def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
         if self._cancel.is_set():

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from rag.generation import Generator, Message
+from rag.generation import Generator, Message, WrappedGenerator
 
 log = logging.getLogger(__name__)
 
@@ -31,30 +31,13 @@ class GenerationObserver(Protocol):
         ...
 
 
-class MeteredGenerator:
+class MeteredGenerator(WrappedGenerator):
     """A ``Generator`` that reports each of its streams to ``observer``; otherwise the
     generator it wraps, unchanged."""
 
     def __init__(self, generator: Generator, observer: GenerationObserver) -> None:
-        self._generator = generator
+        super().__init__(generator)
         self._observer = observer
-
-    @property
-    def model_name(self) -> str:
-        return self._generator.model_name
-
-    @property
-    def context_window(self) -> int:
-        return self._generator.context_window
-
-    def count_tokens(self, text: str) -> int:
-        return self._generator.count_tokens(text)
-
-    def warm_up(self) -> None:
-        self._generator.warm_up()
-
-    def prompt_tokens(self, messages: Sequence[Message]) -> int:
-        return self._generator.prompt_tokens(messages)
 
     def stream(self, messages: Sequence[Message], *, max_new_tokens: int) -> Iterator[str]:
         started = time.perf_counter()
