@@ -262,10 +262,9 @@ class Settings(BaseSettings):
         le=64,
         description="Answers the local model decodes together, one token of each per step; "
         "more requests wait their turn. Every request in flight streams at once and a step's "
-        "matrix products serve them all, so the model gives about twice the tokens per second "
-        "in total at 8, and a burst's first tokens come many times sooner; a lone answer is "
-        "about a tenth slower than at 1, which serves one answer at a time with transformers' "
-        "generate.",
+        "matrix products serve them all, so concurrent chats get more tokens per second in "
+        "total and their first tokens much sooner (figures: docs/benchmarks.md). 1: one answer "
+        "at a time with transformers' generate, a little quicker for a lone user.",
     )
     llm_batch_tokens: int = Field(
         1024,
