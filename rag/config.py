@@ -279,7 +279,7 @@ class Settings(BaseSettings):
         "auto",
         description="Number format of the local model's weights and arithmetic. 'auto': the "
         "model's own on a GPU; on a CPU, bfloat16 where the processor computes it natively "
-        "(AVX-512 BF16 or AMX), which reads prompts about twice as fast, float32 elsewhere.",
+        "(AVX-512 BF16 or AMX), which reads prompts faster, float32 elsewhere.",
     )
     llm_context: Literal["sentences", "passages"] = Field(
         "sentences",
