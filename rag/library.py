@@ -119,6 +119,21 @@ def _unknown_setting(name: str) -> str:
     return f"unknown setting {name!r}{hint}: settings are the fields of rag.Settings"
 
 
+def watched_generator(
+    generator: Generator,
+    *,
+    cancel: threading.Event | None = None,
+    observer: GenerationObserver | None = None,
+) -> Generator:
+    """``generator`` measured for ``observer`` and stopped at its next token once ``cancel``
+    is set, for each that is given."""
+    if observer is not None:
+        generator = MeteredGenerator(generator, observer)
+    if cancel is not None:
+        generator = CancellableGenerator(generator, cancel)
+    return generator
+
+
 class Models:
     """The models of a ``Documents`` and its siblings: each loaded once, on first use, from
     the settings, unless given."""
@@ -337,10 +352,7 @@ class Documents:
         of every generation."""
         llm = self._models.llm()
         judge = build_judge(self._settings, llm)
-        if generation_observer is not None:
-            llm = MeteredGenerator(llm, generation_observer)
-        if cancel is not None:
-            llm = CancellableGenerator(llm, cancel)
+        llm = watched_generator(llm, cancel=cancel, observer=generation_observer)
         return Answerer(self.retriever(), llm, self._settings, judge, observe=observe)
 
     def _configured(self, collection: str) -> Settings:

@@ -28,11 +28,10 @@ from rag.errors import InvalidInputError
 from rag.explore.jobs import MapJobs
 from rag.explore.stats import QuestionLog, QuestionOutcome
 from rag.generation import Generator
-from rag.generation.cancel import CancellableGenerator
-from rag.generation.metered import GenerationObserver, MeteredGenerator
+from rag.generation.metered import GenerationObserver
 from rag.job_runner import JobRunner
 from rag.jobs import JobQueue
-from rag.library import Documents, DocumentsClosedError
+from rag.library import Documents, DocumentsClosedError, watched_generator
 from rag.rerank import Reranker
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
@@ -190,12 +189,7 @@ class ServiceState:
     def task_generator(self, cancel: threading.Event | None = None) -> Generator:
         """The language model for a chat frontend's background task: measured as answers'
         generations are, and stopped at its next token once ``cancel`` is set."""
-        generator = self.generator
-        if self._generation is not None:
-            generator = MeteredGenerator(generator, self._generation)
-        if cancel is not None:
-            generator = CancellableGenerator(generator, cancel)
-        return generator
+        return watched_generator(self.generator, cancel=cancel, observer=self._generation)
 
     def _observe(
         self, collection: str, prepared: PreparedAnswer, answer: Answer, quoting: bool
