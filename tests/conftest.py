@@ -81,14 +81,8 @@ def refusing_real_models(test: str) -> Iterator[list[str]]:
         refused.append(str(spec))
         pytest.fail(CHILD_GUARD.refusal(test, spec), pytrace=False)
 
-    patched: list[tuple[ModuleType, str, object]] = []
-    for name in CHILD_GUARD.RESOLVERS:
-        original = getattr(rag.models, name)
-        for module in list(sys.modules.values()):
-            namespace = getattr(module, "__dict__", None)
-            if isinstance(namespace, dict) and namespace.get(name) is original:
-                patched.append((module, name, original))
-                setattr(module, name, refuse)
+    originals = {name: getattr(rag.models, name) for name in CHILD_GUARD.RESOLVERS}
+    _swap_resolvers(originals, refuse)
     child_path = os.pathsep.join(
         p for p in (str(Path(CHILD_GUARD.__file__).parent), os.environ.get("PYTHONPATH")) if p
     )
@@ -97,13 +91,26 @@ def refusing_real_models(test: str) -> Iterator[list[str]]:
     try:
         yield refused
     finally:
-        for module, name, original in patched:
-            setattr(module, name, original)
+        # Modules first imported inside took the refusing resolver too: they get it back.
+        for name, original in originals.items():
+            _swap_resolvers({name: refuse}, original)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _swap_resolvers(current: dict[str, object], replacement: object) -> None:
+    """In every loaded module, each resolver name bound to ``current[name]`` is rebound to
+    ``replacement``."""
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for name, bound in current.items():
+            if namespace.get(name) is bound:
+                setattr(module, name, replacement)
 
 
 @pytest.hookimpl(hookwrapper=True)
