@@ -230,6 +230,44 @@ def test_scoring_is_read_between_the_decode_steps_of_the_answers_in_flight() -> 
     assert score == pytest.approx(whole_pass_score(model, long, 5), abs=1e-4)
 
 
+def test_texts_waiting_together_are_scored_in_one_padded_pass() -> None:
+    model = TinyModel()
+    decoder = decoder_over(model, tokens=64)
+    texts = [([5, 6, 7, 8, 9], 2), ([9, 10], 1), ([11, 12, 13, 14, 15, 16, 17], 3)]
+    got = decoder.likelihoods(texts)
+    decoder.close()
+    assert model.shapes == [(3, 7)]
+    expected = [whole_pass_score(model, ids, targets) for ids, targets in texts]
+    assert got == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_text_that_fails_in_a_group_fails_alone(caplog: pytest.LogCaptureFixture) -> None:
+    model = TinyModel(poison=13)
+    decoder = decoder_over(model)
+    results: dict[str, Any] = {}
+
+    def judge(name: str, text: list[int]) -> None:
+        try:
+            results[name] = decoder.likelihoods([(text, 1)])
+        except ModelError as exc:
+            results[name] = exc
+
+    threads = [
+        threading.Thread(target=judge, args=("good", [5, 6, 7])),
+        threading.Thread(target=judge, args=("bad", [12, 13, 14])),
+    ]
+    with decoder.paused():  # both wait for the same step
+        for thread in threads:
+            thread.start()
+        time.sleep(0.2)
+    for thread in threads:
+        thread.join(HANG)
+    decoder.close()
+    assert "scoring texts together failed" in caplog.text  # they were read as a group first
+    assert results["good"] == pytest.approx([whole_pass_score(model, [5, 6, 7], 1)], abs=1e-4)
+    assert isinstance(results["bad"], ModelError)
+
+
 def test_a_text_that_fails_to_score_fails_alone() -> None:
     model = TinyModel(poison=13)
     decoder = decoder_over(model)

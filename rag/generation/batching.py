@@ -12,9 +12,10 @@ One background thread owns the model and runs a loop of steps. Each step:
 4. decodes one token of every sequence in the batch in one forward pass over a shared,
    left-padded key/value cache.
 
-Between those, a step reads one part of a pending scoring request (``likelihoods``, the
-passage judge's question likelihoods), so that a judgement slows the answers in flight for a
-few steps instead of stopping them until it ends.
+Between those, a step reads the pending scoring requests (``likelihoods``, the passage
+judge's question likelihoods): as many waiting texts as one left-padded pass reads whole
+within ``max_batch_tokens``, or else one part of a longer text, so that a judgement slows the
+answers in flight for a few steps instead of stopping them until it ends.
 
 A request leaves at its end-of-text token, at its token budget, or when its reader closes the
 stream. Decoding is greedy, so a request's tokens do not depend on the others in the batch (up
@@ -64,6 +65,7 @@ class _Score:
     out: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
     read: int = 0
     cache: Any = None
+    alone: bool = False  # read by itself, in parts: it failed in a group
 
 
 class BatchedDecoder:
@@ -223,15 +225,24 @@ class BatchedDecoder:
         if self._reading:
             self._read_prompts()
         if self._scoring:
-            score = self._scoring[0]
-            try:
-                self._score_part(score)
-            except Exception as exc:  # that text fails; the answers in flight go on
-                log.exception("scoring a text failed")
-                with self._wake:
-                    self._scoring.remove(score)
-                score.cache = None
-                score.out.put(exc)
+            group = self._score_group()
+            if len(group) > 1:
+                try:
+                    self._score_together(group)
+                except Exception:  # each is scored again alone, so that only a bad one fails
+                    log.warning("scoring texts together failed; scoring them one by one")
+                    for score in group:
+                        score.alone = True
+            else:
+                score = self._scoring[0]
+                try:
+                    self._score_part(score)
+                except Exception as exc:  # that text fails; the answers in flight go on
+                    log.exception("scoring a text failed")
+                    with self._wake:
+                        self._scoring.remove(score)
+                    score.cache = None
+                    score.out.put(exc)
         if self._batch:
             self._decode()
 
@@ -322,6 +333,50 @@ class BatchedDecoder:
             self._reading.remove(request)
         self._finish_reading(group, logits, cache, mask)
 
+    def _score_group(self) -> list[_Score]:
+        """The waiting texts, first first, that one left-padded pass reads whole within
+        ``max_batch_tokens``; a text begun in parts goes on alone."""
+        with self._wake:
+            waiting = list(self._scoring)
+        group: list[_Score] = []
+        for score in waiting:
+            if score.cache is not None or score.alone:
+                break
+            widest = max(len(s.ids) for s in [*group, score])
+            if widest * (len(group) + 1) > self._max_batch_tokens:
+                break
+            group.append(score)
+        return group
+
+    def _score_together(self, group: list[_Score]) -> None:
+        """Every text of ``group`` read in one left-padded pass, without a cache."""
+        import torch
+
+        device = self._model.device
+        width = max(len(s.ids) for s in group)
+        mask = torch.zeros((len(group), width), dtype=torch.long, device=device)
+        ids = torch.full((len(group), width), self._eos, dtype=torch.long, device=device)
+        for row, score in enumerate(group):
+            mask[row, width - len(score.ids) :] = 1
+            ids[row, width - len(score.ids) :] = torch.tensor(score.ids, device=device)
+        kept = max(s.targets for s in group) + 1  # the logits that predict the scored tokens
+        output = self._model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0),
+            use_cache=False,
+            logits_to_keep=kept,
+        )
+        results = [
+            _mean_logprob(output.logits[row, kept - score.targets - 1 : -1], score, device)
+            for row, score in enumerate(group)
+        ]
+        with self._wake:
+            for score in group:
+                self._scoring.remove(score)
+        for score, result in zip(group, results, strict=True):
+            score.out.put(result)
+
     def _score_part(self, score: _Score) -> None:
         """The next part of a scored text; the last part (every scored token and the one
         before them) gives the score."""
@@ -346,9 +401,7 @@ class BatchedDecoder:
         score.read = end
         if end < len(score.ids):
             return
-        logprobs = torch.log_softmax(output.logits[0, :-1].float(), dim=-1)
-        targets = torch.tensor(score.ids[-score.targets :], device=device)[:, None]
-        result = float(logprobs.gather(1, targets).mean())
+        result = _mean_logprob(output.logits[0, :-1], score, device)
         score.cache = None
         with self._wake:
             self._scoring.popleft()
@@ -446,6 +499,16 @@ class BatchedDecoder:
             layer.values = layer.values[index, :, start:]
         self._mask = mask[:, start:]
         self._batch = [self._batch[i] for i in rows]
+
+
+def _mean_logprob(logits: Any, score: _Score, device: Any) -> float:
+    """The mean log-probability of ``score``'s scored tokens, given the logits that predict
+    them (one row per scored token)."""
+    import torch
+
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    targets = torch.tensor(score.ids[-score.targets :], device=device)[:, None]
+    return float(logprobs.gather(1, targets).mean())
 
 
 def _left_pad_cat(tensors: list[Any], width: int) -> Any:
