@@ -52,6 +52,10 @@ _RANK_PRIOR = 0.2  # added to a passage's best sentence score, divided by its ra
 # The fallback's best passages that the language model judges, when it can (PassageJudge).
 # Each costs a forward pass over its quoted window; judging more gained little for the cost.
 _JUDGED_PASSAGES = 2
+# A lead in score this large is not judged: the judge's likelihoods (mean log-probabilities,
+# added 1 : 1) did not overturn one on the dev sets, and a judgement costs more model time
+# than the answer's prompt.
+_JUDGE_MARGIN = 0.2
 # A question's named terms must appear in one of this many best passages. Since results are
 # spread over files, the ones further down are often other pages that name a term in passing;
 # fewer would abstain on a question whose term only the 3rd passage names.
@@ -446,14 +450,15 @@ class Answerer:
         """The passage to quote and its window (the chunks around it in its section): of the
         passages that name the most of the question's named terms, the best by their scores.
         The ``judge``, when there is one, adds its question likelihood to the scores of the
-        best ``_JUDGED_PASSAGES``, read with their windows, as they would be quoted."""
+        best ``_JUDGED_PASSAGES``, read with their windows, as they would be quoted; unless
+        the best leads the next by more than ``_JUDGE_MARGIN``."""
         asked = prepared.query or prepared.question
         ranking = fallback_ranking(prepared.passages, prepared.support)
         ranked = naming_first(asked, ranking)[:_JUDGED_PASSAGES]
         if not ranked:  # no sentence long enough to rank: the best retrieved passage
             first = prepared.passages[0]
             return first, self._around(prepared, first.hit.chunk)
-        if self._judge is None or len(ranked) == 1:
+        if self._judge is None or len(ranked) == 1 or ranked[0][1] - ranked[1][1] > _JUDGE_MARGIN:
             best = ranked[0][0]
             return best, self._around(prepared, best.hit.chunk)
         windows = [self._around(prepared, p.hit.chunk) for p, _ in ranked]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rag import answering
 from rag.answering import (
     ABSTAIN_MESSAGE,
     Answerer,
@@ -290,7 +291,7 @@ def test_the_fallback_quotes_a_passage_that_names_what_the_question_names(
 
 
 def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
-    settings: Settings, embedder: HashEmbedder
+    settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     texts = {
         "/d/descale.md": "Descale the machine with the descaling tablets from the kit.",
@@ -321,6 +322,20 @@ def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
         spare = FixedJudge({"descale": -1.0})
         assert not Answerer(retriever, grounded, settings, spare).ask(question).extractive
         assert spare.calls == []
+        # A lead in score larger than the margin is not judged.
+        prepared = Answerer(retriever, generator, settings).prepare(question)
+        ranking = naming_first(question, fallback_ranking(prepared.passages, prepared.support))
+        lead = ranking[0][1] - ranking[1][1]
+        assert lead > 0
+        eager = FixedJudge({texts[second]: -1.0, texts[first]: -4.0})
+        monkeypatch.setattr(answering, "_JUDGE_MARGIN", lead / 2)
+        unjudged = Answerer(retriever, generator, settings, eager).ask(question)
+        assert eager.calls == [] and unjudged.answer == plain.answer
+        monkeypatch.setattr(answering, "_JUDGE_MARGIN", lead * 2)
+        assert (
+            Answerer(retriever, generator, settings, eager).ask(question).citations[0].source
+            == second
+        )
         # A judge that fails leaves the choice to the scores: the answer is still given.
         failing = FixedJudge({})
         rescued = Answerer(retriever, generator, settings, failing).ask(question)
