@@ -2,17 +2,22 @@
 
     RAG_DATA_DIR=DIR RAG_COLLECTION=NAME \
         python bench/bench_concurrency.py [--clients 1,4,8,16] [--questions FILE.jsonl]
-        [--max-tokens N] [--json]
+        [--max-tokens N] [--rounds K] [--json]
 
 Starts one server (RAG_STREAM_MODE=live and RAG_ANSWER_MODE=generate, so tokens stream as the
 model writes them; the other RAG_* settings, RAG_LLM_BATCH_SIZE included, come from the
 environment), warms it up, then for each client count starts that many clients at once, each
-streaming /v1/chat/completions for a different dev-set question. Clients measure the time to
-the first content and to the end; the server's log gives each generation's prompt and answer
-tokens and its own time to the first token. Prints numbers; asserts nothing.
+streaming /v1/chat/completions for a different dev-set question. With ``--rounds K`` each
+client goes on asking, a new question as soon as the previous answer ends, K questions in all:
+the first questions arrive together (a burst), the later ones as the answers end (chats that
+go on at once). Clients measure the time to the first content and to the end; the server's log
+gives each generation's prompt and answer tokens and its own time to the first token. Prints
+numbers; asserts nothing.
 
-Aggregate tokens/s: answer tokens of all clients over the wall time of the round. Per-request
-tokens/s: a generation's answer tokens over its time after the first token.
+Aggregate tokens/s: answer tokens of all clients over the wall time of the round (from the
+first question to the last answer's end). Per-request tokens/s: a generation's answer tokens
+over its time after the first token. With ``--rounds`` above 1, the ``later_*`` figures are
+those of every question but each client's first.
 """
 
 from __future__ import annotations
@@ -108,15 +113,17 @@ def stream_answer(url: str, model: str, question: str, max_tokens: int | None) -
 
 
 def round_of(
-    url: str, model: str, questions: list[str], max_tokens: int | None
-) -> tuple[list[dict[str, Any]], float]:
-    """All ``questions`` asked at once, one client each; their results and the wall time."""
-    results: list[dict[str, Any]] = [{} for _ in questions]
+    url: str, model: str, questions: list[list[str]], max_tokens: int | None
+) -> tuple[list[list[dict[str, Any]]], float]:
+    """One client per list of ``questions``, all starting at once, each asking its questions
+    one after the other; their results and the wall time."""
+    results: list[list[dict[str, Any]]] = [[] for _ in questions]
     start = threading.Barrier(len(questions) + 1)
 
     def client(i: int) -> None:
         start.wait()
-        results[i] = stream_answer(url, model, questions[i], max_tokens)
+        for question in questions[i]:
+            results[i].append(stream_answer(url, model, question, max_tokens))
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(len(questions))]
     for thread in threads:
@@ -135,15 +142,22 @@ def generations(log: Path, after: int) -> list[tuple[int, int, float, float]]:
 
 
 def measure(
-    url: str, model: str, log: Path, clients: int, questions: list[str], max_tokens: int | None
+    url: str,
+    model: str,
+    log: Path,
+    clients: int,
+    questions: list[list[str]],
+    max_tokens: int | None,
 ) -> dict[str, Any]:
     mark = log.stat().st_size
-    results, wall = round_of(url, model, questions, max_tokens)
+    per_client, wall = round_of(url, model, questions, max_tokens)
     time.sleep(0.5)  # the last log lines
     gens = generations(log, mark)
+    results = [r for client in per_client for r in client]
     ok = [r for r in results if "error" not in r]
     ttft = [r["ttft"] for r in ok]
     total = [r["total"] for r in ok]
+    later = [r for client in per_client for r in client[1:] if "error" not in r]
     tokens = sum(g[0] for g in gens)
     per_request = [g[0] / (g[2] - g[3]) for g in gens if g[2] > g[3] and g[0] > 1]
     prompts = [g[1] for g in gens]
@@ -158,6 +172,16 @@ def measure(
         "ttft_p95_s": round(percentile(ttft, 95), 2) if ttft else None,
         "answer_p50_s": round(percentile(total, 50), 2) if total else None,
         "answer_p95_s": round(percentile(total, 95), 2) if total else None,
+        **(
+            {
+                "questions": len(results),
+                "later_ttft_p50_s": round(percentile([r["ttft"] for r in later], 50), 2),
+                "later_ttft_p95_s": round(percentile([r["ttft"] for r in later], 95), 2),
+                "later_answer_p95_s": round(percentile([r["total"] for r in later], 95), 2),
+            }
+            if later
+            else {}
+        ),
         "prompt_tokens_mean": round(sum(prompts) / len(prompts)) if prompts else 0,
         "model_first_token_p50_s": round(percentile([g[3] for g in gens], 50), 2) if gens else None,
         # Other processes on the machine slow every figure: the load says how busy it was.
@@ -171,6 +195,9 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,8,16")
     parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
     parser.add_argument("--max-tokens", type=int, default=None)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="questions each client asks, one after the other"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
@@ -185,8 +212,14 @@ def main() -> None:
         stream_answer(url, model, "How do I warm up?", 8)  # one-time costs
         used = 0
         for clients in (int(c) for c in args.clients.split(",")):
-            asked = questions[used : used + clients]  # a different question for every client
-            used += clients
+            # A different question for every client and round.
+            asked = [
+                questions[used + i * args.rounds : used + (i + 1) * args.rounds]
+                for i in range(clients)
+            ]
+            used += clients * args.rounds
+            if used > len(questions):
+                raise SystemExit(f"{args.questions} has too few questions for these rounds")
             results.append(measure(url, model, log, clients, asked, args.max_tokens))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     finally:
@@ -196,10 +229,10 @@ def main() -> None:
         json.dump(results, sys.stdout, indent=2)
         print()
         return
-    keys = [k for k in results[0] if k != "errors"]
+    keys = [k for k in results[-1] if k != "errors"]
     print(" | ".join(keys))
     for result in results:
-        print(" | ".join(str(result[k]) for k in keys))
+        print(" | ".join(str(result.get(k, "")) for k in keys))
 
 
 if __name__ == "__main__":
