@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from rag import answering
 from rag.answering import ABSTAIN_MESSAGE
 from rag.config import Settings
 from rag.query import open_answerer
@@ -49,8 +50,11 @@ def test_search_finds_the_one_file_that_answers(
 
 
 def test_answers_cite_the_right_file_and_unrelated_questions_abstain(
-    corpus: Path, e2e_settings: Settings, real_generator: Any
+    corpus: Path, e2e_settings: Settings, real_generator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Every quote is judged here, whatever its lead in score (the margin that spares clear
+    # leads a judgement is tested in test_answering): this checks the real judge's wiring.
+    monkeypatch.setattr(answering, "_JUDGE_MARGIN", float("inf"))
     judged = 0
     with open_answerer(e2e_settings, real_generator) as answerer:
         for question, expected in list(QUESTIONS.items())[:3]:
