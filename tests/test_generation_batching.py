@@ -241,6 +241,18 @@ def test_texts_waiting_together_are_scored_in_one_padded_pass() -> None:
     assert got == pytest.approx(expected, abs=1e-4)
 
 
+def test_a_pass_of_texts_read_together_stays_short_whatever_the_prompt_budget() -> None:
+    """It holds up the answers in flight: at most 512 tokens, even where prompts may take more."""
+    model = TinyModel()
+    decoder = decoder_over(model, tokens=4096)
+    texts = [([(i * k) % 60 + 1 for i in range(200)], 3) for k in (1, 2, 3)]
+    got = decoder.likelihoods(texts)
+    decoder.close()
+    assert model.shapes == [(2, 200), (1, 200)]
+    expected = [whole_pass_score(model, ids, targets) for ids, targets in texts]
+    assert got == pytest.approx(expected, abs=1e-4)
+
+
 def test_a_text_that_fails_in_a_group_fails_alone(caplog: pytest.LogCaptureFixture) -> None:
     model = TinyModel(poison=13)
     decoder = decoder_over(model)

@@ -13,9 +13,9 @@ One background thread owns the model and runs a loop of steps. Each step:
    left-padded key/value cache.
 
 Between those, a step reads the pending scoring requests (``likelihoods``, the passage
-judge's question likelihoods): as many waiting texts as one left-padded pass reads whole
-within ``max_batch_tokens``, or else one part of a longer text, so that a judgement slows the
-answers in flight for a few steps instead of stopping them until it ends.
+judge's question likelihoods): as many waiting texts as one short left-padded pass reads
+whole, or else one part of a longer text, so that a judgement slows the answers in flight for
+a few steps instead of stopping them until it ends.
 
 A request leaves at its end-of-text token, at its token budget, or when its reader closes the
 stream. Decoding is greedy, so a request's tokens do not depend on the others in the batch (up
@@ -44,6 +44,10 @@ _END = object()
 # A scoring request is read in parts of this many tokens, one part per step: each step's
 # decode waits for one part, not for the whole judgement.
 _SCORE_PART_TOKENS = 256
+# Judged texts that wait together are read in one pass of at most this many tokens: a pass
+# holds up the answers in flight and the prompts that arrive meanwhile, so it stays short,
+# like a part, rather than as long as a pass of prompts may be.
+_SCORE_PASS_TOKENS = 2 * _SCORE_PART_TOKENS
 
 
 @dataclass(eq=False)
@@ -335,7 +339,8 @@ class BatchedDecoder:
 
     def _score_group(self) -> list[_Score]:
         """The waiting texts, first first, that one left-padded pass reads whole within
-        ``max_batch_tokens``; a text begun in parts goes on alone."""
+        ``_SCORE_PASS_TOKENS`` (and ``max_batch_tokens``); a text begun in parts goes on
+        alone."""
         with self._wake:
             waiting = list(self._scoring)
         group: list[_Score] = []
@@ -343,7 +348,7 @@ class BatchedDecoder:
             if score.cache is not None or score.alone:
                 break
             widest = max(len(s.ids) for s in [*group, score])
-            if widest * (len(group) + 1) > self._max_batch_tokens:
+            if widest * (len(group) + 1) > min(_SCORE_PASS_TOKENS, self._max_batch_tokens):
                 break
             group.append(score)
         return group
