@@ -298,11 +298,10 @@ class Settings(BaseSettings):
         "llm",
         description="When an answer fails the grounding check, a passage is quoted instead. "
         "'llm': the local language model judges which of the 2 best passages answers the "
-        "question (how likely it finds the question after each), when their scores are "
+        "question (how likely it finds the question after each) when their scores are "
         "close; a judgement costs two forward passes. 'off': the supporting sentences' "
-        "scores alone, for the "
-        "fastest quoted answers. Only a local model can judge; with RAG_GENERATOR=openai this "
-        "is off.",
+        "scores alone, for the fastest quoted answers. Only a local model can judge; with "
+        "RAG_GENERATOR=openai this is off.",
     )
     openai_base_url: str | None = Field(
         None,

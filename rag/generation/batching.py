@@ -234,7 +234,9 @@ class BatchedDecoder:
                 try:
                     self._score_together(group)
                 except Exception:  # each is scored again alone, so that only a bad one fails
-                    log.warning("scoring texts together failed; scoring them one by one")
+                    log.warning(
+                        "scoring texts together failed; scoring them one by one", exc_info=True
+                    )
                     for score in group:
                         score.alone = True
             else:
