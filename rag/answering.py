@@ -428,6 +428,16 @@ class Answerer:
             answer, cited, bold = quote(
                 passage, window, self._best_sentences(prepared, passage, window)
             )
+            # What the reader sees: the quote, and the file its citation names.
+            seen = "\n".join([answer, cited.title, cited.source])
+            unnamed = self._unnamed(prepared, seen) if self._settings.abstain_on_unmentioned else []
+            if unnamed:  # a quote about something else that names the asked term nearby
+                log.info("abstaining: the quote does not mention %s", unnamed)
+                names = ", ".join(f"'{t}'" for t in unnamed)
+                message = (
+                    f"{ABSTAIN_MESSAGE} The passage that comes closest does not mention {names}."
+                )
+                return Answer(message, [], True, prepared.timings)
             citations = [cited]
             supporting = [SupportingSentence(passage.n, b) for b in bold] + [
                 s for s in supporting if s.n == passage.n and s.text not in bold
@@ -435,6 +445,17 @@ class Answerer:
         else:
             answer, citations = cite(text, prepared.passages, check.support)
         return Answer(answer, citations, False, prepared.timings, supporting, extractive)
+
+    def _unnamed(self, prepared: PreparedAnswer, quoted: str) -> list[str]:
+        """The question's named terms that ``quoted`` leaves out, but for those that a large
+        share of the collection holds (``HybridRetriever.common_terms``): a quote of a passage
+        that names "JavaScript" only in passing, further off, does not answer a question about
+        JavaScript, while a Python collection's quote need not say "Python"."""
+        missing = unmentioned_terms(prepared.query or prepared.question, [quoted])
+        if not missing:
+            return []
+        common = set(self._retriever.common_terms(missing))
+        return [t for t in missing if t not in common]
 
     def _best_sentences(
         self, prepared: PreparedAnswer, passage: Passage, window: Sequence[Chunk]

@@ -51,7 +51,8 @@ QUOTED_NOTE = (
     "_(Quoted from your documents: the generated answer did not pass the check against them.)_"
 )
 QUOTE_NOTE = "_(Quoted from your documents.)_"
-CORRECTION = "**Correction:** the answer above is not supported by your documents. What they say:"
+WITHDRAWN = "**Correction:** the answer above is not supported by your documents."
+CORRECTION = f"{WITHDRAWN} What they say:"
 _CLIENT_INSTRUCTIONS_CHARS = 2000
 _WORDS_PER_CHUNK = 4
 
@@ -157,13 +158,15 @@ def stream_mode(settings: Settings) -> Literal["checked", "live"]:
 
 def live_tail(raw: str, answer: Answer) -> str:
     """What a live stream sends after the model's ``raw`` text once ``answer`` is checked: a
-    marked correction quoting the documents when it failed, else what the check added (the
-    [n] a model forgot)."""
+    marked correction quoting the documents when it failed (or withdrawing it when no passage
+    answers), else what the check added (the [n] a model forgot)."""
     if answer.extractive:
         quoted = "\n".join(f"> {line}" for line in answer.answer.splitlines())
         return f"\n\n> {CORRECTION}\n{quoted}"
     if answer.answer.startswith(raw.strip()):
         return answer.answer[len(raw.strip()) :]
+    if answer.abstained:  # no passage answers after all: the answer sent is withdrawn
+        return f"\n\n> {WITHDRAWN}\n> {answer.answer}"
     return ""
 
 

@@ -343,6 +343,36 @@ def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
         assert rescued.answer == plain.answer and "judge_ms" not in rescued.timings
 
 
+def test_a_quote_that_leaves_out_the_term_asked_about_abstains(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """The passage names the term only far from what it says about the question (as a page
+    on lists may name another language in passing): its quote is no answer about that term."""
+    filler = " ".join(f"Paragraph {i} says nothing about the question at hand." for i in range(40))
+    text = (
+        "Sort a list with sorted(items); it returns a new list in order.\n\n"
+        f"{filler}\n\nZorblang, a different language, is not covered here."
+    )
+    failing = ScriptedGenerator(["Use zsort [1]."])  # fails the check: a quote is made
+    # The filler dilutes the passage's vector: its similarity is not what is tested here.
+    settings = settings.model_copy(update={"min_similarity": -1.0})
+    with stored(settings, embedder, {"/d/lists.md": text}) as store:
+        retriever = HybridRetriever(embedder, store, settings)
+        answer = Answerer(retriever, failing, settings).ask("How do I sort a list in Zorblang?")
+        assert answer.abstained and answer.citations == []
+        assert answer.answer.startswith(ABSTAIN_MESSAGE) and "'Zorblang'" in answer.answer
+        # Without the term, the same quote answers.
+        plain = Answerer(retriever, failing, settings).ask("How do I sort a list?")
+        assert not plain.abstained and plain.extractive
+        assert "Zorblang" not in plain.answer  # the quote indeed stops short of it
+    # A term that the cited file's name holds is named where the reader sees it.
+    elsewhere = settings.model_copy(update={"collection": "named"})
+    with stored(elsewhere, embedder, {"/d/zorblang-lists.md": text}) as store:
+        retriever = HybridRetriever(embedder, store, elsewhere)
+        named = Answerer(retriever, failing, elsewhere).ask("How do I sort a list in Zorblang?")
+        assert not named.abstained and named.extractive
+
+
 def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
     settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,11 +11,13 @@ from rag.answering import SYSTEM_PROMPT, Answerer
 from rag.chat import (
     CORRECTION,
     QUOTED_NOTE,
+    WITHDRAWN,
     ChatDelta,
     ChatOptions,
     ChatResult,
     ChatService,
     StopScanner,
+    live_tail,
     sources_footer,
     split_for_streaming,
 )
@@ -24,7 +26,7 @@ from rag.conversation import Turn
 from rag.display import SourceNames
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
-from rag.types import Citation
+from rag.types import Answer, Citation
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 # --- streaming pieces ---------------------------------------------------------------------
@@ -137,6 +139,16 @@ def test_the_default_stream_mode_is_checked_for_the_local_model_and_live_behind_
         configured.model_copy(update={"stream_mode": "live"}), embedder, filled_store, generator
     )
     assert pinned.stream_mode == "live"
+
+
+def test_a_live_answer_found_to_answer_nothing_is_withdrawn() -> None:
+    """The check can end in an abstention after the answer was sent (its quote names nothing
+    the question asks about): the stream says the answer is withdrawn, and why."""
+    raw = "Zorblang sorts with zsort [1]."
+    withdrawn = Answer("I could not find an answer.", [], abstained=True)
+    assert live_tail(raw, withdrawn) == f"\n\n> {WITHDRAWN}\n> I could not find an answer."
+    # An abstention streamed as it is (decided before generating) gets nothing more.
+    assert live_tail(withdrawn.answer, withdrawn) == ""
 
 
 def test_live_stream_of_a_supported_answer_has_no_correction(
