@@ -134,8 +134,9 @@ class BatchedDecoder:
 
     def likelihoods(self, texts: list[tuple[list[int], int]]) -> list[float]:
         """For each ``(ids, targets)``, the mean log-probability of the last ``targets`` tokens
-        of ``ids`` after the ones before them. Computed by the decode loop, a part per step
-        between the decode steps of the answers in flight."""
+        of ``ids`` after the ones before them. Computed by the decode loop between the decode
+        steps of the answers in flight: texts waiting together in one short pass, a longer
+        one a part per step."""
         scores = [_Score(list(ids), targets) for ids, targets in texts]
         for score in scores:
             if not 0 < score.targets < len(score.ids):
@@ -322,17 +323,7 @@ class BatchedDecoder:
 
     def _read_group(self, group: list[_Request], shared: int) -> None:
         """The group's prompts after their ``shared`` start, left-padded, in one pass."""
-        import torch
-
-        device = self._model.device
-        parts = [r.prompt[shared:] for r in group]
-        new = max(len(p) for p in parts)
-        mask = torch.zeros((len(group), shared + new), dtype=torch.long, device=device)
-        mask[:, :shared] = 1
-        ids = torch.full((len(group), new), self._eos, dtype=torch.long, device=device)
-        for row, part in enumerate(parts):
-            mask[row, shared + new - len(part) :] = 1
-            ids[row, new - len(part) :] = torch.tensor(part, device=device)
+        ids, mask = self._left_padded([r.prompt[shared:] for r in group], shared=shared)
         cache = self._prefix_cache(shared, rows=len(group))
         logits = self._forward(ids, mask, cache)
         for request in group:
@@ -357,25 +348,11 @@ class BatchedDecoder:
 
     def _score_together(self, group: list[_Score]) -> None:
         """Every text of ``group`` read in one left-padded pass, without a cache."""
-        import torch
-
-        device = self._model.device
-        width = max(len(s.ids) for s in group)
-        mask = torch.zeros((len(group), width), dtype=torch.long, device=device)
-        ids = torch.full((len(group), width), self._eos, dtype=torch.long, device=device)
-        for row, score in enumerate(group):
-            mask[row, width - len(score.ids) :] = 1
-            ids[row, width - len(score.ids) :] = torch.tensor(score.ids, device=device)
+        ids, mask = self._left_padded([s.ids for s in group])
         kept = max(s.targets for s in group) + 1  # the logits that predict the scored tokens
-        output = self._model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0),
-            use_cache=False,
-            logits_to_keep=kept,
-        )
+        logits = self._logits(ids, mask, None, keep=kept)
         results = [
-            _mean_logprob(output.logits[row, kept - score.targets - 1 : -1], score, device)
+            _mean_logprob(logits[row, kept - score.targets - 1 : -1], score, ids.device)
             for row, score in enumerate(group)
         ]
         with self._wake:
@@ -414,9 +391,29 @@ class BatchedDecoder:
             self._scoring.popleft()
         score.out.put(result)
 
+    def _left_padded(self, parts: list[list[int]], *, shared: int = 0) -> tuple[Any, Any]:
+        """``parts`` as rows of token ids padded on the left, and their mask, which also
+        covers ``shared`` columns of a cache before them (1 for a token, 0 for padding)."""
+        import torch
+
+        device = self._model.device
+        width = max(len(p) for p in parts)
+        mask = torch.zeros((len(parts), shared + width), dtype=torch.long, device=device)
+        mask[:, :shared] = 1
+        ids = torch.full((len(parts), width), self._eos, dtype=torch.long, device=device)
+        for row, part in enumerate(parts):
+            mask[row, shared + width - len(part) :] = 1
+            ids[row, width - len(part) :] = torch.tensor(part, device=device)
+        return ids, mask
+
     def _forward(self, ids: Any, mask: Any, cache: Any) -> Any:
         """The logits of each row's last token, after the model reads ``ids`` on top of
         ``cache`` (extended in place); ``mask`` covers the cache's columns and ``ids``."""
+        return self._logits(ids, mask, cache, keep=1)[:, -1]
+
+    def _logits(self, ids: Any, mask: Any, cache: Any, *, keep: int) -> Any:
+        """The logits of each row's last ``keep`` tokens, as ``_forward`` reads them; without
+        a ``cache`` (None), nothing is kept."""
         # A token's position counts the tokens before it in its own sequence, pads excluded.
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, -ids.shape[1] :]
         output = self._model(
@@ -424,10 +421,10 @@ class BatchedDecoder:
             attention_mask=mask,
             position_ids=positions,
             cache=cache,
-            use_cache=True,
-            logits_to_keep=1,
+            use_cache=cache is not None,
+            logits_to_keep=keep,
         )
-        return output.logits[:, -1]
+        return output.logits
 
     def _finish_reading(self, group: list[_Request], logits: Any, cache: Any, mask: Any) -> None:
         """The group's first tokens; those that go on join the batch."""

@@ -9,7 +9,7 @@ its next token.
 With a larger batch size, generations are decoded together by a ``BatchedDecoder``: prompts
 that arrive together are read in one pass, each stream gets its own tokens as they are
 produced, a closed stream leaves the batch at the next step, and a judgement is read by the
-decode loop a part per step, beside the answers in flight, instead of after every
+decode loop between its steps, beside the answers in flight, instead of after every
 generation. Both paths decode greedily, so a generation is the same whichever path or batch it
 ran in (up to floating-point ties).
 """
@@ -211,7 +211,7 @@ class TransformersGenerator:
         if not asked:
             return [0.0] * len(passages)
         if self._decoder is not None:
-            # Read by the decode loop a part per step, beside the answers in flight.
+            # Read by the decode loop between its steps, beside the answers in flight.
             texts = [(self._judge_prompt(passage) + asked, len(asked)) for passage in passages]
             return self._decoder.likelihoods(texts)
         scores: list[float] = []
