@@ -85,10 +85,15 @@ class PreparedAnswer:
     def abstain_message(self) -> str:
         if not self.unmentioned:
             return ABSTAIN_MESSAGE
-        names = ", ".join(f"'{t}'" for t in self.unmentioned)
         # "Closest": a term may still occur elsewhere in the collection in passing, but no
         # passage that could answer the question mentions it.
+        names = _names(self.unmentioned)
         return f"{ABSTAIN_MESSAGE} The passages closest to the question do not mention {names}."
+
+
+def _names(terms: Sequence[str]) -> str:
+    """Terms quoted for a message: 'Django', 'AWS'."""
+    return ", ".join(f"'{t}'" for t in terms)
 
 
 def build_messages(
@@ -325,10 +330,7 @@ class Answerer:
             return PreparedAnswer(question, hits, [], [], True, timings, attached=chunks)
         if self._settings.abstain_on_unmentioned:
             top = hits[:_NAMED_TERM_PASSAGES]
-            unmentioned = unmentioned_terms(query, [_searchable(h) for h in top])
-            if unmentioned:  # a term the collection is about is no reason to abstain
-                common = set(self._retriever.common_terms(unmentioned))
-                unmentioned = [t for t in unmentioned if t not in common]
+            unmentioned = self._unnamed(query, [_searchable(h) for h in top])
             named = {t.lower() for t in unmentioned}
             # The collection's word counts do not know the attached text's words.
             held = bm25_terms("\n".join(c.text for c in chunks)) if chunks else set()
@@ -429,15 +431,13 @@ class Answerer:
                 passage, window, self._best_sentences(prepared, passage, window)
             )
             # What the reader sees: the quote, and the file its citation names.
-            seen = "\n".join([answer, cited.title, cited.source])
-            unnamed = self._unnamed(prepared, seen) if self._settings.abstain_on_unmentioned else []
+            seen = [answer, cited.title, cited.source]
+            asked = prepared.query or prepared.question
+            unnamed = self._unnamed(asked, seen) if self._settings.abstain_on_unmentioned else []
             if unnamed:  # a quote about something else that names the asked term nearby
                 log.info("abstaining: the quote does not mention %s", unnamed)
-                names = ", ".join(f"'{t}'" for t in unnamed)
-                message = (
-                    f"{ABSTAIN_MESSAGE} The passage that comes closest does not mention {names}."
-                )
-                return Answer(message, [], True, prepared.timings)
+                message = f"{ABSTAIN_MESSAGE} The passage that comes closest does not mention "
+                return Answer(f"{message}{_names(unnamed)}.", [], True, prepared.timings)
             citations = [cited]
             supporting = [SupportingSentence(passage.n, b) for b in bold] + [
                 s for s in supporting if s.n == passage.n and s.text not in bold
@@ -446,12 +446,13 @@ class Answerer:
             answer, citations = cite(text, prepared.passages, check.support)
         return Answer(answer, citations, False, prepared.timings, supporting, extractive)
 
-    def _unnamed(self, prepared: PreparedAnswer, quoted: str) -> list[str]:
-        """The question's named terms that ``quoted`` leaves out, but for those that a large
-        share of the collection holds (``HybridRetriever.common_terms``): a quote of a passage
-        that names "JavaScript" only in passing, further off, does not answer a question about
-        JavaScript, while a Python collection's quote need not say "Python"."""
-        missing = unmentioned_terms(prepared.query or prepared.question, [quoted])
+    def _unnamed(self, asked: str, texts: Sequence[str]) -> list[str]:
+        """The named terms of ``asked`` that none of ``texts`` mentions, but for those that a
+        large share of the collection holds (``HybridRetriever.common_terms``): a term the
+        collection is about is no reason to abstain. Passages that name "JavaScript" only in
+        passing do not answer a question about JavaScript; a Python collection's need not say
+        "Python"."""
+        missing = unmentioned_terms(asked, texts)
         if not missing:
             return []
         common = set(self._retriever.common_terms(missing))
