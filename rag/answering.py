@@ -60,6 +60,11 @@ _JUDGE_MARGIN = 0.2
 # spread over files, the ones further down are often other pages that name a term in passing;
 # fewer would abstain on a question whose term only the 3rd passage names.
 _NAMED_TERM_PASSAGES = 3
+# The chosen page's chunks searched for a section that answers better than the quoted one.
+_PAGE_CANDIDATES = 6
+# A rival section of the page is judged only when its best sentence scores within this of the
+# quoted passage's: further behind, the judge did not carry one past the margin.
+_RIVAL_BEHIND = 0.1
 
 
 @dataclass
@@ -473,7 +478,8 @@ class Answerer:
         passages that name the most of the question's named terms, the best by their scores.
         The ``judge``, when there is one, adds its question likelihood to the scores of the
         best ``_JUDGED_PASSAGES``, read with their windows, as they would be quoted; unless
-        the best leads the next by more than ``_JUDGE_MARGIN``."""
+        the best leads the next by more than ``_JUDGE_MARGIN``. Then ``_on_page`` may quote
+        another section of the chosen passage's page."""
         asked = prepared.query or prepared.question
         ranking = fallback_ranking(prepared.passages, prepared.support)
         ranked = naming_first(asked, ranking)[:_JUDGED_PASSAGES]
@@ -482,24 +488,92 @@ class Answerer:
             return first, self._around(prepared, first.hit.chunk)
         if self._judge is None or len(ranked) == 1 or ranked[0][1] - ranked[1][1] > _JUDGE_MARGIN:
             best = ranked[0][0]
-            return best, self._around(prepared, best.hit.chunk)
+            return self._on_page(prepared, best, self._around(prepared, best.hit.chunk))
         windows = [self._around(prepared, p.hit.chunk) for p, _ in ranked]
-        started = time.perf_counter()
-        try:
-            # Read with its headings, as the quote shows it: "Removed features" under "Skylark
-            # 4.2 Release Notes" is what makes a passage answer "What was removed in 4.2?".
-            read = [
-                "\n".join([p.hit.chunk.context, join_chunks(w)]).strip()
-                for (p, _), w in zip(ranked, windows, strict=True)
-            ]
-            likelihoods = self._judge.question_likelihoods(asked, read)
-        except ModelError as exc:  # the scores alone still choose a good passage
-            log.warning("the fallback judge failed, quoting by the scores alone: %s", exc)
+        likelihoods = self._judged(self._judge, prepared, [p for p, _ in ranked], windows)
+        if likelihoods is None:  # the scores alone still choose a good passage
             return ranked[0][0], windows[0]
-        prepared.timings["judge_ms"] = (time.perf_counter() - started) * 1000
         totals = [score + likely for (_, score), likely in zip(ranked, likelihoods, strict=True)]
         chosen = max(range(len(ranked)), key=totals.__getitem__)
-        return ranked[chosen][0], windows[chosen]
+        return self._on_page(prepared, ranked[chosen][0], windows[chosen], likelihoods[chosen])
+
+    def _on_page(
+        self,
+        prepared: PreparedAnswer,
+        chosen: Passage,
+        window: list[Chunk],
+        judged: float | None = None,
+    ) -> tuple[Passage, list[Chunk]]:
+        """The chosen passage, or another section of its page that answers better: a
+        reference page's answer is often an entry further down (``insort`` below
+        ``bisect_left``) that the search ranked under other pages' chunks. The page's best
+        ``_PAGE_CANDIDATES`` chunks outside the window are ranked by their sentences with the
+        chosen one; the best, unless its sentence trails by ``_RIVAL_BEHIND`` or more, is
+        judged beside it and quoted instead when its sentence score plus the judge's
+        likelihood leads by more than ``_JUDGE_MARGIN`` (``judged``: the chosen one's
+        likelihood, when the judge has read it already). The citation stays on the page."""
+        source = chosen.hit.chunk.source
+        judge = self._judge
+        if judge is None or any(c.id == chosen.hit.chunk.id for c in prepared.attached):
+            return chosen, window
+        asked = prepared.query or prepared.question
+        shown = {c.id for c in window} | {chosen.hit.chunk.id}
+        others = [
+            h
+            for h in self._retriever.search(asked, k=_PAGE_CANDIDATES, source_prefix=source)
+            if h.chunk.source == source and h.chunk.id not in shown
+        ]
+        if not others:
+            return chosen, window
+        candidates = [Passage(1, chosen.hit, chosen.hit.chunk.text)] + [
+            Passage(i + 2, h, h.chunk.text) for i, h in enumerate(others)
+        ]
+        ranked = supporting_sentences(asked, candidates, self._retriever.embedder, top=10_000)
+        best: dict[int, float] = {}
+        for sentence in ranked:
+            best.setdefault(sentence.n, sentence.score)  # ranked best first
+        rivals = [n for n in best if n != 1]
+        if 1 not in best or not rivals or best[rivals[0]] - best[1] <= -_RIVAL_BEHIND:
+            return chosen, window
+        rival = Passage(chosen.n, candidates[rivals[0] - 1].hit, candidates[rivals[0] - 1].text)
+        rival_window = self._around(prepared, rival.hit.chunk)
+        if judged is None:
+            read = self._judged(judge, prepared, [chosen, rival], [window, rival_window])
+        else:
+            read = self._judged(judge, prepared, [rival], [rival_window])
+            read = None if read is None else [judged, *read]
+        if read is None:
+            return chosen, window
+        lead = best[rivals[0]] + read[1] - best[1] - read[0]
+        if lead > _JUDGE_MARGIN:
+            log.info("quoting another section of %s: it leads by %.2f", source, lead)
+            return rival, rival_window
+        return chosen, window
+
+    @staticmethod
+    def _judged(
+        judge: PassageJudge,
+        prepared: PreparedAnswer,
+        passages: Sequence[Passage],
+        windows: Sequence[list[Chunk]],
+    ) -> list[float] | None:
+        """The judge's likelihood of the question after each passage read with its window
+        and headings, as the quote shows it ("Removed features" under "Skylark 4.2 Release
+        Notes" is what makes a passage answer "What was removed in 4.2?"); None when the
+        judge fails."""
+        started = time.perf_counter()
+        read = [
+            "\n".join([p.hit.chunk.context, join_chunks(w)]).strip()
+            for p, w in zip(passages, windows, strict=True)
+        ]
+        try:
+            likelihoods = judge.question_likelihoods(prepared.query or prepared.question, read)
+        except ModelError as exc:
+            log.warning("the fallback judge failed, quoting by the scores alone: %s", exc)
+            return None
+        spent = (time.perf_counter() - started) * 1000
+        prepared.timings["judge_ms"] = prepared.timings.get("judge_ms", 0.0) + spent
+        return likelihoods
 
     def _around(self, prepared: PreparedAnswer, chunk: Chunk) -> list[Chunk]:
         """The chunk's window: from the attached text when it came from there, else from the

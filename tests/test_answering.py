@@ -486,3 +486,68 @@ def test_a_term_the_whole_collection_is_about_is_no_reason_to_abstain(
         assert refused.abstained and "'Acme'" in refused.answer
     finally:
         store.close()
+
+
+def test_the_fallback_quotes_another_section_of_its_page_that_answers_better(
+    settings: Settings, embedder: HashEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest.loaders import load_document
+    from rag.chunking import TokenChunker
+
+    page = tmp_path / "bisect.md"
+    left = "bisect_left finds where an item goes in a sorted list of items."
+    insort = "insort puts an item in a sorted list of items and keeps the list sorted."
+    page.write_text(
+        f"# bisect\n\n## bisect_left\n\n{left}\n\n## insort\n\n{insort}\n\n"
+        "## Other\n\nDeques are double-ended queues.\n"
+    )
+    chunker = TokenChunker(embedder.count_tokens, max_tokens=64, chunk_size=32, chunk_overlap=0)
+    chunks = chunker.chunk(load_document(page))
+    assert len(chunks) == 3  # one per section: no section is another's window
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
+    store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+    one = settings.model_copy(update={"top_k": 1})  # the other sections are not retrieved
+    question = "how do I put an item in a sorted list of items"
+    try:
+        retriever = HybridRetriever(embedder, store, one)
+        generator = ScriptedGenerator(["Use frobnicate [1]."])  # fails the check: a quote
+        plain = Answerer(retriever, generator, one).ask(question)
+        assert plain.extractive and len(plain.citations) == 1
+        first, other = (left, insort) if left in plain.answer else (insort, left)
+        # The judge finds the question far likelier after the other section: it is quoted,
+        # and the citation stays on the page, numbered as the passage it replaces.
+        judge = FixedJudge({other: -1.0, first: -4.0})
+        moved = Answerer(retriever, generator, one, judge).ask(question)
+        assert other in moved.answer and first not in moved.answer
+        assert [(c.source, c.n) for c in moved.citations] == [(str(page), 1)]
+        assert moved.citations[0].quote == other and "judge_ms" in moved.timings
+        [(asked, read)] = judge.calls
+        assert asked == question and first in read[0] and other in read[1]
+        assert "Deques" not in "".join(read)  # only the best-ranked rival is judged
+        # When the judge has read the chosen passage already, only the rival is read.
+        again = FixedJudge({other: -1.0, first: -4.0})
+        answerer = Answerer(retriever, generator, one, again)
+        prepared = answerer.prepare(question)
+        chosen = prepared.passages[0]
+        window = retriever.around(chosen.hit.chunk)
+        quoted, _ = answerer._on_page(prepared, chosen, window, judged=-4.0)
+        assert quoted.hit.chunk.text == other and quoted.n == chosen.n
+        [(_, alone)] = again.calls
+        assert len(alone) == 1 and other in alone[0]
+        # A preference within the margin keeps the quote the scores chose.
+        close = FixedJudge({other: -1.0, first: -1.0 - answering._JUDGE_MARGIN / 4})
+        assert Answerer(retriever, generator, one, close).ask(question).answer == plain.answer
+        # A rival whose sentences trail too far is not judged; a failing judge changes nothing.
+        behind = answering._RIVAL_BEHIND
+        monkeypatch.setattr(answering, "_RIVAL_BEHIND", -1.0)
+        gated = FixedJudge({other: -1.0, first: -4.0})
+        assert Answerer(retriever, generator, one, gated).ask(question).answer == plain.answer
+        assert gated.calls == []
+        monkeypatch.setattr(answering, "_RIVAL_BEHIND", behind)
+        failing = FixedJudge({})
+        assert Answerer(retriever, generator, one, failing).ask(question).answer == plain.answer
+        assert failing.calls
+    finally:
+        store.close()
