@@ -528,6 +528,7 @@ class Answerer:
         candidates = [Passage(1, chosen.hit, chosen.hit.chunk.text)] + [
             Passage(i + 2, h, h.chunk.text) for i, h in enumerate(others)
         ]
+        # Every sentence ranked (grounding caps how many it embeds), so each chunk has its best.
         ranked = supporting_sentences(asked, candidates, self._retriever.embedder, top=10_000)
         best: dict[int, float] = {}
         for sentence in ranked:
