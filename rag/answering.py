@@ -228,11 +228,18 @@ def fallback_ranking(
     score of their supporting sentences, plus a prior for their retrieval rank
     (``_RANK_PRIOR / n``). Fusion ranked whole chunks on dense and BM25 evidence that one
     sentence's score does not see. Passages without a supporting sentence are left out."""
+    best = best_sentence_scores(support)
+    scored = [(p, best[p.n] + _RANK_PRIOR / p.n) for p in passages if p.n in best]
+    return sorted(scored, key=lambda pair: -pair[1])
+
+
+def best_sentence_scores(support: Sequence[Support]) -> dict[int, float]:
+    """Per passage number, the score of its best sentence in ``support``, best passage
+    first when ``support`` is ranked best first."""
     best: dict[int, float] = {}
     for sentence in support:
         best[sentence.n] = max(best.get(sentence.n, float("-inf")), sentence.score)
-    scored = [(p, best[p.n] + _RANK_PRIOR / p.n) for p in passages if p.n in best]
-    return sorted(scored, key=lambda pair: -pair[1])
+    return best
 
 
 def naming_first(
@@ -530,13 +537,12 @@ class Answerer:
         ]
         # Every sentence ranked (grounding caps how many it embeds), so each chunk has its best.
         ranked = supporting_sentences(asked, candidates, self._retriever.embedder, top=10_000)
-        best: dict[int, float] = {}
-        for sentence in ranked:
-            best.setdefault(sentence.n, sentence.score)  # ranked best first
+        best = best_sentence_scores(ranked)
         rivals = [n for n in best if n != 1]
         if 1 not in best or not rivals or best[rivals[0]] - best[1] <= -_RIVAL_BEHIND:
             return chosen, window
-        rival = Passage(chosen.n, candidates[rivals[0] - 1].hit, candidates[rivals[0] - 1].text)
+        first = candidates[rivals[0] - 1]
+        rival = Passage(chosen.n, first.hit, first.text)  # cited as the passage it replaces
         rival_window = self._around(prepared, rival.hit.chunk)
         if judged is None:
             read = self._judged(judge, prepared, [chosen, rival], [window, rival_window])
