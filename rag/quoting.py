@@ -15,7 +15,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.context import Passage
 from rag.text import CELL, POINTS_BACK
+from rag.types import Chunk
 
 # How much text a quote grows to around its supporting block. Quoting less loses the
 # sentence next to the best one that holds the asked value more often than it gains clarity.
@@ -160,3 +162,29 @@ def _table(block: str, sentence: str | None, span: int) -> str:
 
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def quoted_text(passage: Passage, window: Sequence[Chunk] = ()) -> str:
+    """What a quote of the passage reads: its window joined, or its chunk alone when the
+    window does not hold it."""
+    chunk = passage.hit.chunk
+    if window and any(c.id == chunk.id for c in window):
+        return join_chunks(window)
+    return chunk.text.strip()
+
+
+def join_chunks(chunks: Sequence[Chunk]) -> str:
+    """Neighbouring chunks of one file as one text: overlaps cut, a paragraph break between
+    chunks that a blank line or more separated (offsets two or more characters apart)."""
+    text = ""
+    end = -1
+    for chunk in chunks:
+        body = chunk.text
+        if text and chunk.start < end:  # overlapping chunks: skip what was already said
+            body = body[end - chunk.start :]
+            gap = ""
+        else:
+            gap = "\n\n" if chunk.start - end >= 2 else " "
+        text = f"{text}{gap}{body}" if text else body
+        end = max(end, chunk.end)
+    return text.strip()

@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import answering
-from rag.answering import (
-    ABSTAIN_MESSAGE,
-    Answerer,
-    build_messages,
-    cite,
-    fallback_ranking,
-    naming_first,
-)
+from rag import choosing
+from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite
+from rag.choosing import QuoteChooser, fallback_ranking, naming_first
 from rag.config import Settings
 from rag.context import Passage, Support, build_passages
 from rag.embedding import Embedder
@@ -328,10 +322,10 @@ def test_the_judge_chooses_between_the_two_best_passages_read_as_quoted(
         lead = ranking[0][1] - ranking[1][1]
         assert lead > 0
         eager = FixedJudge({texts[second]: -1.0, texts[first]: -4.0})
-        monkeypatch.setattr(answering, "_JUDGE_MARGIN", lead / 2)
+        monkeypatch.setattr(choosing, "_JUDGE_MARGIN", lead / 2)
         unjudged = Answerer(retriever, generator, settings, eager).ask(question)
         assert eager.calls == [] and unjudged.answer == plain.answer
-        monkeypatch.setattr(answering, "_JUDGE_MARGIN", lead * 2)
+        monkeypatch.setattr(choosing, "_JUDGE_MARGIN", lead * 2)
         assert (
             Answerer(retriever, generator, settings, eager).ask(question).citations[0].source
             == second
@@ -528,24 +522,24 @@ def test_the_fallback_quotes_another_section_of_its_page_that_answers_better(
         assert "Deques" not in "".join(read)  # only the best-ranked rival is judged
         # When the judge has read the chosen passage already, only the rival is read.
         again = FixedJudge({other: -1.0, first: -4.0})
-        answerer = Answerer(retriever, generator, one, again)
-        prepared = answerer.prepare(question)
+        prepared = Answerer(retriever, generator, one).prepare(question)
         chosen = prepared.passages[0]
         window = retriever.around(chosen.hit.chunk)
-        quoted, _ = answerer._on_page(prepared, chosen, window, judged=-4.0)
+        chooser = QuoteChooser(retriever, again)
+        quoted, _ = chooser._on_page(question, chosen, window, attached=(), timings={}, judged=-4.0)
         assert quoted.hit.chunk.text == other and quoted.n == chosen.n
         [(_, alone)] = again.calls
         assert len(alone) == 1 and other in alone[0]
         # A preference within the margin keeps the quote the scores chose.
-        close = FixedJudge({other: -1.0, first: -1.0 - answering._JUDGE_MARGIN / 4})
+        close = FixedJudge({other: -1.0, first: -1.0 - choosing._JUDGE_MARGIN / 4})
         assert Answerer(retriever, generator, one, close).ask(question).answer == plain.answer
         # A rival whose sentences trail too far is not judged; a failing judge changes nothing.
-        behind = answering._RIVAL_BEHIND
-        monkeypatch.setattr(answering, "_RIVAL_BEHIND", -1.0)
+        behind = choosing._RIVAL_BEHIND
+        monkeypatch.setattr(choosing, "_RIVAL_BEHIND", -1.0)
         gated = FixedJudge({other: -1.0, first: -4.0})
         assert Answerer(retriever, generator, one, gated).ask(question).answer == plain.answer
         assert gated.calls == []
-        monkeypatch.setattr(answering, "_RIVAL_BEHIND", behind)
+        monkeypatch.setattr(choosing, "_RIVAL_BEHIND", behind)
         failing = FixedJudge({})
         assert Answerer(retriever, generator, one, failing).ask(question).answer == plain.answer
         assert failing.calls

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rag import answering
+from rag import choosing
 from rag.answering import ABSTAIN_MESSAGE
 from rag.config import Settings
 from rag.query import open_answerer
@@ -54,7 +54,7 @@ def test_answers_cite_the_right_file_and_unrelated_questions_abstain(
 ) -> None:
     # Every quote is judged here, whatever its lead in score (the margin that spares clear
     # leads a judgement is tested in test_answering): this checks the real judge's wiring.
-    monkeypatch.setattr(answering, "_JUDGE_MARGIN", float("inf"))
+    monkeypatch.setattr(choosing, "_JUDGE_MARGIN", float("inf"))
     judged = 0
     with open_answerer(e2e_settings, real_generator) as answerer:
         for question, expected in list(QUESTIONS.items())[:3]:

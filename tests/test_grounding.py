@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rag.answering import Answerer, join_chunks, quote
+from rag.answering import Answerer, quote
 from rag.config import Settings
 from rag.context import Passage, Support
 from rag.grounding import (
@@ -9,6 +9,7 @@ from rag.grounding import (
     supporting_sentences,
     unsupported_claims,
 )
+from rag.quoting import join_chunks
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
 from rag.types import Chunk, Hit

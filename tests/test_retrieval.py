@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingest.loaders import load_document
-from rag.answering import join_chunks
 from rag.chunking import TokenChunker
 from rag.config import Settings
+from rag.quoting import join_chunks
 from rag.retrieval import HybridRetriever, spread_sources
 from rag.store.base import CollectionInfo
 from rag.store.factory import open_store
