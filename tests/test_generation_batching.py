@@ -406,8 +406,45 @@ def test_an_answer_is_the_same_decoded_alone_or_in_a_batch(
         asker.start()
     for asker in askers:
         asker.join(120)
-    assert [together[i] for i in range(len(messages))] == alone
     assert all(alone)
+    for i, message in enumerate(messages):
+        if together[i] != alone[i]:  # allowed only where two tokens tie
+            assert _split_margin(real_generator, message, alone[i], together[i]) <= TIE, (
+                together[i],
+                alone[i],
+            )
+
+
+# Two next-token scores this close are a floating-point tie: the order of a batched matrix
+# product's sums (which differs between processors' kernels, AMX or AVX-512) may tip it either
+# way. In bfloat16 a score near 13 has a resolution of 0.0625; this is four such steps.
+TIE = 0.25
+
+
+def _split_margin(generator: Any, messages: list[Any], alone: str, together: str) -> float:
+    """Replays ``alone`` greedily, token by token; at the first token that ``together`` does
+    not continue with, how far below the chosen token's score is the score of the token that
+    ``together`` took (infinite if that token is not among the best eight)."""
+    import torch
+
+    ids = [int(t) for t in generator._encode(messages)[0].tolist()]
+    done = ""
+    while done != alone:
+        with torch.inference_mode():
+            scores = generator._model(input_ids=torch.tensor([ids])).logits[0, -1].float()
+        best = [int(t) for t in scores.topk(8).indices.tolist()]
+        text = generator._tokenizer.decode([best[0]])
+        assert alone.startswith(done + text), "the stream alone is not greedy decoding"
+        if not together.startswith(done + text):
+            if together == done:  # ``together`` ended here
+                return float(scores[best[0]] - scores[generator._tokenizer.eos_token_id])
+            taken = [
+                t for t in best[1:] if together.startswith(done + generator._tokenizer.decode([t]))
+            ]
+            return float(scores[best[0]] - scores[taken[0]]) if taken else float("inf")
+        ids.append(best[0])
+        done += text
+    return float("inf")  # ``together`` goes on where ``alone`` ended
 
 
 @pytest.mark.real_models
