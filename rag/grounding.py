@@ -102,14 +102,22 @@ def check_claims(answer: str, passages: Sequence[Passage], *, question: str = ""
     - the same polarity: a negated claim needs a negated sentence, and the reverse.
 
     A sentence that adds nothing beyond the question (no word, number, name or change of
-    polarity) restates it and is unsupported. An
-    answer with no checkable sentence at all fails as a whole.
+    polarity) restates it and is unsupported. A line that only copies a passage's heading path
+    states nothing. An answer with no checkable sentence at all fails as a whole.
     """
     by_n = {p.n: p for p in passages}
     units = {p.n: _units(p) for p in passages}
     asked = _Claim(question)
     claims: list[str] = []
     support: dict[int, list[str]] = {}
+    # The prompt shows each passage under its heading path ("[1] Guide > Setup"): a line
+    # that copies one, or its start, names a place and states nothing.
+    labels = {
+        _plain(" > ".join(path[:i]))
+        for p in passages
+        if (path := p.hit.chunk.context.split(" > ")) and path[0]
+        for i in range(1, len(path) + 1)
+    }
     said_something = False
     for sentence in _claim_sentences(answer):
         cited = [int(n) for n in _MARKER_NUMBER.findall(sentence) if int(n) in by_n]
@@ -117,6 +125,8 @@ def check_claims(answer: str, passages: Sequence[Passage], *, question: str = ""
         claim = _Claim(text)
         if not claim.stems and not claim.identifiers and not claim.numbers:
             continue  # "Yes." or a bare marker: nothing to check
+        if _plain(text) in labels:
+            continue
         said_something = True
         candidates = [u for n in cited or list(units) for u in units[n]]
         # The question's words these passages hold: those an answer repeats must be said of
@@ -135,6 +145,10 @@ def check_claims(answer: str, passages: Sequence[Passage], *, question: str = ""
     if not said_something:  # "The answer is: [1]." states nothing checkable
         claims.append(answer)
     return ClaimCheck(claims + degenerate_lines(answer), support)
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split()).lower().rstrip(".:")
 
 
 def degenerate_lines(answer: str) -> list[str]:
@@ -246,9 +260,15 @@ def _supports(unit: _Unit, claim: _Claim, asked: _Claim, held: frozenset[int]) -
 def identifiers(text: str) -> list[str]:
     """The code names in ``text``, as written and in order: dotted names (``os.path.join``),
     names with an underscore or a digit (``max_connections``, ``copy2``), names in backticks
-    and names called with parentheses (``copy()``)."""
-    found: list[str] = []
-    quoted = {m.strip("`").rstrip("()") for m in re.findall(r"`[^`\s]+`", text)}
+    (``open``, and whole with their hyphens: ``--dry-run``, ``make-docs``) and names called
+    with parentheses (``copy()``)."""
+    named: list[tuple[int, str]] = []
+    quoted: set[str] = set()
+    for match in re.finditer(r"`([^`\s]+)`", text):
+        name = match.group(1).rstrip("()")
+        quoted.add(name)
+        if ("-" in name.strip("-") or name.startswith("-")) and any(c.isalnum() for c in name):
+            named.append((match.start(1), name))
     for match in _IDENTIFIER.finditer(text):
         name = match.group(1).rstrip(".")
         called = text[match.end(1) : match.end(1) + 1] == "("
@@ -259,7 +279,11 @@ def identifiers(text: str) -> list[str]:
             or called
             or name in quoted
         )
-        if coded and name not in found:
+        if coded:
+            named.append((match.start(1), name))
+    found: list[str] = []
+    for _, name in sorted(named):
+        if name not in found:
             found.append(name)
     return found
 
@@ -270,6 +294,8 @@ def mentions(text: str, name: str) -> bool:
     ``copyfile``. A dotted name is also mentioned by its last part when the text names the
     rest on its own (``os.path.join`` in "os.path ... join()")."""
     pattern = r"(?<!\w){}(?![\w])"
+    if "-" in name:  # ``--dry-run`` or ``make-docs``: not a part of ``--dry-run-all``
+        return bool(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text))
     if re.search(pattern.format(re.escape(name)), text):
         return True
     head, _, last = name.rpartition(".")

@@ -6,6 +6,7 @@ from rag.context import Passage, Support
 from rag.grounding import (
     check_claims,
     degenerate_lines,
+    identifiers,
     supporting_sentences,
     unsupported_claims,
 )
@@ -235,6 +236,40 @@ def test_a_name_contained_in_the_supported_one_is_not_support() -> None:
     assert unsupported_claims(near, [passage(text)], question=asked)
     exact = "TarFile.addfile adds a TarInfo object to the archive [1]."
     assert unsupported_claims(exact, [passage(text)], question=asked) == []
+
+
+def test_an_option_or_command_with_hyphens_is_compared_whole() -> None:
+    text = (
+        "The `--keep-going` option builds every target it can after an error. "
+        "The `make-docs` script writes the manual."
+    )
+    asked = "Which option goes on building after an error?"
+    near = "The `--keep` option builds every target it can after an error [1]."
+    assert unsupported_claims(near, [passage(text)], question=asked)
+    longer = "The `--keep-going-all` option builds every target after an error [1]."
+    assert unsupported_claims(longer, [passage(text)], question=asked)
+    exact = "The `--keep-going` option builds every target it can after an error [1]."
+    assert unsupported_claims(exact, [passage(text)], question=asked) == []
+    assert identifiers("Run `make-docs` or `--keep-going`, then os.path.join()") == [
+        "make-docs",
+        "--keep-going",
+        "os.path.join",
+    ]
+
+
+def test_an_answer_that_copies_a_heading_path_states_nothing() -> None:
+    chunk = Chunk(
+        id="x",
+        source="/d/b.md",
+        title="Builder",
+        text="The `--keep-going` option builds every target it can after an error.",
+        context="builder(1) > OPTIONS",
+    )
+    shown = [Passage(1, Hit(chunk, 0.5, 0.5), chunk.text)]
+    asked = "How do I keep building after an error?"
+    assert unsupported_claims("[1] builder(1) > OPTIONS\n\n[1] builder(1)", shown, question=asked)
+    said = "The `--keep-going` option builds every target it can after an error [1]."
+    assert unsupported_claims(said, shown, question=asked) == []
 
 
 def test_a_claim_of_the_opposite_polarity_is_unsupported() -> None:
