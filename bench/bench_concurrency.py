@@ -2,16 +2,18 @@
 
     RAG_DATA_DIR=DIR RAG_COLLECTION=NAME \
         python bench/bench_concurrency.py [--clients 1,4,8,16] [--questions FILE.jsonl]
-        [--max-tokens N] [--rounds K] [--json]
+        [--max-tokens N] [--rounds K] [--answer-mode generate|auto] [--json]
 
 Starts one server (RAG_STREAM_MODE=live and RAG_ANSWER_MODE=generate, so tokens stream as the
-model writes them; the other RAG_* settings, RAG_LLM_BATCH_SIZE included, come from the
-environment), warms it up, then for each client count starts that many clients at once, each
-streaming /v1/chat/completions for a different dev-set question. With ``--rounds K`` each
-client goes on asking, a new question as soon as the previous answer ends, K questions in all:
-the first questions arrive together (a burst), the later ones as the answers end (chats that
-go on at once). Clients measure the time to the first content and to the end; the server's log
-gives each generation's prompt and answer tokens and its own time to the first token. Prints
+model writes them; with ``--answer-mode auto``, the product's default answers instead, which
+with the local model are quotes: no tokens are generated and only the times mean anything; the
+other RAG_* settings, RAG_LLM_BATCH_SIZE included, come from the environment), warms it up,
+then for each client count starts that many clients at once, each streaming
+/v1/chat/completions for a different dev-set question. With ``--rounds K`` each client goes on
+asking, a new question as soon as the previous answer ends, K questions in all: the first
+questions arrive together (a burst), the later ones as the answers end (chats that go on at
+once). Clients measure the time to the first content and to the end; the server's log gives
+each generation's prompt and answer tokens and its own time to the first token. Prints
 numbers; asserts nothing.
 
 Aggregate tokens/s: answer tokens of all clients over the wall time of the round (from the
@@ -51,12 +53,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(port: int, log: Path, answer_mode: str) -> subprocess.Popen[bytes]:
+    modes = {"RAG_STREAM_MODE": "live", "RAG_ANSWER_MODE": "generate"}
     env = {
         **os.environ,
+        **(modes if answer_mode == "generate" else {"RAG_ANSWER_MODE": answer_mode}),
         "RAG_PORT": str(port),
-        "RAG_STREAM_MODE": "live",
-        "RAG_ANSWER_MODE": "generate",
         "RAG_LOG_LEVEL": "INFO",
         # 16 clients with 8 slots: the waiting ones must not time out of the queue.
         "RAG_GENERATION_QUEUE_TIMEOUT_SECONDS": os.environ.get(
@@ -198,6 +200,7 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="questions each client asks, one after the other"
     )
+    parser.add_argument("--answer-mode", choices=["generate", "auto"], default="generate")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
@@ -205,7 +208,7 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = Path(tempfile.mkdtemp()) / "serve.log"
-    server = start_server(port, log)
+    server = start_server(port, log, args.answer_mode)
     results = []
     try:
         model = httpx.get(f"{url}/v1/models", timeout=30).json()["data"][0]["id"]
