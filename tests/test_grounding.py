@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from rag.answering import Answerer, quote
 from rag.config import Settings
 from rag.context import Passage, Support
@@ -213,43 +215,64 @@ def test_an_answer_that_only_restates_the_question_is_unsupported() -> None:
     )
 
 
-def test_a_name_the_passage_lists_elsewhere_is_not_support() -> None:
-    text = (
-        "json.dumps(obj): Serialize obj to a JSON formatted str.\n\n"
-        "json.loads(s): Deserialize s, a str holding a JSON document, to a Python object."
-    )
-    asked = "Which function turns a JSON document into a Python object?"
-    wrong = "json.dumps turns a JSON document into a Python object [1]."
+_JSON = (
+    "json.dumps(obj): Serialize obj to a JSON formatted str.\n\n"
+    "json.loads(s): Deserialize s, a str holding a JSON document, to a Python object."
+)
+_TAR = (
+    "tarfile.TarFile.add(name): Add the file name to the archive.\n\n"
+    "tarfile.TarFile.addfile(tarinfo): Add the TarInfo object tarinfo to the archive, "
+    "reading its data from a file object."
+)
+_BUILD = (
+    "The `--keep-going` option builds every target it can after an error. "
+    "The `make-docs` script writes the manual."
+)
+_BUILD_ASKED = "Which option goes on building after an error?"
+_BUILD_RIGHT = "The `--keep-going` option builds every target it can after an error [1]."
+
+
+@pytest.mark.parametrize(
+    ("text", "asked", "wrong", "right"),
+    [
+        pytest.param(
+            _JSON,
+            "Which function turns a JSON document into a Python object?",
+            "json.dumps turns a JSON document into a Python object [1].",
+            "json.loads turns a JSON document into a Python object [1].",
+            id="a name the passage lists elsewhere",
+        ),
+        pytest.param(
+            _TAR,
+            "Which method adds a TarInfo object to the archive?",
+            "TarFile.add adds a TarInfo object to the archive [1].",
+            "TarFile.addfile adds a TarInfo object to the archive [1].",
+            id="a name contained in the supported one",
+        ),
+        pytest.param(
+            _BUILD,
+            _BUILD_ASKED,
+            "The `--keep` option builds every target it can after an error [1].",
+            _BUILD_RIGHT,
+            id="an option with hyphens, cut short",
+        ),
+        pytest.param(
+            _BUILD,
+            _BUILD_ASKED,
+            "The `--keep-going-all` option builds every target after an error [1].",
+            _BUILD_RIGHT,
+            id="an option with hyphens, made longer",
+        ),
+    ],
+)
+def test_a_name_is_support_only_when_the_passage_says_it_whole(
+    text: str, asked: str, wrong: str, right: str
+) -> None:
     assert unsupported_claims(wrong, [passage(text)], question=asked)
-    right = "json.loads turns a JSON document into a Python object [1]."
     assert unsupported_claims(right, [passage(text)], question=asked) == []
 
 
-def test_a_name_contained_in_the_supported_one_is_not_support() -> None:
-    text = (
-        "tarfile.TarFile.add(name): Add the file name to the archive.\n\n"
-        "tarfile.TarFile.addfile(tarinfo): Add the TarInfo object tarinfo to the archive, "
-        "reading its data from a file object."
-    )
-    asked = "Which method adds a TarInfo object to the archive?"
-    near = "TarFile.add adds a TarInfo object to the archive [1]."
-    assert unsupported_claims(near, [passage(text)], question=asked)
-    exact = "TarFile.addfile adds a TarInfo object to the archive [1]."
-    assert unsupported_claims(exact, [passage(text)], question=asked) == []
-
-
-def test_an_option_or_command_with_hyphens_is_compared_whole() -> None:
-    text = (
-        "The `--keep-going` option builds every target it can after an error. "
-        "The `make-docs` script writes the manual."
-    )
-    asked = "Which option goes on building after an error?"
-    near = "The `--keep` option builds every target it can after an error [1]."
-    assert unsupported_claims(near, [passage(text)], question=asked)
-    longer = "The `--keep-going-all` option builds every target after an error [1]."
-    assert unsupported_claims(longer, [passage(text)], question=asked)
-    exact = "The `--keep-going` option builds every target it can after an error [1]."
-    assert unsupported_claims(exact, [passage(text)], question=asked) == []
+def test_backticked_names_with_hyphens_are_identifiers() -> None:
     assert identifiers("Run `make-docs` or `--keep-going`, then os.path.join()") == [
         "make-docs",
         "--keep-going",
