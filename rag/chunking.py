@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.types import SECTION_SEPARATOR, Chunk, Document
+from rag.types import HEADING_SEPARATOR, SECTION_SEPARATOR, Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,9 @@ class TokenChunker:
 
     def _fit_header(self, parts: list[str]) -> str:
         """Keep the innermost headings when the full path would crowd out the text."""
-        while parts and self._count(" > ".join(parts)) > self._size // 3:
+        while parts and self._count(HEADING_SEPARATOR.join(parts)) > self._size // 3:
             parts = parts[1:]
-        return " > ".join(parts)
+        return HEADING_SEPARATOR.join(parts)
 
     def _split(self, text: str, budget: int) -> Iterator[tuple[int, str]]:
         # Imported here: it pulls in langchain_core, slow to import, which a sync that finds

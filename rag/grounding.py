@@ -27,6 +27,7 @@ from rag.text import (
     sentence_labels,
     word_tokens,
 )
+from rag.types import HEADING_SEPARATOR
 
 _MARKER = re.compile(r"\[\d{1,3}\]")
 _MARKER_NUMBER = re.compile(r"\[(\d{1,3})\]")
@@ -112,12 +113,11 @@ def check_claims(answer: str, passages: Sequence[Passage], *, question: str = ""
     support: dict[int, list[str]] = {}
     # The prompt shows each passage under its heading path ("[1] Guide > Setup"): a line
     # that copies one, or its start, names a place and states nothing.
-    labels = {
-        _plain(" > ".join(path[:i]))
-        for p in passages
-        if (path := p.hit.chunk.context.split(" > ")) and path[0]
-        for i in range(1, len(path) + 1)
-    }
+    labels: set[str] = set()
+    for p in passages:
+        if p.hit.chunk.context:
+            path = p.hit.chunk.context.split(HEADING_SEPARATOR)
+            labels.update(_plain(HEADING_SEPARATOR.join(path[:i])) for i in range(1, len(path) + 1))
     said_something = False
     for sentence in _claim_sentences(answer):
         cited = [int(n) for n in _MARKER_NUMBER.findall(sentence) if int(n) in by_n]
@@ -166,7 +166,7 @@ def degenerate_lines(answer: str) -> list[str]:
     loops: list[str] = []
     for line in answer.splitlines():
         text = " ".join(_MARKER.sub("", line).split())
-        key = text.lower().rstrip(".:")
+        key = _plain(text)
         echoed = False
         for word in word_tokens(key):
             words.append(word)

@@ -37,6 +37,8 @@ class Document:
 
 
 SECTION_SEPARATOR = "\n\n"
+# Between the parts of a chunk's ``context`` (its title and headings, "Guide > Setup").
+HEADING_SEPARATOR = " > "
 
 
 @dataclass(frozen=True, slots=True)
