@@ -9,11 +9,12 @@ import json
 import logging
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
 
-from rag.embedding.onnx import OnnxEmbedder
+from rag.embedding.onnx import SMALL_BATCH, OnnxEmbedder, _Sessions
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
 from tests.conftest import MODEL_CACHE, PROJECT
 from tests.embedding_samples import MODEL, cosines, sample_texts
@@ -142,3 +143,39 @@ def test_the_runtime_path_imports_no_torch(int8: OnnxEmbedder) -> None:
         [sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+class _Counting:
+    """A session that counts its runs."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.runs = 0
+
+    def run(self, *args: Any) -> Any:
+        self.runs += 1
+        return self.session.run(*args)
+
+
+def test_small_batches_run_on_one_thread_with_the_same_vectors(texts: list[str]) -> None:
+    embedder = OnnxEmbedder(MODEL, cache_dir=MODEL_CACHE)
+    sessions = embedder.loaded.session
+    assert sessions.single is not sessions.wide
+    assert sessions.single.get_session_options().intra_op_num_threads == 1
+    # The same rows through either session: the thread count changes no vector.
+    ids = np.array([embedder.loaded.tokenizer.encode(texts[0]).ids] * (SMALL_BATCH + 1))
+    wide = sessions.wide.run(None, {"input_ids": ids})[0]
+    single = sessions.single.run(None, {"input_ids": ids})[0]
+    assert np.allclose(wide, single, atol=1e-5)
+
+    counted = _Sessions(_Counting(sessions.wide), _Counting(sessions.single))
+    object.__setattr__(embedder.loaded, "session", counted)
+    embedder.embed_query("one text")
+    assert (counted.wide.runs, counted.single.runs) == (0, 1)
+    embedder.embed_documents(["same length"] * SMALL_BATCH)
+    assert (counted.wide.runs, counted.single.runs) == (1, 1)
+
+
+def test_one_thread_everywhere_opens_the_graph_once() -> None:
+    sessions = OnnxEmbedder(MODEL, cache_dir=MODEL_CACHE, threads=1).loaded.session
+    assert sessions.single is sessions.wide
