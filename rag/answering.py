@@ -228,7 +228,7 @@ class Answerer:
                 "the question is too long for the language model's context window",
                 field="question",
             )
-        return min(self._settings.llm_context_tokens, room)
+        return min(self._settings.context_tokens, room)
 
     def prepare(
         self,

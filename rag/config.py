@@ -289,11 +289,14 @@ class Settings(BaseSettings):
         "small prompt that a CPU reads quickly); 'passages': the retrieved passages whole "
         "(for a larger model with a larger RAG_LLM_CONTEXT_TOKENS).",
     )
-    llm_context_tokens: int = Field(
-        256,
+    llm_context_tokens: int | None = Field(
+        None,
         ge=64,
-        description="Token budget for the context in the prompt. Clamped so prompt and answer "
-        "always fit the model's window; raise it with a model that has a larger one.",
+        description="Token budget for the context in the prompt. Unset: 192 with the local "
+        "model, whose prompts a CPU reads (8 chats asking at once wait for all 8 prompts; "
+        "answers as good as with 256, docs/decisions.md), 256 with RAG_GENERATOR=openai. "
+        "Clamped so prompt and answer always fit the model's window; raise it with a model "
+        "that has a larger one.",
     )
     fallback_judge: Literal["llm", "off"] = Field(
         "llm",
@@ -597,6 +600,13 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.model_cache_dir or self.data_dir / "models"
+
+    @property
+    def context_tokens(self) -> int:
+        """The prompt's context budget: RAG_LLM_CONTEXT_TOKENS, or the generator's default."""
+        if self.llm_context_tokens is not None:
+            return self.llm_context_tokens
+        return 256 if self.generator == "openai" else 192
 
     @property
     def generation_slots(self) -> int:

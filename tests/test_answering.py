@@ -115,7 +115,7 @@ def test_context_budget_always_fits_the_window(
     budget = answerer.context_budget(question)
     prepared = answerer.prepare(question)
     used = small.prompt_tokens(prepared.messages)
-    assert budget < settings.llm_context_tokens  # shrunk for the small window
+    assert budget < settings.context_tokens  # shrunk for the small window
     assert used + settings.llm_max_new_tokens <= small.context_window
     with pytest.raises(InvalidInputError, match="too long for the language model"):
         answerer.context_budget("word " * 400)

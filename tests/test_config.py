@@ -34,3 +34,13 @@ def test_unsafe_values_are_refused_naming_the_field(kwargs: dict[str, object], f
     with pytest.raises(ValidationError) as info:
         Settings(**kwargs)  # type: ignore[arg-type]
     assert field in str(info.value)
+
+
+def test_the_context_budget_follows_the_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    upstream = {"generator": "openai", "openai_base_url": "http://u.test/v1", "openai_model": "m"}
+    assert Settings().context_tokens == 192  # the local model's prompts are read by a CPU
+    assert Settings(**upstream).context_tokens == 256
+    monkeypatch.setenv("RAG_LLM_CONTEXT_TOKENS", "512")
+    assert Settings().context_tokens == Settings(**upstream).context_tokens == 512
+    with pytest.raises(ValidationError, match="llm_context_tokens"):
+        Settings(llm_context_tokens=32)
