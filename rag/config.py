@@ -293,10 +293,10 @@ class Settings(BaseSettings):
         None,
         ge=64,
         description="Token budget for the context in the prompt. Unset: 192 with the local "
-        "model, whose prompts a CPU reads (8 chats asking at once wait for all 8 prompts; "
-        "answers as good as with 256, docs/decisions.md), 256 with RAG_GENERATOR=openai. "
-        "Clamped so prompt and answer always fit the model's window; raise it with a model "
-        "that has a larger one.",
+        "model, whose prompts a CPU reads (a chat's first token waits for the prompts of the "
+        "chats that asked at the same time; docs/decisions.md), 256 with "
+        "RAG_GENERATOR=openai. Clamped so prompt and answer always fit the model's window; "
+        "raise it with a model that has a larger one.",
     )
     fallback_judge: Literal["llm", "off"] = Field(
         "llm",
