@@ -28,6 +28,15 @@ SPARSE = "bm25"
 SCHEMA_VERSION = 1
 # Payload fields with a keyword index: filters and per-file deletes read them.
 INDEXED_FIELDS = ("source", "path_prefixes")
+# The HNSW beam of a dense search, per result wanted. Qdrant's default beam is the number of
+# results (at least ef_construct, 100), which misses some of the true nearest ones at that
+# depth; a wider beam finds nearly all of them for a fraction of a millisecond more.
+HNSW_EF_PER_RESULT = 4
+
+
+def hnsw_ef(limit: int) -> int:
+    """The HNSW beam width (``hnsw_ef``) for a dense search of ``limit`` results."""
+    return HNSW_EF_PER_RESULT * limit
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from rag.store.base import (
     describe_holder,
     from_payload,
     held_file_lock,
+    hnsw_ef,
     in_order,
     in_reading_order,
     normalize_prefix,
@@ -165,6 +166,7 @@ class EdgeVectorStore:
                 limit=query.prefetch_k,
                 query=qe.Query.Nearest(query.vector.tolist(), using=DENSE),
                 filter=flt,
+                params=qe.SearchParams(hnsw_ef=hnsw_ef(query.prefetch_k)),
             )
         ]
         if sparse.indices:
@@ -276,8 +278,14 @@ class EdgeVectorStore:
         query = single_vector_query(using, text, vector)
         if query is None:
             return []
+        params = qe.SearchParams(hnsw_ef=hnsw_ef(k)) if using == DENSE else None
         points = self._shard.query(
-            qe.QueryRequest(limit=k, query=qe.Query.Nearest(query, using=using), with_payload=True)
+            qe.QueryRequest(
+                limit=k,
+                query=qe.Query.Nearest(query, using=using),
+                with_payload=True,
+                params=params,
+            )
         )
         return single_vector_hits(points, using)
 
@@ -296,6 +304,7 @@ class EdgeVectorStore:
                 query=qe.Query.RecommendBestScore(qe.RecommendQuery(examples, []), using=DENSE),
                 filter=qe.Filter(must_not=excluded),
                 with_payload=True,
+                params=qe.SearchParams(hnsw_ef=hnsw_ef(k)),
             )
         )
         return recommended_hits(points)

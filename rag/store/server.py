@@ -27,6 +27,7 @@ from rag.store.base import (
     count_terms,
     from_payload,
     held_file_lock,
+    hnsw_ef,
     in_order,
     in_reading_order,
     normalize_prefix,
@@ -167,7 +168,11 @@ class QdrantServerStore:
         sparse = bm25_model().embed_query(query.text)
         prefetch = [
             models.Prefetch(
-                query=query.vector.tolist(), using=DENSE, limit=query.prefetch_k, filter=flt
+                query=query.vector.tolist(),
+                using=DENSE,
+                limit=query.prefetch_k,
+                filter=flt,
+                params=models.SearchParams(hnsw_ef=hnsw_ef(query.prefetch_k)),
             )
         ]
         if sparse.indices:
@@ -257,8 +262,9 @@ class QdrantServerStore:
             return []
         if using == SPARSE:
             query = _sparse(query)
+        params = models.SearchParams(hnsw_ef=hnsw_ef(k)) if using == DENSE else None
         result = self._client.query_points(
-            self._name, query=query, using=using, limit=k, with_payload=True
+            self._name, query=query, using=using, limit=k, with_payload=True, search_params=params
         )
         return single_vector_hits(result.points, using)
 
@@ -282,6 +288,7 @@ class QdrantServerStore:
             query_filter=models.Filter(must_not=excluded),
             limit=k,
             with_payload=True,
+            search_params=models.SearchParams(hnsw_ef=hnsw_ef(k)),
         )
         return recommended_hits(result.points)
 
