@@ -30,7 +30,7 @@ SCHEMA_VERSION = 1
 INDEXED_FIELDS = ("source", "path_prefixes")
 # The HNSW beam of a dense search, per result wanted. Qdrant's default beam is the number of
 # results (at least ef_construct, 100), which misses some of the true nearest ones at that
-# depth; a wider beam finds nearly all of them for a fraction of a millisecond more.
+# depth; a wider beam finds nearly all of them at a small cost (decisions.md, Retrieval).
 HNSW_EF_PER_RESULT = 4
 
 
