@@ -28,6 +28,7 @@ _LABEL_PREFIX = re.compile(r"^[^:]{1,80}: ")
 # A line break inside a sentence, as a file wrapped at a fixed width has one: a line of some
 # length that ends in a word, a comma or a semicolon, and a next line that goes on in lower
 # case. Chat frontends render every line break, which would leave the quote ragged.
+_SENTENCE_PUNCTUATION = (".", "!", "?", ";", ",")
 _WRAPPED = re.compile(r"(?<=[^\n]{40})(?<=[\w,;])[ \t]*\n(?=[a-z0-9(])")
 
 
@@ -144,7 +145,8 @@ def _table(block: str, sentence: str | None, span: int) -> str:
     """A table block as Markdown: its header row, then the rows from the one holding
     ``sentence`` on (from the first when none does), as far as ``span`` reaches."""
     lines = [line for line in block.splitlines() if line.strip()]
-    rows = [[c.strip() for c in line.split(CELL)] for line in lines]
+    # A row whose last cell is empty ends in " |" once its trailing space is stripped.
+    rows = [[c.strip() for c in f"{line} ".split(CELL)] for line in lines]
     width = max(len(r) for r in rows)
     rows = [r + [""] * (width - len(r)) for r in rows]
     start = next((i for i, line in enumerate(lines) if i and sentence and sentence in line), None)
@@ -175,7 +177,10 @@ def quoted_text(passage: Passage, window: Sequence[Chunk] = ()) -> str:
 
 def join_chunks(chunks: Sequence[Chunk]) -> str:
     """Neighbouring chunks of one file as one text: overlaps cut, a paragraph break between
-    chunks that a blank line or more separated (offsets two or more characters apart)."""
+    chunks that a blank line or more separated (offsets two or more characters apart), and
+    between chunks one character apart a space after a sentence's punctuation, else a line
+    break. The chunker splits a long paragraph at sentences, a table or code at its lines:
+    joined with a space, two rows of a table would run on as one."""
     text = ""
     end = -1
     for chunk in chunks:
@@ -183,8 +188,10 @@ def join_chunks(chunks: Sequence[Chunk]) -> str:
         if text and chunk.start < end:  # overlapping chunks: skip what was already said
             body = body[end - chunk.start :]
             gap = ""
+        elif chunk.start - end >= 2:
+            gap = "\n\n"
         else:
-            gap = "\n\n" if chunk.start - end >= 2 else " "
+            gap = " " if text.endswith(_SENTENCE_PUNCTUATION) else "\n"
         text = f"{text}{gap}{body}" if text else body
         end = max(end, chunk.end)
     return text.strip()

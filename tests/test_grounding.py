@@ -12,7 +12,7 @@ from rag.grounding import (
     supporting_sentences,
     unsupported_claims,
 )
-from rag.quoting import join_chunks
+from rag.quoting import excerpt, join_chunks
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
 from rag.types import Chunk, Hit
@@ -80,8 +80,8 @@ def test_a_quote_takes_the_chunks_around_it_in_its_section() -> None:
     after = section("Example: Point = namedtuple('Point', 'x y')", middle.end + 2, "c")
     passage = Passage(3, Hit(middle, 0.5, 0.5), middle.text)
     text, cited, _ = quote(passage, [before, middle, after])
-    assert text == (
-        "namedtuple(typename, field_names) Returns a new tuple subclass named typename.\n\n"
+    assert text == (  # a line, not a sentence, ends the first chunk: the break is kept
+        "namedtuple(typename, field_names)\nReturns a new tuple subclass named typename.\n\n"
         "Example: Point = namedtuple('Point', 'x y') [3]"
     )
     assert cited.quote == text.removesuffix(" [3]") and cited.chunk_id == "b"
@@ -94,6 +94,26 @@ def test_joined_chunks_say_an_overlap_once() -> None:
     second = section("three four five six", 8, "b")
     assert join_chunks([first, second]) == "one two three four five six"
     assert join_chunks([first]) == "one two three four"
+
+
+def test_a_table_split_between_chunks_is_joined_row_by_row() -> None:
+    """The chunker splits a long table at its lines and a long paragraph at its sentences;
+    one character apart, rows keep their line break and sentences their space."""
+    rows = section("Model | Tank\nZephyr-9 | 1.2 l", 0, "a")
+    more = section("Zephyr-12 | 1.8 l\nZephyr-20 | 2.5 l", rows.end + 1, "b")
+    assert join_chunks([rows, more]) == (
+        "Model | Tank\nZephyr-9 | 1.2 l\nZephyr-12 | 1.8 l\nZephyr-20 | 2.5 l"
+    )
+    said = section("The pump primes itself.", 0, "c")
+    then = section("It takes ten seconds.", said.end + 1, "d")
+    assert join_chunks([said, then]) == "The pump primes itself. It takes ten seconds."
+    quoted = excerpt(join_chunks([rows, more]), ["Zephyr-12 | 1.8 l"])
+    assert quoted.text.splitlines() == [
+        "| Model | Tank |",
+        "| --- | --- |",
+        "| **Zephyr-12** | **1.8 l** |",
+        "| Zephyr-20 | 2.5 l |",
+    ]
 
 
 def test_a_quoted_passage_keeps_its_own_brackets_and_cites_only_itself(

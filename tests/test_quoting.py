@@ -33,6 +33,16 @@ def test_a_quoted_table_is_rows_under_their_header() -> None:
     assert excerpt(TABLE, ["boost | 15 bar | espresso"]).text.startswith("The pump modes")
 
 
+def test_a_row_whose_last_cell_is_empty_keeps_its_cells() -> None:
+    table = (
+        "Item | Upper limit | Comment\n"
+        "columns per table | 1,600 | less for wide types\n"
+        "parameters | 65,535 |"
+    )
+    quoted = excerpt(table, ["parameters | 65,535"])
+    assert quoted.text.splitlines()[-1] == "| **parameters** | **65,535** |  |"
+
+
 def test_the_supporting_sentence_is_bold_and_what_follows_comes_along() -> None:
     text = (
         "The grinder has twelve settings.\n\n"
