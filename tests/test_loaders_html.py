@@ -103,3 +103,17 @@ def test_html_only_boilerplate_has_no_text(tmp_path: Path) -> None:
 def test_utf16_html_is_decoded(tmp_path: Path) -> None:
     path = write_file(tmp_path, "wide.html", "<p>héllo wide</p>".encode("utf-16"))
     assert load_document(path).text == "héllo wide"
+
+
+def test_a_table_with_a_header_group_is_one_block_under_its_header(tmp_path: Path) -> None:
+    page = (
+        "<html><body><h1>Limits</h1><p>Hard limits:</p><table><caption>Table 1</caption>"
+        "<thead><tr><th>Item</th><th>Limit</th></tr></thead>"
+        "<tbody><tr><td>field size</td><td>1 GB</td></tr><tr><td>columns</td><td>1,600</td></tr>"
+        "</tbody><tfoot><tr><td>total</td><td>-</td></tr></tfoot></table><p>After.</p></body></html>"
+    )
+    doc = load_document(write_file(tmp_path, "limits.html", page))
+    assert doc.sections[0].text == (
+        "Hard limits:\n\nTable 1\n\nItem | Limit\nfield size | 1 GB\ncolumns | 1,600\n"
+        "total | -\n\nAfter."
+    )

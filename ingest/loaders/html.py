@@ -96,11 +96,16 @@ _BLOCK_BREAK = {
         (
             "p", "div", "section", "article", "main", "blockquote", "ul", "ol", "dl", "table",
             "figure", "hr", "address", "details", "fieldset", "center", "body", "html",
-            "header", "pre", "thead", "tbody", "tfoot", "caption", "figcaption",
+            "header", "pre", "caption", "figcaption",
         ),
         2,
     ),
-    **dict.fromkeys(("li", "dt", "dd", "tr", "br", "summary", "option", "legend"), 1),
+    # A table's row groups are lines of one block, so its header row stays the first line of
+    # the rows under it.
+    **dict.fromkeys(
+        ("li", "dt", "dd", "tr", "br", "summary", "option", "legend", "thead", "tbody", "tfoot"),
+        1,
+    ),
 }  # fmt: skip
 _CELL_TAGS = frozenset({"td", "th"})
 # Phrasing elements hold only inline content in valid HTML, so their text is taken in one C call
