@@ -25,10 +25,11 @@ SPAN_CHARS = 1300
 _SHORT_BLOCK = 120  # a block this short says little alone: its neighbour comes along
 _LABEL_CHARS = 60
 _LABEL_PREFIX = re.compile(r"^[^:]{1,80}: ")
+# Chunks one character apart that end in these were split inside a paragraph, at a space.
+_SENTENCE_PUNCTUATION = (".", "!", "?", ";", ",")
 # A line break inside a sentence, as a file wrapped at a fixed width has one: a line of some
 # length that ends in a word, a comma or a semicolon, and a next line that goes on in lower
 # case. Chat frontends render every line break, which would leave the quote ragged.
-_SENTENCE_PUNCTUATION = (".", "!", "?", ";", ",")
 _WRAPPED = re.compile(r"(?<=[^\n]{40})(?<=[\w,;])[ \t]*\n(?=[a-z0-9(])")
 
 
