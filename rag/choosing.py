@@ -1,16 +1,19 @@
 """Which passage an extractive answer quotes, and the window of chunks quoted with it.
 
-The retrieved passages are ranked by their best supporting sentence and their retrieval rank;
-those that name the most of the question's named terms come first; the language model judges
-the two best when their scores are close; then another section of the chosen page may be
-quoted instead when it answers better.
+A question that asks what a named term is or does is answered by that term's entry, when a
+retrieved page has one. Otherwise the retrieved passages are ranked by their best supporting
+sentence and their retrieval rank; those that name the most of the question's named terms
+come first; the language model judges the two best when their scores are close; then another
+section of the chosen page may be quoted instead when it answers better.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import MutableMapping, Sequence
+from dataclasses import replace
 
 from rag.context import Passage, Support
 from rag.errors import ModelError
@@ -18,7 +21,7 @@ from rag.generation import PassageJudge
 from rag.grounding import supporting_sentences
 from rag.quoting import join_chunks, quoted_text
 from rag.retrieval import HybridRetriever, neighbours
-from rag.text import unmentioned_terms
+from rag.text import defined_term, entry_sentence, is_entry_label, unmentioned_terms
 from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,23 @@ def naming_first(
     return [pair for pair, miss in zip(ranked, missing, strict=True) if miss == fewest]
 
 
+def entry_chunk(term: str, chunks: Sequence[Chunk]) -> Chunk | None:
+    """The chunk that holds the first sentence of ``term``'s entry (``is_entry_label``) in
+    ``chunks``, one file's in reading order: the label's own chunk, or the next one when the
+    label ends its chunk and the entry goes on there. None when no entry is labelled so."""
+    for i, chunk in enumerate(chunks):
+        blocks = [b for b in re.split(r"\n\s*\n", chunk.text) if b.strip()]
+        for k, block in enumerate(blocks):
+            if not is_entry_label(term, block):
+                continue
+            if k + 1 < len(blocks):
+                return chunk
+            following = chunks[i + 1] if i + 1 < len(chunks) else None
+            if following is not None and following.start - chunk.end <= 2:
+                return following
+    return None
+
+
 class QuoteChooser:
     """Chooses what an extractive answer quotes, from the passages retrieved for a question
     and their supporting sentences; ``judge``, when there is one, reads the close calls."""
@@ -105,6 +125,9 @@ class QuoteChooser:
         attached to the question, whose passages take their windows from there;
         ``timings['judge_ms']`` adds up the judge's time."""
         spent = {} if timings is None else timings
+        entry = self._entry(asked, passages, attached)
+        if entry is not None:
+            return entry
         ranked = naming_first(asked, fallback_ranking(passages, support))[:_JUDGED_PASSAGES]
         if not ranked:  # no sentence long enough to rank: the best retrieved passage
             first = passages[0]
@@ -128,12 +151,21 @@ class QuoteChooser:
             judged=likelihoods[chosen],
         )
 
-    def best_sentences(self, asked: str, passage: Passage, window: Sequence[Chunk]) -> list[str]:
+    def best_sentences(
+        self, asked: str, passage: Passage, window: Sequence[Chunk]
+    ) -> tuple[list[str], bool]:
         """The sentences of the quoted text that best answer the question, best first: the
-        quote is centred on sentence-level evidence, not on the passage's score alone."""
-        whole = Passage(passage.n, passage.hit, quoted_text(passage, window))
+        quote is centred on sentence-level evidence, not on the passage's score alone. Also
+        whether the first opens the entry of the term the question asks about
+        (``defined_term``), which then comes first whatever its rank."""
+        text = quoted_text(passage, window)
+        whole = Passage(passage.n, passage.hit, text)
         ranked = supporting_sentences(asked, [whole], self._retriever.embedder, top=SHOWN_SENTENCES)
-        return [s.text for s in ranked]
+        term = defined_term(asked)
+        defined = entry_sentence(term, text) if term else None
+        if defined is None:
+            return [s.text for s in ranked], False
+        return [defined, *(s.text for s in ranked if s.text != defined)], True
 
     def window(self, chunk: Chunk, attached: Sequence[Chunk] = ()) -> list[Chunk]:
         """The chunk's window: from the ``attached`` text when it came from there, else from
@@ -141,6 +173,32 @@ class QuoteChooser:
         if any(c.id == chunk.id for c in attached):
             return neighbours([c for c in attached if c.source == chunk.source], chunk)
         return self._retriever.around(chunk)
+
+    def _entry(
+        self, asked: str, passages: Sequence[Passage], attached: Sequence[Chunk]
+    ) -> tuple[Passage, list[Chunk]] | None:
+        """For a question that asks what a named term is or does ("What does work_mem
+        control?"), the term's entry on the best retrieved page that has one, cited as that
+        page's passage, with its window; None otherwise. A page that labels an entry with the
+        term defines it there, while the passage that ranks best may only use it (a note
+        that names work_mem in passing)."""
+        term = defined_term(asked)
+        if term is None:
+            return None
+        for passage in passages:
+            source = passage.hit.chunk.source
+            from_attached = any(c.id == passage.hit.chunk.id for c in attached)
+            chunks = (
+                [c for c in attached if c.source == source]
+                if from_attached
+                else self._retriever.store.source_chunks(source)
+            )
+            found = entry_chunk(term, chunks)
+            if found is not None:
+                log.info("quoting the entry of %s in %s", term, source)
+                hit = replace(passage.hit, chunk=found)
+                return Passage(passage.n, hit, found.text), self.window(found, attached)
+        return None
 
     def _on_page(
         self,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.context import Passage
-from rag.text import CELL, POINTS_BACK
+from rag.text import CELL, POINTS_BACK, rows_meet
 from rag.types import Chunk
 
 # How much text a quote grows to around its supporting block. Quoting less loses the
@@ -43,16 +43,20 @@ class Excerpt:
     supporting: list[str]
 
 
-def excerpt(text: str, best: Sequence[str], *, span: int = SPAN_CHARS) -> Excerpt:
+def excerpt(
+    text: str, best: Sequence[str], *, span: int = SPAN_CHARS, entry: bool = False
+) -> Excerpt:
     """The part of ``text`` around the first of the ``best`` sentences found in it (ranked
-    best first, a definition label's "label: " prefix allowed), or its start when none is."""
+    best first, a definition label's "label: " prefix allowed), or its start when none is.
+    ``entry``: the first of ``best`` opens an entry under its label, where the quote starts."""
     blocks = _blocks(text)
     if not blocks:
         return Excerpt("", "", [])
     target, sentence = _find(blocks, best)
     chosen = [target]
     size = len(blocks[target])
-    if target > 0 and _needs_previous(blocks[target - 1], blocks[target]):
+    labelled = entry and target > 0 and bool(best) and " ".join(sentence.split()) in best[0]
+    if target > 0 and (labelled or _needs_previous(blocks[target - 1], blocks[target])):
         chosen.insert(0, target - 1)
         size += len(blocks[target - 1])
     after = target + 1
@@ -62,7 +66,8 @@ def excerpt(text: str, best: Sequence[str], *, span: int = SPAN_CHARS) -> Excerp
         after += 1
     if after < len(blocks) and size < span and _is_table(blocks[after]):
         chosen.append(after)  # a table's first rows rather than nothing of it
-    before = chosen[0] - 1
+    # An entry starts at its label: the blocks above it belong to another one.
+    before = -1 if labelled else chosen[0] - 1
     while before >= 0 and size + len(blocks[before]) <= span:
         chosen.insert(0, before)  # room left: what leads up to it
         size += len(blocks[before])
@@ -179,9 +184,9 @@ def quoted_text(passage: Passage, window: Sequence[Chunk] = ()) -> str:
 def join_chunks(chunks: Sequence[Chunk]) -> str:
     """Neighbouring chunks of one file as one text: overlaps cut, a paragraph break between
     chunks that a blank line or more separated (offsets two or more characters apart), and
-    between chunks one character apart a space after a sentence's punctuation, else a line
-    break. The chunker splits a long paragraph at sentences, a table or code at its lines:
-    joined with a space, two rows of a table would run on as one."""
+    between chunks one character apart a space after a sentence's punctuation, else (and
+    between two table rows) a line break. The chunker splits a long paragraph at sentences, a
+    table or code at its lines: joined with a space, two rows of a table would run on as one."""
     text = ""
     end = -1
     for chunk in chunks:
@@ -191,8 +196,10 @@ def join_chunks(chunks: Sequence[Chunk]) -> str:
             gap = ""
         elif chunk.start - end >= 2:
             gap = "\n\n"
+        elif rows_meet(text, body) or not text.endswith(_SENTENCE_PUNCTUATION):
+            gap = "\n"  # a table row may end in a full stop too
         else:
-            gap = " " if text.endswith(_SENTENCE_PUNCTUATION) else "\n"
+            gap = " "
         text = f"{text}{gap}{body}" if text else body
         end = max(end, chunk.end)
     return text.strip()

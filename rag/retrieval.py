@@ -19,7 +19,7 @@ from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.rerank import Reranker
 from rag.store.base import SearchQuery, VectorStore, bm25_terms
-from rag.text import lookup_words, word_bases
+from rag.text import lookup_words, rows_meet, word_bases
 from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ RARE_WORD_CHUNKS = 2
 COMMON_TERM_SHARE = 0.05
 # ... in a collection of at least this many chunks: in a small one a share is a handful.
 COMMON_TERM_MIN_CHUNKS = 20
+# How many chunks before its own a window reaches back for the header row of a table that it
+# starts inside: a longer table's quote goes without its header rather than grow unbounded.
+_TABLE_REACH = 3
 
 
 def check_question(question: str, *, max_chars: int, field: str = "question") -> str:
@@ -185,15 +188,30 @@ class HybridRetriever:
 def neighbours(chunks: Sequence[Chunk], chunk: Chunk) -> list[Chunk]:
     """``chunk`` with the chunks just before and after it in ``chunks`` (one file's, in
     reading order) that share its section (heading path and page); ``[chunk]`` when
-    ``chunks`` does not hold it (the file changed since the search)."""
+    ``chunks`` does not hold it (the file changed since the search). A window that starts
+    inside a table reaches back, up to ``_TABLE_REACH`` chunks more, to the table's header
+    row, without which its rows would be quoted under a row of data."""
     index = next((i for i, c in enumerate(chunks) if c.id == chunk.id), None)
     if index is None:
         return [chunk]
-    return [
-        c
-        for c in chunks[max(0, index - 1) : index + 2]
-        if (c.heading_path, c.page) == (chunk.heading_path, chunk.page)
-    ]
+    section = (chunk.heading_path, chunk.page)
+    first = index - 1 if index > 0 and _section(chunks[index - 1]) == section else index
+    reach = first - _TABLE_REACH
+    while first > max(reach, 0) and _continues_table(chunks[first - 1], chunks[first]):
+        first -= 1
+    after = index + 1 < len(chunks) and _section(chunks[index + 1]) == section
+    return list(chunks[first : index + 2 if after else index + 1])
+
+
+def _section(chunk: Chunk) -> tuple[tuple[str, ...], int | None]:
+    return chunk.heading_path, chunk.page
+
+
+def _continues_table(before: Chunk, chunk: Chunk) -> bool:
+    """Whether ``chunk`` goes on with a table that ``before`` left unfinished: they follow
+    each other in one section, split at a line, with a table row on each side."""
+    adjacent = 0 <= chunk.start - before.end <= 1 and _section(before) == _section(chunk)
+    return adjacent and rows_meet(before.text, chunk.text)
 
 
 def spread_sources(hits: Sequence[Hit], k: int, per_source: int) -> list[Hit]:

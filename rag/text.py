@@ -32,6 +32,13 @@ _STOPWORDS = frozenset(
     yours we our ours they their them he she his her i me my mine us answer question context
     passage passages according based provided information""".split()
 )
+# A question that asks what a named term is or does, the term first after the verb.
+_DEFINING = re.compile(
+    r"\s*(?:so\s+)?what(?:'s|’s|\s+is|\s+are|\s+does|\s+do)\s+(?:an?\s+|the\s+)?[`'\"]?"
+    r"(?P<term>@?[A-Za-z_][\w.]*)",
+    re.I,
+)
+_MAX_ENTRY_LABEL_CHARS = 120  # a signature's arguments make an entry's label long
 _NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z_][\w.]*)")
 # Word-forming prefixes and inflections the BM25 stemmer does not take off: "subfolders" is
@@ -66,6 +73,14 @@ def split_sentences(text: str) -> list[str]:
         )
     parts = (p.strip() for p in _SENTENCE_END.split(text))
     return [" ".join(p.split()) for p in parts if len(p) >= _MIN_SENTENCE_CHARS]
+
+
+def rows_meet(before: str, after: str) -> bool:
+    """Whether ``before`` ends and ``after`` starts with a table row: the two halves of a
+    table split between chunks."""
+    last = before.rstrip().rsplit("\n", 1)[-1]
+    first = after.lstrip().split("\n", 1)[0]
+    return CELL in last and CELL in first
 
 
 def labelled_sentences(text: str) -> list[str]:
@@ -135,6 +150,45 @@ def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:
         if not re.search(pattern, joined if exact else lowered):
             missing.append(term)
     return missing
+
+
+def defined_term(question: str) -> str | None:
+    """The named term (``named_terms``) that a question asks to have explained, when it
+    opens by asking what the term is or does: "What does work_mem control?", "what is
+    EAFP?". None for any other question."""
+    found = _DEFINING.match(question)
+    if found is None:
+        return None
+    term = found.group("term").lstrip("@").rstrip(".")
+    return term if term in named_terms(question) else None
+
+
+def is_entry_label(term: str, block: str) -> bool:
+    """Whether a block of text is the label of ``term``'s entry: one short line that starts
+    with the term, perhaps after a lower-case keyword or a qualifying prefix, and does not
+    end as a sentence does. Reference pages label the entries that define things so:
+    "work_mem (integer)", "EAFP", "exception UnboundLocalError", "json.dumps(obj, ...)".
+    The term is matched as ``unmentioned_terms`` matches it."""
+    if "\n" in block.strip():
+        return False
+    line = " ".join(block.split())
+    if len(line) > _MAX_ENTRY_LABEL_CHARS or line.endswith((".", "!", "?", ":")):
+        return False
+    exact = sum(c.isupper() for c in term) >= 2
+    named = re.escape(term) if exact else f"(?i:{re.escape(term)})"
+    return re.match(rf"(?:[a-z]+ )?(?:[\w.]+\.)?{named}(?![\w-]|\.\w)", line) is not None
+
+
+def entry_sentence(term: str, text: str) -> str | None:
+    """The first sentence of ``term``'s entry in ``text`` (``is_entry_label``), written
+    "label: sentence" as ``labelled_sentences`` writes it; None when no entry is there."""
+    blocks = [b for b in re.split(r"\n\s*\n", text) if b.strip()]
+    for label, block in pairwise(blocks):
+        if is_entry_label(term, label):
+            sentences = split_sentences(block)
+            if sentences:
+                return f"{' '.join(label.split())}: {sentences[0]}"
+    return None
 
 
 def lookup_words(question: str) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 
 from rag import choosing
 from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite
-from rag.choosing import QuoteChooser, fallback_ranking, naming_first
+from rag.choosing import QuoteChooser, entry_chunk, fallback_ranking, naming_first
 from rag.config import Settings
 from rag.context import Passage, Support, build_passages
 from rag.embedding import Embedder
@@ -16,6 +16,7 @@ from rag.errors import InvalidInputError
 from rag.retrieval import HybridRetriever
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
+from rag.types import Chunk
 from tests.fakes import FixedJudge, HashEmbedder, ScriptedGenerator, make_hit
 
 
@@ -365,6 +366,55 @@ def test_a_quote_that_leaves_out_the_term_asked_about_abstains(
         retriever = HybridRetriever(embedder, store, elsewhere)
         named = Answerer(retriever, failing, elsewhere).ask("How do I sort a list in Zorblang?")
         assert not named.abstained and named.extractive
+
+
+def test_a_question_about_what_a_term_does_quotes_the_terms_entry(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """The passage that ranks first uses the term in passing; a page below it labels the
+    term's entry. The entry is quoted from its label on, without the entry above it."""
+    texts = {
+        "/d/plpgsql.md": "RETURN NEXT buffers the rows in memory and spills to disk past work_mem.",
+        "/d/memory.md": (
+            "temp_buffers (integer)\n\nSets the most memory used for temporary buffers.\n\n"
+            "work_mem (integer)\n\nSets the base maximum amount of memory a query operation "
+            "uses before writing to temporary disk files. The default is 4MB."
+        ),
+    }
+    # Hashed vectors are not what is tested: no question is refused for its similarity.
+    quoting = settings.model_copy(update={"answer_mode": "quote", "min_similarity": -1.0})
+    question = "What does work_mem control?"
+    with stored(quoting, embedder, texts) as store:
+        retriever = HybridRetriever(embedder, store, quoting)
+        first, second = retriever.search("work_mem buffers rows in memory spills", k=2)
+        assert first.chunk.source == "/d/plpgsql.md"  # the passing use ranks first
+        passages = [Passage(1, first, first.chunk.text), Passage(2, second, second.chunk.text)]
+        passage, _ = QuoteChooser(retriever).choose(question, passages, [])
+        assert (passage.n, passage.hit.chunk.source) == (2, "/d/memory.md")
+        answer = Answerer(retriever, ScriptedGenerator(), quoting).ask(question)
+        assert answer.citations[0].source == "/d/memory.md"
+        assert answer.answer.startswith("work_mem (integer)\n\n**Sets the base maximum amount")
+        assert "temp_buffers" not in answer.answer  # the entry above is another's
+        # Asked how rather than what, the quote is ranked as any other.
+        other = Answerer(retriever, ScriptedGenerator(), quoting).ask("How do I set work_mem?")
+        assert other.extractive and not other.answer.startswith("work_mem (integer)")
+
+
+def test_an_entry_whose_label_ends_a_chunk_goes_on_in_the_next() -> None:
+    def chunk(n: int, text: str, start: int) -> Chunk:
+        return Chunk(
+            f"c{n}", "/d/glossary.html", "Glossary", text, start=start, end=start + len(text)
+        )
+
+    first = chunk(1, "duck-typing\n\nA style that uses EAFP.\n\nEAFP", 0)
+    second = chunk(2, "Easier to ask for forgiveness than permission.\n\nLBYL", first.end + 2)
+    third = chunk(3, "Look before you leap.", second.end + 2)
+    assert entry_chunk("EAFP", [first, second, third]) == second
+    assert entry_chunk("LBYL", [first, second, third]) == third
+    assert entry_chunk("duck-typing", [first, second, third]) == first
+    assert entry_chunk("GIL", [first, second, third]) is None
+    apart = chunk(3, "Look before you leap.", second.end + 40)  # not the entry's text
+    assert entry_chunk("LBYL", [first, second, apart]) is None
 
 
 def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(

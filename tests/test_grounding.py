@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rag.answering import Answerer, quote
@@ -13,7 +15,7 @@ from rag.grounding import (
     unsupported_claims,
 )
 from rag.quoting import excerpt, join_chunks
-from rag.retrieval import HybridRetriever
+from rag.retrieval import HybridRetriever, neighbours
 from rag.store.base import VectorStore
 from rag.types import Chunk, Hit
 from tests.fakes import HashEmbedder, ScriptedGenerator, make_hit
@@ -114,6 +116,39 @@ def test_a_table_split_between_chunks_is_joined_row_by_row() -> None:
         "| **Zephyr-12** | **1.8 l** |",
         "| Zephyr-20 | 2.5 l |",
     ]
+    # A row may end in a full stop, like a sentence: between two rows it is still a row.
+    noted = section("Model | Note\nZephyr-9 | Descale monthly.", 0, "e")
+    after = section("Zephyr-12 | Descale weekly.", noted.end + 1, "f")
+    assert join_chunks([noted, after]).splitlines()[-1] == "Zephyr-12 | Descale weekly."
+
+
+def test_a_window_that_starts_inside_a_table_reaches_back_to_its_header() -> None:
+    """The header row is two chunks before the quoted one: without it, the quote would show
+    a row of data as the table's header."""
+    chunks, start = [], 0
+    for i, text in enumerate(
+        [
+            "Tanks of the models.",
+            "Model | Tank\nZephyr-9 | 1.2 l",
+            "Zephyr-12 | 1.8 l\nZephyr-16 | 2.1 l",
+            "Zephyr-20 | 2.5 l\nZephyr-24 | 3.0 l",
+            "Zephyr-30 | 3.6 l",
+        ]
+    ):
+        chunks.append(section(text, start, f"t{i}"))
+        start = chunks[-1].end + (2 if i == 0 else 1)
+    window = neighbours(chunks, chunks[3])
+    assert [c.id for c in window] == ["t1", "t2", "t3", "t4"]
+    quoted = excerpt(join_chunks(window), ["Zephyr-20 | 2.5 l"])
+    assert quoted.text.splitlines()[:3] == [
+        "| Model | Tank |",
+        "| --- | --- |",
+        "| **Zephyr-20** | **2.5 l** |",
+    ]
+    # Text that is no table, or a table in another section, is not reached for.
+    assert [c.id for c in neighbours(chunks, chunks[1])] == ["t0", "t1", "t2"]
+    other = replace(chunks[2], heading_path=("Other",))
+    assert [c.id for c in neighbours([*chunks[:2], other, *chunks[3:]], chunks[3])] == ["t3", "t4"]
 
 
 def test_a_quoted_passage_keeps_its_own_brackets_and_cites_only_itself(

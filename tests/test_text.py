@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from rag.text import (
     content_words,
+    defined_term,
+    entry_sentence,
+    is_entry_label,
     labelled_sentences,
     lookup_words,
     named_terms,
@@ -73,6 +76,51 @@ def test_a_definition_term_labels_its_first_sentence() -> None:
     assert labelled_sentences("a short last line with no stop") == [
         "a short last line with no stop"
     ]
+
+
+def test_a_question_that_asks_what_a_named_term_is_or_does_defines_it() -> None:
+    assert defined_term("What does work_mem control?") == "work_mem"
+    assert defined_term("what's GIL?") == "GIL"
+    assert defined_term("So what is the `http.postBuffer` setting for?") == "http.postBuffer"
+    assert defined_term("what does the := operator do?") is None  # names nothing
+    assert defined_term("What is a list comprehension?") is None  # a plain word
+    assert defined_term("How do I set work_mem?") is None  # asks how, not what
+    assert defined_term("what's the difference between re.match and re.search?") is None
+
+
+def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
+    for label in (
+        "work_mem (integer)",
+        "EAFP",
+        "exception UnboundLocalError",  # a keyword first
+        "json.dumps(obj, *, skipkeys=False)",  # a qualified name
+    ):
+        term = label.split("(")[0].split()[-1].rsplit(".", 1)[-1]
+        assert is_entry_label(term, label), label
+    assert is_entry_label("json.dumps", "json.dumps(obj, *, skipkeys=False)")
+    assert not is_entry_label("work_mem", "maintenance_work_mem (integer)")  # another term
+    assert not is_entry_label("work_mem", "work_mem.extra")
+    assert not is_entry_label("search_path", "SHOW search_path")  # a command, not a label
+    assert not is_entry_label("EAFP", "EAFP is a style.")  # a sentence
+    assert not is_entry_label("EAFP", "EAFP\nLBYL")  # two lines
+    assert not is_entry_label("AWS", "aws (list)")  # names with capitals match as written
+    assert is_entry_label("django", "Django settings")
+
+
+def test_the_entry_sentence_is_the_first_after_its_label() -> None:
+    text = (
+        "seq_page_cost (floating point)\n\nSets the cost of a sequential fetch.\n\n"
+        "Uses work_mem in passing.\n\nwork_mem (integer)\n\n"
+        "Sets the base maximum amount of memory. It is 4MB by default."
+    )
+    assert entry_sentence("work_mem", text) == (
+        "work_mem (integer): Sets the base maximum amount of memory."
+    )
+    assert entry_sentence("seq_page_cost", text) == (
+        "seq_page_cost (floating point): Sets the cost of a sequential fetch."
+    )
+    assert entry_sentence("shared_buffers", text) is None
+    assert entry_sentence("work_mem", "work_mem (integer)") is None  # a label with no entry
 
 
 def test_named_terms_are_identifiers_and_names_not_plain_words() -> None:
