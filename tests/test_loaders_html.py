@@ -117,3 +117,16 @@ def test_a_table_with_a_header_group_is_one_block_under_its_header(tmp_path: Pat
         "Hard limits:\n\nTable 1\n\nItem | Limit\nfield size | 1 GB\ncolumns | 1,600\n"
         "total | -\n\nAfter."
     )
+
+
+def test_a_line_break_inside_inline_markup_keeps_the_words_apart(tmp_path: Path) -> None:
+    """DocBook writes an option's forms as terms ended by a <br> inside their span; an
+    AsciiDoc footnote sits between <br>s too, but reads as an aside within its sentence."""
+    page = (
+        "<html><body><h1>pg_dump</h1><dl><dt><span class='term'><code>-c</code><br /></span>"
+        "<span class='term'><code>--clean</code></span></dt><dd><p>Drop objects first.</p></dd>"
+        "</dl><p>Sent to the list<span class='footnoteref'><br /><a href='#l'>[list]</a><br />"
+        "</span>.</p></body></html>"
+    )
+    doc = load_document(write_file(tmp_path, "pgdump.html", page))
+    assert doc.sections[0].text == "-c\n--clean\n\nDrop objects first.\n\nSent to the list[list]."

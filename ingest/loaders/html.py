@@ -109,7 +109,8 @@ _BLOCK_BREAK = {
 }  # fmt: skip
 _CELL_TAGS = frozenset({"td", "th"})
 # Phrasing elements hold only inline content in valid HTML, so their text is taken in one C call
-# instead of walking each descendant (DocBook pages are full of <code>/<em>/<a>).
+# instead of walking each descendant (DocBook pages are full of <code>/<em>/<a>); one that holds
+# a <br> is walked, so that the words on either side of it keep their line break.
 _INLINE_TAGS = frozenset(
     {
         "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn",
@@ -118,6 +119,14 @@ _INLINE_TAGS = frozenset(
     }
 )  # fmt: skip
 _SKIP_TAGS = frozenset({"head", "title", "meta", "link", "img", "input", "area", "map", "wbr"})
+
+
+def _is_footnote(node: LexborNode) -> bool:
+    """Whether an inline element is an AsciiDoc footnote or a reference to one ("footnote",
+    "footnoteref"), which <br>s set on a line of its own in a browser; in running text it
+    reads as the bracketed aside it is."""
+    classes = (node.attributes.get("class") or "").split()
+    return any(c.startswith("footnote") for c in classes)
 
 
 def decode_html(data: bytes) -> str:
@@ -313,7 +322,7 @@ def _html_sections(top: LexborNode) -> list[Section]:
         if tag == "pre":
             out.preformatted(node.text(deep=True))
             continue
-        if tag in _INLINE_TAGS:
+        if tag in _INLINE_TAGS and (node.css_first("br") is None or _is_footnote(node)):
             out.text(node.text(deep=True))
             continue
         if tag == "p" and not out.cell_depth and node.css_first("br") is None:
