@@ -177,15 +177,19 @@ class QuoteChooser:
     def _entry(
         self, asked: str, passages: Sequence[Passage], attached: Sequence[Chunk]
     ) -> tuple[Passage, list[Chunk]] | None:
-        """For a question that asks what a named term is or does ("What does work_mem
-        control?"), the term's entry on the best retrieved page that has one, cited as that
-        page's passage, with its window; None otherwise. A page that labels an entry with the
+        """For a question that asks what a named term or an option is or does ("What does
+        work_mem control?"), the term's entry on the best retrieved page that has one, of those
+        that leave out the fewest of the question's named terms, cited as that page's passage,
+        with its window; None otherwise. A page that labels an entry with the
         term defines it there, while the passage that ranks best may only use it (a note
         that names work_mem in passing)."""
         term = defined_term(asked)
         if term is None:
             return None
-        for passage in passages:
+        # The pages that name what the question names come first: "the --if-exists option of
+        # pg_dump" is pg_dump's entry, not pg_restore's.
+        missing = [len(unmentioned_terms(asked, [searchable(p.hit)])) for p in passages]
+        for _, passage in sorted(zip(missing, passages, strict=True), key=lambda pair: pair[0]):
             source = passage.hit.chunk.source
             from_attached = any(c.id == passage.hit.chunk.id for c in attached)
             chunks = (

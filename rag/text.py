@@ -35,10 +35,12 @@ _STOPWORDS = frozenset(
 # A question that asks what a named term is or does, the term first after the verb.
 _DEFINING = re.compile(
     r"\s*(?:so\s+)?what(?:'s|’s|\s+is|\s+are|\s+does|\s+do)\s+(?:an?\s+|the\s+)?[`'\"]?"
-    r"(?P<term>@?[A-Za-z_][\w.]*)",
+    r"(?P<term>@?[A-Za-z_][\w.]*)?",
     re.I,
 )
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # a command-line option: -c, --clean
 _MAX_ENTRY_LABEL_CHARS = 120  # a signature's arguments make an entry's label long
+_MAX_OPTION_FORMS = 4  # lines of an option's label: "-c", "--clean", "--clean=<when>"
 _NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z_][\w.]*)")
 # Word-forming prefixes and inflections the BM25 stemmer does not take off: "subfolders" is
@@ -153,41 +155,54 @@ def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:
 
 
 def defined_term(question: str) -> str | None:
-    """The named term (``named_terms``) that a question asks to have explained, when it
-    opens by asking what the term is or does: "What does work_mem control?", "what is
-    EAFP?". None for any other question."""
+    """The term a question asks to have explained, when it opens by asking what something is
+    or does: the first command-line option it names ("What does git gc --aggressive do?"),
+    else the named term (``named_terms``) that follows ("What does work_mem control?", "what
+    is EAFP?"). None for any other question."""
     found = _DEFINING.match(question)
     if found is None:
         return None
-    term = found.group("term").lstrip("@").rstrip(".")
-    return term if term in named_terms(question) else None
+    option = _OPTION.search(question, found.start("term") if found.group("term") else found.end())
+    if option is not None:
+        return option.group(0)
+    term = (found.group("term") or "").lstrip("@").rstrip(".")
+    return term if term and term in named_terms(question) else None
 
 
 def is_entry_label(term: str, block: str) -> bool:
-    """Whether a block of text is the label of ``term``'s entry: one short line that starts
-    with the term, perhaps after a lower-case keyword or a qualifying prefix, and does not
-    end as a sentence does. Reference pages label the entries that define things so:
-    "work_mem (integer)", "EAFP", "exception UnboundLocalError", "json.dumps(obj, ...)".
-    The term is matched as ``unmentioned_terms`` matches it."""
-    if "\n" in block.strip():
+    """Whether a block of text is the label of ``term``'s entry. For a named term: one short
+    line that starts with it, perhaps after a lower-case keyword or a qualifying prefix, and
+    does not end as a sentence does; reference pages label the entries that define things so:
+    "work_mem (integer)", "EAFP", "exception UnboundLocalError", "json.dumps(obj, ...)". The
+    term is matched as ``unmentioned_terms`` matches it. For an option: a few short lines of
+    option forms, one of them the option, as written ("-c" is not "-C"): "-c\n--clean",
+    "--jobs=njobs"."""
+    lines = [" ".join(line.split()) for line in block.strip().split("\n")]
+    if any(len(line) > _MAX_ENTRY_LABEL_CHARS for line in lines):
         return False
-    line = " ".join(block.split())
-    if len(line) > _MAX_ENTRY_LABEL_CHARS or line.endswith((".", "!", "?", ":")):
+    if term.startswith("-"):
+        forms = re.compile(rf"{re.escape(term)}(?![\w-])")
+        return (
+            len(lines) <= _MAX_OPTION_FORMS
+            and all(line.startswith("-") for line in lines)
+            and any(forms.match(line) for line in lines)
+        )
+    if len(lines) > 1 or lines[0].endswith((".", "!", "?", ":")):
         return False
     exact = sum(c.isupper() for c in term) >= 2
     named = re.escape(term) if exact else f"(?i:{re.escape(term)})"
-    return re.match(rf"(?:[a-z]+ )?(?:[\w.]+\.)?{named}(?![\w-]|\.\w)", line) is not None
+    return re.match(rf"(?:[a-z]+ )?(?:[\w.]+\.)?{named}(?![\w-]|\.\w)", lines[0]) is not None
 
 
 def entry_sentence(term: str, text: str) -> str | None:
-    """The first sentence of ``term``'s entry in ``text`` (``is_entry_label``), written
-    "label: sentence" as ``labelled_sentences`` writes it; None when no entry is there."""
+    """The first sentence of ``term``'s entry in ``text``: the first of the block after its
+    label (``is_entry_label``); None when no entry is there."""
     blocks = [b for b in re.split(r"\n\s*\n", text) if b.strip()]
     for label, block in pairwise(blocks):
         if is_entry_label(term, label):
             sentences = split_sentences(block)
             if sentences:
-                return f"{' '.join(label.split())}: {sentences[0]}"
+                return sentences[0]
     return None
 
 

@@ -400,6 +400,31 @@ def test_a_question_about_what_a_term_does_quotes_the_terms_entry(
         assert other.extractive and not other.answer.startswith("work_mem (integer)")
 
 
+def test_a_question_about_an_option_quotes_its_entry_on_the_page_of_what_it_names(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """Both pages list the option; the question names the program whose page is second."""
+    entries = (
+        "-c\n--clean\n\nDrop the database objects before creating them again.\n\n"
+        "--if-exists\n\nUse IF EXISTS when dropping objects, so that none is reported missing."
+    )
+    texts = {"/d/pg_restore.md": entries, "/d/pg_dump.md": entries.replace("objects", "things")}
+    quoting = settings.model_copy(update={"answer_mode": "quote", "min_similarity": -1.0})
+    with stored(quoting, embedder, texts) as store:
+        retriever = HybridRetriever(embedder, store, quoting)
+        hits = sorted(
+            retriever.search("--if-exists", k=2), key=lambda h: "restore" not in h.chunk.source
+        )
+        passages = [Passage(n, hit, hit.chunk.text) for n, hit in enumerate(hits, 1)]
+        question = "What is the --if-exists option of pg_dump for?"
+        passage, _ = QuoteChooser(retriever).choose(question, passages, [])
+        assert (passage.n, passage.hit.chunk.source) == (2, "/d/pg_dump.md")
+        answer = Answerer(retriever, ScriptedGenerator(), quoting).ask(question)
+        assert answer.answer.startswith("--if-exists\n\n**Use IF EXISTS when dropping things")
+        assert "--clean" not in answer.answer  # the entry above is another's
+        assert answer.citations[0].source == "/d/pg_dump.md"
+
+
 def test_an_entry_whose_label_ends_a_chunk_goes_on_in_the_next() -> None:
     def chunk(n: int, text: str, start: int) -> Chunk:
         return Chunk(

@@ -86,6 +86,10 @@ def test_a_question_that_asks_what_a_named_term_is_or_does_defines_it() -> None:
     assert defined_term("What is a list comprehension?") is None  # a plain word
     assert defined_term("How do I set work_mem?") is None  # asks how, not what
     assert defined_term("what's the difference between re.match and re.search?") is None
+    # An option named in the question is what it asks about, wherever it stands.
+    assert defined_term("What does git gc --aggressive do differently?") == "--aggressive"
+    assert defined_term("What is the -j option of pg_restore for?") == "-j"
+    assert defined_term("What does a non-empty string mean?") is None  # a hyphenated word
 
 
 def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
@@ -105,6 +109,13 @@ def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
     assert not is_entry_label("EAFP", "EAFP\nLBYL")  # two lines
     assert not is_entry_label("AWS", "aws (list)")  # names with capitals match as written
     assert is_entry_label("django", "Django settings")
+    # An option's label lists its forms, a line each.
+    assert is_entry_label("--clean", "-c\n--clean")
+    assert is_entry_label("--jobs", "-j njobs\n--jobs=njobs")
+    assert is_entry_label("--force-with-lease", "--[no-]force-with-lease\n--force-with-lease=<ref>")
+    assert not is_entry_label("-c", "-C\n--create")  # options are matched as written
+    assert not is_entry_label("--no", "--no-blobs")
+    assert not is_entry_label("--clean", "-c\n--clean\nDrops objects first.")  # a sentence
 
 
 def test_the_entry_sentence_is_the_first_after_its_label() -> None:
@@ -113,12 +124,14 @@ def test_the_entry_sentence_is_the_first_after_its_label() -> None:
         "Uses work_mem in passing.\n\nwork_mem (integer)\n\n"
         "Sets the base maximum amount of memory. It is 4MB by default."
     )
-    assert entry_sentence("work_mem", text) == (
-        "work_mem (integer): Sets the base maximum amount of memory."
+    assert entry_sentence("work_mem", text) == "Sets the base maximum amount of memory."
+    assert entry_sentence("seq_page_cost", text) == "Sets the cost of a sequential fetch."
+    options = (
+        "-c\n--clean\n\nDrop the database objects first. Then create them.\n\n"
+        "-C\n--create\n\nCreate the database itself first."
     )
-    assert entry_sentence("seq_page_cost", text) == (
-        "seq_page_cost (floating point): Sets the cost of a sequential fetch."
-    )
+    assert entry_sentence("--clean", options) == "Drop the database objects first."
+    assert entry_sentence("-C", options) == "Create the database itself first."
     assert entry_sentence("shared_buffers", text) is None
     assert entry_sentence("work_mem", "work_mem (integer)") is None  # a label with no entry
 
