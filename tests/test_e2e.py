@@ -117,3 +117,48 @@ def test_api_unknown_collection_is_404(live_server: LiveServer) -> None:
     search = {"query": "x", "collection": "nothere"}
     response = live_server.http.post("/v1/search", json=search)
     assert response.status_code == 404 and "nothere" in response.json()["error"]["message"]
+
+
+def test_asked_what_a_setting_or_an_option_does_the_answer_is_its_entry(
+    tmp_path: Path, real_embedder: Any, real_generator: Any
+) -> None:
+    """Through the HTML loader, the chunker and the real models: a reference page's entries,
+    one a DocBook option whose forms a <br> separates, and a page that uses the setting."""
+    from ingest.runs import ingest_into
+    from rag.catalog import open_collection
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "brewctl.html").write_text(
+        "<html><head><title>brewctl</title></head><body><h1>brewctl</h1><h2>Settings</h2><dl>"
+        "<dt>grind_size (integer)</dt><dd><p>Sets how fine the beans are ground, from 1 to 9."
+        "</p></dd><dt>brew_temperature (integer)</dt><dd><p>Sets the water temperature in "
+        "degrees Celsius while brewing. The default is 93.</p></dd></dl><h2>Options</h2><dl>"
+        "<dt><span class='term'><code>-d</code><br /></span><span class='term'>"
+        "<code>--descale</code></span></dt><dd><p>Runs the descaling cycle before the next "
+        "brew and then rinses the tank twice.</p></dd></dl></body></html>"
+    )
+    (docs / "recipes.html").write_text(
+        "<html><head><title>Recipes</title></head><body><h1>Recipes</h1><p>For a light "
+        "roast, raise brew_temperature a little: the water temperature brings out the "
+        "flavour of the beans.</p></body></html>"
+    )
+    settings = Settings(
+        data_dir=tmp_path / "data", model_cache_dir=MODEL_CACHE, answer_mode="quote"
+    )
+    store = open_collection(settings, real_embedder, create=True)
+    try:
+        assert ingest_into(settings, store, real_embedder, [docs]).ok
+    finally:
+        store.close()
+    with open_answerer(settings, real_generator) as answerer:
+        setting = answerer.ask("What does brew_temperature control?")
+        option = answerer.ask("What does brewctl --descale do?")
+    for answer, label, sentence in (
+        (setting, "brew_temperature (integer)", "**Sets the water temperature"),
+        (option, "-d\n--descale", "**Runs the descaling cycle"),
+    ):
+        assert not answer.abstained, answer.answer
+        assert answer.citations[0].source.endswith("brewctl.html")
+        body = answer.answer.split("\n\n", 1)[1]  # below the heading path
+        assert body.startswith(f"{label}\n\n{sentence}"), answer.answer
