@@ -15,7 +15,8 @@ from itertools import pairwise
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]*|\d+(?:[.,:]\d+)*")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n{2,}|\n(?=[-*•]\s)")
+# An ellipsis between spaces elides part of a sentence ("DROP ... IF EXISTS"): it ends none.
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\s\.\.\.)\s+(?=[A-Z0-9\"'(\[])|\n{2,}|\n(?=[-*•]\s)")
 CELL = " | "  # how the loaders join a table row's cells
 # A sentence that starts with one of these says more of the one before it.
 POINTS_BACK = re.compile(r"(?:it|its|this|these|they|their|that|such|the same|also)\b", re.I)

@@ -65,6 +65,16 @@ def test_split_sentences() -> None:
         "Install it first with pip, then:",
         "- Run the server on port 8000",
     ]
+    # An ellipsis between spaces leaves out part of a sentence; one after a word ends it.
+    elided = (
+        "Use DROP ... IF EXISTS to drop it quietly. It goes on and on... "
+        "It ends there, once and for all."
+    )
+    assert split_sentences(elided) == [
+        "Use DROP ... IF EXISTS to drop it quietly.",
+        "It goes on and on...",
+        "It ends there, once and for all.",
+    ]
 
 
 def test_a_definition_term_labels_its_first_sentence() -> None:
