@@ -278,6 +278,8 @@ class Answerer:
                 return PreparedAnswer(
                     question, hits, [], [], True, timings, unmentioned=unmentioned, attached=chunks
                 )
+        # Asked what a term is or does, the prompt and the quote start from its entry.
+        hits = self._chooser.entry_first(query, hits, chunks)
         embedder = self._retriever.embedder
         messages: list[Message] = []
         if self.quoting:  # no prompt: every hit may be quoted, chosen by its sentences

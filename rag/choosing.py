@@ -174,34 +174,55 @@ class QuoteChooser:
             return neighbours([c for c in attached if c.source == chunk.source], chunk)
         return self._retriever.around(chunk)
 
+    def entry_first(self, asked: str, hits: Sequence[Hit], attached: Sequence[Chunk]) -> list[Hit]:
+        """``hits`` with the entry of the term ``asked`` asks about (``_found_entry``) first, in
+        place of its page's hit, so that a prompt reads the definition before anything else;
+        ``hits`` as they are when there is none."""
+        found = self._found_entry(asked, hits, attached)
+        if found is None:
+            return list(hits)
+        at, entry = found
+        return [replace(hits[at], chunk=entry), *hits[:at], *hits[at + 1 :]]
+
     def _entry(
         self, asked: str, passages: Sequence[Passage], attached: Sequence[Chunk]
     ) -> tuple[Passage, list[Chunk]] | None:
+        """The entry of the term ``asked`` asks about (``_found_entry``), cited as its page's
+        passage, with its window; None when there is none."""
+        found = self._found_entry(asked, [p.hit for p in passages], attached)
+        if found is None:
+            return None
+        at, entry = found
+        hit = replace(passages[at].hit, chunk=entry)
+        return Passage(passages[at].n, hit, entry.text), self.window(entry, attached)
+
+    def _found_entry(
+        self, asked: str, hits: Sequence[Hit], attached: Sequence[Chunk]
+    ) -> tuple[int, Chunk] | None:
         """For a question that asks what a named term or an option is or does ("What does
-        work_mem control?"), the term's entry on the best retrieved page that has one, of those
-        that leave out the fewest of the question's named terms, cited as that page's passage,
-        with its window; None otherwise. A page that labels an entry with the
-        term defines it there, while the passage that ranks best may only use it (a note
-        that names work_mem in passing)."""
+        work_mem control?"), the position in ``hits`` of the best page that labels an entry
+        with the term, of those that leave out the fewest of the question's named terms, and
+        the entry's chunk; None otherwise. A page that labels an entry with the term defines it
+        there, while the passage that ranks best may only use it (a note that names work_mem
+        in passing)."""
         term = defined_term(asked)
         if term is None:
             return None
         # The pages that name what the question names come first: "the --if-exists option of
         # pg_dump" is pg_dump's entry, not pg_restore's.
-        missing = [len(unmentioned_terms(asked, [searchable(p.hit)])) for p in passages]
-        for _, passage in sorted(zip(missing, passages, strict=True), key=lambda pair: pair[0]):
-            source = passage.hit.chunk.source
-            from_attached = any(c.id == passage.hit.chunk.id for c in attached)
+        missing = [len(unmentioned_terms(asked, [searchable(h)])) for h in hits]
+        for at in sorted(range(len(hits)), key=missing.__getitem__):
+            chunk = hits[at].chunk
+            from_attached = any(c.id == chunk.id for c in attached)
             chunks = (
-                [c for c in attached if c.source == source]
+                [c for c in attached if c.source == chunk.source]
                 if from_attached
-                else self._retriever.store.source_chunks(source)
+                else self._retriever.store.source_chunks(chunk.source)
             )
             found = entry_chunk(term, chunks)
             if found is not None:
-                log.info("quoting the entry of %s in %s", term, source)
-                hit = replace(passage.hit, chunk=found)
-                return Passage(passage.n, hit, found.text), self.window(found, attached)
+                log.info("the entry of %s in %s", term, chunk.source)
+                return at, found
         return None
 
     def _on_page(

@@ -395,6 +395,12 @@ def test_a_question_about_what_a_term_does_quotes_the_terms_entry(
         assert answer.citations[0].source == "/d/memory.md"
         assert answer.answer.startswith("work_mem (integer)\n\n**Sets the base maximum amount")
         assert "temp_buffers" not in answer.answer  # the entry above is another's
+        # A prompt, too, reads the entry first: numbered [1], its definition in the context.
+        generating = quoting.model_copy(update={"answer_mode": "generate"})
+        prepared = Answerer(retriever, ScriptedGenerator(), generating).prepare(question)
+        assert prepared.passages[0].hit.chunk.source == "/d/memory.md"
+        first = prepared.messages[-1]["content"].split("[1]", 1)[1].split("[2]", 1)[0]
+        assert "Sets the base maximum amount of memory" in first
         # Asked how rather than what, the quote is ranked as any other.
         other = Answerer(retriever, ScriptedGenerator(), quoting).ask("How do I set work_mem?")
         assert other.extractive and not other.answer.startswith("work_mem (integer)")
