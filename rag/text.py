@@ -42,6 +42,11 @@ _DEFINING = re.compile(
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # a command-line option: -c, --clean
 _MAX_ENTRY_LABEL_CHARS = 120  # a signature's arguments make an entry's label long
 _MAX_OPTION_FORMS = 4  # lines of an option's label: "-c", "--clean", "--clean=<when>"
+# The words a reference writes before the name it defines: "class csv.DictReader(f)".
+_DECLARING = (
+    "(?:abstractmethod|async|attribute|awaitable|class|classmethod|coroutine|data|decorator"
+    "|enum|exception|function|macro|method|module|property|staticmethod|struct|type|var)"
+)
 _NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z_][\w.]*)")
 # Word-forming prefixes and inflections the BM25 stemmer does not take off: "subfolders" is
@@ -172,10 +177,11 @@ def defined_term(question: str) -> str | None:
 
 def is_entry_label(term: str, block: str) -> bool:
     """Whether a block of text is the label of ``term``'s entry. For a named term: one short
-    line that starts with it, perhaps after a lower-case keyword or a qualifying prefix, and
-    does not end as a sentence does; reference pages label the entries that define things so:
-    "work_mem (integer)", "EAFP", "exception UnboundLocalError", "json.dumps(obj, ...)". The
-    term is matched as ``unmentioned_terms`` matches it. For an option: a few short lines of
+    line that starts with it, perhaps after a declaring keyword or a qualifying prefix, ends
+    there or goes on with a signature or a type, and holds no sentence; reference
+    pages label the entries that define things so: "work_mem (integer)", "EAFP", "exception
+    UnboundLocalError", "json.dumps(obj, ...)". The term is matched as ``unmentioned_terms``
+    matches it. For an option: a few short lines of
     option forms, one of them the option, as written ("-c" is not "-C"): "-c\n--clean",
     "--jobs=njobs"."""
     lines = [" ".join(line.split()) for line in block.strip().split("\n")]
@@ -188,11 +194,15 @@ def is_entry_label(term: str, block: str) -> bool:
             and all(line.startswith("-") for line in lines)
             and any(forms.match(line) for line in lines)
         )
-    if len(lines) > 1 or lines[0].endswith((".", "!", "?", ":")):
-        return False
+    line = lines[0]
+    if len(lines) > 1 or line.endswith((".", "!", "?", ":", ".)")) or ". " in line:
+        return False  # a sentence, or a line that holds one
     exact = sum(c.isupper() for c in term) >= 2
     named = re.escape(term) if exact else f"(?i:{re.escape(term)})"
-    return re.match(rf"(?:[a-z]+ )?(?:[\w.]+\.)?{named}(?![\w-]|\.\w)", lines[0]) is not None
+    # Then the line ends, or goes on with a signature or a type, not with words (nor with a
+    # value: "max_connections = 100" is an example's line).
+    label = rf"(?:{_DECLARING} )?(?:[\w.]+\.)?{named}(?:$|\s*[(\[:,])"
+    return re.match(label, line) is not None
 
 
 def entry_sentence(term: str, text: str) -> str | None:

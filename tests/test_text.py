@@ -118,7 +118,11 @@ def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
     assert not is_entry_label("EAFP", "EAFP is a style.")  # a sentence
     assert not is_entry_label("EAFP", "EAFP\nLBYL")  # two lines
     assert not is_entry_label("AWS", "aws (list)")  # names with capitals match as written
-    assert is_entry_label("django", "Django settings")
+    assert not is_entry_label("CPython", "in CPython debug builds, all warnings are shown")
+    assert not is_entry_label("CPython", "CPython debug builds show all warnings")
+    assert not is_entry_label("asyncio.gather", "asyncio.gather() is faster. (By Yury.)")
+    assert not is_entry_label("max_connections", "max_connections = 100")  # an example
+    assert is_entry_label("sys.path", "sys.path")
     # An option's label lists its forms, a line each.
     assert is_entry_label("--clean", "-c\n--clean")
     assert is_entry_label("--jobs", "-j njobs\n--jobs=njobs")
