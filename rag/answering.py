@@ -159,7 +159,11 @@ def citation(passage: Passage) -> Citation:
 
 
 def quote(
-    passage: Passage, window: Sequence[Chunk] = (), best: Sequence[str] = (), *, entry: bool = False
+    passage: Passage,
+    window: Sequence[Chunk] = (),
+    best: Sequence[str] = (),
+    *,
+    entry_label: str | None = None,
 ) -> tuple[str, Citation, list[str]]:
     """The extractive answer: the passage's heading path in italics, then its text around the
     first of the ``best`` sentences found in it (``excerpt``: that sentence in bold, tables
@@ -170,7 +174,7 @@ def quote(
     A chunk alone often leaves out what its neighbours say: the name a definition belongs to,
     the example after it. A window without the passage's own chunk is ignored."""
     chunk = passage.hit.chunk
-    quoted = excerpt(quoted_text(passage, window), best, entry=entry)
+    quoted = excerpt(quoted_text(passage, window), best, entry_label=entry_label)
     cited = replace(citation(passage), quote=quoted.plain, supporting=tuple(quoted.supporting))
     heading = " › ".join(chunk.heading_path)
     body = f"*{heading}*\n\n{quoted.text}" if heading else quoted.text
@@ -370,8 +374,8 @@ class Answerer:
             )
             # Cited as the quoted passage, not by markers found in the quote: documents hold
             # brackets of their own (argv[1], a[0]) that must stay as written.
-            best, entry = self._chooser.best_sentences(asked, passage, window)
-            answer, cited, bold = quote(passage, window, best, entry=entry)
+            best, label = self._chooser.best_sentences(asked, passage, window)
+            answer, cited, bold = quote(passage, window, best, entry_label=label)
             # What the reader sees: the quote, and the file its citation names.
             seen = [answer, cited.title, cited.source]
             unnamed = self._unnamed(asked, seen) if self._settings.abstain_on_unmentioned else []

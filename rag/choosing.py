@@ -21,7 +21,13 @@ from rag.generation import PassageJudge
 from rag.grounding import supporting_sentences
 from rag.quoting import join_chunks, quoted_text
 from rag.retrieval import HybridRetriever, neighbours
-from rag.text import defined_term, entry_sentence, is_entry_label, unmentioned_terms
+from rag.text import (
+    defined_term,
+    entry_sentence,
+    is_entry_label,
+    split_sentences,
+    unmentioned_terms,
+)
 from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
@@ -84,19 +90,33 @@ def naming_first(
 
 def entry_chunk(term: str, chunks: Sequence[Chunk]) -> Chunk | None:
     """The chunk that holds the first sentence of ``term``'s entry (``is_entry_label``) in
-    ``chunks``, one file's in reading order: the label's own chunk, or the next one when the
-    label ends its chunk and the entry goes on there. None when no entry is labelled so."""
+    ``chunks``, one file's in reading order: the label's own chunk, or the next one in its
+    section when the label ends its chunk and the entry goes on there. None when no entry is
+    labelled so, or none says anything (``entry_sentence`` finds its sentence)."""
     for i, chunk in enumerate(chunks):
-        blocks = [b for b in re.split(r"\n\s*\n", chunk.text) if b.strip()]
+        blocks = _blocks(chunk.text)
+        following = chunks[i + 1] if i + 1 < len(chunks) else None
+        goes_on = following is not None and _continues(chunk, following)
         for k, block in enumerate(blocks):
             if not is_entry_label(term, block):
                 continue
             if k + 1 < len(blocks):
-                return chunk
-            following = chunks[i + 1] if i + 1 < len(chunks) else None
-            if following is not None and following.start - chunk.end <= 2:
+                if split_sentences(blocks[k + 1]):
+                    return chunk
+            elif following is not None and goes_on and split_sentences(_blocks(following.text)[0]):
                 return following
     return None
+
+
+def _blocks(text: str) -> list[str]:
+    return [b for b in re.split(r"\n\s*\n", text) if b.strip()] or [""]
+
+
+def _continues(chunk: Chunk, following: Chunk) -> bool:
+    """Whether ``following`` goes on from ``chunk``: next in its section, at most a blank line
+    apart."""
+    same = (following.heading_path, following.page) == (chunk.heading_path, chunk.page)
+    return same and chunk.start < following.start <= chunk.end + 2
 
 
 class QuoteChooser:
@@ -153,19 +173,20 @@ class QuoteChooser:
 
     def best_sentences(
         self, asked: str, passage: Passage, window: Sequence[Chunk]
-    ) -> tuple[list[str], bool]:
+    ) -> tuple[list[str], str | None]:
         """The sentences of the quoted text that best answer the question, best first: the
-        quote is centred on sentence-level evidence, not on the passage's score alone. Also
-        whether the first opens the entry of the term the question asks about
-        (``defined_term``), which then comes first whatever its rank."""
+        quote is centred on sentence-level evidence, not on the passage's score alone. When
+        the text holds the entry of the term the question asks about (``defined_term``), its
+        first sentence comes first whatever its rank, and its label is returned too."""
         text = quoted_text(passage, window)
         whole = Passage(passage.n, passage.hit, text)
         ranked = supporting_sentences(asked, [whole], self._retriever.embedder, top=SHOWN_SENTENCES)
         term = defined_term(asked)
-        defined = entry_sentence(term, text) if term else None
-        if defined is None:
-            return [s.text for s in ranked], False
-        return [defined, *(s.text for s in ranked if s.text != defined)], True
+        entry = entry_sentence(term, text) if term else None
+        if entry is None:
+            return [s.text for s in ranked], None
+        label, first = entry
+        return [first, *(s.text for s in ranked if s.text != first)], label
 
     def window(self, chunk: Chunk, attached: Sequence[Chunk] = ()) -> list[Chunk]:
         """The chunk's window: from the ``attached`` text when it came from there, else from
@@ -182,7 +203,8 @@ class QuoteChooser:
         if found is None:
             return list(hits)
         at, entry = found
-        return [replace(hits[at], chunk=entry), *hits[:at], *hits[at + 1 :]]
+        others = [h for i, h in enumerate(hits) if i != at and h.chunk.id != entry.id]
+        return [replace(hits[at], chunk=entry), *others]
 
     def _entry(
         self, asked: str, passages: Sequence[Passage], attached: Sequence[Chunk]
@@ -208,11 +230,18 @@ class QuoteChooser:
         term = defined_term(asked)
         if term is None:
             return None
-        # The pages that name what the question names come first: "the --if-exists option of
-        # pg_dump" is pg_dump's entry, not pg_restore's.
-        missing = [len(unmentioned_terms(asked, [searchable(h)])) for h in hits]
+        # The pages whose title or file name names what the question names come first: "the
+        # --if-exists option of pg_dump" is pg_dump's entry, not pg_restore's. The page, not
+        # the chunk, is counted, so the entry is the same once it stands in its page's place.
+        missing = [
+            len(unmentioned_terms(asked, [h.chunk.title or "", h.chunk.source])) for h in hits
+        ]
+        searched: set[str] = set()
         for at in sorted(range(len(hits)), key=missing.__getitem__):
             chunk = hits[at].chunk
+            if chunk.source in searched:
+                continue
+            searched.add(chunk.source)
             from_attached = any(c.id == chunk.id for c in attached)
             chunks = (
                 [c for c in attached if c.source == chunk.source]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.context import Passage
-from rag.text import CELL, POINTS_BACK, rows_meet
+from rag.text import CELL, POINTS_BACK, rows_meet, split_sentences
 from rag.types import Chunk
 
 # How much text a quote grows to around its supporting block. Quoting less loses the
@@ -44,18 +44,20 @@ class Excerpt:
 
 
 def excerpt(
-    text: str, best: Sequence[str], *, span: int = SPAN_CHARS, entry: bool = False
+    text: str, best: Sequence[str], *, span: int = SPAN_CHARS, entry_label: str | None = None
 ) -> Excerpt:
     """The part of ``text`` around the first of the ``best`` sentences found in it (ranked
     best first, a definition label's "label: " prefix allowed), or its start when none is.
-    ``entry``: the first of ``best`` opens an entry under its label, where the quote starts."""
+    ``entry_label``: the label of the entry whose first sentence is the first of ``best``;
+    the quote starts at that label, in the block after which the sentence is sought."""
     blocks = _blocks(text)
     if not blocks:
         return Excerpt("", "", [])
-    target, sentence = _find(blocks, best)
+    entry = _after_label(blocks, entry_label)
+    target, sentence = _find(blocks, best) if entry is None else entry
+    labelled = entry is not None
     chosen = [target]
     size = len(blocks[target])
-    labelled = entry and target > 0 and bool(best) and " ".join(sentence.split()) in best[0]
     if target > 0 and (labelled or _needs_previous(blocks[target - 1], blocks[target])):
         chosen.insert(0, target - 1)
         size += len(blocks[target - 1])
@@ -84,6 +86,21 @@ def _blocks(text: str) -> list[str]:
 def _is_table(block: str) -> bool:
     lines = block.splitlines()
     return len(lines) >= 2 and sum(CELL in line for line in lines) * 2 >= len(lines)
+
+
+def _after_label(blocks: Sequence[str], label: str | None) -> tuple[int, str] | None:
+    """The block after the first block that is ``label``, and its first sentence as written
+    there (empty when none is found); None without a label, or when no block is it."""
+    if not label:
+        return None
+    wanted = " ".join(label.split())
+    for i, block in enumerate(blocks[:-1]):
+        if " ".join(block.split()) == wanted:
+            sentences = split_sentences(blocks[i + 1])
+            pattern = _pattern(sentences[0]) if sentences else None
+            found = pattern.search(blocks[i + 1]) if pattern else None
+            return i + 1, found.group(0) if found else ""
+    return None
 
 
 def _pattern(sentence: str) -> re.Pattern[str] | None:

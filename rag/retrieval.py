@@ -209,8 +209,9 @@ def _section(chunk: Chunk) -> tuple[tuple[str, ...], int | None]:
 
 def _continues_table(before: Chunk, chunk: Chunk) -> bool:
     """Whether ``chunk`` goes on with a table that ``before`` left unfinished: they follow
-    each other in one section, split at a line, with a table row on each side."""
-    adjacent = 0 <= chunk.start - before.end <= 1 and _section(before) == _section(chunk)
+    each other in one section (overlapping, or split at a line), with a table row on each
+    side."""
+    adjacent = before.start < chunk.start <= before.end + 1 and _section(before) == _section(chunk)
     return adjacent and rows_meet(before.text, chunk.text)
 
 

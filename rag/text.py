@@ -39,6 +39,8 @@ _DEFINING = re.compile(
     r"(?P<term>@?[A-Za-z_][\w.]*)?",
     re.I,
 )
+# A question that compares two things: one entry does not answer it.
+_COMPARING = re.compile(r"\b(?:differen(?:ce|t)|vs\.?|versus|compared?)\b", re.I)
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # a command-line option: -c, --clean
 _MAX_ENTRY_LABEL_CHARS = 120  # a signature's arguments make an entry's label long
 _MAX_OPTION_FORMS = 4  # lines of an option's label: "-c", "--clean", "--clean=<when>"
@@ -162,13 +164,15 @@ def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:
 
 def defined_term(question: str) -> str | None:
     """The term a question asks to have explained, when it opens by asking what something is
-    or does: the first command-line option it names ("What does git gc --aggressive do?"),
-    else the named term (``named_terms``) that follows ("What does work_mem control?", "what
-    is EAFP?"). None for any other question."""
+    or does: the first command-line option in its first sentence ("What does git gc
+    --aggressive do?"), else the named term (``named_terms``) that follows ("What does
+    work_mem control?", "what is EAFP?"). None for any other question, and for one that
+    compares ("what is the difference between -c and -C?"), which one entry does not answer."""
     found = _DEFINING.match(question)
-    if found is None:
+    if found is None or _COMPARING.search(question):
         return None
-    option = _OPTION.search(question, found.start("term") if found.group("term") else found.end())
+    first = _SENTENCE_END.split(question, maxsplit=1)[0].split("?", 1)[0]
+    option = _OPTION.search(first, found.start("term") if found.group("term") else found.end())
     if option is not None:
         return option.group(0)
     term = (found.group("term") or "").lstrip("@").rstrip(".")
@@ -177,43 +181,44 @@ def defined_term(question: str) -> str | None:
 
 def is_entry_label(term: str, block: str) -> bool:
     """Whether a block of text is the label of ``term``'s entry. For a named term: one short
-    line that starts with it, perhaps after a declaring keyword or a qualifying prefix, ends
-    there or goes on with a signature or a type, and holds no sentence; reference
-    pages label the entries that define things so: "work_mem (integer)", "EAFP", "exception
+    line that starts with it, perhaps after a declaring keyword or a qualifying prefix, and
+    ends there or goes on with a signature or a type in brackets; reference pages label the
+    entries that define things so: "work_mem (integer)", "EAFP", "exception
     UnboundLocalError", "json.dumps(obj, ...)". The term is matched as ``unmentioned_terms``
-    matches it. For an option: a few short lines of
-    option forms, one of them the option, as written ("-c" is not "-C"): "-c\n--clean",
-    "--jobs=njobs"."""
+    matches it. For an option: a few short lines of option forms (an option and at most one
+    argument each, "-v, --verbose" two forms), one of them the option as written ("-c" is not
+    "-C"): "-c\n--clean", "-j njobs\n--jobs=njobs"."""
     lines = [" ".join(line.split()) for line in block.strip().split("\n")]
     if any(len(line) > _MAX_ENTRY_LABEL_CHARS for line in lines):
         return False
     if term.startswith("-"):
-        forms = re.compile(rf"{re.escape(term)}(?![\w-])")
+        forms = [form for line in lines for form in line.split(", ")]
+        named = re.compile(rf"{re.escape(term)}(?![\w-])")
         return (
             len(lines) <= _MAX_OPTION_FORMS
-            and all(line.startswith("-") for line in lines)
-            and any(forms.match(line) for line in lines)
+            and all(form.startswith("-") and form.count(" ") <= 1 for form in forms)
+            and any(named.match(form) for form in forms)
         )
     line = lines[0]
     if len(lines) > 1 or line.endswith((".", "!", "?", ":", ".)")) or ". " in line:
         return False  # a sentence, or a line that holds one
     exact = sum(c.isupper() for c in term) >= 2
-    named = re.escape(term) if exact else f"(?i:{re.escape(term)})"
-    # Then the line ends, or goes on with a signature or a type, not with words (nor with a
-    # value: "max_connections = 100" is an example's line).
-    label = rf"(?:{_DECLARING} )?(?:[\w.]+\.)?{named}(?:$|\s*[(\[:,])"
+    named_term = re.escape(term) if exact else f"(?i:{re.escape(term)})"
+    # Then the line ends, or goes on with a signature or a type in brackets, not with words
+    # ("max_connections = 100" is an example's line, "EAFP: Easier to ..." a definition).
+    label = rf"(?:{_DECLARING} )?(?:[\w.]+\.)?{named_term}(?:$|\s*[(\[])"
     return re.match(label, line) is not None
 
 
-def entry_sentence(term: str, text: str) -> str | None:
-    """The first sentence of ``term``'s entry in ``text``: the first of the block after its
-    label (``is_entry_label``); None when no entry is there."""
+def entry_sentence(term: str, text: str) -> tuple[str, str] | None:
+    """The label of ``term``'s entry in ``text`` (``is_entry_label``) and the entry's first
+    sentence, the first of the block after the label; None when no entry is there."""
     blocks = [b for b in re.split(r"\n\s*\n", text) if b.strip()]
     for label, block in pairwise(blocks):
         if is_entry_label(term, label):
             sentences = split_sentences(block)
             if sentences:
-                return sentences[0]
+                return label, sentences[0]
     return None
 
 

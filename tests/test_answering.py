@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -431,6 +432,31 @@ def test_a_question_about_an_option_quotes_its_entry_on_the_page_of_what_it_name
         assert answer.citations[0].source == "/d/pg_dump.md"
 
 
+def test_the_prompt_and_the_quote_take_the_same_entry_once(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """The first hit is a note on another program's page that names pg_dump in its text; the
+    entry stands first in the hits, in its page's place, and is the one quoted."""
+    entry = "--if-exists\n\nUse IF EXISTS when dropping objects, so that none is reported."
+    texts = {
+        "/d/pg_restore.md": f"Unlike pg_dump, this reads archives.\n\n{entry}",
+        "/d/pg_dump.md": entry.replace("objects", "things"),
+    }
+    with stored(settings, embedder, texts) as store:
+        retriever = HybridRetriever(embedder, store, settings)
+        hits = sorted(retriever.search("--if-exists", k=2), key=lambda h: "dump" in h.chunk.source)
+        question = "What is the --if-exists option of pg_dump for?"
+        chooser = QuoteChooser(retriever)
+        first = chooser.entry_first(question, hits, [])
+        assert [h.chunk.source for h in first] == ["/d/pg_dump.md", "/d/pg_restore.md"]
+        passages = [Passage(n, h, h.chunk.text) for n, h in enumerate(first, 1)]
+        quoted, _ = chooser.choose(question, passages, [])
+        assert quoted.hit.chunk.id == first[0].chunk.id and quoted.n == 1
+        # The entry's own hit, retrieved as well, is not listed twice.
+        again = chooser.entry_first(question, [*hits, first[0]], [])
+        assert [h.chunk.id for h in again].count(first[0].chunk.id) == 1
+
+
 def test_an_entry_whose_label_ends_a_chunk_goes_on_in_the_next() -> None:
     def chunk(n: int, text: str, start: int) -> Chunk:
         return Chunk(
@@ -446,6 +472,11 @@ def test_an_entry_whose_label_ends_a_chunk_goes_on_in_the_next() -> None:
     assert entry_chunk("GIL", [first, second, third]) is None
     apart = chunk(3, "Look before you leap.", second.end + 40)  # not the entry's text
     assert entry_chunk("LBYL", [first, second, apart]) is None
+    # Nor is the next section's first chunk, or a label with nothing said after it.
+    elsewhere = replace(third, heading_path=("Other",))
+    assert entry_chunk("LBYL", [first, second, elsewhere]) is None
+    bare = chunk(4, "GIL\n\nSee", 0)
+    assert entry_chunk("GIL", [bare]) is None
 
 
 def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(

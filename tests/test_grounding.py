@@ -122,6 +122,22 @@ def test_a_table_split_between_chunks_is_joined_row_by_row() -> None:
     assert join_chunks([noted, after]).splitlines()[-1] == "Zephyr-12 | Descale weekly."
 
 
+def test_an_entry_quote_starts_at_its_label_even_when_its_sentence_came_before() -> None:
+    text = (
+        "Intro to the options.\n\n--data-only\n\nOnly meaningful for plain-text output. "
+        "Dumps only the data.\n\n--clean\n\nOnly meaningful for plain-text output. "
+        "Drops the objects first."
+    )
+    first = "Only meaningful for plain-text output."
+    quoted = excerpt(text, [first], entry_label="--clean")
+    assert (
+        quoted.text
+        == "--clean\n\n**Only meaningful for plain-text output.** Drops the objects first."
+    )
+    # Without the label, the first block holding the sentence is quoted, with what leads to it.
+    assert excerpt(text, [first]).text.startswith("Intro to the options.")
+
+
 def test_a_window_that_starts_inside_a_table_reaches_back_to_its_header() -> None:
     """The header row is two chunks before the quoted one: without it, the quote would show
     a row of data as the table's header."""
@@ -147,6 +163,9 @@ def test_a_window_that_starts_inside_a_table_reaches_back_to_its_header() -> Non
     ]
     # Text that is no table, or a table in another section, is not reached for.
     assert [c.id for c in neighbours(chunks, chunks[1])] == ["t0", "t1", "t2"]
+    # Overlapping chunks (a chunker with overlap) reach back as well.
+    overlapped = [replace(c, start=c.start - 3 * i) for i, c in enumerate(chunks)]
+    assert neighbours(overlapped, overlapped[3])[0].id == "t1"
     other = replace(chunks[2], heading_path=("Other",))
     assert [c.id for c in neighbours([*chunks[:2], other, *chunks[3:]], chunks[3])] == ["t3", "t4"]
 

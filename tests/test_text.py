@@ -100,6 +100,9 @@ def test_a_question_that_asks_what_a_named_term_is_or_does_defines_it() -> None:
     assert defined_term("What does git gc --aggressive do differently?") == "--aggressive"
     assert defined_term("What is the -j option of pg_restore for?") == "-j"
     assert defined_term("What does a non-empty string mean?") is None  # a hyphenated word
+    # Only the first sentence's option; a comparison is not answered by one entry.
+    assert defined_term('What is work_mem? I ran psql -c "show work_mem".') == "work_mem"
+    assert defined_term("What is the difference between -c and -C?") is None
 
 
 def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
@@ -129,6 +132,8 @@ def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
     assert is_entry_label("--force-with-lease", "--[no-]force-with-lease\n--force-with-lease=<ref>")
     assert not is_entry_label("-c", "-C\n--create")  # options are matched as written
     assert not is_entry_label("--no", "--no-blobs")
+    assert is_entry_label("--verbose", "-v, --verbose")  # forms on one line
+    assert not is_entry_label("--clean", "--clean Drop the objects first")  # and its text
     assert not is_entry_label("--clean", "-c\n--clean\nDrops objects first.")  # a sentence
 
 
@@ -138,14 +143,23 @@ def test_the_entry_sentence_is_the_first_after_its_label() -> None:
         "Uses work_mem in passing.\n\nwork_mem (integer)\n\n"
         "Sets the base maximum amount of memory. It is 4MB by default."
     )
-    assert entry_sentence("work_mem", text) == "Sets the base maximum amount of memory."
-    assert entry_sentence("seq_page_cost", text) == "Sets the cost of a sequential fetch."
+    assert entry_sentence("work_mem", text) == (
+        "work_mem (integer)",
+        "Sets the base maximum amount of memory.",
+    )
+    assert entry_sentence("seq_page_cost", text) == (
+        "seq_page_cost (floating point)",
+        "Sets the cost of a sequential fetch.",
+    )
     options = (
         "-c\n--clean\n\nDrop the database objects first. Then create them.\n\n"
         "-C\n--create\n\nCreate the database itself first."
     )
-    assert entry_sentence("--clean", options) == "Drop the database objects first."
-    assert entry_sentence("-C", options) == "Create the database itself first."
+    assert entry_sentence("--clean", options) == ("-c\n--clean", "Drop the database objects first.")
+    assert entry_sentence("-C", options) == ("-C\n--create", "Create the database itself first.")
+    # A definition after a colon is no label: the next entry's sentence is not EAFP's.
+    glossary = "EAFP: Easier to ask\n\nGIL: The lock that the interpreter holds while it runs."
+    assert entry_sentence("EAFP", glossary) is None
     assert entry_sentence("shared_buffers", text) is None
     assert entry_sentence("work_mem", "work_mem (integer)") is None  # a label with no entry
 
