@@ -10,7 +10,6 @@ section of the chosen page may be quoted instead when it answers better.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import MutableMapping, Sequence
 from dataclasses import replace
@@ -20,11 +19,12 @@ from rag.errors import ModelError
 from rag.generation import PassageJudge
 from rag.grounding import supporting_sentences
 from rag.quoting import join_chunks, quoted_text
-from rag.retrieval import HybridRetriever, neighbours
+from rag.retrieval import HybridRetriever, neighbours, same_section
 from rag.text import (
     defined_term,
     entry_sentence,
     is_entry_label,
+    split_blocks,
     split_sentences,
     unmentioned_terms,
 )
@@ -94,29 +94,25 @@ def entry_chunk(term: str, chunks: Sequence[Chunk]) -> Chunk | None:
     section when the label ends its chunk and the entry goes on there. None when no entry is
     labelled so, or none says anything (``entry_sentence`` finds its sentence)."""
     for i, chunk in enumerate(chunks):
-        blocks = _blocks(chunk.text)
+        blocks = split_blocks(chunk.text)
         following = chunks[i + 1] if i + 1 < len(chunks) else None
-        goes_on = following is not None and _continues(chunk, following)
         for k, block in enumerate(blocks):
             if not is_entry_label(term, block):
                 continue
             if k + 1 < len(blocks):
                 if split_sentences(blocks[k + 1]):
                     return chunk
-            elif following is not None and goes_on and split_sentences(_blocks(following.text)[0]):
-                return following
+            elif following is not None and _continues(chunk, following):
+                first = split_blocks(following.text)[:1]
+                if first and split_sentences(first[0]):
+                    return following
     return None
-
-
-def _blocks(text: str) -> list[str]:
-    return [b for b in re.split(r"\n\s*\n", text) if b.strip()] or [""]
 
 
 def _continues(chunk: Chunk, following: Chunk) -> bool:
     """Whether ``following`` goes on from ``chunk``: next in its section, at most a blank line
     apart."""
-    same = (following.heading_path, following.page) == (chunk.heading_path, chunk.page)
-    return same and chunk.start < following.start <= chunk.end + 2
+    return same_section(chunk, following) and chunk.start < following.start <= chunk.end + 2
 
 
 class QuoteChooser:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.context import Passage
-from rag.text import CELL, POINTS_BACK, rows_meet, split_sentences
+from rag.text import CELL, POINTS_BACK, rows_meet, split_blocks, split_sentences
 from rag.types import Chunk
 
 # How much text a quote grows to around its supporting block. Quoting less loses the
@@ -50,7 +50,7 @@ def excerpt(
     best first, a definition label's "label: " prefix allowed), or its start when none is.
     ``entry_label``: the label of the entry whose first sentence is the first of ``best``;
     the quote starts at that label, in the block after which the sentence is sought."""
-    blocks = _blocks(text)
+    blocks = split_blocks(text)
     if not blocks:
         return Excerpt("", "", [])
     entry = _after_label(blocks, entry_label)
@@ -77,10 +77,6 @@ def excerpt(
     shown = [_render(blocks[i], sentence if i == target else None, span) for i in chosen]
     plain = [_render(blocks[i], None, span) for i in chosen]
     return Excerpt("\n\n".join(shown), "\n\n".join(plain), [sentence] if sentence else [])
-
-
-def _blocks(text: str) -> list[str]:
-    return [b.strip("\n") for b in re.split(r"\n\s*\n", text) if b.strip()]
 
 
 def _is_table(block: str) -> bool:

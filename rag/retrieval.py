@@ -194,24 +194,25 @@ def neighbours(chunks: Sequence[Chunk], chunk: Chunk) -> list[Chunk]:
     index = next((i for i, c in enumerate(chunks) if c.id == chunk.id), None)
     if index is None:
         return [chunk]
-    section = (chunk.heading_path, chunk.page)
-    first = index - 1 if index > 0 and _section(chunks[index - 1]) == section else index
+    before = index > 0 and same_section(chunks[index - 1], chunk)
+    first = index - 1 if before else index
     reach = first - _TABLE_REACH
     while first > max(reach, 0) and _continues_table(chunks[first - 1], chunks[first]):
         first -= 1
-    after = index + 1 < len(chunks) and _section(chunks[index + 1]) == section
+    after = index + 1 < len(chunks) and same_section(chunks[index + 1], chunk)
     return list(chunks[first : index + 2 if after else index + 1])
 
 
-def _section(chunk: Chunk) -> tuple[tuple[str, ...], int | None]:
-    return chunk.heading_path, chunk.page
+def same_section(one: Chunk, other: Chunk) -> bool:
+    """Whether two chunks of a file share their section: heading path and page."""
+    return (one.heading_path, one.page) == (other.heading_path, other.page)
 
 
 def _continues_table(before: Chunk, chunk: Chunk) -> bool:
     """Whether ``chunk`` goes on with a table that ``before`` left unfinished: they follow
     each other in one section (overlapping, or split at a line), with a table row on each
     side."""
-    adjacent = before.start < chunk.start <= before.end + 1 and _section(before) == _section(chunk)
+    adjacent = before.start < chunk.start <= before.end + 1 and same_section(before, chunk)
     return adjacent and rows_meet(before.text, chunk.text)
 
 

@@ -85,6 +85,12 @@ def split_sentences(text: str) -> list[str]:
     return [" ".join(p.split()) for p in parts if len(p) >= _MIN_SENTENCE_CHARS]
 
 
+def split_blocks(text: str) -> list[str]:
+    """The blocks of ``text`` (paragraphs, list items run together, code, tables): the parts
+    that blank lines separate, without their outer line breaks; empty ones left out."""
+    return [b.strip("\n") for b in re.split(r"\n\s*\n", text) if b.strip()]
+
+
 def rows_meet(before: str, after: str) -> bool:
     """Whether ``before`` ends and ``after`` starts with a table row: the two halves of a
     table split between chunks."""
@@ -213,8 +219,7 @@ def is_entry_label(term: str, block: str) -> bool:
 def entry_sentence(term: str, text: str) -> tuple[str, str] | None:
     """The label of ``term``'s entry in ``text`` (``is_entry_label``) and the entry's first
     sentence, the first of the block after the label; None when no entry is there."""
-    blocks = [b for b in re.split(r"\n\s*\n", text) if b.strip()]
-    for label, block in pairwise(blocks):
+    for label, block in pairwise(split_blocks(text)):
         if is_entry_label(term, label):
             sentences = split_sentences(block)
             if sentences:
