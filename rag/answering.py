@@ -23,11 +23,11 @@ from rag.config import Settings
 from rag.context import Passage, Support, build_passages, evidence_passages, render_context
 from rag.errors import InvalidInputError
 from rag.generation import Generator, Message, PassageJudge
-from rag.grounding import ClaimCheck, check_claims, supporting_sentences
+from rag.grounding import ClaimCheck, check_claims, named_in_passing, supporting_sentences
 from rag.quoting import excerpt, quoted_text
 from rag.retrieval import HybridRetriever
 from rag.store.base import bm25_terms
-from rag.text import unmentioned_terms
+from rag.text import named_terms, unmentioned_terms
 from rag.types import Answer, Chunk, Citation, Hit, SupportingSentence
 
 log = logging.getLogger(__name__)
@@ -378,11 +378,11 @@ class Answerer:
             answer, cited, bold = quote(passage, window, best, entry_label=label)
             # What the reader sees: the quote, and the file its citation names.
             seen = [answer, cited.title, cited.source]
-            unnamed = self._unnamed(asked, seen) if self._settings.abstain_on_unmentioned else []
-            if unnamed:  # a quote about something else that names the asked term nearby
-                log.info("abstaining: the quote does not mention %s", unnamed)
-                message = f"{ABSTAIN_MESSAGE} The passage that comes closest does not mention "
-                return Answer(f"{message}{_names(unnamed)}.", [], True, prepared.timings)
+            refusal = (
+                self._refusal(asked, seen, cited) if self._settings.abstain_on_unmentioned else ""
+            )
+            if refusal:
+                return Answer(f"{ABSTAIN_MESSAGE} {refusal}", [], True, prepared.timings)
             citations = [cited]
             supporting = [SupportingSentence(passage.n, b) for b in bold] + [
                 s for s in supporting if s.n == passage.n and s.text not in bold
@@ -402,6 +402,33 @@ class Answerer:
             return []
         common = set(self._retriever.common_terms(missing))
         return [t for t in missing if t not in common]
+
+    def _refusal(self, asked: str, seen: Sequence[str], cited: Citation) -> str:
+        """Why a quote does not answer ``asked``, or "" when it may: it does not mention a
+        term the question names (a quote about something else that names it nearby), or
+        names every such term only in passing."""
+        unnamed = self._unnamed(asked, seen)
+        if unnamed:
+            log.info("abstaining: the quote does not mention %s", unnamed)
+            return f"The passage that comes closest does not mention {_names(unnamed)}."
+        passing = self._in_passing(asked, cited)
+        if passing:
+            log.info("abstaining: the quote names %s only in passing", passing)
+            return f"The passage that comes closest names {_names(passing)} only in passing."
+        return ""
+
+    def _in_passing(self, asked: str, cited: Citation) -> list[str]:
+        """The named terms of ``asked`` when the quote names each of them only in passing
+        (``named_in_passing``), else none: one term the quote is about is reason enough to
+        answer. Terms the collection is about are left out, as in ``_unnamed``."""
+        terms = named_terms(asked)
+        if not terms:
+            return []
+        common = set(self._retriever.common_terms(terms))
+        terms = [t for t in terms if t not in common]
+        about = "\n".join([*cited.heading_path, cited.title or "", cited.source])
+        passing = named_in_passing(asked, terms, cited.quote, about)
+        return passing if terms and len(passing) == len(terms) else []
 
     def ask(self, question: str, *, source_prefix: str | None = None) -> Answer:
         started = time.perf_counter()

@@ -23,8 +23,10 @@ from rag.text import (
     POINTS_BACK,
     content_words,
     labelled_sentences,
+    names_term,
     numbers,
     sentence_labels,
+    split_sentences,
     word_tokens,
 )
 from rag.types import HEADING_SEPARATOR
@@ -78,6 +80,25 @@ class ClaimCheck:
     support: dict[int, list[str]]
     """Per passage number, its sentences (as written, whitespace collapsed) that support a
     sentence of the answer, in the order of the answer's sentences."""
+
+
+def named_in_passing(question: str, terms: Sequence[str], quoted: str, about: str) -> list[str]:
+    """The ``terms`` that ``quoted`` names only in passing: no sentence of it that names the
+    term shares another word with ``question``, and ``about`` (the quote's heading path, page
+    title and source) does not name it. A quote that names what was asked about only so
+    ("see the Django documentation", closing a logging recipe, asked how to define a Django
+    model) is about something else."""
+    asked = bm25_terms(question)
+    sentences = split_sentences(quoted)
+    passing = []
+    for term in terms:
+        if names_term(about, term):
+            continue
+        others = asked - bm25_terms(term)
+        naming = [s for s in sentences if names_term(s, term)]
+        if naming and not any(bm25_terms(s) & others for s in naming):
+            passing.append(term)
+    return passing
 
 
 def unsupported_claims(

@@ -96,7 +96,8 @@ class HybridRetriever:
         answered by the venv page that comes first.
 
         BM25 ranks a rare word high, so a chunk about it would be among the hits. Words in no
-        chunk at all are ``unknown_words``' business."""
+        chunk at all are ``unknown_words``' business, and a rare form of a word that more
+        chunks hold (``word_bases``: "slowest", "slow") is no rare word."""
         return self._rare_unretrieved(self._word_counts(question), hits)
 
     def unmentioned_words(self, question: str, hits: Sequence[Hit]) -> list[str]:
@@ -144,6 +145,14 @@ class HybridRetriever:
         large, counts = counted
         rare = [w for w, n in counts.items() if 1 <= n <= RARE_WORD_CHUNKS]
         if not large or not rare:
+            return []
+        # A rare form of a common word ("slowest" of "slow") names nothing the collection
+        # lacks: only a word whose bases are rare as well is a reason to abstain.
+        bases = {w: word_bases(w) for w in rare}
+        wanted = sorted({b for found in bases.values() for b in found})
+        held = self._store.word_counts(wanted, up_to=RARE_WORD_CHUNKS + 1) if wanted else {}
+        rare = [w for w in rare if all(held.get(b, 0) <= RARE_WORD_CHUNKS for b in bases[w])]
+        if not rare:
             return []
         seen = bm25_terms("\n".join(f"{h.chunk.embedding_text}\n{h.chunk.source}" for h in hits))
         return [w for w in rare if not bm25_terms(w) <= seen]

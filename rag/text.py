@@ -49,7 +49,8 @@ _DECLARING = (
     "(?:abstractmethod|async|attribute|awaitable|class|classmethod|coroutine|data|decorator"
     "|enum|exception|function|macro|method|module|property|staticmethod|struct|type|var)"
 )
-_NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+# Parts joined by "/" are one name: "PL/pgSQL" and "TCP/IP" are not "PL" and "TCP".
+_NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*(?:[./][A-Za-z_][A-Za-z0-9_]*)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z_][\w.]*)")
 # Word-forming prefixes and inflections the BM25 stemmer does not take off: "subfolders" is
 # known when "folders" is, "sown" when "sow" is.
@@ -158,14 +159,14 @@ def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:
     retrieved passages never mention is one the documents most likely cannot answer.
     """
     joined = "\n".join(texts)
-    lowered = joined.lower()
-    missing = []
-    for term in named_terms(question):
-        exact = sum(c.isupper() for c in term) >= 2
-        pattern = rf"(?<![\w.]){re.escape(term if exact else term.lower())}(?![\w]|/\w)"
-        if not re.search(pattern, joined if exact else lowered):
-            missing.append(term)
-    return missing
+    return [term for term in named_terms(question) if not names_term(joined, term)]
+
+
+def names_term(text: str, term: str) -> bool:
+    """Whether ``text`` mentions a named term, as ``unmentioned_terms`` matches it."""
+    exact = sum(c.isupper() for c in term) >= 2
+    pattern = rf"(?<![\w.]){re.escape(term if exact else term.lower())}(?![\w]|/\w)"
+    return re.search(pattern, text if exact else text.lower()) is not None
 
 
 def defined_term(question: str) -> str | None:

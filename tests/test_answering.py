@@ -369,6 +369,37 @@ def test_a_quote_that_leaves_out_the_term_asked_about_abstains(
         assert not named.abstained and named.extractive
 
 
+def test_a_quote_that_names_every_asked_term_only_in_passing_abstains(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """A recipe that ends "see the Zorblang manual" names Zorblang, but says nothing about
+    Zorblang widgets: quoted for a question about them, it would answer something else."""
+    recipe = (
+        "Handlers are listed in the dictConfig dictionary under their names, and each gets "
+        "its level and its filters. For more on this setup, see the Zorblang manual."
+    )
+    failing = ScriptedGenerator(["Use zsort [1]."])  # fails the check: a quote is made
+    settings = settings.model_copy(update={"min_similarity": -1.0})
+    with stored(settings, embedder, {"/d/logging.md": recipe}) as store:
+        retriever = HybridRetriever(embedder, store, settings)
+        answerer = Answerer(retriever, failing, settings)
+        asked = "How do I add a Zorblang widget with a colour to another widget?"
+        answer = answerer.ask(asked)
+        assert answer.abstained and answer.citations == []
+        assert answer.answer.startswith(ABSTAIN_MESSAGE)
+        assert "'Zorblang' only in passing" in answer.answer
+        # Asked about what the recipe's sentences say, the same quote answers.
+        setup = answerer.ask("Where do I read more about the Zorblang handler setup?")
+        assert not setup.abstained and setup.extractive
+        # So does a question that names a second term the quote is about.
+        both = answerer.ask("How do I list handlers in dictConfig for a Zorblang widget?")
+        assert not both.abstained
+    off = settings.model_copy(update={"abstain_on_unmentioned": False})
+    with stored(off, embedder, {"/d/logging.md": recipe}) as store:
+        answerer = Answerer(HybridRetriever(embedder, store, off), failing, off)
+        assert not answerer.ask(asked).abstained  # the setting turns the rule off
+
+
 def test_a_question_about_what_a_term_does_quotes_the_terms_entry(
     settings: Settings, embedder: HashEmbedder
 ) -> None:
@@ -487,15 +518,16 @@ def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
         "/d/site.md": "A virtual environment has its own site directory for packages.",
         "/d/install.md": "Create the environment first; pip installs into the active one.",
         "/d/tools.md": "Other tools, like conda, exist; this guide does not cover them.",
-        "/d/money.md": "Money amounts need exact decimals.",
-        "/d/price.md": "A price is money too.",
-        "/d/budget.md": "Budgets count money.",
+        "/d/money.md": "Money amounts need exact decimals, even cheap ones.",
+        "/d/price.md": "A cheap price is money too.",
+        "/d/budget.md": "Budgets count money, cheap or dear.",
+        "/d/deal.md": "The cheapest deal wins.",
     }
     with stored(settings, embedder, texts) as store:
         generator = ScriptedGenerator(["Use python -m venv [1]."])
         answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
         retriever = answerer.retriever
-        hits = {h.chunk.source: h for h in retriever.search("virtual environment money", k=7)}
+        hits = {h.chunk.source: h for h in retriever.search("virtual environment money", k=8)}
         best = [hits["/d/venv.md"], hits["/d/site.md"], hits["/d/install.md"]]
         question = "How do I create a virtual environment with conda, for money?"
         # A small collection tells nothing by what it rarely says.
@@ -504,6 +536,9 @@ def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
         # 'conda' is in one chunk, not among the best; 'money' is in three: not rare.
         assert retriever.rare_unretrieved_words(question, best) == ["conda"]
         assert retriever.rare_unretrieved_words(question, [*best, hits["/d/tools.md"]]) == []
+        # 'cheapest' is in one chunk, but it is a form of 'cheap', which three hold.
+        cheapest = "How do I create the cheapest virtual environment with conda?"
+        assert retriever.rare_unretrieved_words(cheapest, best) == ["conda"]
         # Words no chunk holds are unknown_words', not rare.
         assert retriever.rare_unretrieved_words("virtual environment with poetry", best) == []
         asked = "How do I create a virtual environment and activate it, with conda?"

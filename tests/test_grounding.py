@@ -11,6 +11,7 @@ from rag.grounding import (
     check_claims,
     degenerate_lines,
     identifiers,
+    named_in_passing,
     supporting_sentences,
     unsupported_claims,
 )
@@ -386,3 +387,18 @@ def test_support_must_come_from_one_sentence_about_the_question() -> None:
     assert (
         unsupported_claims("The warranty covers the pump [1].", [passage()], question=asked) == []
     )
+
+
+def test_a_term_named_only_in_a_sentence_about_something_else_is_named_in_passing() -> None:
+    question = "How do I add a Zorblang widget with a colour to another widget?"
+    aside = (
+        "Handlers are set up in the config file. For more on this setup, see the Zorblang manual."
+    )
+    assert named_in_passing(question, ["Zorblang"], aside, "Logging › Handlers") == ["Zorblang"]
+    # A sentence naming the term that also says something about the question is no aside,
+    # nor is a quote whose heading path, title or source names the term.
+    about = aside + " Zorblang widgets take a colour when they are added."
+    assert named_in_passing(question, ["Zorblang"], about, "Logging › Handlers") == []
+    assert named_in_passing(question, ["Zorblang"], aside, "Zorblang › Setup") == []
+    # A term the quote never names is not for this rule (the quote leaves it out).
+    assert named_in_passing(question, ["Quux"], aside, "Logging") == []

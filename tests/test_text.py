@@ -178,6 +178,9 @@ def test_named_terms_are_identifiers_and_names_not_plain_words() -> None:
     assert named_terms("what's the difference between a list and a tuple?") == []
     assert named_terms("How To Read A File In Python") == []  # Title Case: capitals say nothing
     assert named_terms("I read it, e.g. twice. Then what?") == []  # "I", "e.g", sentence starts
+    # A name in parts joined by a slash is one name, as a path is one path.
+    assert named_terms("How do I write a PL/pgSQL function over TCP/IP?") == ["PL/pgSQL", "TCP/IP"]
+    assert named_terms("Can I keep hooks in .git/hooks?") == []
 
 
 def test_unmentioned_terms_match_whole_words_and_acronyms_as_written() -> None:
@@ -190,6 +193,8 @@ def test_unmentioned_terms_match_whole_words_and_acronyms_as_written() -> None:
     zones = ["For example, 'US/Eastern', 'Australia/Melbourne' or 'Europe/Amsterdam'."]
     assert unmentioned_terms("What is the capital of Australia?", zones) == ["Australia"]
     assert unmentioned_terms("What time is it in Amsterdam?", zones) == []
+    # A name joined by a slash is mentioned whole, not as a path's head.
+    assert unmentioned_terms("How do I write a PL/pgSQL trigger?", ["Write it in PL/pgSQL."]) == []
 
 
 def test_lookup_words_and_the_bases_a_word_may_derive_from() -> None:
