@@ -80,8 +80,29 @@ def excerpt(
 
 
 def _is_table(block: str) -> bool:
+    """Whether a block is a table as the loaders write one: most of its lines are rows of
+    cells. Preformatted text with pipes in it (a grammar, a command's synopsis, a SQL shell's
+    output) is quoted as written: its lines are indented, or define grammar rules ("::="), or
+    most of its pipes stand inside brackets ("[ SESSION | LOCAL ]"); a loader writes rows
+    unindented, most cells' brackets closed within them."""
     lines = block.splitlines()
-    return len(lines) >= 2 and sum(CELL in line for line in lines) * 2 >= len(lines)
+    rows = [line for line in lines if CELL in line]
+    return (
+        len(lines) >= 2
+        and len(rows) * 2 >= len(lines)
+        and not any(line[:1].isspace() or "::=" in line for line in lines)
+        and sum(map(_pipe_in_brackets, rows)) * 2 < len(rows)
+    )
+
+
+def _pipe_in_brackets(line: str) -> bool:
+    """Whether a cell separator of ``line`` stands inside brackets opened before it."""
+    depth = 0
+    for part in line.split(CELL)[:-1]:
+        depth += sum(map(part.count, "([{")) - sum(map(part.count, ")]}"))
+        if depth > 0:
+            return True
+    return False
 
 
 def _after_label(blocks: Sequence[str], label: str | None) -> tuple[int, str] | None:

@@ -43,6 +43,21 @@ def test_a_row_whose_last_cell_is_empty_keeps_its_cells() -> None:
     assert quoted.text.splitlines()[-1] == "| **parameters** | **65,535** |  |"
 
 
+def test_preformatted_text_with_pipes_is_quoted_as_written_not_as_a_table() -> None:
+    synopsis = (
+        "SET [ SESSION | LOCAL ] ROLE role_name\nSET [ SESSION | LOCAL ] ROLE NONE\nRESET ROLE"
+    )
+    shell = "=> SELECT * FROM modes;\n mode | bar\n------+-----\n eco  |   6\n(1 row)"
+    grammar = 'sign  ::=  "+" | "-"\ndigit ::=  "0" | "1"'
+    for text in (synopsis, shell, grammar):
+        quoted = excerpt(f"The forms are these.\n\n{text}", ["The forms are these."])
+        assert "---" not in quoted.text.replace("------+-----", "")
+        assert text in quoted.plain, text  # line for line, as the document has it
+    # A table whose cells hold brackets, one of them left open, is still a table.
+    atoms = "Atom | Description\n(re) | a group\n( | an open bracket\n[chars] | a set"
+    assert excerpt(atoms, ["(re) | a group"]).text.startswith("| Atom | Description |\n| ---")
+
+
 def test_the_supporting_sentence_is_bold_and_what_follows_comes_along() -> None:
     text = (
         "The grinder has twelve settings.\n\n"
