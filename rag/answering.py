@@ -73,6 +73,9 @@ class PreparedAnswer:
     abstaining). The judge of the fallback reads it, as retrieval did."""
     attached: list[Chunk] = field(default_factory=list)
     """The chunks of text attached to the question (rag.attachments), in reading order."""
+    entry: Chunk | None = None
+    """The entry of the term the question asks about (``QuoteChooser.entry_first``): the
+    first hit's chunk, and what a quote quotes."""
 
     @property
     def abstain_message(self) -> str:
@@ -283,7 +286,7 @@ class Answerer:
                     question, hits, [], [], True, timings, unmentioned=unmentioned, attached=chunks
                 )
         # Asked what a term is or does, the prompt and the quote start from its entry.
-        hits = self._chooser.entry_first(query, hits, chunks)
+        hits, entry = self._chooser.entry_first(query, hits, chunks)
         embedder = self._retriever.embedder
         messages: list[Message] = []
         if self.quoting:  # no prompt: every hit may be quoted, chosen by its sentences
@@ -317,6 +320,7 @@ class Answerer:
             support,
             query=query.strip(),
             attached=chunks,
+            entry=entry,
         )
 
     def stream(
@@ -365,13 +369,7 @@ class Answerer:
             if not self.quoting:
                 log.info("answer failed the grounding check; quoting the sources")
             asked = prepared.query or prepared.question
-            passage, window = self._chooser.choose(
-                asked,
-                prepared.passages,
-                prepared.support,
-                attached=prepared.attached,
-                timings=prepared.timings,
-            )
+            passage, window = self._quoted(asked, prepared)
             # Cited as the quoted passage, not by markers found in the quote: documents hold
             # brackets of their own (argv[1], a[0]) that must stay as written.
             best, label = self._chooser.best_sentences(asked, passage, window)
@@ -402,6 +400,22 @@ class Answerer:
             return []
         common = set(self._retriever.common_terms(missing))
         return [t for t in missing if t not in common]
+
+    def _quoted(self, asked: str, prepared: PreparedAnswer) -> tuple[Passage, list[Chunk]]:
+        """The passage a quote quotes, with its window: the entry of the term asked about
+        when there is one, else the chooser's choice."""
+        entry = prepared.entry
+        if entry is not None:
+            for passage in prepared.passages:
+                if passage.hit.chunk.id == entry.id:
+                    return passage, self._chooser.window(entry, prepared.attached)
+        return self._chooser.choose(
+            asked,
+            prepared.passages,
+            prepared.support,
+            attached=prepared.attached,
+            timings=prepared.timings,
+        )
 
     def _refusal(self, asked: str, seen: Sequence[str], cited: Citation) -> str:
         """Why a quote does not answer ``asked``, or "" when it may: it does not mention a

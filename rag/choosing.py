@@ -1,7 +1,8 @@
 """Which passage an extractive answer quotes, and the window of chunks quoted with it.
 
 A question that asks what a named term is or does is answered by that term's entry, when a
-retrieved page has one. Otherwise the retrieved passages are ranked by their best supporting
+retrieved page has one (``entry_first``, before the prompt is built). Otherwise the retrieved
+passages are ranked by their best supporting
 sentence and their retrieval rank; those that name the most of the question's named terms
 come first; the language model judges the two best when their scores are close; then another
 section of the chosen page may be quoted instead when it answers better.
@@ -133,7 +134,8 @@ class QuoteChooser:
         timings: MutableMapping[str, float] | None = None,
     ) -> tuple[Passage, list[Chunk]]:
         """The passage to quote for the question ``asked`` and its window (the chunks around
-        it in its section): of the passages that name the most of the question's named terms,
+        it in its section), when no entry answers it (``entry_first``): of the passages that
+        name the most of the question's named terms,
         the best by their scores. The judge adds its question likelihood to the scores of the
         best ``_JUDGED_PASSAGES``, read with their windows as they would be quoted, unless the
         best leads the next by more than ``_JUDGE_MARGIN``. Then ``_on_page`` may quote
@@ -141,9 +143,6 @@ class QuoteChooser:
         attached to the question, whose passages take their windows from there;
         ``timings['judge_ms']`` adds up the judge's time."""
         spent = {} if timings is None else timings
-        entry = self._entry(asked, passages, attached)
-        if entry is not None:
-            return entry
         ranked = naming_first(asked, fallback_ranking(passages, support))[:_JUDGED_PASSAGES]
         if not ranked:  # no sentence long enough to rank: the best retrieved passage
             first = passages[0]
@@ -191,28 +190,19 @@ class QuoteChooser:
             return neighbours([c for c in attached if c.source == chunk.source], chunk)
         return self._retriever.around(chunk)
 
-    def entry_first(self, asked: str, hits: Sequence[Hit], attached: Sequence[Chunk]) -> list[Hit]:
+    def entry_first(
+        self, asked: str, hits: Sequence[Hit], attached: Sequence[Chunk]
+    ) -> tuple[list[Hit], Chunk | None]:
         """``hits`` with the entry of the term ``asked`` asks about (``_found_entry``) first, in
-        place of its page's hit, so that a prompt reads the definition before anything else;
-        ``hits`` as they are when there is none."""
+        place of its page's hit, and the entry's chunk: the prompt reads the definition before
+        anything else, and the quote is the entry. ``hits`` as they are and None when there is
+        none."""
         found = self._found_entry(asked, hits, attached)
         if found is None:
-            return list(hits)
+            return list(hits), None
         at, entry = found
         others = [h for i, h in enumerate(hits) if i != at and h.chunk.id != entry.id]
-        return [replace(hits[at], chunk=entry), *others]
-
-    def _entry(
-        self, asked: str, passages: Sequence[Passage], attached: Sequence[Chunk]
-    ) -> tuple[Passage, list[Chunk]] | None:
-        """The entry of the term ``asked`` asks about (``_found_entry``), cited as its page's
-        passage, with its window; None when there is none."""
-        found = self._found_entry(asked, [p.hit for p in passages], attached)
-        if found is None:
-            return None
-        at, entry = found
-        hit = replace(passages[at].hit, chunk=entry)
-        return Passage(passages[at].n, hit, entry.text), self.window(entry, attached)
+        return [replace(hits[at], chunk=entry), *others], entry
 
     def _found_entry(
         self, asked: str, hits: Sequence[Hit], attached: Sequence[Chunk]

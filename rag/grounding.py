@@ -22,10 +22,12 @@ from rag.store.base import bm25_terms
 from rag.text import (
     POINTS_BACK,
     content_words,
+    is_entry_label,
     labelled_sentences,
     names_term,
     numbers,
     sentence_labels,
+    split_blocks,
     split_sentences,
     word_tokens,
 )
@@ -84,17 +86,21 @@ class ClaimCheck:
 
 def named_in_passing(question: str, terms: Sequence[str], quoted: str, about: str) -> list[str]:
     """The ``terms`` that ``quoted`` names only in passing: no sentence of it that names the
-    term shares another word with ``question``, and ``about`` (the quote's heading path, page
-    title and source) does not name it. A quote that names what was asked about only so
-    ("see the Django documentation", closing a logging recipe, asked how to define a Django
-    model) is about something else."""
+    term shares another word with ``question``, while the question has other words; ``about``
+    (the quote's heading path, page title and source) does not name it, and the quote holds
+    no entry labelled with it (``is_entry_label``). A quote that names what was asked about
+    only so ("see the Django documentation", closing a logging recipe, asked how to define a
+    Django model) is about something else."""
     asked = bm25_terms(question)
     sentences = split_sentences(quoted)
+    blocks = split_blocks(quoted)
     passing = []
     for term in terms:
-        if names_term(about, term):
-            continue
         others = asked - bm25_terms(term)
+        if not others or names_term(about, term):
+            continue  # nothing else asked to compare with, or a heading names the term
+        if any(is_entry_label(term, block) for block in blocks):
+            continue  # the quote holds the term's entry ("work_mem (integer)")
         naming = [s for s in sentences if names_term(s, term)]
         if naming and not any(bm25_terms(s) & others for s in naming):
             passing.append(term)

@@ -410,7 +410,9 @@ def test_a_question_about_what_a_term_does_quotes_the_terms_entry(
         "/d/memory.md": (
             "temp_buffers (integer)\n\nSets the most memory used for temporary buffers.\n\n"
             "work_mem (integer)\n\nSets the base maximum amount of memory a query operation "
-            "uses before writing to temporary disk files. The default is 4MB."
+            "uses before writing to temporary disk files. The default is 4MB.\n\n"
+            # The next entry names work_mem in passing: the quote is still work_mem's entry.
+            "hash_mem_multiplier (floating point)\n\nA hash table may take work_mem times this."
         ),
     }
     # Hashed vectors are not what is tested: no question is refused for its similarity.
@@ -420,9 +422,9 @@ def test_a_question_about_what_a_term_does_quotes_the_terms_entry(
         retriever = HybridRetriever(embedder, store, quoting)
         first, second = retriever.search("work_mem buffers rows in memory spills", k=2)
         assert first.chunk.source == "/d/plpgsql.md"  # the passing use ranks first
-        passages = [Passage(1, first, first.chunk.text), Passage(2, second, second.chunk.text)]
-        passage, _ = QuoteChooser(retriever).choose(question, passages, [])
-        assert (passage.n, passage.hit.chunk.source) == (2, "/d/memory.md")
+        hits, entry = QuoteChooser(retriever).entry_first(question, [first, second], [])
+        assert entry is not None and entry.source == "/d/memory.md"
+        assert [h.chunk for h in hits] == [entry, first.chunk]
         answer = Answerer(retriever, ScriptedGenerator(), quoting).ask(question)
         assert answer.citations[0].source == "/d/memory.md"
         assert answer.answer.startswith("work_mem (integer)\n\n**Sets the base maximum amount")
@@ -434,7 +436,8 @@ def test_a_question_about_what_a_term_does_quotes_the_terms_entry(
         first = prepared.messages[-1]["content"].split("[1]", 1)[1].split("[2]", 1)[0]
         assert "Sets the base maximum amount of memory" in first
         # Asked how rather than what, the quote is ranked as any other.
-        other = Answerer(retriever, ScriptedGenerator(), quoting).ask("How do I set work_mem?")
+        asked_how = "How do the rows of RETURN NEXT use work_mem?"
+        other = Answerer(retriever, ScriptedGenerator(), quoting).ask(asked_how)
         assert other.extractive and not other.answer.startswith("work_mem (integer)")
 
 
@@ -453,10 +456,9 @@ def test_a_question_about_an_option_quotes_its_entry_on_the_page_of_what_it_name
         hits = sorted(
             retriever.search("--if-exists", k=2), key=lambda h: "restore" not in h.chunk.source
         )
-        passages = [Passage(n, hit, hit.chunk.text) for n, hit in enumerate(hits, 1)]
         question = "What is the --if-exists option of pg_dump for?"
-        passage, _ = QuoteChooser(retriever).choose(question, passages, [])
-        assert (passage.n, passage.hit.chunk.source) == (2, "/d/pg_dump.md")
+        _, entry = QuoteChooser(retriever).entry_first(question, hits, [])
+        assert entry is not None and entry.source == "/d/pg_dump.md"
         answer = Answerer(retriever, ScriptedGenerator(), quoting).ask(question)
         assert answer.answer.startswith("--if-exists\n\n**Use IF EXISTS when dropping things")
         assert "--clean" not in answer.answer  # the entry above is another's
@@ -478,14 +480,20 @@ def test_the_prompt_and_the_quote_take_the_same_entry_once(
         hits = sorted(retriever.search("--if-exists", k=2), key=lambda h: "dump" in h.chunk.source)
         question = "What is the --if-exists option of pg_dump for?"
         chooser = QuoteChooser(retriever)
-        first = chooser.entry_first(question, hits, [])
+        first, entry = chooser.entry_first(question, hits, [])
         assert [h.chunk.source for h in first] == ["/d/pg_dump.md", "/d/pg_restore.md"]
-        passages = [Passage(n, h, h.chunk.text) for n, h in enumerate(first, 1)]
-        quoted, _ = chooser.choose(question, passages, [])
-        assert quoted.hit.chunk.id == first[0].chunk.id and quoted.n == 1
+        assert entry == first[0].chunk
+        answerer = Answerer(retriever, ScriptedGenerator(), settings)
+        prepared = answerer.prepare(question)
+        assert prepared.entry is not None and prepared.entry.source == "/d/pg_dump.md"
+        quoted = answerer.finish(prepared, "")
+        assert quoted.citations[0].chunk_id == prepared.entry.id
+        assert quoted.citations[0].n == 1
         # The entry's own hit, retrieved as well, is not listed twice.
-        again = chooser.entry_first(question, [*hits, first[0]], [])
+        again, _ = chooser.entry_first(question, [*hits, first[0]], [])
         assert [h.chunk.id for h in again].count(first[0].chunk.id) == 1
+        # A question that asks how, not what, looks up no entry.
+        assert answerer.prepare("How do I use --if-exists with pg_dump?").entry is None
 
 
 def test_an_entry_whose_label_ends_a_chunk_goes_on_in_the_next() -> None:

@@ -402,3 +402,14 @@ def test_a_term_named_only_in_a_sentence_about_something_else_is_named_in_passin
     assert named_in_passing(question, ["Zorblang"], aside, "Zorblang › Setup") == []
     # A term the quote never names is not for this rule (the quote leaves it out).
     assert named_in_passing(question, ["Quux"], aside, "Logging") == []
+    # Nor is the term's own entry, whose label names it and nothing else, though the entries
+    # after it name the term in passing.
+    entries = (
+        "zorb_mem (integer)\n\nSets the most memory a sort uses.\n\n"
+        "hash_factor (integer)\n\nMultiplies zorb_mem for hash tables."
+    )
+    assert named_in_passing("What does zorb_mem control?", ["zorb_mem"], entries, "Memory") == []
+    others = entries.split("\n\n", 2)[2]  # without zorb_mem's entry
+    assert named_in_passing("What does zorb_mem control?", ["zorb_mem"], others, "") == ["zorb_mem"]
+    # A question that asks nothing beside the term gives nothing to compare with.
+    assert named_in_passing("What is Zorblang?", ["Zorblang"], aside, "Logging") == []
