@@ -1,7 +1,8 @@
 """Which passage an extractive answer quotes, and the window of chunks quoted with it.
 
-A question that asks what a named term is or does is answered by that term's entry, when a
-retrieved page has one (``entry_first``, before the prompt is built). Otherwise the retrieved
+A question that asks what a named term is or does, or how to do something with a code name,
+is answered by that term's entry, when a retrieved page has one (``entry_first``, before the
+prompt is built). Otherwise the retrieved
 passages are ranked by their best supporting
 sentence and their retrieval rank; those that name the most of the question's named terms
 come first; the language model judges the two best when their scores are close; then another
@@ -22,8 +23,8 @@ from rag.grounding import supporting_sentences
 from rag.quoting import join_chunks, quoted_text
 from rag.retrieval import HybridRetriever, neighbours, same_section
 from rag.text import (
-    defined_term,
     entry_sentence,
+    entry_term,
     is_entry_label,
     split_blocks,
     split_sentences,
@@ -171,12 +172,12 @@ class QuoteChooser:
     ) -> tuple[list[str], str | None]:
         """The sentences of the quoted text that best answer the question, best first: the
         quote is centred on sentence-level evidence, not on the passage's score alone. When
-        the text holds the entry of the term the question asks about (``defined_term``), its
+        the text holds the entry of the term the question asks about (``entry_term``), its
         first sentence comes first whatever its rank, and its label is returned too."""
         text = quoted_text(passage, window)
         whole = Passage(passage.n, passage.hit, text)
         ranked = supporting_sentences(asked, [whole], self._retriever.embedder, top=SHOWN_SENTENCES)
-        term = defined_term(asked)
+        term = entry_term(asked)
         entry = entry_sentence(term, text) if term else None
         if entry is None:
             return [s.text for s in ranked], None
@@ -207,13 +208,14 @@ class QuoteChooser:
     def _found_entry(
         self, asked: str, hits: Sequence[Hit], attached: Sequence[Chunk]
     ) -> tuple[int, Chunk] | None:
-        """For a question that asks what a named term or an option is or does ("What does
-        work_mem control?"), the position in ``hits`` of the best page that labels an entry
+        """For a question whose answer is a term's entry (``entry_term``: "What does work_mem
+        control?", "How do I read rows as dicts with csv.DictReader?"), the position in
+        ``hits`` of the best page that labels an entry
         with the term, of those that leave out the fewest of the question's named terms, and
         the entry's chunk; None otherwise. A page that labels an entry with the term defines it
         there, while the passage that ranks best may only use it (a note that names work_mem
         in passing)."""
-        term = defined_term(asked)
+        term = entry_term(asked)
         if term is None:
             return None
         # The pages whose title or file name names what the question names come first: "the

@@ -83,7 +83,7 @@ def _is_table(block: str) -> bool:
     """Whether a block is a table as the loaders write one: most of its lines are rows of
     cells. Preformatted text with pipes in it (a grammar, a command's synopsis, a SQL shell's
     output) is quoted as written: its lines are indented, or define grammar rules ("::="), or
-    most of its pipes stand inside brackets ("[ SESSION | LOCAL ]"); a loader writes rows
+    most of its pipes stand inside brackets ("[ ASC | DESC ]"); a loader writes rows
     unindented, most cells' brackets closed within them."""
     lines = block.splitlines()
     rows = [line for line in lines if CELL in line]

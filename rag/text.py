@@ -186,6 +186,22 @@ def defined_term(question: str) -> str | None:
     return term if term and term in named_terms(question) else None
 
 
+def entry_term(question: str) -> str | None:
+    """The term whose entry answers a question: the term a defining question asks about
+    (``defined_term``); else the first code name of its first sentence (a dotted or
+    underscored name: ``csv.DictReader``, ``work_mem``), which a question that asks how to do
+    something with it names ("How do I read rows as dictionaries with csv.DictReader?"). None
+    for a question that compares, or names none. A command-line option is the term of a
+    defining question only: asked how to do something with "git gc --auto", the answer is
+    often around the option's entry rather than in it."""
+    defined = defined_term(question)
+    if defined is not None or _COMPARING.search(question):
+        return defined
+    first = _SENTENCE_END.split(question, maxsplit=1)[0].split("?", 1)[0]
+    names = [t for t in named_terms(first) if "." in t or "_" in t.strip("_")]
+    return names[0] if names else None
+
+
 def is_entry_label(term: str, block: str) -> bool:
     """Whether a block of text is the label of ``term``'s entry. For a named term: one short
     line that starts with it, perhaps after a declaring keyword or a qualifying prefix, and

@@ -435,9 +435,11 @@ def test_a_question_about_what_a_term_does_quotes_the_terms_entry(
         assert prepared.passages[0].hit.chunk.source == "/d/memory.md"
         first = prepared.messages[-1]["content"].split("[1]", 1)[1].split("[2]", 1)[0]
         assert "Sets the base maximum amount of memory" in first
-        # Asked how rather than what, the quote is ranked as any other.
-        asked_how = "How do the rows of RETURN NEXT use work_mem?"
-        other = Answerer(retriever, ScriptedGenerator(), quoting).ask(asked_how)
+        # Asked how to do something with it, the entry of a code name answers too.
+        answerer = Answerer(retriever, ScriptedGenerator(), quoting)
+        assert answerer.ask("How do I set work_mem?").answer.startswith("work_mem (integer)")
+        # Asked how, naming no code name, the quote is ranked as any other.
+        other = answerer.ask("How do the rows of RETURN NEXT spill to disk?")
         assert other.extractive and not other.answer.startswith("work_mem (integer)")
 
 
@@ -492,7 +494,7 @@ def test_the_prompt_and_the_quote_take_the_same_entry_once(
         # The entry's own hit, retrieved as well, is not listed twice.
         again, _ = chooser.entry_first(question, [*hits, first[0]], [])
         assert [h.chunk.id for h in again].count(first[0].chunk.id) == 1
-        # A question that asks how, not what, looks up no entry.
+        # Asked how to use an option, no entry is looked up: its entry says what it is.
         assert answerer.prepare("How do I use --if-exists with pg_dump?").entry is None
 
 

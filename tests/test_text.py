@@ -6,6 +6,7 @@ from rag.text import (
     content_words,
     defined_term,
     entry_sentence,
+    entry_term,
     is_entry_label,
     labelled_sentences,
     lookup_words,
@@ -94,6 +95,14 @@ def test_a_question_that_asks_what_a_named_term_is_or_does_defines_it() -> None:
     assert defined_term("So what is the `http.postBuffer` setting for?") == "http.postBuffer"
     assert defined_term("what does the := operator do?") is None  # names nothing
     assert defined_term("What is a list comprehension?") is None  # a plain word
+    # A question asking how to do something with a code name is answered by its entry too;
+    # an option is a defining question's term only, and a comparison has none.
+    assert entry_term("What does work_mem control?") == "work_mem"
+    assert entry_term("How do I read rows as dicts with csv.DictReader?") == "csv.DictReader"
+    assert entry_term("How do I set work_mem? And shared_buffers?") == "work_mem"
+    assert entry_term("How do I run git gc --auto?") is None
+    assert entry_term("How do I use a Counter?") is None  # a name, not code
+    assert entry_term("What is the difference between re.match and re.search?") is None
     assert defined_term("How do I set work_mem?") is None  # asks how, not what
     assert defined_term("what's the difference between re.match and re.search?") is None
     # An option named in the question is what it asks about, wherever it stands.
