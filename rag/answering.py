@@ -285,7 +285,8 @@ class Answerer:
                 return PreparedAnswer(
                     question, hits, [], [], True, timings, unmentioned=unmentioned, attached=chunks
                 )
-        # Asked what a term is or does, the prompt and the quote start from its entry.
+        # Asked what a term is or does, or how to use a code name, the prompt and the quote
+        # start from its entry.
         hits, entry = self._chooser.entry_first(query, hits, chunks)
         embedder = self._retriever.embedder
         messages: list[Message] = []

@@ -2,8 +2,7 @@
 
 A question that asks what a named term is or does, or how to do something with a code name,
 is answered by that term's entry, when a retrieved page has one (``entry_first``, before the
-prompt is built). Otherwise the retrieved
-passages are ranked by their best supporting
+prompt is built). Otherwise the retrieved passages are ranked by their best supporting
 sentence and their retrieval rank; those that name the most of the question's named terms
 come first; the language model judges the two best when their scores are close; then another
 section of the chosen page may be quoted instead when it answers better.
@@ -136,13 +135,13 @@ class QuoteChooser:
     ) -> tuple[Passage, list[Chunk]]:
         """The passage to quote for the question ``asked`` and its window (the chunks around
         it in its section), when no entry answers it (``entry_first``): of the passages that
-        name the most of the question's named terms,
-        the best by their scores. The judge adds its question likelihood to the scores of the
-        best ``_JUDGED_PASSAGES``, read with their windows as they would be quoted, unless the
-        best leads the next by more than ``_JUDGE_MARGIN``. Then ``_on_page`` may quote
-        another section of the chosen passage's page. ``attached``: the chunks of text
-        attached to the question, whose passages take their windows from there;
-        ``timings['judge_ms']`` adds up the judge's time."""
+        name the most of the question's named terms, the best by their scores. The judge adds
+        its question likelihood to the scores of the best ``_JUDGED_PASSAGES``, read with
+        their windows as they would be quoted, unless the best leads the next by more than
+        ``_JUDGE_MARGIN``. Then ``_on_page`` may quote another section of the chosen
+        passage's page. ``attached``: the chunks of text attached to the question, whose
+        passages take their windows from there; ``timings['judge_ms']`` adds up the judge's
+        time."""
         spent = {} if timings is None else timings
         ranked = naming_first(asked, fallback_ranking(passages, support))[:_JUDGED_PASSAGES]
         if not ranked:  # no sentence long enough to rank: the best retrieved passage
@@ -210,11 +209,10 @@ class QuoteChooser:
     ) -> tuple[int, Chunk] | None:
         """For a question whose answer is a term's entry (``entry_term``: "What does work_mem
         control?", "How do I read rows as dicts with csv.DictReader?"), the position in
-        ``hits`` of the best page that labels an entry
-        with the term, of those that leave out the fewest of the question's named terms, and
-        the entry's chunk; None otherwise. A page that labels an entry with the term defines it
-        there, while the passage that ranks best may only use it (a note that names work_mem
-        in passing)."""
+        ``hits`` of the best page that labels an entry with the term, of those that leave out
+        the fewest of the question's named terms, and the entry's chunk; None otherwise. A
+        page that labels an entry with the term defines it there, while the passage that
+        ranks best may only use it (a note that names work_mem in passing)."""
         term = entry_term(asked)
         if term is None:
             return None
