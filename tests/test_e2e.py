@@ -123,7 +123,9 @@ def test_asked_what_a_setting_or_an_option_does_the_answer_is_its_entry(
     tmp_path: Path, real_embedder: Any, real_generator: Any
 ) -> None:
     """Through the HTML loader, the chunker and the real models: a reference page's entries,
-    one a DocBook option whose forms a <br> separates, and a page that uses the setting."""
+    one a DocBook option whose forms a <br> separates, answer what they are and how to use
+    them; a page that uses the setting is not quoted for them, and one that names a product
+    only in passing does not answer about it."""
     from ingest.runs import ingest_into
     from rag.catalog import open_collection
 
@@ -137,6 +139,11 @@ def test_asked_what_a_setting_or_an_option_does_the_answer_is_its_entry(
         "<dt><span class='term'><code>-d</code><br /></span><span class='term'>"
         "<code>--descale</code></span></dt><dd><p>Runs the descaling cycle before the next "
         "brew and then rinses the tank twice.</p></dd></dl></body></html>"
+    )
+    (docs / "cleaning.html").write_text(
+        "<html><head><title>Cleaning</title></head><body><h1>Cleaning</h1><p>Rinse the tank "
+        "every week and brush the grinder burrs dry. For more on this, see the Zorblang "
+        "manual.</p></body></html>"
     )
     (docs / "recipes.html").write_text(
         "<html><head><title>Recipes</title></head><body><h1>Recipes</h1><p>For a light "
@@ -154,9 +161,15 @@ def test_asked_what_a_setting_or_an_option_does_the_answer_is_its_entry(
     with open_answerer(settings, real_generator) as answerer:
         setting = answerer.ask("What does brew_temperature control?")
         option = answerer.ask("What does brewctl --descale do?")
+        # Asked how to do something with a setting, its entry answers too.
+        how = answerer.ask("How do I make the water hotter with brew_temperature?")
+        # A page that names Zorblang only in a sentence about something else does not answer.
+        aside = answerer.ask("How do I pair a Zorblang grinder with my phone?")
+    assert aside.abstained and "'Zorblang' only in passing" in aside.answer, aside.answer
     for answer, label, sentence in (
         (setting, "brew_temperature (integer)", "**Sets the water temperature"),
         (option, "-d\n--descale", "**Runs the descaling cycle"),
+        (how, "brew_temperature (integer)", "**Sets the water temperature"),
     ):
         assert not answer.abstained, answer.answer
         assert answer.citations[0].source.endswith("brewctl.html")
