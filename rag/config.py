@@ -225,7 +225,8 @@ class Settings(BaseSettings):
         "rare words count (ones the embedding model's vocabulary does not hold whole, such as "
         "matplotlib); in larger ones any content word (poetry, tomorrow), and also one that "
         "only 1-2 chunks hold, none of them among the 3 best passages (conda, cron), unless "
-        "more chunks hold a word it derives from (slowest: slow). Also abstain when a quoted "
+        "more chunks hold a word it derives from (slowest: slow) or its American spelling "
+        "(initialise: initialize). Also abstain when a quoted "
         "answer leaves out a name the question asks about, or names each of them only in "
         "passing (a recipe that ends 'see the Django documentation', asked about Django "
         "models). Turn it off if it refuses questions your documents do answer.",

@@ -56,6 +56,18 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z_][\w.]*)")
 # known when "folders" is, "sown" when "sow" is.
 _DERIVING_PREFIXES = ("auto", "multi", "non", "over", "pre", "re", "sub", "un")
 _INFLECTIONS = ("ing", "ers", "est", "ed", "en", "er", "es", "ly", "d", "n", "s")
+# British spellings and the American ones most documentation uses: "initialise" is known when
+# "initialize" is, "colour" when "color", "centre" when "center", "catalogue", "cancelled".
+_SPELLINGS = (
+    (re.compile(r"(?<=[a-z]{2})is(e|ed|es|ing|ation|ations|er|ers)$"), r"iz\1"),
+    (re.compile(r"(?<=[a-z])ys(e|ed|es|ing|er|ers)$"), r"yz\1"),
+    (re.compile(r"(?<=[a-z]{3})our(s|ed|ing|ite|ites|able|er|ers)?$"), r"or\1"),
+    (re.compile(r"(?<=[a-z]{2})tre(s)?$"), r"ter\1"),
+    (re.compile(r"(?<=[a-z]{2})tr(ed|ing)$"), r"ter\1"),
+    (re.compile(r"(?<=[a-z]{3})ogue(s)?$"), r"og\1"),
+    (re.compile(r"(?<=[a-z]{2}[aeiou])ll(ed|ing|er|ers)$"), r"l\1"),
+    (re.compile(r"^(licen|defen|offen|preten)ce(s|d)?$"), r"\1se\2"),
+)
 
 
 def word_tokens(text: str) -> list[str]:
@@ -256,13 +268,15 @@ def lookup_words(question: str) -> list[str]:
 
 
 def word_bases(word: str) -> list[str]:
-    """What the word may be derived from: the word without a word-forming prefix when 4
-    characters or more remain ("subfolders" -> "folders"), or without an inflection when 3 or
-    more remain ("sown" -> "sow"). Empty when it has neither."""
+    """What the word may be derived from, or another spelling of: the word without a
+    word-forming prefix when 4 characters or more remain ("subfolders" -> "folders"), without
+    an inflection when 3 or more remain ("sown" -> "sow"), or spelt the American way
+    ("initialised" -> "initialized", "colours" -> "colors"). Empty when it has none."""
     bases = [
         word[len(p) :].lstrip("-")
         for p in _DERIVING_PREFIXES
         if word.startswith(p) and len(word) - len(p) >= 4
     ]
     bases += [word[: -len(s)] for s in _INFLECTIONS if word.endswith(s) and len(word) - len(s) >= 3]
+    bases += [pattern.sub(us, word) for pattern, us in _SPELLINGS if pattern.search(word)]
     return bases

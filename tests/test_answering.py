@@ -204,6 +204,7 @@ def test_a_rare_word_no_document_contains_abstains_but_a_common_one_does_not(
             make_hit("Descale the espresso machine every 200 cycles.", "/d/coffee.md").chunk,
             make_hit("Store passwords only as salted hashes.", "/d/security.md").chunk,
             make_hit("Sow tomato seeds 5 mm deep.", "/d/garden.md").chunk,
+            make_hit("Customize the machine's grind size.", "/d/settings.md").chunk,
         ]
         store.upsert(chunks, real_embedder.embed_documents([c.embedding_text for c in chunks]))
         answerer = Answerer(HybridRetriever(real_embedder, store, settings), generator, settings)
@@ -212,6 +213,9 @@ def test_a_rare_word_no_document_contains_abstains_but_a_common_one_does_not(
         assert answerer.retriever.unknown_words("how often should I descale it") == []
         # Rare but derived from a word the documents hold ("sown": "sow").
         assert answerer.retriever.unknown_words("How deep should tomato seeds be sown?") == []
+        # Another spelling of a word the documents hold ("customise": "customize").
+        assert answerer.retriever.unknown_words("How do I customise the machine?") == []
+        assert answerer.retriever.unknown_words("Should I normalise it?") == ["normalise"]
         assert not answerer.ask("How often should I descale the espresso machine?").abstained
         # In a large collection a common word that no chunk holds counts too.
         monkeypatch.setattr("rag.retrieval.LARGE_COLLECTION_CHUNKS", 3)

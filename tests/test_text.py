@@ -215,3 +215,8 @@ def test_lookup_words_and_the_bases_a_word_may_derive_from() -> None:
     assert "folders" in word_bases("subfolders") and "sow" in word_bases("sown")
     assert "set" not in word_bases("preset")  # too short a base to tell
     assert word_bases("matplotlib") == word_bases("bcrypt") == []
+    # British spellings, for documents written the American way.
+    assert "initialize" in word_bases("initialise") and "analyzing" in word_bases("analysing")
+    assert "colors" in word_bases("colours") and "centered" in word_bases("centred")
+    assert "catalog" in word_bases("catalogue") and "canceled" in word_bases("cancelled")
+    assert "license" in word_bases("licence") and word_bases("hour") == []
