@@ -16,18 +16,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from rag.abstention import Abstention, quoted_names
 from rag.attachments import Attachment, attached_chunks, attached_hits, merge_hits
-from rag.choosing import SHOWN_SENTENCES, QuoteChooser, searchable
+from rag.choosing import SHOWN_SENTENCES, QuoteChooser
 from rag.chunking import make_chunker
 from rag.config import Settings
 from rag.context import Passage, Support, build_passages, evidence_passages, render_context
 from rag.errors import InvalidInputError
 from rag.generation import Generator, Message, PassageJudge
-from rag.grounding import ClaimCheck, check_claims, named_in_passing, supporting_sentences
+from rag.grounding import ClaimCheck, check_claims, supporting_sentences
 from rag.quoting import excerpt, quoted_text
 from rag.retrieval import HybridRetriever
-from rag.store.base import bm25_terms
-from rag.text import named_terms, unmentioned_terms
 from rag.types import Answer, Chunk, Citation, Hit, SupportingSentence
 
 log = logging.getLogger(__name__)
@@ -49,10 +48,6 @@ _MARKER = re.compile(r"\[(\d{1,3})\]")
 _PROMPT_OVERHEAD = 64  # chat template and framing tokens beyond the counted text
 _MIN_CONTEXT = 64
 _SUPPORT_RANKED = 16  # candidate sentences for a sentence-level context
-# A question's named terms must appear in one of this many best passages. Since results are
-# spread over files, the ones further down are often other pages that name a term in passing;
-# fewer would abstain on a question whose term only the 3rd passage names.
-_NAMED_TERM_PASSAGES = 3
 
 
 @dataclass
@@ -83,13 +78,8 @@ class PreparedAnswer:
             return ABSTAIN_MESSAGE
         # "Closest": a term may still occur elsewhere in the collection in passing, but no
         # passage that could answer the question mentions it.
-        names = _names(self.unmentioned)
+        names = quoted_names(self.unmentioned)
         return f"{ABSTAIN_MESSAGE} The passages closest to the question do not mention {names}."
-
-
-def _names(terms: Sequence[str]) -> str:
-    """Terms quoted for a message: 'Django', 'AWS'."""
-    return ", ".join(f"'{t}'" for t in terms)
 
 
 def build_messages(
@@ -204,6 +194,7 @@ class Answerer:
         self._generator = generator
         self._settings = settings
         self._chooser = QuoteChooser(retriever, judge)
+        self._abstention = Abstention(retriever)
         self._observe = observe
 
     @property
@@ -270,16 +261,7 @@ class Answerer:
             log.info("abstaining: best similarity %.3f < %.3f", best, self._settings.min_similarity)
             return PreparedAnswer(question, hits, [], [], True, timings, attached=chunks)
         if self._settings.abstain_on_unmentioned:
-            top = hits[:_NAMED_TERM_PASSAGES]
-            unmentioned = self._unnamed(query, [searchable(h) for h in top])
-            named = {t.lower() for t in unmentioned}
-            # The collection's word counts do not know the attached text's words.
-            held = bm25_terms("\n".join(c.text for c in chunks)) if chunks else set()
-            unmentioned += [
-                w
-                for w in self._retriever.unmentioned_words(query, top)
-                if w not in named and not bm25_terms(w) <= held
-            ]
+            unmentioned = self._abstention.unmentioned(query, hits, chunks)
             if unmentioned:
                 log.info("abstaining: the closest passages do not mention %s", unmentioned)
                 return PreparedAnswer(
@@ -378,7 +360,9 @@ class Answerer:
             # What the reader sees: the quote, and the file its citation names.
             seen = [answer, cited.title, cited.source]
             refusal = (
-                self._refusal(asked, seen, cited) if self._settings.abstain_on_unmentioned else ""
+                self._abstention.refusal(asked, seen, cited)
+                if self._settings.abstain_on_unmentioned
+                else ""
             )
             if refusal:
                 return Answer(f"{ABSTAIN_MESSAGE} {refusal}", [], True, prepared.timings)
@@ -389,18 +373,6 @@ class Answerer:
         else:
             answer, citations = cite(text, prepared.passages, check.support)
         return Answer(answer, citations, False, prepared.timings, supporting, extractive)
-
-    def _unnamed(self, asked: str, texts: Sequence[str]) -> list[str]:
-        """The named terms of ``asked`` that none of ``texts`` mentions, but for those that a
-        large share of the collection holds (``HybridRetriever.common_terms``): a term the
-        collection is about is no reason to abstain. Passages that name "JavaScript" only in
-        passing do not answer a question about JavaScript; a Python collection's need not say
-        "Python"."""
-        missing = unmentioned_terms(asked, texts)
-        if not missing:
-            return []
-        common = set(self._retriever.common_terms(missing))
-        return [t for t in missing if t not in common]
 
     def _quoted(self, asked: str, prepared: PreparedAnswer) -> tuple[Passage, list[Chunk]]:
         """The passage a quote quotes, with its window: the entry of the term asked about
@@ -417,33 +389,6 @@ class Answerer:
             attached=prepared.attached,
             timings=prepared.timings,
         )
-
-    def _refusal(self, asked: str, seen: Sequence[str], cited: Citation) -> str:
-        """Why a quote does not answer ``asked``, or "" when it may: it does not mention a
-        term the question names (a quote about something else that names it nearby), or
-        names every such term only in passing."""
-        unnamed = self._unnamed(asked, seen)
-        if unnamed:
-            log.info("abstaining: the quote does not mention %s", unnamed)
-            return f"The passage that comes closest does not mention {_names(unnamed)}."
-        passing = self._in_passing(asked, cited)
-        if passing:
-            log.info("abstaining: the quote names %s only in passing", passing)
-            return f"The passage that comes closest names {_names(passing)} only in passing."
-        return ""
-
-    def _in_passing(self, asked: str, cited: Citation) -> list[str]:
-        """The named terms of ``asked`` when the quote names each of them only in passing
-        (``named_in_passing``), else none: one term the quote is about is reason enough to
-        answer. Terms the collection is about are left out, as in ``_unnamed``."""
-        terms = named_terms(asked)
-        if not terms:
-            return []
-        common = set(self._retriever.common_terms(terms))
-        terms = [t for t in terms if t not in common]
-        about = "\n".join([*cited.heading_path, cited.title or "", cited.source])
-        passing = named_in_passing(asked, terms, cited.quote, about)
-        return passing if terms and len(passing) == len(terms) else []
 
     def ask(self, question: str, *, source_prefix: str | None = None) -> Answer:
         started = time.perf_counter()

@@ -1,0 +1,96 @@
+"""When an answer is withheld for what its passages do not say.
+
+Before a prompt: the question names a term the best passages do not mention, or uses a word
+the collection never or barely holds (``unmentioned``). After a quote is chosen: the quote
+leaves out a term the question names, or names each only in passing (``refusal``). Terms a
+large share of the collection holds ("Python" in the Python docs) are never a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from rag.choosing import searchable
+from rag.grounding import named_in_passing
+from rag.retrieval import HybridRetriever
+from rag.store.base import bm25_terms
+from rag.text import named_terms, unmentioned_terms
+from rag.types import Chunk, Citation, Hit
+
+log = logging.getLogger(__name__)
+
+# A question's named terms must appear in one of this many best passages. Since results are
+# spread over files, the ones further down are often other pages that name a term in passing;
+# fewer would abstain on a question whose term only the 3rd passage names.
+NAMED_TERM_PASSAGES = 3
+
+
+def quoted_names(terms: Sequence[str]) -> str:
+    """Terms quoted for a message: 'Django', 'AWS'."""
+    return ", ".join(f"'{t}'" for t in terms)
+
+
+class Abstention:
+    """The reasons to withhold an answer, from the question, its passages and the
+    collection's word counts (``retriever``)."""
+
+    def __init__(self, retriever: HybridRetriever) -> None:
+        self._retriever = retriever
+
+    def unmentioned(self, query: str, hits: Sequence[Hit], attached: Sequence[Chunk]) -> list[str]:
+        """The named terms of ``query`` that none of the ``NAMED_TERM_PASSAGES`` best ``hits``
+        mentions, then its words that the collection never holds, or holds rarely and not
+        in those hits (``HybridRetriever.unmentioned_words``); words of the ``attached``
+        text are known."""
+        top = hits[:NAMED_TERM_PASSAGES]
+        unmentioned = self._unnamed(query, [searchable(h) for h in top])
+        named = {t.lower() for t in unmentioned}
+        # The collection's word counts do not know the attached text's words.
+        held = bm25_terms("\n".join(c.text for c in attached)) if attached else set()
+        unmentioned += [
+            w
+            for w in self._retriever.unmentioned_words(query, top)
+            if w not in named and not bm25_terms(w) <= held
+        ]
+        return unmentioned
+
+    def refusal(self, asked: str, seen: Sequence[str], cited: Citation) -> str:
+        """Why a quote does not answer ``asked``, or "" when it may: none of ``seen`` (the
+        quote, the title and file its citation names) mentions a term the question names (a
+        quote about something else that names it nearby), or the quote names every such term
+        only in passing."""
+        unnamed = self._unnamed(asked, seen)
+        if unnamed:
+            log.info("abstaining: the quote does not mention %s", unnamed)
+            return f"The passage that comes closest does not mention {quoted_names(unnamed)}."
+        passing = self._in_passing(asked, cited)
+        if passing:
+            log.info("abstaining: the quote names %s only in passing", passing)
+            return f"The passage that comes closest names {quoted_names(passing)} only in passing."
+        return ""
+
+    def _unnamed(self, asked: str, texts: Sequence[str]) -> list[str]:
+        """The named terms of ``asked`` that none of ``texts`` mentions, but for those that a
+        large share of the collection holds (``HybridRetriever.common_terms``): a term the
+        collection is about is no reason to abstain. Passages that name "JavaScript" only in
+        passing do not answer a question about JavaScript; a Python collection's need not say
+        "Python"."""
+        missing = unmentioned_terms(asked, texts)
+        if not missing:
+            return []
+        common = set(self._retriever.common_terms(missing))
+        return [t for t in missing if t not in common]
+
+    def _in_passing(self, asked: str, cited: Citation) -> list[str]:
+        """The named terms of ``asked`` when the quote names each of them only in passing
+        (``named_in_passing``), else none: one term the quote is about is reason enough to
+        answer. Terms the collection is about are left out, as in ``_unnamed``."""
+        terms = named_terms(asked)
+        if not terms:
+            return []
+        common = set(self._retriever.common_terms(terms))
+        terms = [t for t in terms if t not in common]
+        about = "\n".join([*cited.heading_path, cited.title or "", cited.source])
+        passing = named_in_passing(asked, terms, cited.quote, about)
+        return passing if terms and len(passing) == len(terms) else []
