@@ -22,9 +22,11 @@ from rag.grounding import supporting_sentences
 from rag.quoting import join_chunks, quoted_text
 from rag.retrieval import HybridRetriever, neighbours, same_section
 from rag.text import (
+    defined_term,
     entry_sentence,
     entry_term,
     is_entry_label,
+    names_term,
     split_blocks,
     split_sentences,
     unmentioned_terms,
@@ -172,16 +174,26 @@ class QuoteChooser:
         """The sentences of the quoted text that best answer the question, best first: the
         quote is centred on sentence-level evidence, not on the passage's score alone. When
         the text holds the entry of the term the question asks about (``entry_term``), its
-        first sentence comes first whatever its rank, and its label is returned too."""
+        first sentence comes first whatever its rank, and its label is returned too. Asked
+        what a term is, with no entry to quote, the first sentence that names the term comes
+        first: a section introduces what it is about ("The pg_stat_activity view will have one
+        row per server process"), and short sentences under a heading that names the term (a
+        view's columns) can outrank it."""
         text = quoted_text(passage, window)
         whole = Passage(passage.n, passage.hit, text)
         ranked = supporting_sentences(asked, [whole], self._retriever.embedder, top=SHOWN_SENTENCES)
+        best = [s.text for s in ranked]
         term = entry_term(asked)
         entry = entry_sentence(term, text) if term else None
-        if entry is None:
-            return [s.text for s in ranked], None
-        label, first = entry
-        return [first, *(s.text for s in ranked if s.text != first)], label
+        if entry is not None:
+            label, first = entry
+            return [first, *(b for b in best if b != first)], label
+        defined = defined_term(asked)
+        naming = (s for s in split_sentences(text) if defined and names_term(s, defined))
+        first_naming = next(naming, None)
+        if first_naming is None:
+            return best, None
+        return [first_naming, *(b for b in best if b != first_naming)], None
 
     def window(self, chunk: Chunk, attached: Sequence[Chunk] = ()) -> list[Chunk]:
         """The chunk's window: from the ``attached`` text when it came from there, else from

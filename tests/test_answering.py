@@ -502,6 +502,27 @@ def test_the_prompt_and_the_quote_take_the_same_entry_once(
         assert answerer.prepare("How do I use --if-exists with pg_dump?").entry is None
 
 
+def test_asked_what_a_term_is_without_an_entry_the_quote_centres_on_its_first_mention(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """A view's section: its first sentence says what it is; its columns' short sentences sit
+    under a heading that names it and may rank higher."""
+    text = (
+        "The zorb_view view has one row per server process.\n\n"
+        "pid integer: if zorb_view shows null here, the process is internal.\n\n"
+        "state text: the state of the process."
+    )
+    with stored(settings, embedder, {"/d/views.md": text}) as store:
+        chooser = QuoteChooser(HybridRetriever(embedder, store, settings))
+        [hit] = store.source_chunks("/d/views.md")
+        passage = Passage(1, make_hit(text, "/d/views.md"), text)
+        best, label = chooser.best_sentences("What is zorb_view?", passage, [hit])
+        assert best[0] == "The zorb_view view has one row per server process." and label is None
+        # Asked anything else, the sentences stand in their ranked order.
+        ranked, _ = chooser.best_sentences("Is zorb_view null for internal?", passage, [hit])
+        assert ranked[0].startswith("pid integer")
+
+
 def test_an_entry_whose_label_ends_a_chunk_goes_on_in_the_next() -> None:
     def chunk(n: int, text: str, start: int) -> Chunk:
         return Chunk(

@@ -119,6 +119,25 @@ def test_a_table_with_a_header_group_is_one_block_under_its_header(tmp_path: Pat
     )
 
 
+def test_a_table_of_one_column_is_a_paragraph_per_row(tmp_path: Path) -> None:
+    """A reference's function table: one cell per row, a signature and its description."""
+    page = (
+        "<html><body><h1>Formatting</h1><table><thead><tr><th><p>Function</p><p>Description"
+        "</p></th></tr></thead><tbody><tr><td><p>to_char ( interval, text )</p><p>Converts an "
+        "interval to a string.</p></td></tr><tr><td><p>to_date ( text, text )</p><p>Converts "
+        "a string to a date.</p></td></tr></tbody></table></body></html>"
+    )
+    doc = load_document(write_file(tmp_path, "formatting.html", page))
+    assert doc.sections[0].text == (
+        "Function Description\n\nto_char ( interval, text ) Converts an interval to a string."
+        "\n\nto_date ( text, text ) Converts a string to a date."
+    )
+    # A row of one cell in a table of several (a group heading) stays a row of the table.
+    wide = page.replace("<td><p>to_date", "<td>x</td><td><p>to_date")
+    text = load_document(write_file(tmp_path, "wide.html", wide)).sections[0].text
+    assert text.endswith("a string.\nx | to_date ( text, text ) Converts a string to a date.")
+
+
 def test_a_line_break_inside_inline_markup_keeps_the_words_apart(tmp_path: Path) -> None:
     """DocBook writes an option's forms as terms ended by a <br> inside their span; an
     AsciiDoc footnote sits between <br>s too, but reads as an aside within its sentence."""

@@ -234,6 +234,7 @@ class _HtmlTextBuilder:
         self.pending_break = 0
         self.cell_depth = 0
         self.row_cells = 0
+        self.table_width = 0  # the most cells a row of the current table has
 
     def text(self, s: str) -> None:
         self.inline.append(s)
@@ -288,6 +289,14 @@ class _HtmlTextBuilder:
         self.pending_break = 0
 
 
+def _table_width(table: LexborNode) -> int:
+    """The most cells a row of ``table`` has (a nested table's rows count too)."""
+    return max(
+        (sum(c.tag in _CELL_TAGS for c in row.iter()) for row in table.css("tr")),
+        default=0,
+    )
+
+
 def _html_sections(top: LexborNode) -> list[Section]:
     out = _HtmlTextBuilder()
     # Iterative walk with explicit end markers: deep documents must not hit the recursion limit,
@@ -306,6 +315,11 @@ def _html_sections(top: LexborNode) -> list[Section]:
                 out.cell_depth -= 1
             elif tag == "tr" and not out.cell_depth:
                 out.row_cells = 0
+                if out.table_width == 1:
+                    # A table of one column (a function and its description per row) is a
+                    # list of paragraphs: its rows are not lines that one sentence runs over.
+                    out.block_break(2)
+                    continue
             brk = _BLOCK_BREAK.get(tag)
             if brk:
                 out.block_break(brk)
@@ -333,7 +347,9 @@ def _html_sections(top: LexborNode) -> list[Section]:
             out.text(node.text(deep=True))
             out.block_break(2)
             continue
-        if tag == "tr" and not out.cell_depth:
+        if tag == "table" and not out.cell_depth:
+            out.table_width = _table_width(node)
+        elif tag == "tr" and not out.cell_depth:
             out.row_cells = 0
         elif tag in _CELL_TAGS:
             if out.cell_depth == 0 and out.row_cells:
