@@ -422,27 +422,31 @@ TIE = 0.25
 
 
 def _split_margin(generator: Any, messages: list[Any], alone: str, together: str) -> float:
-    """Replays ``alone`` greedily, token by token; at the first token that ``together`` does
-    not continue with, how far below the chosen token's score is the score of the token that
-    ``together`` took (infinite if that token is not among the best eight)."""
+    """Replays ``alone`` token by token with full forward passes. Each token it took must be
+    the replay's best or tie with it (within ``TIE``): a decode that reuses its cache sums in
+    another order than a full pass, and a tie may tip either way there too. At the first
+    token that ``together`` does not continue with, how far apart the scores of the two
+    tokens taken are (infinite if ``together``'s is not among the best eight)."""
     import torch
 
     ids = [int(t) for t in generator._encode(messages)[0].tolist()]
+    decode = generator._tokenizer.decode
     done = ""
     while done != alone:
         with torch.inference_mode():
             scores = generator._model(input_ids=torch.tensor([ids])).logits[0, -1].float()
         best = [int(t) for t in scores.topk(8).indices.tolist()]
-        text = generator._tokenizer.decode([best[0]])
-        assert alone.startswith(done + text), "the stream alone is not greedy decoding"
+        mine = [t for t in best if alone.startswith(done + decode([t]))]
+        assert mine, "the stream alone is not greedy decoding"
+        token = mine[0]
+        assert scores[best[0]] - scores[token] <= TIE, "the stream alone is not greedy decoding"
+        text = decode([token])
         if not together.startswith(done + text):
             if together == done:  # ``together`` ended here
-                return float(scores[best[0]] - scores[generator._tokenizer.eos_token_id])
-            taken = [
-                t for t in best[1:] if together.startswith(done + generator._tokenizer.decode([t]))
-            ]
-            return float(scores[best[0]] - scores[taken[0]]) if taken else float("inf")
-        ids.append(best[0])
+                return float(scores[token] - scores[generator._tokenizer.eos_token_id])
+            taken = [t for t in best if t != token and together.startswith(done + decode([t]))]
+            return float(abs(scores[token] - scores[taken[0]])) if taken else float("inf")
+        ids.append(token)
         done += text
     return float("inf")  # ``together`` goes on where ``alone`` ended
 
