@@ -105,6 +105,11 @@ def test_utf16_html_is_decoded(tmp_path: Path) -> None:
     assert load_document(path).text == "héllo wide"
 
 
+def first_section(tmp_path: Path, page: str) -> str:
+    """The text of the first section of ``page`` loaded from an HTML file."""
+    return load_document(write_file(tmp_path, "page.html", page)).sections[0].text
+
+
 def test_a_table_with_a_header_group_is_one_block_under_its_header(tmp_path: Path) -> None:
     page = (
         "<html><body><h1>Limits</h1><p>Hard limits:</p><table><caption>Table 1</caption>"
@@ -112,8 +117,7 @@ def test_a_table_with_a_header_group_is_one_block_under_its_header(tmp_path: Pat
         "<tbody><tr><td>field size</td><td>1 GB</td></tr><tr><td>columns</td><td>1,600</td></tr>"
         "</tbody><tfoot><tr><td>total</td><td>-</td></tr></tfoot></table><p>After.</p></body></html>"
     )
-    doc = load_document(write_file(tmp_path, "limits.html", page))
-    assert doc.sections[0].text == (
+    assert first_section(tmp_path, page) == (
         "Hard limits:\n\nTable 1\n\nItem | Limit\nfield size | 1 GB\ncolumns | 1,600\n"
         "total | -\n\nAfter."
     )
@@ -127,15 +131,15 @@ def test_a_table_of_one_column_is_a_paragraph_per_row(tmp_path: Path) -> None:
         "interval to a string.</p></td></tr><tr><td><p>to_date ( text, text )</p><p>Converts "
         "a string to a date.</p></td></tr></tbody></table></body></html>"
     )
-    doc = load_document(write_file(tmp_path, "formatting.html", page))
-    assert doc.sections[0].text == (
+    assert first_section(tmp_path, page) == (
         "Function Description\n\nto_char ( interval, text ) Converts an interval to a string."
         "\n\nto_date ( text, text ) Converts a string to a date."
     )
     # A row of one cell in a table of several (a group heading) stays a row of the table.
     wide = page.replace("<td><p>to_date", "<td>x</td><td><p>to_date")
-    text = load_document(write_file(tmp_path, "wide.html", wide)).sections[0].text
-    assert text.endswith("a string.\nx | to_date ( text, text ) Converts a string to a date.")
+    assert first_section(tmp_path, wide).endswith(
+        "a string.\nx | to_date ( text, text ) Converts a string to a date."
+    )
 
 
 def test_a_line_break_inside_inline_markup_keeps_the_words_apart(tmp_path: Path) -> None:
@@ -147,5 +151,5 @@ def test_a_line_break_inside_inline_markup_keeps_the_words_apart(tmp_path: Path)
         "</dl><p>Sent to the list<span class='footnoteref'><br /><a href='#l'>[list]</a><br />"
         "</span>.</p></body></html>"
     )
-    doc = load_document(write_file(tmp_path, "pgdump.html", page))
-    assert doc.sections[0].text == "-c\n--clean\n\nDrop objects first.\n\nSent to the list[list]."
+    expected = "-c\n--clean\n\nDrop objects first.\n\nSent to the list[list]."
+    assert first_section(tmp_path, page) == expected
