@@ -38,13 +38,22 @@ class Abstention:
     def __init__(self, retriever: HybridRetriever) -> None:
         self._retriever = retriever
 
-    def unmentioned(self, query: str, hits: Sequence[Hit], attached: Sequence[Chunk]) -> list[str]:
+    def unmentioned(
+        self,
+        query: str,
+        hits: Sequence[Hit],
+        attached: Sequence[Chunk],
+        *,
+        known: Sequence[str] = (),
+    ) -> list[str]:
         """The named terms of ``query`` that none of the ``NAMED_TERM_PASSAGES`` best ``hits``
         mentions, then its words that the collection never holds, or holds rarely and not
         in those hits (``HybridRetriever.unmentioned_words``); words of the ``attached``
-        text are known."""
+        text are known, and so are the ``known`` terms (one whose entry a retrieved page
+        has)."""
         top = hits[:NAMED_TERM_PASSAGES]
-        unmentioned = self._unnamed(query, [searchable(h) for h in top])
+        texts = [searchable(h) for h in top]
+        unmentioned = [t for t in self._unnamed(query, texts) if t not in known]
         named = {t.lower() for t in unmentioned}
         # The collection's word counts do not know the attached text's words.
         held = bm25_terms("\n".join(c.text for c in attached)) if attached else set()

@@ -27,6 +27,7 @@ from rag.generation import Generator, Message, PassageJudge
 from rag.grounding import ClaimCheck, check_claims, supporting_sentences
 from rag.quoting import excerpt, quoted_text
 from rag.retrieval import HybridRetriever
+from rag.text import entry_term
 from rag.types import Answer, Chunk, Citation, Hit, SupportingSentence
 
 log = logging.getLogger(__name__)
@@ -260,16 +261,18 @@ class Answerer:
         if best < self._settings.min_similarity:
             log.info("abstaining: best similarity %.3f < %.3f", best, self._settings.min_similarity)
             return PreparedAnswer(question, hits, [], [], True, timings, attached=chunks)
+        # Asked what a term is or does, or how to use a code name, the prompt and the quote
+        # start from its entry; a retrieved page that has one holds what was asked about.
+        retrieved = hits
+        hits, entry = self._chooser.entry_first(query, hits, chunks)
         if self._settings.abstain_on_unmentioned:
-            unmentioned = self._abstention.unmentioned(query, hits, chunks)
+            known = [entry_term(query) or ""] if entry is not None else []
+            unmentioned = self._abstention.unmentioned(query, retrieved, chunks, known=known)
             if unmentioned:
                 log.info("abstaining: the closest passages do not mention %s", unmentioned)
                 return PreparedAnswer(
                     question, hits, [], [], True, timings, unmentioned=unmentioned, attached=chunks
                 )
-        # Asked what a term is or does, or how to use a code name, the prompt and the quote
-        # start from its entry.
-        hits, entry = self._chooser.entry_first(query, hits, chunks)
         embedder = self._retriever.embedder
         messages: list[Message] = []
         if self.quoting:  # no prompt: every hit may be quoted, chosen by its sentences

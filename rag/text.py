@@ -220,9 +220,9 @@ def is_entry_label(term: str, block: str) -> bool:
     ends there or goes on with a signature or a type in brackets; reference pages label the
     entries that define things so: "work_mem (integer)", "EAFP", "exception
     UnboundLocalError", "json.dumps(obj, ...)". The term is matched as ``unmentioned_terms``
-    matches it. For an option: a few short lines of option forms (an option and at most one
-    argument each, "-v, --verbose" two forms), one of them the option as written ("-c" is not
-    "-C"): "-c\n--clean", "-j njobs\n--jobs=njobs"."""
+    matches it, but a dotted name only as written. For an option: a few short lines of
+    option forms (an option and at most one argument each, "-v, --verbose" two forms), one of
+    them the option as written ("-c" is not "-C"): "-c\n--clean", "-j njobs\n--jobs=njobs"."""
     lines = [" ".join(line.split()) for line in block.strip().split("\n")]
     if any(len(line) > _MAX_ENTRY_LABEL_CHARS for line in lines):
         return False
@@ -237,7 +237,8 @@ def is_entry_label(term: str, block: str) -> bool:
     line = lines[0]
     if len(lines) > 1 or line.endswith((".", "!", "?", ":", ".)")) or ". " in line:
         return False  # a sentence, or a line that holds one
-    exact = sum(c.isupper() for c in term) >= 2
+    # A dotted code name is labelled as written: dataclasses.field is not dataclasses.Field.
+    exact = sum(c.isupper() for c in term) >= 2 or "." in term
     named_term = re.escape(term) if exact else f"(?i:{re.escape(term)})"
     # Then the line ends, or goes on with a signature or a type in brackets, not with words
     # ("max_connections = 100" is an example's line, "EAFP: Easier to ..." a definition).

@@ -523,6 +523,31 @@ def test_asked_what_a_term_is_without_an_entry_the_quote_centres_on_its_first_me
         assert ranked[0].startswith("pid integer")
 
 
+def test_a_code_name_whose_entry_a_retrieved_page_holds_is_not_refused(
+    settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The passage that ranks first never says zorbs.field; the page below it has its entry,
+    so the collection does hold what was asked about."""
+    texts = {
+        "/d/guide.md": "How do I give a field a default list? A default list is shared.",
+        "/d/zorbs.md": "zorbs.field(default)\n\nMakes a field whose default each object copies.",
+    }
+    quoting = settings.model_copy(update={"answer_mode": "quote", "min_similarity": -1.0})
+    monkeypatch.setattr("rag.abstention.NAMED_TERM_PASSAGES", 1)
+    question = "How do I give a field a default list with zorbs.field?"
+    with stored(quoting, embedder, texts) as store:
+        retriever = HybridRetriever(embedder, store, quoting)
+        assert retriever.search(question, k=1)[0].chunk.source == "/d/guide.md"  # the premise
+        answer = Answerer(retriever, ScriptedGenerator(), quoting).ask(question)
+        assert not answer.abstained, answer.answer
+        assert answer.answer.startswith("zorbs.field(default)\n\n**Makes a field")
+        # A code name no retrieved page has an entry for is still refused.
+        other = Answerer(retriever, ScriptedGenerator(), quoting).ask(
+            "How do I give a field a default list with zorbs.slot?"
+        )
+        assert other.abstained and "'zorbs.slot'" in other.answer
+
+
 def test_an_entry_whose_label_ends_a_chunk_goes_on_in_the_next() -> None:
     def chunk(n: int, text: str, start: int) -> Chunk:
         return Chunk(

@@ -124,6 +124,7 @@ def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
         term = label.split("(")[0].split()[-1].rsplit(".", 1)[-1]
         assert is_entry_label(term, label), label
     assert is_entry_label("json.dumps", "json.dumps(obj, *, skipkeys=False)")
+    assert not is_entry_label("dataclasses.field", "class dataclasses.Field")  # as written
     assert not is_entry_label("work_mem", "maintenance_work_mem (integer)")  # another term
     assert not is_entry_label("work_mem", "work_mem.extra")
     assert not is_entry_label("search_path", "SHOW search_path")  # a command, not a label
