@@ -20,7 +20,7 @@ from rag.errors import ModelError
 from rag.generation import PassageJudge
 from rag.grounding import supporting_sentences
 from rag.quoting import join_chunks, quoted_text
-from rag.retrieval import HybridRetriever, neighbours, same_section
+from rag.retrieval import HybridRetriever, follows, neighbours
 from rag.text import (
     defined_term,
     entry_sentence,
@@ -105,17 +105,12 @@ def entry_chunk(term: str, chunks: Sequence[Chunk]) -> Chunk | None:
             if k + 1 < len(blocks):
                 if split_sentences(blocks[k + 1]):
                     return chunk
-            elif following is not None and _continues(chunk, following):
+            # The entry goes on in the next chunk of its section, a blank line apart at most.
+            elif following is not None and follows(chunk, following, gap=2):
                 first = split_blocks(following.text)[:1]
                 if first and split_sentences(first[0]):
                     return following
     return None
-
-
-def _continues(chunk: Chunk, following: Chunk) -> bool:
-    """Whether ``following`` goes on from ``chunk``: next in its section, at most a blank line
-    apart."""
-    return same_section(chunk, following) and chunk.start < following.start <= chunk.end + 2
 
 
 class QuoteChooser:
@@ -185,15 +180,15 @@ class QuoteChooser:
         best = [s.text for s in ranked]
         term = entry_term(asked)
         entry = entry_sentence(term, text) if term else None
+        label: str | None = None
+        first: str | None = None
         if entry is not None:
             label, first = entry
-            return [first, *(b for b in best if b != first)], label
-        defined = defined_term(asked)
-        naming = (s for s in split_sentences(text) if defined and names_term(s, defined))
-        first_naming = next(naming, None)
-        if first_naming is None:
+        elif defined := defined_term(asked):
+            first = next((s for s in split_sentences(text) if names_term(s, defined)), None)
+        if first is None:
             return best, None
-        return [first_naming, *(b for b in best if b != first_naming)], None
+        return [first, *(b for b in best if b != first)], label
 
     def window(self, chunk: Chunk, attached: Sequence[Chunk] = ()) -> list[Chunk]:
         """The chunk's window: from the ``attached`` text when it came from there, else from

@@ -132,12 +132,18 @@ class HybridRetriever:
         return large, self._store.word_counts(words, up_to=RARE_WORD_CHUNKS + 1)
 
     def _unknown(self, counted: tuple[bool, dict[str, int]]) -> list[str]:
-        unknown = [w for w, n in counted[1].items() if n == 0]
-        bases = {w: word_bases(w) for w in unknown}
-        candidates = sorted({b for found in bases.values() for b in found})
-        counts = self._store.word_counts(candidates, up_to=1)
-        known = {b for b in candidates if counts.get(b, 1) > 0}
-        return [w for w in unknown if not known.intersection(bases[w])]
+        return self._with_rare_bases([w for w, n in counted[1].items() if n == 0], most=0)
+
+    def _with_rare_bases(self, words: list[str], *, most: int) -> list[str]:
+        """The ``words`` none of whose bases (``word_bases``) more than ``most`` chunks hold:
+        a derived form or another spelling of a word the collection holds is no rarer than
+        that word. A base the store does not count (a stopword) counts as held."""
+        bases = {w: word_bases(w) for w in words}
+        wanted = sorted({b for found in bases.values() for b in found})
+        if not wanted:
+            return words
+        counts = self._store.word_counts(wanted, up_to=most + 1)
+        return [w for w in words if all(counts.get(b, most + 1) <= most for b in bases[w])]
 
     def _rare_unretrieved(
         self, counted: tuple[bool, dict[str, int]], hits: Sequence[Hit]
@@ -148,10 +154,7 @@ class HybridRetriever:
             return []
         # A rare form of a common word ("slowest" of "slow") names nothing the collection
         # lacks: only a word whose bases are rare as well is a reason to abstain.
-        bases = {w: word_bases(w) for w in rare}
-        wanted = sorted({b for found in bases.values() for b in found})
-        held = self._store.word_counts(wanted, up_to=RARE_WORD_CHUNKS + 1) if wanted else {}
-        rare = [w for w in rare if all(held.get(b, 0) <= RARE_WORD_CHUNKS for b in bases[w])]
+        rare = self._with_rare_bases(rare, most=RARE_WORD_CHUNKS)
         if not rare:
             return []
         seen = bm25_terms("\n".join(f"{h.chunk.embedding_text}\n{h.chunk.source}" for h in hits))
@@ -217,12 +220,16 @@ def same_section(one: Chunk, other: Chunk) -> bool:
     return (one.heading_path, one.page) == (other.heading_path, other.page)
 
 
+def follows(before: Chunk, chunk: Chunk, *, gap: int) -> bool:
+    """Whether ``chunk`` goes on from ``before`` in one section: it starts after ``before``
+    does (an overlap allowed) and at most ``gap`` characters after ``before`` ends."""
+    return before.start < chunk.start <= before.end + gap and same_section(before, chunk)
+
+
 def _continues_table(before: Chunk, chunk: Chunk) -> bool:
-    """Whether ``chunk`` goes on with a table that ``before`` left unfinished: they follow
-    each other in one section (overlapping, or split at a line), with a table row on each
-    side."""
-    adjacent = before.start < chunk.start <= before.end + 1 and same_section(before, chunk)
-    return adjacent and rows_meet(before.text, chunk.text)
+    """Whether ``chunk`` goes on with a table that ``before`` left unfinished: it follows
+    (overlapping, or split at a line) with a table row on each side."""
+    return follows(before, chunk, gap=1) and rows_meet(before.text, chunk.text)
 
 
 def spread_sources(hits: Sequence[Hit], k: int, per_source: int) -> list[Hit]:

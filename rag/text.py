@@ -176,9 +176,20 @@ def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:
 
 def names_term(text: str, term: str) -> bool:
     """Whether ``text`` mentions a named term, as ``unmentioned_terms`` matches it."""
-    exact = sum(c.isupper() for c in term) >= 2
+    exact = _as_written(term)
     pattern = rf"(?<![\w.]){re.escape(term if exact else term.lower())}(?![\w]|/\w)"
     return re.search(pattern, text if exact else text.lower()) is not None
+
+
+def _as_written(term: str) -> bool:
+    """Whether a named term is matched as written rather than in any case: one with two
+    capitals or more (``AWS`` is not asyncio's ``aws`` argument)."""
+    return sum(c.isupper() for c in term) >= 2
+
+
+def _first_sentence(question: str) -> str:
+    """A question's first sentence, up to its first question mark."""
+    return _SENTENCE_END.split(question, maxsplit=1)[0].split("?", 1)[0]
 
 
 def defined_term(question: str) -> str | None:
@@ -190,7 +201,7 @@ def defined_term(question: str) -> str | None:
     found = _DEFINING.match(question)
     if found is None or _COMPARING.search(question):
         return None
-    first = _SENTENCE_END.split(question, maxsplit=1)[0].split("?", 1)[0]
+    first = _first_sentence(question)
     option = _OPTION.search(first, found.start("term") if found.group("term") else found.end())
     if option is not None:
         return option.group(0)
@@ -209,8 +220,7 @@ def entry_term(question: str) -> str | None:
     defined = defined_term(question)
     if defined is not None or _COMPARING.search(question):
         return defined
-    first = _SENTENCE_END.split(question, maxsplit=1)[0].split("?", 1)[0]
-    names = [t for t in named_terms(first) if "." in t or "_" in t.strip("_")]
+    names = [t for t in named_terms(_first_sentence(question)) if "." in t or "_" in t.strip("_")]
     return names[0] if names else None
 
 
@@ -238,7 +248,7 @@ def is_entry_label(term: str, block: str) -> bool:
     if len(lines) > 1 or line.endswith((".", "!", "?", ":", ".)")) or ". " in line:
         return False  # a sentence, or a line that holds one
     # A dotted code name is labelled as written: dataclasses.field is not dataclasses.Field.
-    exact = sum(c.isupper() for c in term) >= 2 or "." in term
+    exact = _as_written(term) or "." in term
     named_term = re.escape(term) if exact else f"(?i:{re.escape(term)})"
     # Then the line ends, or goes on with a signature or a type in brackets, not with words
     # ("max_connections = 100" is an example's line, "EAFP: Easier to ..." a definition).
