@@ -1,9 +1,10 @@
 """When an answer is withheld for what its passages do not say.
 
-Before a prompt: the question names a term the best passages do not mention, or uses a word
-the collection never or barely holds (``unmentioned``). After a quote is chosen: the quote
-leaves out a term the question names, or names each only in passing (``refusal``). Terms a
-large share of the collection holds ("Python" in the Python docs) are never a reason.
+Before a prompt: the question names a term the best passages do not mention, an option no
+retrieved page has, or uses a word the collection never or barely holds (``unmentioned``).
+After a quote is chosen: the quote leaves out a term the question names, or names each only
+in passing (``refusal``). Terms a large share of the collection holds ("Python" in the Python
+docs) are never a reason.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rag.choosing import searchable
 from rag.grounding import named_in_passing
 from rag.retrieval import HybridRetriever
 from rag.store.base import bm25_terms
-from rag.text import named_terms, unmentioned_terms
+from rag.text import long_options, named_terms, names_option, unmentioned_terms
 from rag.types import Chunk, Citation, Hit
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,15 @@ class Abstention:
         known: Sequence[str] = (),
     ) -> list[str]:
         """The named terms of ``query`` that none of the ``NAMED_TERM_PASSAGES`` best ``hits``
-        mentions, then its words that the collection never holds, or holds rarely and not
-        in those hits (``HybridRetriever.unmentioned_words``); words of the ``attached``
-        text are known, and so are the ``known`` terms (one whose entry a retrieved page
-        has)."""
+        mentions, then the long options that none of the pages of ``hits`` has
+        (``_unheld_options``), then its words that the collection never holds, or holds
+        rarely and not in those hits (``HybridRetriever.unmentioned_words``); words of the
+        ``attached`` text are known, and so are the ``known`` terms (one whose entry a
+        retrieved page has)."""
         top = hits[:NAMED_TERM_PASSAGES]
         texts = [searchable(h) for h in top]
         unmentioned = [t for t in self._unnamed(query, texts) if t not in known]
+        unmentioned += self._unheld_options(query, hits, attached)
         named = {t.lower() for t in unmentioned}
         # The collection's word counts do not know the attached text's words.
         held = bm25_terms("\n".join(c.text for c in attached)) if attached else set()
@@ -63,6 +66,28 @@ class Abstention:
             if w not in named and not bm25_terms(w) <= held
         ]
         return unmentioned
+
+    def _unheld_options(
+        self, query: str, hits: Sequence[Hit], attached: Sequence[Chunk]
+    ) -> list[str]:
+        """The long options ``query`` names that neither the ``attached`` text nor any page of
+        ``hits`` has, as written or as "--[no-]name". A manual's page lists every option of
+        its command, and one asked about that none lists is most often one from another
+        version ("pg_basebackup --incremental") or another program. Only the hits are read
+        while they have them all; then their pages, each once."""
+        missing = [
+            option
+            for option in long_options(query)
+            if not any(names_option(searchable(h), option) for h in hits)
+            and not any(names_option(c.text, option) for c in attached)
+        ]
+        own = {c.source for c in attached}
+        for source in dict.fromkeys(h.chunk.source for h in hits if h.chunk.source not in own):
+            if not missing:
+                break
+            page = "\n".join(c.text for c in self._retriever.store.source_chunks(source))
+            missing = [option for option in missing if not names_option(page, option)]
+        return missing
 
     def refusal(self, asked: str, seen: Sequence[str], cited: Citation) -> str:
         """Why a quote does not answer ``asked``, or "" when it may: none of ``seen`` (the

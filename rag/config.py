@@ -220,7 +220,9 @@ class Settings(BaseSettings):
         True,
         description="Abstain when the question names something (an identifier such as "
         "sys.monitoring, a name such as Django or AWS) that none of the 3 best retrieved "
-        "passages mention, or uses a word that no document of the collection contains: the "
+        "passages mention, a long command-line option (--incremental) that none of the "
+        "retrieved passages' pages lists, or uses a word that no document of the collection "
+        "contains: the "
         "documents then most likely do not cover it. In collections under 5,000 chunks only "
         "rare words count (ones the embedding model's vocabulary does not hold whole, such as "
         "matplotlib); in larger ones any content word (poetry, tomorrow), and also one that "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -35,6 +36,7 @@ RARE_WORD_CHUNKS = 2
 COMMON_TERM_SHARE = 0.05
 # ... in a collection of at least this many chunks: in a small one a share is a handful.
 COMMON_TERM_MIN_CHUNKS = 20
+_PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 # How many chunks before its own a window reaches back for the header row of a table that it
 # starts inside: a longer table's quote goes without its header rather than grow unbounded.
 _TABLE_REACH = 3
@@ -109,11 +111,12 @@ class HybridRetriever:
     def common_terms(self, terms: Sequence[str]) -> list[str]:
         """The ``terms`` that at least ``COMMON_TERM_SHARE`` of the collection's chunks hold,
         in a collection of ``COMMON_TERM_MIN_CHUNKS`` chunks or more. Only terms that are one
-        BM25 word are counted: a dotted or multi-word name is specific, whatever its parts."""
+        BM25 word are counted: a dotted, underscored or multi-word name is specific, whatever
+        its parts ("any_value" is not "value", which BM25 keeps of it)."""
         total = self._store.count(exact=False)
         if total < COMMON_TERM_MIN_CHUNKS:
             return []
-        single = [t for t in terms if len(bm25_terms(t)) == 1]
+        single = [t for t in terms if _PLAIN_WORD.fullmatch(t) and len(bm25_terms(t)) == 1]
         if not single:
             return []
         needed = max(2, math.ceil(COMMON_TERM_SHARE * total))

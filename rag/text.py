@@ -181,6 +181,21 @@ def names_term(text: str, term: str) -> bool:
     return re.search(pattern, text if exact else text.lower()) is not None
 
 
+def long_options(question: str) -> list[str]:
+    """The long command-line options a question names ("--incremental"), in order, each once.
+    Short ones ("-c") are left out: one letter names some option on most pages of a manual."""
+    found = [m.group(0).rstrip("-") for m in _OPTION.finditer(question)]
+    return list(dict.fromkeys(o for o in found if o.startswith("--") and len(o) > 3))
+
+
+def names_option(text: str, option: str) -> bool:
+    """Whether ``text`` names a long option as written, or in the "--[no-]name" form that
+    manuals give an option and its negation together."""
+    name = option[2:].removeprefix("no-")
+    forms = [re.escape(option), rf"--\[no-\]{re.escape(name)}"]
+    return re.search(rf"(?<![\w-])(?:{'|'.join(forms)})(?![\w-])", text) is not None
+
+
 def _as_written(term: str) -> bool:
     """Whether a named term is matched as written rather than in any case: one with two
     capitals or more (``AWS`` is not asyncio's ``aws`` argument)."""

@@ -10,6 +10,7 @@ import pytest
 from rag import choosing
 from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite
 from rag.choosing import QuoteChooser, entry_chunk, fallback_ranking, naming_first
+from rag.chunking import chunk_id
 from rag.config import Settings
 from rag.context import Passage, Support, build_passages
 from rag.embedding import Embedder
@@ -609,6 +610,37 @@ def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
         assert not answerer.ask("How do I create a virtual environment and activate it?").abstained
 
 
+def test_a_long_option_that_no_retrieved_page_has_abstains(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """The manual's page lists its options further down than retrieval reaches (one hit); an
+    option asked about that the page lists is answered, one it does not list is refused."""
+    parts = [
+        "zorbackup takes a base backup of a running cluster into a folder.",
+        "Options\n\n--wal-method=method\n\nHow the write-ahead log goes into the backup.",
+        "--[no-]verify-checksums\n\nWhether checksums are checked while copying.",
+    ]
+    chunks, start = [], 0
+    for n, text in enumerate(parts):
+        ids = chunk_id("/d/zorbackup.md", text, n)
+        chunks.append(Chunk(ids, "/d/zorbackup.md", "zorbackup", text, start=start))
+        start += len(text) + 2
+    single = settings.model_copy(update={"top_k": 1, "min_similarity": -1.0})
+    store = open_store(single, CollectionInfo(embedder.model_name, embedder.dimension), create=True)
+    try:
+        store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+        answerer = Answerer(HybridRetriever(embedder, store, single), ScriptedGenerator(), single)
+        asked = "How do I take a base backup of a running cluster with zorbackup --incremental?"
+        assert [h.chunk.id for h in answerer.retriever.search(asked)] == [chunks[0].id]
+        refused = answerer.ask(asked)
+        assert refused.abstained and "'--incremental'" in refused.answer
+        for held in ("--wal-method", "--no-verify-checksums", "--verify-checksums"):
+            answer = answerer.ask(f"How do I take a base backup of a running cluster with {held}?")
+            assert not answer.abstained, (held, answer.answer)
+    finally:
+        store.close()
+
+
 def test_the_fallback_quotes_its_passage_with_the_neighbours_in_its_section(
     settings: Settings, embedder: HashEmbedder, tmp_path: Path
 ) -> None:
@@ -671,6 +703,9 @@ def test_a_term_the_whole_collection_is_about_is_no_reason_to_abstain(
             retriever, ScriptedGenerator(["Descale it every 200 cycles [1]."]), settings
         )
         assert retriever.common_terms(["Acme", "Kubernetes", "Acme.grinder"]) == ["Acme"]
+        # BM25 keeps only "grinder" of "the_grinder" (a stopword and an underscore), but an
+        # underscored name is as specific as a dotted one.
+        assert retriever.common_terms(["the_grinder", "grinder"]) == ["grinder"]
         # The manual's passages never say "Acme", but most of the collection does.
         asked = "how often do I descale the machine from Acme"
         answer = answerer.ask(asked, source_prefix="/d/manual")

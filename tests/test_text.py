@@ -9,8 +9,10 @@ from rag.text import (
     entry_term,
     is_entry_label,
     labelled_sentences,
+    long_options,
     lookup_words,
     named_terms,
+    names_option,
     numbers,
     split_sentences,
     unmentioned_terms,
@@ -112,6 +114,18 @@ def test_a_question_that_asks_what_a_named_term_is_or_does_defines_it() -> None:
     # Only the first sentence's option; a comparison is not answered by one entry.
     assert defined_term('What is work_mem? I ran psql -c "show work_mem".') == "work_mem"
     assert defined_term("What is the difference between -c and -C?") is None
+
+
+def test_long_options_are_matched_as_written_or_in_their_no_form() -> None:
+    asked = "Can pg_zorb --incremental or --no-sync-- skip -c, co-operate, or use --x?"
+    assert long_options(asked) == ["--incremental", "--no-sync"]
+    assert long_options("What does a non-empty string mean?") == []
+    assert names_option("-j njobs\n--jobs=njobs", "--jobs")
+    assert names_option("See --[no-]verify below.", "--no-verify")
+    assert names_option("See --[no-]verify below.", "--verify")
+    assert not names_option("--verify", "--no-verify")  # the negation is its own option
+    assert not names_option("--incremental-wal", "--incremental")
+    assert not names_option("--exclude-table=pattern", "--exclude-extension")
 
 
 def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
