@@ -42,7 +42,10 @@ _DEFINING = re.compile(
 # A question that compares two things: one entry does not answer it.
 _COMPARING = re.compile(r"\b(?:differen(?:ce|t)|vs\.?|versus|compared?)\b", re.I)
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # a command-line option: -c, --clean
-_MAX_ENTRY_LABEL_CHARS = 120  # a signature's arguments make an entry's label long
+_MAX_ENTRY_LABEL_CHARS = 120  # a label line's length, but for a signature's (below)
+# A label that is a name and one signature may be longer: many arguments with their defaults.
+_MAX_SIGNATURE_CHARS = 400
+_RETURN_TYPE = re.compile(r"\s*(?:->\s*[\w.\[\], |]+)?")
 _MAX_OPTION_FORMS = 4  # lines of an option's label: "-c", "--clean", "--clean=<when>"
 # The words a reference writes before the name it defines: "class csv.DictReader(f)".
 _DECLARING = (
@@ -219,7 +222,11 @@ def defined_term(question: str) -> str | None:
     first = _first_sentence(question)
     option = _OPTION.search(first, found.start("term") if found.group("term") else found.end())
     if option is not None:
-        return option.group(0)
+        # An option given a named value is asked about that value: "-X frozen_modules" is one
+        # item of -X's entry, which names it ("-X frozen_modules determines ...").
+        value = re.match(r"\s+([\w.]+)", first[option.end() :])
+        named = value is not None and value.group(1) in named_terms(first)
+        return value.group(1) if value is not None and named else option.group(0)
     term = (found.group("term") or "").lstrip("@").rstrip(".")
     return term if term and term in named_terms(question) else None
 
@@ -249,7 +256,7 @@ def is_entry_label(term: str, block: str) -> bool:
     option forms (an option and at most one argument each, "-v, --verbose" two forms), one of
     them the option as written ("-c" is not "-C"): "-c\n--clean", "-j njobs\n--jobs=njobs"."""
     lines = [" ".join(line.split()) for line in block.strip().split("\n")]
-    if any(len(line) > _MAX_ENTRY_LABEL_CHARS for line in lines):
+    if any(len(line) > _MAX_ENTRY_LABEL_CHARS and not _is_signature(line) for line in lines):
         return False
     if term.startswith("-"):
         forms = [form for line in lines for form in line.split(", ")]
@@ -269,6 +276,22 @@ def is_entry_label(term: str, block: str) -> bool:
     # ("max_connections = 100" is an example's line, "EAFP: Easier to ..." a definition).
     label = rf"(?:{_DECLARING} )?(?:[\w.]+\.)?{named_term}(?:$|\s*[(\[])"
     return re.match(label, line) is not None
+
+
+def _is_signature(line: str) -> bool:
+    """Whether a line is one signature of at most ``_MAX_SIGNATURE_CHARS``: a name, perhaps
+    after a declaring keyword, its bracketed arguments closed at the line's end, perhaps a
+    return type after "->"."""
+    opened = line.find("(")
+    name = re.sub(rf"^{_DECLARING} ", "", line[:opened].strip())
+    if opened < 1 or len(line) > _MAX_SIGNATURE_CHARS or not name or " " in name:
+        return False
+    depth = 0
+    for at in range(opened, len(line)):
+        depth += {"(": 1, ")": -1}.get(line[at], 0)
+        if depth == 0:
+            return _RETURN_TYPE.fullmatch(line, at + 1) is not None
+    return False
 
 
 def entry_sentence(term: str, text: str) -> tuple[str, str] | None:

@@ -111,6 +111,9 @@ def test_a_question_that_asks_what_a_named_term_is_or_does_defines_it() -> None:
     assert defined_term("What does git gc --aggressive do differently?") == "--aggressive"
     assert defined_term("What is the -j option of pg_restore for?") == "-j"
     assert defined_term("What does a non-empty string mean?") is None  # a hyphenated word
+    # An option given a named value is asked about the value, one item of the option's entry.
+    assert defined_term("What does the -X frozen_modules option do?") == "frozen_modules"
+    assert defined_term("What does python -X importtime show?") == "-X"  # a plain word
     # Only the first sentence's option; a comparison is not answered by one entry.
     assert defined_term('What is work_mem? I ran psql -c "show work_mem".') == "work_mem"
     assert defined_term("What is the difference between -c and -C?") is None
@@ -150,6 +153,13 @@ def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
     assert not is_entry_label("asyncio.gather", "asyncio.gather() is faster. (By Yury.)")
     assert not is_entry_label("max_connections", "max_connections = 100")  # an example
     assert is_entry_label("sys.path", "sys.path")
+    # A signature may run long with many arguments; a line as long of anything else is text.
+    arguments = ", ".join(f"arg{n}=None" for n in range(15))
+    assert is_entry_label("zorb.run", f"zorb.run(args, *, {arguments})")
+    assert is_entry_label("Zorb", f"class zorb.Zorb({arguments}) -> Zorb")
+    assert not is_entry_label("zorb.run", f"zorb.run(args) takes {arguments}")
+    assert not is_entry_label("zorb.run", f"zorb.run(args, {arguments}")  # never closed
+    assert not is_entry_label("zorb.run", f"zorb.run({arguments * 3})")  # too long
     # An option's label lists its forms, a line each.
     assert is_entry_label("--clean", "-c\n--clean")
     assert is_entry_label("--jobs", "-j njobs\n--jobs=njobs")
