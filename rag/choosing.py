@@ -102,8 +102,10 @@ def entry_chunk(term: str, chunks: Sequence[Chunk]) -> Chunk | None:
         for k, block in enumerate(blocks):
             if not is_entry_label(term, block):
                 continue
-            if k + 1 < len(blocks):
-                if split_sentences(blocks[k + 1]):
+            # A function's signatures may label one entry together, a line each.
+            text = [b for b in blocks[k + 1 :] if not is_entry_label(term, b)]
+            if text:
+                if split_sentences(text[0]):
                     return chunk
             # The entry goes on in the next chunk of its section, a blank line apart at most.
             elif following is not None and follows(chunk, following, gap=2):

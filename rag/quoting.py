@@ -53,12 +53,12 @@ def excerpt(
     blocks = split_blocks(text)
     if not blocks:
         return Excerpt("", "", [])
-    entry = _after_label(blocks, entry_label)
-    target, sentence = _find(blocks, best) if entry is None else entry
+    entry = _after_label(blocks, entry_label, best[0] if best else "")
     labelled = entry is not None
-    chosen = [target]
-    size = len(blocks[target])
-    if target > 0 and (labelled or _needs_previous(blocks[target - 1], blocks[target])):
+    start, target, sentence = (-1, *_find(blocks, best)) if entry is None else entry
+    chosen = list(range(start, target + 1)) if labelled else [target]
+    size = sum(len(blocks[i]) for i in chosen)
+    if not labelled and target > 0 and _needs_previous(blocks[target - 1], blocks[target]):
         chosen.insert(0, target - 1)
         size += len(blocks[target - 1])
     after = target + 1
@@ -105,18 +105,27 @@ def _pipe_in_brackets(line: str) -> bool:
     return False
 
 
-def _after_label(blocks: Sequence[str], label: str | None) -> tuple[int, str] | None:
-    """The block after the first block that is ``label``, and its first sentence as written
-    there (empty when none is found); None without a label, or when no block is it."""
+def _after_label(
+    blocks: Sequence[str], label: str | None, first: str
+) -> tuple[int, int, str] | None:
+    """Where the first block that is ``label`` stands, where the entry's ``first`` sentence
+    does after it (the next block, unless one further down holds it: a function's other
+    signatures come between), and that sentence as written there (empty when none is found);
+    None without a label, or when no block is it."""
     if not label:
         return None
     wanted = " ".join(label.split())
     for i, block in enumerate(blocks[:-1]):
         if " ".join(block.split()) == wanted:
+            pattern = _pattern(first)
+            for k in range(i + 1, len(blocks)):
+                found = pattern.search(blocks[k]) if pattern else None
+                if found:
+                    return i, k, found.group(0)
             sentences = split_sentences(blocks[i + 1])
             pattern = _pattern(sentences[0]) if sentences else None
             found = pattern.search(blocks[i + 1]) if pattern else None
-            return i + 1, found.group(0) if found else ""
+            return i, i + 1, found.group(0) if found else ""
     return None
 
 

@@ -296,9 +296,13 @@ def _is_signature(line: str) -> bool:
 
 def entry_sentence(term: str, text: str) -> tuple[str, str] | None:
     """The label of ``term``'s entry in ``text`` (``is_entry_label``) and the entry's first
-    sentence, the first of the block after the label; None when no entry is there."""
-    for label, block in pairwise(split_blocks(text)):
+    sentence, the first of the block after the label and any further labels of the term (a
+    function's signatures, a line each); None when no entry is there."""
+    blocks = split_blocks(text)
+    for k, label in enumerate(blocks):
         if is_entry_label(term, label):
+            # A function's signatures may label one entry together, a line each.
+            block = next((b for b in blocks[k + 1 :] if not is_entry_label(term, b)), "")
             sentences = split_sentences(block)
             if sentences:
                 return label, sentences[0]

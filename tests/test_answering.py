@@ -569,6 +569,10 @@ def test_an_entry_whose_label_ends_a_chunk_goes_on_in_the_next() -> None:
     assert entry_chunk("LBYL", [first, second, elsewhere]) is None
     bare = chunk(4, "GIL\n\nSee", 0)
     assert entry_chunk("GIL", [bare]) is None
+    # A function's signatures label its entry together; its text may start in the next chunk.
+    labels = chunk(5, "zorb ( n integer ) → setof integer\n\nzorb ( n bigint ) → setof bigint", 0)
+    text = chunk(6, "Makes a series of zorbs up to n.", labels.end + 2)
+    assert entry_chunk("zorb", [labels, text]) == text
 
 
 def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(

@@ -123,8 +123,9 @@ def test_a_table_with_a_header_group_is_one_block_under_its_header(tmp_path: Pat
     )
 
 
-def test_a_table_of_one_column_is_a_paragraph_per_row(tmp_path: Path) -> None:
-    """A reference's function table: one cell per row, a signature and its description."""
+def test_a_table_of_one_column_is_paragraphs(tmp_path: Path) -> None:
+    """A reference's function table: one cell per row, a signature and its description, each
+    a paragraph of the cell (the label of an entry, then its text)."""
     page = (
         "<html><body><h1>Formatting</h1><table><thead><tr><th><p>Function</p><p>Description"
         "</p></th></tr></thead><tbody><tr><td><p>to_char ( interval, text )</p><p>Converts an "
@@ -132,9 +133,13 @@ def test_a_table_of_one_column_is_a_paragraph_per_row(tmp_path: Path) -> None:
         "a string to a date.</p></td></tr></tbody></table></body></html>"
     )
     assert first_section(tmp_path, page) == (
-        "Function Description\n\nto_char ( interval, text ) Converts an interval to a string."
-        "\n\nto_date ( text, text ) Converts a string to a date."
+        "Function\n\nDescription\n\nto_char ( interval, text )\n\nConverts an interval to a "
+        "string.\n\nto_date ( text, text )\n\nConverts a string to a date."
     )
+    # A cell that holds a table of its own is read as a row, its table's cells as cells.
+    inner = "<table><tr><td>a</td></tr><tr><td>b</td></tr></table><p>C"
+    nested = page.replace("<p>Converts a string", inner)
+    assert first_section(tmp_path, nested).endswith("\n\nto_date ( text, text ) a b C to a date.")
     # A row of one cell in a table of several (a group heading) stays a row of the table.
     wide = page.replace("<td><p>to_date", "<td>x</td><td><p>to_date")
     assert first_section(tmp_path, wide).endswith(

@@ -5,6 +5,7 @@ from rag.config import Settings
 from rag.quoting import excerpt
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
+from rag.text import entry_sentence
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 TABLE = (
@@ -90,6 +91,22 @@ def test_a_lead_in_or_a_label_comes_with_the_sentence_it_introduces() -> None:
     labelled = "timeout_seconds\n\nHow long a request may wait for the pump before it fails."
     quoted = excerpt(labelled, ["timeout_seconds: How long a request may wait for the pump"])
     assert quoted.text.startswith("timeout_seconds\n\n**How long a request may wait")
+
+
+def test_an_entry_with_several_signatures_is_quoted_from_its_first() -> None:
+    """A function's signatures label its entry together, a block each, before its text."""
+    signatures = "zorb ( n integer ) → setof integer\n\nzorb ( n bigint ) → setof bigint"
+    text = f"Other functions come first.\n\n{signatures}\n\nMakes a series of zorbs up to n."
+    assert entry_sentence("zorb", text) == (
+        "zorb ( n integer ) → setof integer",
+        "Makes a series of zorbs up to n.",
+    )
+    quoted = excerpt(
+        text,
+        ["Makes a series of zorbs up to n."],
+        entry_label="zorb ( n integer ) → setof integer",
+    )
+    assert quoted.text == f"{signatures}\n\n**Makes a series of zorbs up to n.**"
 
 
 def test_quote_mode_answers_without_generating(

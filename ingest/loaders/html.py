@@ -297,6 +297,12 @@ def _table_width(table: LexborNode) -> int:
     )
 
 
+def _is_column(cell: LexborNode, table_width: int) -> bool:
+    """Whether a cell is the only one of its row in a table of one column, and holds no
+    table of its own (whose cells would be read as the outer table's)."""
+    return table_width == 1 and cell.css_first("table") is None
+
+
 def _html_sections(top: LexborNode) -> list[Section]:
     out = _HtmlTextBuilder()
     # Iterative walk with explicit end markers: deep documents must not hit the recursion limit,
@@ -311,8 +317,10 @@ def _html_sections(top: LexborNode) -> list[Section]:
             continue
         tag = node.tag or ""
         if not entering:
-            if tag in _CELL_TAGS:
+            if tag in _CELL_TAGS and out.cell_depth:
                 out.cell_depth -= 1
+            elif tag in _CELL_TAGS:  # the cell of a table of one column: a block (below)
+                out.block_break(2)
             elif tag == "tr" and not out.cell_depth:
                 out.row_cells = 0
                 if out.table_width == 1:
@@ -351,6 +359,10 @@ def _html_sections(top: LexborNode) -> list[Section]:
             out.table_width = _table_width(node)
         elif tag == "tr" and not out.cell_depth:
             out.row_cells = 0
+        elif tag in _CELL_TAGS and not out.cell_depth and _is_column(node, out.table_width):
+            # A table of one column holds blocks (a function's signatures, then what it
+            # does): its cell's paragraphs stay paragraphs, as a label and its text.
+            out.block_break(2)
         elif tag in _CELL_TAGS:
             if out.cell_depth == 0 and out.row_cells:
                 out.text(" | ")
