@@ -19,13 +19,14 @@ from rag.context import Passage, Support
 from rag.errors import ModelError
 from rag.generation import PassageJudge
 from rag.grounding import supporting_sentences
-from rag.quoting import join_chunks, quoted_text
+from rag.quoting import excerpt, join_chunks, quoted_text
 from rag.retrieval import HybridRetriever, follows, neighbours
 from rag.text import (
     defined_term,
     entry_sentence,
     entry_term,
     is_entry_label,
+    named_terms,
     names_term,
     split_blocks,
     split_sentences,
@@ -175,22 +176,52 @@ class QuoteChooser:
         what a term is, with no entry to quote, the first sentence that names the term comes
         first: a section introduces what it is about ("The pg_stat_activity view will have one
         row per server process"), and short sentences under a heading that names the term (a
-        view's columns) can outrank it."""
+        view's columns) can outrank it. Either way, a quote around that sentence that would
+        leave out a named term of the question which the text names elsewhere is centred on
+        the best sentence that names it instead (``_naming``)."""
         text = quoted_text(passage, window)
         whole = Passage(passage.n, passage.hit, text)
-        ranked = supporting_sentences(asked, [whole], self._retriever.embedder, top=SHOWN_SENTENCES)
-        best = [s.text for s in ranked]
+        # Every sentence ranked (grounding caps how many it embeds): one further down may be
+        # the one that names what the question names.
+        ranked = supporting_sentences(asked, [whole], self._retriever.embedder, top=10_000)
+        best = [s.text for s in ranked[:SHOWN_SENTENCES]]
         term = entry_term(asked)
         entry = entry_sentence(term, text) if term else None
         label: str | None = None
         first: str | None = None
         if entry is not None:
             label, first = entry
-        elif defined := defined_term(asked):
-            first = next((s for s in split_sentences(text) if names_term(s, defined)), None)
+        else:
+            if defined := defined_term(asked):
+                first = next((s for s in split_sentences(text) if names_term(s, defined)), None)
+            centre = best if first is None else [first]
+            about = searchable(replace(passage.hit, chunk=replace(passage.hit.chunk, text="")))
+            named = self._naming(asked, text, about, centre, [s.text for s in ranked])
+            first = named or first
         if first is None:
             return best, None
         return [first, *(b for b in best if b != first)], label
+
+    def _naming(
+        self, asked: str, text: str, about: str, best: Sequence[str], ranked: Sequence[str]
+    ) -> str | None:
+        """The best-ranked sentence of ``text`` that names the question's named terms that a
+        quote around ``best`` would leave out while ``text`` names them (collection-wide terms
+        aside, and those that ``about``, the quote's title, headings and file, names); None
+        when the quote leaves out none, or no sentence names them all. The
+        sentence that ranks best, or first names what is asked about, may stand too far from
+        "DO NOTHING" for a quote of it to reach there, and a quote that leaves out what was
+        asked about is refused."""
+        terms = [t for t in named_terms(asked) if names_term(text, t)]
+        if not terms:
+            return None
+        shown = f"{excerpt(text, best).plain}\n{about}"
+        missing = [t for t in terms if not names_term(shown, t)]
+        common = set(self._retriever.common_terms(missing)) if missing else set()
+        missing = [t for t in missing if t not in common]
+        if not missing:
+            return None
+        return next((s for s in ranked if all(names_term(s, t) for t in missing)), None)
 
     def window(self, chunk: Chunk, attached: Sequence[Chunk] = ()) -> list[Chunk]:
         """The chunk's window: from the ``attached`` text when it came from there, else from

@@ -524,6 +524,31 @@ def test_asked_what_a_term_is_without_an_entry_the_quote_centres_on_its_first_me
         assert ranked[0].startswith("pid integer")
 
 
+def test_a_quote_centres_on_a_sentence_that_names_what_its_best_sentence_leaves_out(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """The best sentence is about the question's subject; the one naming its keywords stands
+    too far below it for a quote of the best one to reach."""
+    filler = "\n\n".join(f"Unrelated paragraph {n} of the zorb manual." for n in range(40))
+    best = "Zorb conflicts are resolved by the arbiter index of the table."
+    named = "With SKIP LOCKED, locked rows are passed over."
+    text = f"{best}\n\n{filler}\n\n{named}"
+    with stored(settings, embedder, {"/d/zorb.md": text}) as store:
+        chooser = QuoteChooser(HybridRetriever(embedder, store, settings))
+        [chunk] = store.source_chunks("/d/zorb.md")
+        passage = Passage(1, make_hit(text, "/d/zorb.md"), text)
+        asked = "How are zorb conflicts resolved by the arbiter index with SKIP LOCKED?"
+        ranked, label = chooser.best_sentences(asked, passage, [chunk])
+        assert ranked[0] == named and best in ranked and label is None
+        # A term the file's title or headings name is no reason to move the quote.
+        titled = Passage(1, replace(passage.hit, chunk=replace(chunk, title="SKIP LOCKED")), text)
+        assert chooser.best_sentences(asked, titled, [chunk])[0][0] == best
+        # Nor is one the quote around the best sentence already names.
+        near = f"{best}\n\n{named}\n\n{filler}"
+        close = Passage(1, make_hit(near, "/d/zorb.md"), near)
+        assert chooser.best_sentences(asked, close, [])[0][0] == best
+
+
 def test_a_code_name_whose_entry_a_retrieved_page_holds_is_not_refused(
     settings: Settings, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
