@@ -54,8 +54,13 @@ _RIVAL_BEHIND = 0.1
 
 def searchable(hit: Hit) -> str:
     """What a passage mentions: its text, title, headings and file path."""
+    return "\n".join([hit.chunk.text, described(hit)])
+
+
+def described(hit: Hit) -> str:
+    """What a passage is about, besides its text: its title, headings and file path."""
     chunk = hit.chunk
-    return "\n".join([chunk.text, chunk.title or "", *chunk.heading_path, chunk.source])
+    return "\n".join([chunk.title or "", *chunk.heading_path, chunk.source])
 
 
 def fallback_ranking(
@@ -195,7 +200,7 @@ class QuoteChooser:
             if defined := defined_term(asked):
                 first = next((s for s in split_sentences(text) if names_term(s, defined)), None)
             centre = best if first is None else [first]
-            about = searchable(replace(passage.hit, chunk=replace(passage.hit.chunk, text="")))
+            about = described(passage.hit)
             named = self._naming(asked, text, about, centre, [s.text for s in ranked])
             first = named or first
         if first is None:
@@ -208,10 +213,10 @@ class QuoteChooser:
         """The best-ranked sentence of ``text`` that names the question's named terms that a
         quote around ``best`` would leave out while ``text`` names them (collection-wide terms
         aside, and those that ``about``, the quote's title, headings and file, names); None
-        when the quote leaves out none, or no sentence names them all. The
-        sentence that ranks best, or first names what is asked about, may stand too far from
-        "DO NOTHING" for a quote of it to reach there, and a quote that leaves out what was
-        asked about is refused."""
+        when the quote leaves out none, or no sentence names them all. The sentence that
+        ranks best, or first names what is asked about, may stand too far from "DO NOTHING"
+        for a quote of it to reach there, and a quote that leaves out what was asked about
+        is refused."""
         terms = [t for t in named_terms(asked) if names_term(text, t)]
         if not terms:
             return None

@@ -118,7 +118,7 @@ def _after_label(
     for i, block in enumerate(blocks[:-1]):
         if " ".join(block.split()) == wanted:
             pattern = _pattern(first)
-            for k in range(i + 1, len(blocks)):
+            for k in range(i + 1, len(blocks)) if pattern else ():
                 found = pattern.search(blocks[k]) if pattern else None
                 if found:
                     return i, k, found.group(0)

@@ -283,8 +283,10 @@ def _is_signature(line: str) -> bool:
     after a declaring keyword, its bracketed arguments closed at the line's end, perhaps a
     return type after "->"."""
     opened = line.find("(")
+    if opened < 1 or len(line) > _MAX_SIGNATURE_CHARS:
+        return False
     name = re.sub(rf"^{_DECLARING} ", "", line[:opened].strip())
-    if opened < 1 or len(line) > _MAX_SIGNATURE_CHARS or not name or " " in name:
+    if not name or " " in name:
         return False
     depth = 0
     for at in range(opened, len(line)):
