@@ -16,7 +16,7 @@ from rag.choosing import searchable
 from rag.grounding import named_in_passing
 from rag.retrieval import HybridRetriever
 from rag.store.base import bm25_terms
-from rag.text import long_options, named_terms, names_option, unmentioned_terms
+from rag.text import defined_term, long_options, named_terms, names_option, unmentioned_terms
 from rag.types import Chunk, Citation, Hit
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,13 @@ class Abstention:
     def refusal(self, asked: str, seen: Sequence[str], cited: Citation) -> str:
         """Why a quote does not answer ``asked``, or "" when it may: none of ``seen`` (the
         quote, the title and file its citation names) mentions a term the question names (a
-        quote about something else that names it nearby), or the quote names every such term
-        only in passing."""
+        quote about something else that names it nearby) or the option a defining question
+        asks about (``defined_term``), or the quote names every such term only in passing."""
         unnamed = self._unnamed(asked, seen)
+        option = defined_term(asked)
+        if option is not None and option.startswith("-"):
+            # An option's entry names it; a quote that never does is about another one ("-o").
+            unnamed += [] if any(names_option(text, option) for text in seen) else [option]
         if unnamed:
             log.info("abstaining: the quote does not mention %s", unnamed)
             return f"The passage that comes closest does not mention {quoted_names(unnamed)}."

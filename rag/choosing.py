@@ -20,14 +20,17 @@ from rag.errors import ModelError
 from rag.generation import PassageJudge
 from rag.grounding import supporting_sentences
 from rag.quoting import excerpt, join_chunks, quoted_text
-from rag.retrieval import HybridRetriever, follows, neighbours
+from rag.retrieval import HybridRetriever, follows, neighbours, same_section
 from rag.text import (
     defined_term,
     entry_sentence,
     entry_term,
     is_entry_label,
     named_terms,
+    names_option_value,
     names_term,
+    option_item,
+    option_value,
     split_blocks,
     split_sentences,
     unmentioned_terms,
@@ -121,6 +124,22 @@ def entry_chunk(term: str, chunks: Sequence[Chunk]) -> Chunk | None:
     return None
 
 
+def _item_chunk(asked: str, entry: Chunk, chunks: Sequence[Chunk]) -> Chunk:
+    """The chunk of ``entry``'s section, from ``entry`` on, that names the option ``asked``
+    asks about with the value it gives it (``option_value``: "-X importtime" is an item
+    further down -X's entry); ``entry`` when there is none."""
+    valued = option_value(asked)
+    if valued is None:
+        return entry
+    at = next(i for i, c in enumerate(chunks) if c.id == entry.id)
+    for chunk in chunks[at:]:
+        if not same_section(entry, chunk):
+            break
+        if names_option_value(chunk.text, *valued):
+            return chunk
+    return entry
+
+
 class QuoteChooser:
     """Chooses what an extractive answer quotes, from the passages retrieved for a question
     and their supporting sentences; ``judge``, when there is one, reads the close calls."""
@@ -177,13 +196,15 @@ class QuoteChooser:
         """The sentences of the quoted text that best answer the question, best first: the
         quote is centred on sentence-level evidence, not on the passage's score alone. When
         the text holds the entry of the term the question asks about (``entry_term``), its
-        first sentence comes first whatever its rank, and its label is returned too. Asked
-        what a term is, with no entry to quote, the first sentence that names the term comes
-        first: a section introduces what it is about ("The pg_stat_activity view will have one
-        row per server process"), and short sentences under a heading that names the term (a
-        view's columns) can outrank it. Either way, a quote around that sentence that would
-        leave out a named term of the question which the text names elsewhere is centred on
-        the best sentence that names it instead (``_naming``)."""
+        first sentence comes first whatever its rank, and its label is returned too; asked
+        about an option with a value ("-X importtime", ``option_item``), the sentence that
+        names the two comes first instead. Asked what a term is, with no entry to quote, the
+        first sentence that names the term comes first: a section introduces what it is about
+        ("The pg_stat_activity view will have one row per server process"), and short
+        sentences under a heading that names the term (a view's columns) can outrank it.
+        Either way, a quote around that sentence that would leave out a named term of the
+        question which the text names elsewhere is centred on the best sentence that names it
+        instead (``_naming``)."""
         text = quoted_text(passage, window)
         whole = Passage(passage.n, passage.hit, text)
         # Every sentence ranked (grounding caps how many it embeds): one further down may be
@@ -194,8 +215,13 @@ class QuoteChooser:
         entry = entry_sentence(term, text) if term else None
         label: str | None = None
         first: str | None = None
+        # "-X importtime" is one item of -X's entry, perhaps far down it: the item answers.
+        item = option_item(asked, text)
         if entry is not None:
             label, first = entry
+            first = item or first
+        elif item is not None:
+            first = item
         else:
             if defined := defined_term(asked):
                 first = next((s for s in split_sentences(text) if names_term(s, defined)), None)
@@ -282,7 +308,7 @@ class QuoteChooser:
             found = entry_chunk(term, chunks)
             if found is not None:
                 log.info("the entry of %s in %s", term, chunk.source)
-                return at, found
+                return at, _item_chunk(asked, found, chunks)
         return None
 
     def _on_page(

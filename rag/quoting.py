@@ -54,6 +54,8 @@ def excerpt(
     if not blocks:
         return Excerpt("", "", [])
     entry = _after_label(blocks, entry_label, best[0] if best else "")
+    if entry is not None and sum(map(len, blocks[entry[0] : entry[1] + 1])) > span:
+        entry = None  # the sentence stands far down its entry: quoted around it, as any other
     labelled = entry is not None
     start, target, sentence = (-1, *_find(blocks, best)) if entry is None else entry
     chosen = list(range(start, target + 1)) if labelled else [target]

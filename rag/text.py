@@ -46,6 +46,17 @@ _MAX_ENTRY_LABEL_CHARS = 120  # a label line's length, but for a signature's (be
 # A label that is a name and one signature may be longer: many arguments with their defaults.
 _MAX_SIGNATURE_CHARS = 400
 _RETURN_TYPE = re.compile(r"\s*(?:->\s*[\w.\[\], |]+)?")
+# Words after an option that are no value of it: "the -O option", "-v mean".
+_NOT_VALUES = _STOPWORDS | {
+    "argument",
+    "flag",
+    "mean",
+    "means",
+    "option",
+    "parameter",
+    "setting",
+    "switch",
+}
 _MAX_OPTION_FORMS = 4  # lines of an option's label: "-c", "--clean", "--clean=<when>"
 # The words a reference writes before the name it defines: "class csv.DictReader(f)".
 _DECLARING = (
@@ -192,17 +203,19 @@ def long_options(question: str) -> list[str]:
 
 
 def names_option(text: str, option: str) -> bool:
-    """Whether ``text`` names a long option as written, or in the "--[no-]name" form that
-    manuals give an option and its negation together."""
-    name = option[2:].removeprefix("no-")
-    forms = [re.escape(option), rf"--\[no-\]{re.escape(name)}"]
+    """Whether ``text`` names a command-line option as written ("-O" is not "-o"), or a long
+    one in the "--[no-]name" form that manuals give an option and its negation together."""
+    forms = [re.escape(option)]
+    if option.startswith("--"):
+        forms.append(rf"--\[no-\]{re.escape(option[2:].removeprefix('no-'))}")
     return re.search(rf"(?<![\w-])(?:{'|'.join(forms)})(?![\w-])", text) is not None
 
 
 def _as_written(term: str) -> bool:
     """Whether a named term is matched as written rather than in any case: one with two
-    capitals or more (``AWS`` is not asyncio's ``aws`` argument)."""
-    return sum(c.isupper() for c in term) >= 2
+    capitals or more (``AWS`` is not asyncio's ``aws`` argument), or a command-line option
+    (``-O`` is not ``-o``)."""
+    return sum(c.isupper() for c in term) >= 2 or term.startswith("-")
 
 
 def _first_sentence(question: str) -> str:
@@ -219,16 +232,69 @@ def defined_term(question: str) -> str | None:
     found = _DEFINING.match(question)
     if found is None or _COMPARING.search(question):
         return None
-    first = _first_sentence(question)
-    option = _OPTION.search(first, found.start("term") if found.group("term") else found.end())
-    if option is not None:
+    asked = _asked_option(question, found)
+    if asked is not None:
         # An option given a named value is asked about that value: "-X frozen_modules" is one
         # item of -X's entry, which names it ("-X frozen_modules determines ...").
-        value = re.match(r"\s+([\w.]+)", first[option.end() :])
-        named = value is not None and value.group(1) in named_terms(first)
-        return value.group(1) if value is not None and named else option.group(0)
+        option, value = asked
+        named = value is not None and value in named_terms(_first_sentence(question))
+        return value if value is not None and named else option
     term = (found.group("term") or "").lstrip("@").rstrip(".")
     return term if term and term in named_terms(question) else None
+
+
+def option_value(question: str) -> tuple[str, str] | None:
+    """The option a defining question asks about (``defined_term``) and the value it gives
+    it, when a word follows the option: ("-X", "importtime") of "What does python -X
+    importtime do?". The option's entry lists its values, and the item that names this one
+    answers ("-X importtime to show how long each import takes"). None otherwise, and when
+    the word is a function word or names the option itself ("the -O option")."""
+    found = _DEFINING.match(question)
+    if found is None or _COMPARING.search(question):
+        return None
+    asked = _asked_option(question, found)
+    if asked is None:
+        return None
+    option, value = asked
+    return (option, value) if value is not None and value.lower() not in _NOT_VALUES else None
+
+
+def names_option_value(text: str, option: str, value: str) -> bool:
+    """Whether ``text`` names an option with a value, as written: "-X importtime",
+    "--format=tar", or run together as "-Werror"."""
+    separator = r"(?:\s+|=)?" if len(option) == 2 else r"(?:\s+|=)"
+    pattern = rf"(?<![\w-]){re.escape(option)}{separator}{re.escape(value)}(?![\w-])"
+    return re.search(pattern, text) is not None
+
+
+def option_item(question: str, text: str) -> str | None:
+    """The sentence of ``text`` that names the option a defining question asks about with the
+    value it gives it (``option_value``), or the line that does of a block of several lines
+    ("-Werror    # Convert to exceptions"); None when the question gives none, or no sentence
+    names the two."""
+    valued = option_value(question)
+    if valued is None:
+        return None
+    for block in split_blocks(text):
+        if not names_option_value(block, *valued):
+            continue
+        lines = block.split("\n")
+        named = [line.strip() for line in lines if names_option_value(line, *valued)]
+        if len(lines) > 1 and named:
+            return named[0]
+        return next((s for s in split_sentences(block) if names_option_value(s, *valued)), None)
+    return None
+
+
+def _asked_option(question: str, found: re.Match[str]) -> tuple[str, str | None] | None:
+    """The first command-line option of a defining question's first sentence, from its
+    term on (``_DEFINING``'s match ``found``), and the word after it, if any."""
+    first = _first_sentence(question)
+    option = _OPTION.search(first, found.start("term") if found.group("term") else found.end())
+    if option is None:
+        return None
+    value = re.match(r"\s+([\w.]+)", first[option.end() :])
+    return option.group(0), value.group(1) if value is not None else None
 
 
 def entry_term(question: str) -> str | None:

@@ -18,7 +18,7 @@ from rag.errors import InvalidInputError
 from rag.retrieval import HybridRetriever
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
-from rag.types import Chunk
+from rag.types import Chunk, Hit
 from tests.fakes import FixedJudge, HashEmbedder, ScriptedGenerator, make_hit
 
 
@@ -668,6 +668,59 @@ def test_a_long_option_that_no_retrieved_page_has_abstains(
             assert not answer.abstained, (held, answer.answer)
     finally:
         store.close()
+
+
+def test_an_option_given_a_value_quotes_the_item_of_its_entry_that_names_it(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """-Z's entry lists its values over three chunks of one section; the item asked about
+    stands in the last, beyond the window of the entry's label."""
+    parts = [
+        "-Z\n\nReserved for implementation options. The values are:\n\n"
+        "-Z faultless to run without faults;",
+        "-Z colour to print in colour;\n\n-Z tables to print tables.",
+        "-Z dump to write a dump.\n\n-Z slowimport to show how long each import takes. "
+        "It shows the module names.",
+    ]
+    chunks, start = [], 0
+    for n, text in enumerate(parts):
+        ids = chunk_id("/d/zython.md", text, n)
+        end = start + len(text)
+        chunks.append(Chunk(ids, "/d/zython.md", "zython", text, start=start, end=end))
+        start = end + 2
+    single = settings.model_copy(update={"top_k": 1, "min_similarity": -1.0})
+    store = open_store(single, CollectionInfo(embedder.model_name, embedder.dimension), create=True)
+    try:
+        store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+        retriever = HybridRetriever(embedder, store, single)
+        asked = "What does -Z slowimport do?"
+        label = Hit(chunk=chunks[0], score=1.0, similarity=1.0)
+        assert QuoteChooser(retriever).entry_first(asked, [label], [])[1] == chunks[2]
+        answerer = Answerer(retriever, ScriptedGenerator(), single)
+        answer = answerer.ask(asked)
+        assert "**-Z slowimport to show how long each import takes.**" in answer.answer
+        assert answer.citations[0].chunk_id == chunks[2].id
+        # An item just below the label is quoted from the label, the item in bold.
+        near = answerer.ask("What does -Z faultless do?").answer
+        assert near.startswith("-Z\n\nReserved for implementation options.")
+        assert "**-Z faultless to run without faults;**" in near
+    finally:
+        store.close()
+
+
+def test_a_quote_that_never_names_the_option_asked_about_abstains(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """Options are compared as written: -o's entry does not answer what -O does."""
+    texts = {"/d/zorb.md": "-o file\n\nWrite the output to a file instead of the screen."}
+    quoting = settings.model_copy(update={"answer_mode": "quote", "min_similarity": -1.0})
+    with stored(quoting, embedder, texts) as store:
+        answerer = Answerer(HybridRetriever(embedder, store, quoting), ScriptedGenerator(), quoting)
+        refused = answerer.ask("What does the -O option of zorb do?")
+        assert refused.abstained and "'-O'" in refused.answer
+        answer = answerer.ask("What does the -o option of zorb do?")
+        assert not answer.abstained
+        assert answer.answer.startswith("-o file\n\n**Write the output to a file")
 
 
 def test_the_fallback_quotes_its_passage_with_the_neighbours_in_its_section(

@@ -13,7 +13,11 @@ from rag.text import (
     lookup_words,
     named_terms,
     names_option,
+    names_option_value,
+    names_term,
     numbers,
+    option_item,
+    option_value,
     split_sentences,
     unmentioned_terms,
     word_bases,
@@ -129,6 +133,41 @@ def test_long_options_are_matched_as_written_or_in_their_no_form() -> None:
     assert not names_option("--verify", "--no-verify")  # the negation is its own option
     assert not names_option("--incremental-wal", "--incremental")
     assert not names_option("--exclude-table=pattern", "--exclude-extension")
+
+
+def test_short_options_are_matched_as_written() -> None:
+    assert names_option("-O\n\nRemove assert statements.", "-O")
+    assert not names_option('elif o in ("-o", "--output"):', "-O")  # -o is another option
+    assert not names_option("-OO", "-O") and not names_option("--O", "-O")
+    assert names_term("Run it with -O first.", "-O") and not names_term("with -o", "-O")
+
+
+def test_an_option_given_a_value_is_asked_about_that_item() -> None:
+    assert option_value("What does python -X importtime do?") == ("-X", "importtime")
+    assert option_value("What does the -W error option do?") == ("-W", "error")
+    assert option_value("What does pg_zorb --format tar do?") == ("--format", "tar")
+    # No value: the word after the option names the option itself, or is a function word.
+    assert option_value("What does the -O option do?") is None
+    assert option_value("What does -v mean?") is None
+    assert option_value("What does -x do?") is None
+    assert option_value("How do I use -X importtime?") is None  # not a defining question
+    assert names_option_value("Try -X importtime=2.", "-X", "importtime")
+    assert names_option_value("-Werror    # Convert to exceptions", "-W", "error")
+    assert names_option_value("--format=tar", "--format", "tar")
+    assert not names_option_value("--formattar", "--format", "tar")  # a long one is apart
+    assert not names_option_value("-X importtimes", "-X", "importtime")
+    entry = (
+        "-Z\n\nReserved for options. The values are:\n\n"
+        "-Z faultless to be faultless;\n\n-Z slowimport to show how long each import takes. "
+        "It shows module names.\n\n"
+        "-Wdefault   # Warn once\n-Werror     # Convert to exceptions"
+    )
+    asked = "What does -Z slowimport do?"
+    assert option_item(asked, entry) == "-Z slowimport to show how long each import takes."
+    # In preformatted lines, the line that names it.
+    assert option_item("What is -W error for?", entry) == "-Werror     # Convert to exceptions"
+    assert option_item("What does -Z quick do?", entry) is None
+    assert option_item("What does -Z do?", entry) is None
 
 
 def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
