@@ -16,7 +16,14 @@ from rag.choosing import searchable
 from rag.grounding import named_in_passing
 from rag.retrieval import HybridRetriever
 from rag.store.base import bm25_terms
-from rag.text import defined_term, long_options, named_terms, names_option, unmentioned_terms
+from rag.text import (
+    defined_term,
+    entry_labels,
+    long_options,
+    named_terms,
+    names_option,
+    unmentioned_terms,
+)
 from rag.types import Chunk, Citation, Hit
 
 log = logging.getLogger(__name__)
@@ -98,7 +105,9 @@ class Abstention:
         option = defined_term(asked)
         if option is not None and option.startswith("-"):
             # An option's entry names it; a quote that never does is about another one ("-o").
-            unnamed += [] if any(names_option(text, option) for text in seen) else [option]
+            # Short options run together ("-fd") are named by the first one's entry ("-f").
+            named = any(names_option(text, form) for text in seen for form in entry_labels(option))
+            unnamed += [] if named else [option]
         if unnamed:
             log.info("abstaining: the quote does not mention %s", unnamed)
             return f"The passage that comes closest does not mention {quoted_names(unnamed)}."

@@ -23,6 +23,7 @@ from rag.quoting import excerpt, join_chunks, quoted_text
 from rag.retrieval import HybridRetriever, follows, neighbours, same_section
 from rag.text import (
     defined_term,
+    entry_labels,
     entry_sentence,
     entry_term,
     is_entry_label,
@@ -212,7 +213,8 @@ class QuoteChooser:
         ranked = supporting_sentences(asked, [whole], self._retriever.embedder, top=10_000)
         best = [s.text for s in ranked[:SHOWN_SENTENCES]]
         term = entry_term(asked)
-        entry = entry_sentence(term, text) if term else None
+        labels = entry_labels(term) if term else []
+        entry = next(filter(None, (entry_sentence(t, text) for t in labels)), None)
         label: str | None = None
         first: str | None = None
         # "-X importtime" is one item of -X's entry, perhaps far down it: the item answers.
@@ -305,7 +307,7 @@ class QuoteChooser:
                 if from_attached
                 else self._retriever.store.source_chunks(chunk.source)
             )
-            found = entry_chunk(term, chunks)
+            found = next(filter(None, (entry_chunk(t, chunks) for t in entry_labels(term))), None)
             if found is not None:
                 log.info("the entry of %s in %s", term, chunk.source)
                 return at, _item_chunk(asked, found, chunks)

@@ -267,6 +267,13 @@ def names_option_value(text: str, option: str, value: str) -> bool:
     return re.search(pattern, text) is not None
 
 
+def entry_labels(term: str) -> list[str]:
+    """The terms whose entry answers for ``term``: the term, and for short options run
+    together ("-fd", "-am") the first of them, which a manual lists alone ("-f")."""
+    bundled = re.fullmatch(r"-[A-Za-z]{2,}", term) is not None
+    return [term, term[:2]] if bundled else [term]
+
+
 def option_item(question: str, text: str) -> str | None:
     """The sentence of ``text`` that names the option a defining question asks about with the
     value it gives it (``option_value``), or the line that does of a block of several lines

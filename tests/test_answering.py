@@ -721,6 +721,10 @@ def test_a_quote_that_never_names_the_option_asked_about_abstains(
         answer = answerer.ask("What does the -o option of zorb do?")
         assert not answer.abstained
         assert answer.answer.startswith("-o file\n\n**Write the output to a file")
+        # Short options run together: the first one's entry is quoted for them.
+        bundled = answerer.ask("What does zorb -ov do?")
+        assert bundled.answer.startswith("-o file\n\n**Write the output to a file")
+        assert answerer.ask("What does zorb -Ov do?").abstained
 
 
 def test_the_fallback_quotes_its_passage_with_the_neighbours_in_its_section(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rag.text import (
     content_words,
     defined_term,
+    entry_labels,
     entry_sentence,
     entry_term,
     is_entry_label,
@@ -133,6 +134,14 @@ def test_long_options_are_matched_as_written_or_in_their_no_form() -> None:
     assert not names_option("--verify", "--no-verify")  # the negation is its own option
     assert not names_option("--incremental-wal", "--incremental")
     assert not names_option("--exclude-table=pattern", "--exclude-extension")
+
+
+def test_short_options_run_together_are_looked_up_by_the_first() -> None:
+    assert entry_labels("-fd") == ["-fd", "-f"]
+    assert entry_labels("-Werror") == ["-Werror", "-W"]
+    assert entry_labels("-f") == ["-f"]
+    assert entry_labels("--force") == ["--force"]
+    assert entry_labels("work_mem") == ["work_mem"]
 
 
 def test_short_options_are_matched_as_written() -> None:
