@@ -2,9 +2,9 @@
 
 Before a prompt: the question names a term the best passages do not mention, an option no
 retrieved page has, or uses a word the collection never or barely holds (``unmentioned``).
-After a quote is chosen: the quote leaves out a term the question names, or names each only
-in passing (``refusal``). Terms a large share of the collection holds ("Python" in the Python
-docs) are never a reason.
+After a quote is chosen: the quote leaves out a term the question names, or the option it
+asks about, or names each term only in passing (``refusal``). Terms a large share of the
+collection holds ("Python" in the Python docs) are never a reason.
 """
 
 from __future__ import annotations

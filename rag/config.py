@@ -229,7 +229,8 @@ class Settings(BaseSettings):
         "only 1-2 chunks hold, none of them among the 3 best passages (conda, cron), unless "
         "more chunks hold a word it derives from (slowest: slow) or its American spelling "
         "(initialise: initialize). Also abstain when a quoted "
-        "answer leaves out a name the question asks about, or names each of them only in "
+        "answer leaves out a name the question asks about, or the option it asks what it "
+        "does (-O is not -o), or names each of them only in "
         "passing (a recipe that ends 'see the Django documentation', asked about Django "
         "models). Turn it off if it refuses questions your documents do answer.",
     )
