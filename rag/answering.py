@@ -27,7 +27,7 @@ from rag.generation import Generator, Message, PassageJudge
 from rag.grounding import ClaimCheck, check_claims, supporting_sentences
 from rag.quoting import excerpt, quoted_text
 from rag.retrieval import HybridRetriever
-from rag.text import entry_term
+from rag.text import defined_term, entry_term
 from rag.types import Answer, Chunk, Citation, Hit, SupportingSentence
 
 log = logging.getLogger(__name__)
@@ -261,8 +261,9 @@ class Answerer:
         if best < self._settings.min_similarity:
             log.info("abstaining: best similarity %.3f < %.3f", best, self._settings.min_similarity)
             return PreparedAnswer(question, hits, [], [], True, timings, attached=chunks)
-        # Asked what a term is or does, or how to use a code name, the prompt and the quote
-        # start from its entry; a retrieved page that has one holds what was asked about.
+        # Asked what a term is or does, or how to use a code name, the prompt starts from its
+        # entry, and so does a defining question's quote; a retrieved page that has one holds
+        # what was asked about.
         retrieved = hits
         hits, entry = self._chooser.entry_first(query, hits, chunks)
         if self._settings.abstain_on_unmentioned:
@@ -355,20 +356,24 @@ class Answerer:
             if not self.quoting:
                 log.info("answer failed the grounding check; quoting the sources")
             asked = prepared.query or prepared.question
-            passage, window = self._quoted(asked, prepared)
-            # Cited as the quoted passage, not by markers found in the quote: documents hold
-            # brackets of their own (argv[1], a[0]) that must stay as written.
-            best, label = self._chooser.best_sentences(asked, passage, window)
-            answer, cited, bold = quote(passage, window, best, entry_label=label)
-            # What the reader sees: the quote, and the file its citation names.
-            seen = [answer, cited.title, cited.source]
-            refusal = (
-                self._abstention.refusal(asked, seen, cited)
-                if self._settings.abstain_on_unmentioned
-                else ""
-            )
-            if refusal:
-                return Answer(f"{ABSTAIN_MESSAGE} {refusal}", [], True, prepared.timings)
+            refusals: list[str] = []
+            for passage, window in self._quoted(asked, prepared):
+                # Cited as the quoted passage, not by markers found in the quote: documents
+                # hold brackets of their own (argv[1], a[0]) that must stay as written.
+                best, label = self._chooser.best_sentences(asked, passage, window)
+                answer, cited, bold = quote(passage, window, best, entry_label=label)
+                # What the reader sees: the quote, and the file its citation names.
+                seen = [answer, cited.title, cited.source]
+                refusal = (
+                    self._abstention.refusal(asked, seen, cited)
+                    if self._settings.abstain_on_unmentioned
+                    else ""
+                )
+                if not refusal:
+                    break
+                refusals.append(refusal)
+            else:  # every passage that may be quoted was refused: the first one's reason
+                return Answer(f"{ABSTAIN_MESSAGE} {refusals[0]}", [], True, prepared.timings)
             citations = [cited]
             supporting = [SupportingSentence(passage.n, b) for b in bold] + [
                 s for s in supporting if s.n == passage.n and s.text not in bold
@@ -377,21 +382,33 @@ class Answerer:
             answer, citations = cite(text, prepared.passages, check.support)
         return Answer(answer, citations, False, prepared.timings, supporting, extractive)
 
-    def _quoted(self, asked: str, prepared: PreparedAnswer) -> tuple[Passage, list[Chunk]]:
-        """The passage a quote quotes, with its window: the entry of the term asked about
-        when there is one, else the chooser's choice."""
-        entry = prepared.entry
-        if entry is not None:
-            for passage in prepared.passages:
-                if passage.hit.chunk.id == entry.id:
-                    return passage, self._chooser.window(entry, prepared.attached)
-        return self._chooser.choose(
+    def _quoted(self, asked: str, prepared: PreparedAnswer) -> list[tuple[Passage, list[Chunk]]]:
+        """The passages a quote may quote, with their windows, the first that is not refused
+        to be quoted: the entry of the term a defining question asks about when there is one,
+        else the chooser's choice. Asked how to do something with a code name, the entry is
+        one passage among the others and the chooser's choice may be another (a worked
+        example may show how better: "How do I send an email with smtplib.SMTP?" is answered
+        by the FAQ's mail sender); the entry then comes second, for when that quote names the
+        code only in passing."""
+        found = prepared.entry
+        entry = next((p for p in prepared.passages if found and p.hit.chunk.id == found.id), None)
+        own = (
+            None
+            if entry is None
+            else (entry, self._chooser.window(entry.hit.chunk, prepared.attached))
+        )
+        if own is not None and defined_term(asked) is not None:
+            return [own]
+        chosen = self._chooser.choose(
             asked,
             prepared.passages,
             prepared.support,
             attached=prepared.attached,
             timings=prepared.timings,
         )
+        if own is None or own[0].hit.chunk.id == chosen[0].hit.chunk.id:
+            return [chosen]
+        return [chosen, own]
 
     def ask(self, question: str, *, source_prefix: str | None = None) -> Answer:
         started = time.perf_counter()

@@ -1,8 +1,9 @@
 """Which passage an extractive answer quotes, and the window of chunks quoted with it.
 
-A question that asks what a named term is or does, or how to do something with a code name,
-is answered by that term's entry, when a retrieved page has one (``entry_first``, before the
-prompt is built). Otherwise the retrieved passages are ranked by their best supporting
+A question that asks what a named term is or does is answered by that term's entry, when a
+retrieved page has one (``entry_first``, before the prompt is built); one that asks how to
+do something with a code name has the entry first among its passages. Otherwise the
+retrieved passages are ranked by their best supporting
 sentence and their retrieval rank; those that name the most of the question's named terms
 come first; the language model judges the two best when their scores are close; then another
 section of the chosen page may be quoted instead when it answers better.
@@ -268,8 +269,8 @@ class QuoteChooser:
     ) -> tuple[list[Hit], Chunk | None]:
         """``hits`` with the entry of the term ``asked`` asks about (``_found_entry``) first, in
         place of its page's hit, and the entry's chunk: the prompt reads the definition before
-        anything else, and the quote is the entry. ``hits`` as they are and None when there is
-        none."""
+        anything else, and a defining question's quote is the entry. ``hits`` as they are and
+        None when there is none."""
         found = self._found_entry(asked, hits, attached)
         if found is None:
             return list(hits), None

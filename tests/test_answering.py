@@ -472,6 +472,46 @@ def test_a_question_about_an_option_quotes_its_entry_on_the_page_of_what_it_name
         assert answer.citations[0].source == "/d/pg_dump.md"
 
 
+def test_asked_how_to_use_a_code_name_its_entry_is_quoted_only_when_it_answers_best(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """The reference page labels zmail.Client's entry; a FAQ shows how to send with it."""
+    texts = {
+        "/d/zmail.md": "class zmail.Client(host)\n\nA Client instance holds one connection.",
+        "/d/faq.md": "To send a message with zmail.Client, call send on it:\n\n"
+        "client = zmail.Client('relay')\nclient.send('bob', 'a message')",
+    }
+    quoting = settings.model_copy(update={"answer_mode": "quote", "min_similarity": -1.0})
+    with stored(quoting, embedder, texts) as store:
+        answerer = Answerer(HybridRetriever(embedder, store, quoting), ScriptedGenerator(), quoting)
+        how = "How do I send a message with zmail.Client?"
+        prepared = answerer.prepare(how)
+        assert prepared.entry is not None and prepared.entry.source == "/d/zmail.md"
+        assert prepared.passages[0].hit.chunk.id == prepared.entry.id  # first for a prompt
+        answer = answerer.finish(prepared, "")
+        assert answer.citations[0].source == "/d/faq.md", answer.answer
+        # Asked what it is, the entry is the answer.
+        defined = answerer.ask("What is zmail.Client?")
+        assert defined.citations[0].source == "/d/zmail.md"
+        assert defined.answer.startswith("class zmail.Client(host)")
+    # A quote that names the code only in passing gives way to the entry.
+    texts["/d/faq.md"] = (
+        "Servers send mail over relays. Mail travels through relays and queues every day, "
+        "and relays send it on.\n\nSee also zmail.Client."
+    )
+    quoting = quoting.model_copy(update={"collection": "relays"})
+    with stored(quoting, embedder, texts) as store:
+        retriever = HybridRetriever(embedder, store, quoting)
+        answerer = Answerer(retriever, ScriptedGenerator(), quoting)
+        how = "How do I send mail over relays with zmail.Client?"
+        prepared = answerer.prepare(how)
+        chosen, _ = QuoteChooser(retriever).choose(how, prepared.passages, prepared.support)
+        assert chosen.hit.chunk.source == "/d/faq.md"  # the premise: the FAQ ranks best
+        answer = answerer.finish(prepared, "")
+        assert not answer.abstained
+        assert answer.citations[0].source == "/d/zmail.md", answer.answer
+
+
 def test_the_prompt_and_the_quote_take_the_same_entry_once(
     settings: Settings, embedder: HashEmbedder
 ) -> None:
