@@ -3,10 +3,10 @@
 A question that asks what a named term is or does is answered by that term's entry, when a
 retrieved page has one (``entry_first``, before the prompt is built); one that asks how to
 do something with a code name has the entry first among its passages. Otherwise the
-retrieved passages are ranked by their best supporting
-sentence and their retrieval rank; those that name the most of the question's named terms
-come first; the language model judges the two best when their scores are close; then another
-section of the chosen page may be quoted instead when it answers better.
+retrieved passages are ranked by their best supporting sentence and their retrieval rank;
+those that name the most of the question's named terms come first; the language model
+judges the two best when their scores are close; then another section of the chosen page
+may be quoted instead when it answers better.
 """
 
 from __future__ import annotations
