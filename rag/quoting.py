@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.context import Passage
-from rag.text import CELL, POINTS_BACK, rows_meet, split_blocks, split_sentences
+from rag.text import CELL, POINTS_BACK, rows_meet, split_blocks, split_sentences, unwrap_lines
 from rag.types import Chunk
 
 # How much text a quote grows to around its supporting block. Quoting less loses the
@@ -27,10 +27,6 @@ _LABEL_CHARS = 60
 _LABEL_PREFIX = re.compile(r"^[^:]{1,80}: ")
 # Chunks one character apart that end in these were split inside a paragraph, at a space.
 _SENTENCE_PUNCTUATION = (".", "!", "?", ";", ",")
-# A line break inside a sentence, as a file wrapped at a fixed width has one: a line of some
-# length that ends in a word, a comma or a semicolon, and a next line that goes on in lower
-# case. Chat frontends render every line break, which would leave the quote ragged.
-_WRAPPED = re.compile(r"(?<=[^\n]{40})(?<=[\w,;])[ \t]*\n(?=[a-z0-9(])")
 
 
 @dataclass(frozen=True)
@@ -165,14 +161,10 @@ def _needs_previous(previous: str, block: str) -> bool:
     )
 
 
-def unwrap_lines(text: str) -> str:
-    """``text`` with the line breaks that only wrap a sentence made spaces."""
-    return _WRAPPED.sub(" ", text)
-
-
 def _render(block: str, sentence: str | None, span: int) -> str:
     if _is_table(block):
         return _table(block, sentence, span)
+    # Chat frontends render every line break, which would leave the quote ragged.
     block = unwrap_lines(block)
     pattern = _pattern(sentence) if sentence else None
     found = pattern.search(block) if pattern else None

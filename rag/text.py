@@ -20,6 +20,10 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\s\.\.\.)\s+(?=[A-Z0-9\"'(\[])|\n{2,}
 CELL = " | "  # how the loaders join a table row's cells
 # A sentence that starts with one of these says more of the one before it.
 POINTS_BACK = re.compile(r"(?:it|its|this|these|they|their|that|such|the same|also)\b", re.I)
+# A line break inside a sentence, as a file wrapped at a fixed width has one: a line of some
+# length that ends in a word, a comma or a semicolon, and a next line that goes on in lower
+# case.
+_WRAPPED = re.compile(r"(?<=[^\n]{40})(?<=[\w,;])[ \t]*\n(?=[a-z0-9(])")
 _MIN_SENTENCE_CHARS = 20
 _MAX_LABEL_CHARS = 60
 # Function words, and the words a question or an answer uses about itself ("according to the
@@ -116,6 +120,11 @@ def split_blocks(text: str) -> list[str]:
     """The blocks of ``text`` (paragraphs, list items run together, code, tables): the parts
     that blank lines separate, without their outer line breaks; empty ones left out."""
     return [b.strip("\n") for b in re.split(r"\n\s*\n", text) if b.strip()]
+
+
+def unwrap_lines(text: str) -> str:
+    """``text`` with the line breaks that only wrap a sentence made spaces."""
+    return _WRAPPED.sub(" ", text)
 
 
 def rows_meet(before: str, after: str) -> bool:
@@ -285,7 +294,7 @@ def option_item(question: str, text: str) -> str | None:
     for block in split_blocks(text):
         if not names_option_value(block, *valued):
             continue
-        lines = block.split("\n")
+        lines = unwrap_lines(block).split("\n")  # a paragraph's wrapped lines are one
         named = [line.strip() for line in lines if names_option_value(line, *valued)]
         if len(lines) > 1 and named:
             return named[0]

@@ -175,6 +175,12 @@ def test_an_option_given_a_value_is_asked_about_that_item() -> None:
     assert option_item(asked, entry) == "-Z slowimport to show how long each import takes."
     # In preformatted lines, the line that names it.
     assert option_item("What is -W error for?", entry) == "-Werror     # Convert to exceptions"
+    # A paragraph a file wrapped at a fixed width: the sentence, not the line, names it.
+    wrapped = (
+        "Tracing of imports is turned on with the option -Z slowimport, which prints how\n"
+        "long each import takes in microseconds."
+    )
+    assert option_item(asked, wrapped) == wrapped.replace("\n", " ")
     assert option_item("What does -Z quick do?", entry) is None
     assert option_item("What does -Z do?", entry) is None
 
