@@ -238,8 +238,8 @@ def defined_term(question: str) -> str | None:
     --aggressive do?"), else the named term (``named_terms``) that follows ("What does
     work_mem control?", "what is EAFP?"). None for any other question, and for one that
     compares ("what is the difference between -c and -C?"), which one entry does not answer."""
-    found = _DEFINING.match(question)
-    if found is None or _COMPARING.search(question):
+    found = _defining(question)
+    if found is None:
         return None
     asked = _asked_option(question, found)
     if asked is not None:
@@ -258,10 +258,8 @@ def option_value(question: str) -> tuple[str, str] | None:
     importtime do?". The option's entry lists its values, and the item that names this one
     answers ("-X importtime to show how long each import takes"). None otherwise, and when
     the word is a function word or names the option itself ("the -O option")."""
-    found = _DEFINING.match(question)
-    if found is None or _COMPARING.search(question):
-        return None
-    asked = _asked_option(question, found)
+    found = _defining(question)
+    asked = None if found is None else _asked_option(question, found)
     if asked is None:
         return None
     option, value = asked
@@ -300,6 +298,13 @@ def option_item(question: str, text: str) -> str | None:
             return named[0]
         return next((s for s in split_sentences(block) if names_option_value(s, *valued)), None)
     return None
+
+
+def _defining(question: str) -> re.Match[str] | None:
+    """``_DEFINING``'s match of a question that asks what something is or does, None for any
+    other question and for one that compares ("what is the difference between -c and -C?")."""
+    found = _DEFINING.match(question)
+    return None if found is None or _COMPARING.search(question) else found
 
 
 def _asked_option(question: str, found: re.Match[str]) -> tuple[str, str | None] | None:
