@@ -152,6 +152,19 @@ def citation(passage: Passage) -> Citation:
     )
 
 
+def quoted_where(title: str, heading_path: Sequence[str]) -> list[str]:
+    """Where a quote stands, as its heading line shows it: the heading path, after the
+    document's title when neither begins the other. A manual page's sections ("OPTIONS",
+    "EXAMPLES") say nothing of which page they belong to; a page whose first heading is its
+    title ("os — Miscellaneous ...", titled "os — Miscellaneous ... — Python documentation")
+    says it once. No heading path, no heading line."""
+    headings = [" ".join(h.split()) for h in heading_path if h.strip()]
+    title = " ".join(title.split())
+    if not headings or not title or title.startswith(headings[0]) or headings[0].startswith(title):
+        return headings
+    return [title, *headings]
+
+
 def quote(
     passage: Passage,
     window: Sequence[Chunk] = (),
@@ -170,7 +183,7 @@ def quote(
     chunk = passage.hit.chunk
     quoted = excerpt(quoted_text(passage, window), best, entry_label=entry_label)
     cited = replace(citation(passage), quote=quoted.plain, supporting=tuple(quoted.supporting))
-    heading = " › ".join(chunk.heading_path)
+    heading = " › ".join(quoted_where(chunk.title, chunk.heading_path))
     body = f"*{heading}*\n\n{quoted.text}" if heading else quoted.text
     return f"{body} [{passage.n}]", cited, quoted.supporting
 

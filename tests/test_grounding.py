@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from rag.answering import Answerer, quote
+from rag.answering import Answerer, quote, quoted_where
 from rag.config import Settings
 from rag.context import Passage, Support
 from rag.grounding import (
@@ -71,6 +71,23 @@ def test_quote_is_the_whole_passage_as_written_with_its_number() -> None:
         "/d/b.md",
         "A tuple holds items. It is immutable.",
     )
+
+
+def test_a_quotes_heading_line_names_its_page_when_its_headings_do_not() -> None:
+    def heading_line(title: str, *headings: str) -> str:
+        chunk = Chunk(id="x", source="/d/p.html", title=title, text="Body.", heading_path=headings)
+        return quote(Passage(1, Hit(chunk, 0.5, 0.5), chunk.text))[0].split("\n\n")[0]
+
+    # A manual page's section alone says nothing of which page it is on.
+    assert heading_line("tool-sync(1)", "OPTIONS") == "*tool-sync(1) › OPTIONS*"
+    # A first heading that begins the title, or that the title begins, says it once.
+    assert (
+        heading_line("zorb — Zorbs — Docs 2.1", "zorb — Zorbs", "Usage") == "*zorb — Zorbs › Usage*"
+    )
+    assert heading_line("zorb", "zorb(1) Manual", "Usage") == "*zorb(1) Manual › Usage*"
+    # No headings, no heading line.
+    assert heading_line("Manual") == "Body. [1]"
+    assert quoted_where("", ("  Spaced   out ",)) == ["Spaced out"]
 
 
 def section(text: str, start: int, id: str) -> Chunk:
