@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.context import Passage
-from rag.text import CELL, POINTS_BACK, rows_meet, split_blocks, split_sentences, unwrap_lines
+from rag.text import (
+    CELL,
+    POINTS_BACK,
+    label_kind,
+    rows_meet,
+    split_blocks,
+    split_sentences,
+    unwrap_lines,
+)
 from rag.types import Chunk
 
 # How much text a quote grows to around its supporting block. Quoting less loses the
@@ -59,8 +67,16 @@ def excerpt(
     if not labelled and target > 0 and _needs_previous(blocks[target - 1], blocks[target]):
         chosen.insert(0, target - 1)
         size += len(blocks[target - 1])
+    # The entry of what was asked ends where the next entry of its kind starts: a list of
+    # options or functions goes on with others, which answer nothing asked. A label that
+    # only came along with the best sentence does not stop the quote: when that sentence
+    # was the wrong option's, the right one is often among those that follow.
+    label = label_kind(blocks[start]) if labelled else None
     after = target + 1
     while after < len(blocks) and size + len(blocks[after]) <= span:
+        following = label_kind(blocks[after]) if label else None
+        if label and following and following[0] == label[0] and following[1] != label[1]:
+            break
         chosen.append(after)
         size += len(blocks[after])
         after += 1

@@ -365,6 +365,26 @@ def is_entry_label(term: str, block: str) -> bool:
     return re.match(label, line) is not None
 
 
+def label_kind(block: str) -> tuple[str, str] | None:
+    """What a block labels when it is shaped as an entry's label, and of which kind: a few
+    short lines of option forms (``("option", "-l")`` for "-l\n--list", "-j njobs"), or
+    one signature line (``("signature", "tempfile.SpooledTemporaryFile")``, a declaring
+    keyword left out; "work_mem (integer)" and "to_date ( text, text ) → date" are too).
+    None for any other block."""
+    lines = [" ".join(line.split()) for line in block.strip().split("\n")]
+    forms = [form for line in lines for form in line.split(", ")]
+    if len(lines) <= _MAX_OPTION_FORMS and all(
+        _OPTION.match(form) and form.count(" ") <= 1 and len(form) <= _MAX_LABEL_CHARS
+        for form in forms
+    ):
+        return "option", re.split(r"[ =\[]", forms[0])[0]
+    # A reference table's signature gives its return type after an arrow: "zorb ( n int ) →".
+    line = lines[0].split(" → ")[0]
+    if len(lines) == 1 and _is_signature(line):
+        return "signature", re.sub(rf"^{_DECLARING} ", "", line[: line.find("(")].strip())
+    return None
+
+
 def _is_signature(line: str) -> bool:
     """Whether a line is one signature of at most ``_MAX_SIGNATURE_CHARS``: a name, perhaps
     after a declaring keyword, its bracketed arguments closed at the line's end, perhaps a

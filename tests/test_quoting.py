@@ -109,6 +109,38 @@ def test_an_entry_with_several_signatures_is_quoted_from_its_first() -> None:
     assert quoted.text == f"{signatures}\n\n**Makes a series of zorbs up to n.**"
 
 
+def test_a_quote_from_an_entry_ends_where_the_next_entry_of_its_kind_starts() -> None:
+    options = (
+        "-d\n--descale\n\nRuns the descaling cycle, then exits.\n\n"
+        "Rinse the tank before you brew again.\n\n"
+        "-e\n--eco\n\nBrews at a lower temperature to save power.\n\n"
+        "-f filter\n--filter=filter\n\nNames the filter in use."
+    )
+    text = f"Usage notes come first, and say how options are given.\n\n{options}"
+    # The entry of the option asked about: what it says comes along; the next option does
+    # not, nor what stands above its label.
+    quoted = excerpt(text, ["Runs the descaling cycle, then exits."], entry_label="-d\n--descale")
+    assert quoted.plain == (
+        "-d\n--descale\n\nRuns the descaling cycle, then exits.\n\n"
+        "Rinse the tank before you brew again."
+    )
+    functions = (
+        "zorb ( n integer ) → setof integer\n\nMakes a series of zorbs up to n.\n\n"
+        "zorb(3) → 1, 2, 3\n\nzarp ( z zorb ) → integer\n\nCounts a zorb's parts."
+    )
+    quoted = excerpt(
+        functions,
+        ["Makes a series of zorbs up to n."],
+        entry_label="zorb ( n integer ) → setof integer",
+    )
+    # Its own example (the same name) stays; the next function's entry does not.
+    assert quoted.plain.endswith("zorb(3) → 1, 2, 3")
+    # A label that only came along with the best sentence stops nothing: the option asked
+    # about may be one of those that follow.
+    plain = excerpt(text, ["Runs the descaling cycle, then exits."]).plain
+    assert plain.startswith("Usage notes") and plain.endswith("Names the filter in use.")
+
+
 def test_quote_mode_answers_without_generating(
     settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:

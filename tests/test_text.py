@@ -9,6 +9,7 @@ from rag.text import (
     entry_sentence,
     entry_term,
     is_entry_label,
+    label_kind,
     labelled_sentences,
     long_options,
     lookup_words,
@@ -223,6 +224,19 @@ def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
     assert is_entry_label("--verbose", "-v, --verbose")  # forms on one line
     assert not is_entry_label("--clean", "--clean Drop the objects first")  # and its text
     assert not is_entry_label("--clean", "-c\n--clean\nDrops objects first.")  # a sentence
+
+
+def test_a_label_kind_is_an_option_or_a_signature_and_what_it_names() -> None:
+    assert label_kind("-l\n--list") == ("option", "-l")
+    assert label_kind("-j njobs\n--jobs=njobs") == ("option", "-j")
+    assert label_kind("--ignored[=<mode>]") == ("option", "--ignored")
+    assert label_kind("-a, --all") == ("option", "-a")
+    assert label_kind("class zorb.Spool(max_size=0, mode='w+b')") == ("signature", "zorb.Spool")
+    assert label_kind("brew_temp (integer)") == ("signature", "brew_temp")
+    assert label_kind("zorb ( n integer ) → setof integer") == ("signature", "zorb")
+    # A list item, a sentence and two words are no labels.
+    for block in ("- foam the milk", "Returns the size of the tank.", "Descale often", "--"):
+        assert label_kind(block) is None
 
 
 def test_the_entry_sentence_is_the_first_after_its_label() -> None:
