@@ -46,6 +46,7 @@ _DEFINING = re.compile(
 # A question that compares two things: one entry does not answer it.
 _COMPARING = re.compile(r"\b(?:differen(?:ce|t)|vs\.?|versus|compared?)\b", re.I)
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # a command-line option: -c, --clean
+_OPTION_FORM = re.compile(r"--?(?:\[no-\])?[A-Za-z][\w-]*")  # a label's: also "--[no-]verify"
 _MAX_ENTRY_LABEL_CHARS = 120  # a label line's length, but for a signature's (below)
 # A label that is a name and one signature may be longer: many arguments with their defaults.
 _MAX_SIGNATURE_CHARS = 400
@@ -367,17 +368,19 @@ def is_entry_label(term: str, block: str) -> bool:
 
 def label_kind(block: str) -> tuple[str, str] | None:
     """What a block labels when it is shaped as an entry's label, and of which kind: a few
-    short lines of option forms (``("option", "-l")`` for "-l\n--list", "-j njobs"), or
+    short lines of option forms (``("option", "-l")`` for "-l\n--list", "-j njobs",
+    "--[no-]verify"), or
     one signature line (``("signature", "tempfile.SpooledTemporaryFile")``, a declaring
     keyword left out; "work_mem (integer)" and "to_date ( text, text ) → date" are too).
     None for any other block."""
     lines = [" ".join(line.split()) for line in block.strip().split("\n")]
     forms = [form for line in lines for form in line.split(", ")]
+    named = [_OPTION_FORM.match(form) for form in forms]
     if len(lines) <= _MAX_OPTION_FORMS and all(
-        _OPTION.match(form) and form.count(" ") <= 1 and len(form) <= _MAX_LABEL_CHARS
-        for form in forms
+        found and form.count(" ") <= 1 and len(form) <= _MAX_LABEL_CHARS
+        for found, form in zip(named, forms, strict=True)
     ):
-        return "option", re.split(r"[ =\[]", forms[0])[0]
+        return "option", named[0].group(0) if named[0] else ""
     # A reference table's signature gives its return type after an arrow: "zorb ( n int ) →".
     line = lines[0].split(" → ")[0]
     if len(lines) == 1 and _is_signature(line):

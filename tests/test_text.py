@@ -231,6 +231,7 @@ def test_a_label_kind_is_an_option_or_a_signature_and_what_it_names() -> None:
     assert label_kind("-j njobs\n--jobs=njobs") == ("option", "-j")
     assert label_kind("--ignored[=<mode>]") == ("option", "--ignored")
     assert label_kind("-a, --all") == ("option", "-a")
+    assert label_kind("--[no-]rinse") == ("option", "--[no-]rinse")
     assert label_kind("class zorb.Spool(max_size=0, mode='w+b')") == ("signature", "zorb.Spool")
     assert label_kind("brew_temp (integer)") == ("signature", "brew_temp")
     assert label_kind("zorb ( n integer ) → setof integer") == ("signature", "zorb")
