@@ -434,6 +434,8 @@ def test_a_question_about_what_a_term_does_quotes_the_terms_entry(
         assert answer.citations[0].source == "/d/memory.md"
         assert answer.answer.startswith("work_mem (integer)\n\n**Sets the base maximum amount")
         assert "temp_buffers" not in answer.answer  # the entry above is another's
+        # ... and the quote ends where the next entry starts.
+        assert answer.answer.endswith("The default is 4MB. [1]")
         # A prompt, too, reads the entry first: numbered [1], its definition in the context.
         generating = quoting.model_copy(update={"answer_mode": "generate"})
         prepared = Answerer(retriever, ScriptedGenerator(), generating).prepare(question)
