@@ -32,6 +32,9 @@ from rag.types import Chunk
 SPAN_CHARS = 1300
 _SHORT_BLOCK = 120  # a block this short says little alone: its neighbour comes along
 _LABEL_CHARS = 60
+# A heading's line, which a quote does not end with: a few words, no sentence.
+_HEADING_WORDS = 3
+_HEADING = re.compile(r"[A-Za-z_][A-Za-z_.\- ]*(?<!\.)")
 _LABEL_PREFIX = re.compile(r"^[^:]{1,80}: ")
 # Chunks one character apart that end in these were split inside a paragraph, at a space.
 _SENTENCE_PUNCTUATION = (".", "!", "?", ";", ",")
@@ -82,6 +85,12 @@ def excerpt(
         after += 1
     if after < len(blocks) and size < span and _is_table(blocks[after]):
         chosen.append(after)  # a table's first rows rather than nothing of it
+    # Nor does a quote end at a label or a heading line: what it introduces is another
+    # thing than the quote's, or would not fit. (A signature of a name labelled up to the
+    # best sentence is an example of it.)
+    labels = {kind[1] for i in chosen if i <= target and (kind := label_kind(blocks[i]))}
+    while chosen[-1] > target and _dangles(blocks[chosen[-1]], labels):
+        size -= len(blocks[chosen.pop()])
     # An entry starts at its label: the blocks above it belong to another one.
     before = -1 if labelled else chosen[0] - 1
     while before >= 0 and size + len(blocks[before]) <= span:
@@ -91,6 +100,18 @@ def excerpt(
     shown = [_render(blocks[i], sentence if i == target else None, span) for i in chosen]
     plain = [_render(blocks[i], None, span) for i in chosen]
     return Excerpt("\n\n".join(shown), "\n\n".join(plain), [sentence] if sentence else [])
+
+
+def _dangles(block: str, labels: set[str]) -> bool:
+    """Whether a block only introduces what follows it: an entry's label (``label_kind``)
+    but for a signature of a name the quote labels already (its example: "zorb(3) → 1, 2"),
+    or a heading's line: at most three words of letters, "_", "." and "-" ("Note", "See
+    also", "http.userAgent", "prune"; not "Default: false")."""
+    kind = label_kind(block)
+    if kind is not None:
+        return kind[0] == "option" or kind[1] not in labels
+    line = " ".join(block.split())
+    return len(line.split()) <= _HEADING_WORDS and _HEADING.fullmatch(line) is not None
 
 
 def _is_table(block: str) -> bool:

@@ -141,6 +141,28 @@ def test_a_quote_from_an_entry_ends_where_the_next_entry_of_its_kind_starts() ->
     assert plain.startswith("Usage notes") and plain.endswith("Names the filter in use.")
 
 
+def test_a_quote_does_not_end_at_a_label_without_what_it_labels() -> None:
+    filler = (
+        "The pump is primed before the first brew and after every descaling cycle. " * 3
+    ).strip()
+    text = (
+        f"Descale the machine every 200 brewing cycles.\n\n{filler}\n\n"
+        "--eco\n\nBrews at a lower temperature to save power.\n\n"
+        f"{filler}\n\nNote\n\n" + "The warranty does not cover scale. " * 20
+    )
+    best = ["Descale the machine every 200 brewing cycles."]
+    # Room ends after an option's label, or after a heading: the label or heading goes.
+    quoted = excerpt(text, best, span=len(filler) + 60).plain
+    assert quoted.endswith("after every descaling cycle.") and "--eco" not in quoted
+    quoted = excerpt(text, best, span=2 * len(filler) + 110).plain
+    assert quoted.endswith("after every descaling cycle.") and "Note" not in quoted
+    assert "--eco\n\nBrews at a lower temperature to save power." in quoted
+    # A signature of a name labelled above is an example of it, which may end a quote.
+    functions = "zorb ( n integer ) → setof integer\n\nMakes zorbs.\n\nzorb(3) → 1, 2, 3"
+    assert excerpt(functions, ["Makes zorbs."]).plain.endswith("zorb(3) → 1, 2, 3")
+    assert not excerpt(functions + "\n\nzarp(z)", ["Makes zorbs."]).plain.endswith("zarp(z)")
+
+
 def test_quote_mode_answers_without_generating(
     settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
