@@ -34,7 +34,7 @@ _SHORT_BLOCK = 120  # a block this short says little alone: its neighbour comes 
 _LABEL_CHARS = 60
 # A heading's line, which a quote does not end with: a few words, no sentence.
 _HEADING_WORDS = 3
-_HEADING = re.compile(r"[A-Za-z_][A-Za-z_.\- ]*(?<!\.)")
+_HEADING = re.compile(r"[A-Za-z_][A-Za-z_.\- ]*(?<!\.):?")
 _LABEL_PREFIX = re.compile(r"^[^:]{1,80}: ")
 # Chunks one character apart that end in these were split inside a paragraph, at a space.
 _SENTENCE_PUNCTUATION = (".", "!", "?", ";", ",")
@@ -105,8 +105,8 @@ def excerpt(
 def _dangles(block: str, labels: set[str]) -> bool:
     """Whether a block only introduces what follows it: an entry's label (``label_kind``)
     but for a signature of a name the quote labels already (its example: "zorb(3) → 1, 2"),
-    or a heading's line: at most three words of letters, "_", "." and "-" ("Note", "See
-    also", "http.userAgent", "prune"; not "Default: false")."""
+    or a heading's line: at most three words of letters, "_", "." and "-", perhaps a colon
+    after them ("Note", "See also", "Example:", "http.userAgent"; not "Default: false")."""
     kind = label_kind(block)
     if kind is not None:
         return kind[0] == "option" or kind[1] not in labels

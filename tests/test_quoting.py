@@ -157,6 +157,10 @@ def test_a_quote_does_not_end_at_a_label_without_what_it_labels() -> None:
     quoted = excerpt(text, best, span=2 * len(filler) + 110).plain
     assert quoted.endswith("after every descaling cycle.") and "Note" not in quoted
     assert "--eco\n\nBrews at a lower temperature to save power." in quoted
+    # Nor at a lead-in whose example did not fit, nor at that example's first line alone.
+    example = "Example:\n\nimport zorb\n\n" + "zorb.brew(strength=3, cups=2)\n" * 5
+    lead_in = excerpt(f"{best[0]}\n\n{filler}\n\n{example}", best, span=300)
+    assert lead_in.plain.endswith("after every descaling cycle.")
     # A signature of a name labelled above is an example of it, which may end a quote.
     functions = "zorb ( n integer ) → setof integer\n\nMakes zorbs.\n\nzorb(3) → 1, 2, 3"
     assert excerpt(functions, ["Makes zorbs."]).plain.endswith("zorb(3) → 1, 2, 3")
