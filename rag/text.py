@@ -369,10 +369,9 @@ def is_entry_label(term: str, block: str) -> bool:
 def label_kind(block: str) -> tuple[str, str] | None:
     """What a block labels when it is shaped as an entry's label, and of which kind: a few
     short lines of option forms (``("option", "-l")`` for "-l\n--list", "-j njobs",
-    "--[no-]verify"), or
-    one signature line (``("signature", "tempfile.SpooledTemporaryFile")``, a declaring
-    keyword left out; "work_mem (integer)" and "to_date ( text, text ) → date" are too).
-    None for any other block."""
+    "--[no-]verify"), or one signature line (``("signature",
+    "tempfile.SpooledTemporaryFile")``, a declaring keyword left out; "work_mem (integer)"
+    and "to_date ( text, text ) → date" are signatures too). None for any other block."""
     lines = [" ".join(line.split()) for line in block.strip().split("\n")]
     forms = [form for line in lines for form in line.split(", ")]
     named = [_OPTION_FORM.match(form) for form in forms]
