@@ -405,13 +405,12 @@ class Answerer:
         code only in passing."""
         found = prepared.entry
         entry = next((p for p in prepared.passages if found and p.hit.chunk.id == found.id), None)
-        own = (
-            None
-            if entry is None
-            else (entry, self._chooser.window(entry.hit.chunk, prepared.attached))
-        )
-        if own is not None and defined_term(asked) is not None:
-            return [own]
+
+        def entry_quoted(entry: Passage) -> tuple[Passage, list[Chunk]]:
+            return entry, self._chooser.window(entry.hit.chunk, prepared.attached)
+
+        if entry is not None and defined_term(asked) is not None:
+            return [entry_quoted(entry)]
         chosen = self._chooser.choose(
             asked,
             prepared.passages,
@@ -419,9 +418,10 @@ class Answerer:
             attached=prepared.attached,
             timings=prepared.timings,
         )
-        if own is None or own[0].hit.chunk.id == chosen[0].hit.chunk.id:
+        # The entry's window is read only when the entry is not the chooser's choice already.
+        if entry is None or entry.hit.chunk.id == chosen[0].hit.chunk.id:
             return [chosen]
-        return [chosen, own]
+        return [chosen, entry_quoted(entry)]
 
     def ask(self, question: str, *, source_prefix: str | None = None) -> Answer:
         started = time.perf_counter()

@@ -347,13 +347,8 @@ def is_entry_label(term: str, block: str) -> bool:
     if any(len(line) > _MAX_ENTRY_LABEL_CHARS and not _is_signature(line) for line in lines):
         return False
     if term.startswith("-"):
-        forms = [form for line in lines for form in line.split(", ")]
         named = re.compile(rf"{re.escape(term)}(?![\w-])")
-        return (
-            len(lines) <= _MAX_OPTION_FORMS
-            and all(form.startswith("-") and form.count(" ") <= 1 for form in forms)
-            and any(named.match(form) for form in forms)
-        )
+        return any(named.match(form) for form in _option_forms(lines))
     line = lines[0]
     if len(lines) > 1 or line.endswith((".", "!", "?", ":", ".)")) or ". " in line:
         return False  # a sentence, or a line that holds one
@@ -366,6 +361,17 @@ def is_entry_label(term: str, block: str) -> bool:
     return re.match(label, line) is not None
 
 
+def _option_forms(lines: Sequence[str]) -> list[str]:
+    """The option forms of a block's ``lines`` when it is shaped as an option's label: a few
+    lines (``_MAX_OPTION_FORMS``) of forms that start with "-", an option and at most one
+    argument each ("-v, --verbose" is two forms); none otherwise."""
+    forms = [form for line in lines for form in line.split(", ")]
+    shaped = len(lines) <= _MAX_OPTION_FORMS and all(
+        form.startswith("-") and form.count(" ") <= 1 for form in forms
+    )
+    return forms if shaped else []
+
+
 def label_kind(block: str) -> tuple[str, str] | None:
     """What a block labels when it is shaped as an entry's label, and of which kind: a few
     short lines of option forms (``("option", "-l")`` for "-l\n--list", "-j njobs",
@@ -373,13 +379,12 @@ def label_kind(block: str) -> tuple[str, str] | None:
     "tempfile.SpooledTemporaryFile")``, a declaring keyword left out; "work_mem (integer)"
     and "to_date ( text, text ) → date" are signatures too). None for any other block."""
     lines = [" ".join(line.split()) for line in block.strip().split("\n")]
-    forms = [form for line in lines for form in line.split(", ")]
-    named = [_OPTION_FORM.match(form) for form in forms]
-    if len(lines) <= _MAX_OPTION_FORMS and all(
-        found and form.count(" ") <= 1 and len(form) <= _MAX_LABEL_CHARS
-        for found, form in zip(named, forms, strict=True)
-    ):
-        return "option", named[0].group(0) if named[0] else ""
+    forms = _option_forms(lines)
+    names = [
+        m.group(0) for f in forms if len(f) <= _MAX_LABEL_CHARS and (m := _OPTION_FORM.match(f))
+    ]
+    if forms and len(names) == len(forms):
+        return "option", names[0]
     # A reference table's signature gives its return type after an arrow: "zorb ( n int ) →".
     line = lines[0].split(" → ")[0]
     if len(lines) == 1 and _is_signature(line):
