@@ -111,11 +111,19 @@ class _ParsedFile:
 
 
 def settings_signature(embedder: Embedder, chunker: TokenChunker) -> str:
-    """What shaped a file's chunks; a file stored under another signature is rebuilt."""
+    """What shaped a file's chunks; a file stored under another signature is rebuilt. Its
+    first part names the embedding model (``same_embedding``)."""
     return (
         f"embed={embedder.model_name}:{embedder.dimension};"
         f"chunker={chunker.signature};loader={LOADER_VERSION}"
     )
+
+
+def same_embedding(signature: str, other: str) -> bool:
+    """Whether two settings signatures embed alike: a chunk whose embedded text is the same
+    under both has the same vector, so a rebuild for a new chunker or loader re-embeds only
+    the chunks whose text it changed."""
+    return signature.split(";", 1)[0] == other.split(";", 1)[0]
 
 
 class IngestPipeline:
@@ -282,12 +290,13 @@ class IngestPipeline:
         progress.advance(chunks=len(chunks))
 
     def _reusable(self, batch: list[_ParsedFile], chunks: list[Chunk]) -> dict[str, np.ndarray]:
-        """Stored vectors of the chunks an edited file kept as they were (same id, same
-        embedded text, same embedding settings), by chunk id: written without embedding."""
+        """Stored vectors of the chunks a rebuilt file (edited, or stored under older chunker
+        or loader settings) kept as they were (same id, same embedded text, same embedding
+        model), by chunk id: written without embedding."""
         kept: list[str] = []
         for b in batch:
             previous = b.change.previous
-            if previous is not None and previous.signature == self._signature:
+            if previous is not None and same_embedding(previous.signature, self._signature):
                 before = set(previous.chunk_ids)
                 kept.extend(chunk.id for chunk in b.chunks if chunk.id in before)
         texts = {c.id: c.embedding_text for c in chunks}

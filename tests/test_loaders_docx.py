@@ -48,6 +48,14 @@ def test_docx_title_falls_back_to_first_heading(tmp_path: Path) -> None:
     document.save(str(path))
     assert load_document(path).title == "Quick Start"
 
+    document = docx.Document()
+    document.core_properties.title = ""
+    for heading in ("Introduction", "Methods"):  # chapters side by side, no title above them
+        document.add_heading(heading, level=1)
+        document.add_paragraph(f"{heading} body.")
+    document.save(str(tmp_path / "report.docx"))
+    assert load_document(tmp_path / "report.docx").title == "report"
+
 
 def test_docx_corrupt(tmp_path: Path) -> None:
     assert_load_error(write_file(tmp_path, "bad.docx", b"PK\x03\x04garbage"), "corrupt DOCX")

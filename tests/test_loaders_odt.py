@@ -99,10 +99,13 @@ def test_odt_headings_lists_tables_and_notes(tmp_path: Path) -> None:
     ]
 
 
-def test_odt_title_falls_back_to_title_style_then_first_heading(tmp_path: Path) -> None:
+def test_odt_title_falls_back_to_title_style_then_a_heading_over_all(tmp_path: Path) -> None:
     assert load_document(make_odt(tmp_path / "a.odt", title="")).title == "Board Minutes"
     plain = BODY.replace('text:style-name="P1"', 'text:style-name="Standard"')
-    assert load_document(make_odt(tmp_path / "b.odt", plain, title="")).title == "Decisions"
+    # "Decisions" and "Next Meeting" side by side: neither is the document's title.
+    assert load_document(make_odt(tmp_path / "b.odt", plain, title="")).title == "b"
+    under = plain.replace('outline-level="1">Next', 'outline-level="2">Next')
+    assert load_document(make_odt(tmp_path / "c.odt", under, title="")).title == "Decisions"
 
 
 def test_odt_refusals(tmp_path: Path) -> None:

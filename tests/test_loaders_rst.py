@@ -54,3 +54,10 @@ def test_rst_levels_follow_adornment_order(tmp_path: Path) -> None:
     config = doc.sections[2].text
     assert "not a title because indented" in config
     assert doc.sections[0].text == "Preface text."
+
+
+def test_rst_titles_side_by_side_leave_the_document_untitled(tmp_path: Path) -> None:
+    text = "Install\n=======\n\nSteps.\n\nUsage\n=====\n\nRun it.\n"
+    doc = load_document(write_file(tmp_path, "howto.rst", text))
+    assert doc.title == "howto"
+    assert [s.heading_path for s in doc.sections] == [("Install",), ("Usage",)]

@@ -243,6 +243,47 @@ def test_an_edit_re_embeds_only_the_chunks_that_changed(
             assert vector == pytest.approx(before[chunk_id], abs=1e-6)
 
 
+def test_a_new_loader_version_rebuilds_every_file_but_re_embeds_only_changed_text(
+    tmp_path: Path,
+    pipeline: IngestPipeline,
+    store: VectorStore,
+    embedder: HashEmbedder,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = tmp_path / "docs"
+    write(docs / "a.txt", "alpha words about the first topic. " * 20)
+    write(docs / "b.md", "# Bee\n\n" + "beta words about the second topic. " * 20)
+    first = pipeline.run([docs])
+    before = {c.id: v for c, v in store.fetch(list(store.point_ids()))}
+
+    monkeypatch.setattr("ingest.pipeline.LOADER_VERSION", "next")
+    embedder.calls.clear()
+    state = SyncState(state_path(settings, store.collection))
+    try:
+        rebuilt = IngestPipeline(
+            embedder=embedder,
+            store=store,
+            state=state,
+            chunker=TokenChunker(
+                embedder.count_tokens,
+                max_tokens=embedder.max_tokens,
+                chunk_size=48,
+                chunk_overlap=8,
+            ),
+            max_file_bytes=10_000,
+            batch_chunks=4,
+        ).run([docs])
+    finally:
+        state.close()
+    assert sorted(rebuilt.replaced) == sorted(first.added)  # the loader may read them otherwise
+    assert sum(embedder.calls) == 0 and rebuilt.chunks_reused == rebuilt.chunks_written
+    after = {c.id: v for c, v in store.fetch(list(store.point_ids()))}
+    assert after.keys() == before.keys()
+    assert all(after[i] == pytest.approx(before[i], abs=1e-6) for i in before)
+    assert pipeline.plan([docs]).replace  # the old pipeline's signature is now the stale one
+
+
 def test_a_noop_rerun_answers_from_the_state_without_opening_the_store(
     settings: Settings, embedder: HashEmbedder, tmp_path: Path
 ) -> None:

@@ -8,7 +8,7 @@ for a problem it can name; ``load_document`` turns anything else into one.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -186,6 +186,18 @@ def check_mimetype(
     mimetype = package.read("mimetype").decode("ascii", "replace").strip()
     if mimetype not in allowed:
         raise LoaderError(str(path), f"not {what} (mimetype {mimetype[:80]!r})")
+
+
+def heading_title(sections: Sequence[Section]) -> str:
+    """The title a document's headings give it, for a format that names none: the first
+    heading, when every section with a heading lies under it, as docutils takes a lone
+    top-level section title for the document's. Headings side by side at the top
+    ("Install", "Usage"; "Guide", "Appendix") are sections of an untitled document, and a
+    quote of "Usage" must not read as if it stood under "Install"."""
+    paths = [s.heading_path for s in sections if s.heading_path]
+    if not paths or any(p[0] != paths[0][0] for p in paths):
+        return ""
+    return paths[0][0]
 
 
 def sections_from_spans(

@@ -2,7 +2,8 @@
 
 python-docx reads the package. Paragraphs styled ``Heading N`` open a section at level N; a
 table becomes one block with a line per row and `` | `` between cells. The title is the core
-properties' title, else the first ``Title``-styled paragraph, else the first heading.
+properties' title, else the first ``Title``-styled paragraph, else the first heading when all
+others are under it (``base.heading_title``).
 Password-protected files and legacy ``.doc`` files (both OLE containers) are refused with the
 reason, and so is a package over the ZIP limits of ``base.check_zip_limits`` (checked before
 python-docx reads it).
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.loaders.base import TitledSections, check_zip_limits, enter_heading
+from ingest.loaders.base import TitledSections, check_zip_limits, enter_heading, heading_title
 from rag.errors import LoaderError
 from rag.types import Section
 
@@ -55,7 +56,6 @@ def load_docx(path: Path, data: bytes) -> TitledSections:
     stack: list[tuple[int, str]] = []
     path_: tuple[str, ...] = ()
     blocks: list[str] = []
-    first_heading = ""
     style_title = ""
 
     def close_section() -> None:
@@ -74,13 +74,12 @@ def load_docx(path: Path, data: bytes) -> TitledSections:
             level = int(m.group(1))
             close_section()
             path_ = enter_heading(stack, level, text)
-            first_heading = first_heading or text
         elif style.lower() == "title" and text and not style_title:
             style_title = text
         elif text:
             blocks.append(text)
     close_section()
-    return title or style_title or first_heading, sections
+    return title or style_title or heading_title(sections), sections
 
 
 def _docx_blocks(document: DocxDocument) -> Iterator[str | tuple[str, str]]:

@@ -9,7 +9,7 @@ code line and heading and no boilerplate.
 
 The encoding comes from a byte order mark, an XML declaration or a ``<meta charset>``, else
 UTF-8; undecodable bytes are replaced rather than refused. The title is the ``<title>``, else
-the first heading.
+the first heading when all others are under it (``base.heading_title``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.loaders.base import SNIFF_BYTES, UTF16_BOMS, TitledSections, enter_heading
+from ingest.loaders.base import (
+    SNIFF_BYTES,
+    UTF16_BOMS,
+    TitledSections,
+    enter_heading,
+    heading_title,
+)
 from rag.errors import LoaderError
 from rag.types import Section
 
@@ -175,7 +181,7 @@ def html_sections(html: str) -> TitledSections:
         # the TOC is duplicate navigation elsewhere, but here it is the only text there is.
         title, sections = _html_extract(LexborHTMLParser(html), drop_toc=False)
     if not title.strip():
-        title = next((s.heading_path[0] for s in sections if s.heading_path), "")
+        title = heading_title(sections)
     return title, sections
 
 

@@ -3,7 +3,8 @@
 markdown-it-py only finds the headings (ATX and setext, not ``#`` lines inside fenced code);
 each section's text is the raw source between headings, so code, tables and lists survive
 untouched. YAML front matter is metadata: its ``title`` becomes the document's title and its
-lines are not content. Without one, the first heading is the title.
+lines are not content. Without one, a first heading that all others are under is the title
+(``base.heading_title``), else the file's stem.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ingest.loaders.base import TitledSections, decode_utf8_text, sections_from_spans
+from ingest.loaders.base import TitledSections, decode_utf8_text, heading_title, sections_from_spans
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _FRONT_MATTER_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
@@ -46,9 +47,8 @@ def load_markdown(path: Path, data: bytes) -> TitledSections:
         heading = " ".join(heading.split())
         if heading:
             headings.append((tok.map[0], tok.map[1], int(tok.tag[1:]), heading))
-    if not title and headings:
-        title = headings[0][3]
-    return title, sections_from_spans(lines, headings)
+    sections = sections_from_spans(lines, headings)
+    return title or heading_title(sections), sections
 
 
 def _inline_plain_text(children: Iterable[object]) -> str:

@@ -7,7 +7,8 @@ guard every package format shares, and refuse entity bombs. A ``text:h`` opens a
 its outline level; a table becomes one block with a line per row and `` | `` between cells;
 footnote bodies follow their paragraph; generated indexes (a table of contents repeats the
 headings), tracked deletions and comments are left out. The title is ``dc:title`` in
-``meta.xml``, else the first ``Title``-styled paragraph, else the first heading.
+``meta.xml``, else the first ``Title``-styled paragraph, else the first heading when all
+others are under it (``base.heading_title``).
 
 Refused with the reason: a package over the ZIP limits (``base.check_zip_limits``), an
 OpenDocument file of another kind (its ``mimetype``), a password-protected document (its
@@ -25,6 +26,7 @@ from ingest.loaders.base import (
     check_mimetype,
     check_zip_package,
     enter_heading,
+    heading_title,
     parse_xml,
 )
 from rag.errors import LoaderError
@@ -110,7 +112,7 @@ def load_odt(path: Path, data: bytes) -> TitledSections:
     stack: list[tuple[int, str]] = []
     heading_path: tuple[str, ...] = ()
     blocks: list[str] = []
-    first_heading = style_title = ""
+    style_title = ""
 
     def close_section() -> None:
         text = "\n\n".join(blocks).strip()
@@ -122,13 +124,12 @@ def load_odt(path: Path, data: bytes) -> TitledSections:
         if level:
             close_section()
             heading_path = enter_heading(stack, level, text)
-            first_heading = first_heading or text
         elif "Title" in (style, parents.get(style)) and not style_title:
             style_title = text
         else:
             blocks.append(text)
     close_section()
-    return meta_title or style_title or first_heading, sections
+    return meta_title or style_title or heading_title(sections), sections
 
 
 def _blocks(container: Element) -> Iterator[tuple[int, str, str]]:

@@ -4,7 +4,8 @@ A small adornment scanner instead of docutils: a title is a line underlined, or 
 underlined, with a repeated punctuation character, and preceded by a blank line or the start
 of the file; an underlined-only title starts at the left margin. Levels follow the order in
 which adornment styles first appear, as in docutils. Roles, literals and references in titles
-are reduced to the text they show. The first title is the document's title.
+are reduced to the text they show. A first title that all others are under is the document's
+title (``base.heading_title``), else the file's stem.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ingest.loaders.base import TitledSections, decode_utf8_text, sections_from_spans
+from ingest.loaders.base import TitledSections, decode_utf8_text, heading_title, sections_from_spans
 
 # docutils allows any non-alphanumeric printable ASCII character as a section adornment.
 _RST_ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1+[ \t]*$")
@@ -86,5 +87,5 @@ def load_rst(path: Path, data: bytes) -> TitledSections:
         if heading:
             headings.append((i, end, styles.index(style) + 1, heading))
         i = end
-    title = headings[0][3] if headings else ""
-    return title, sections_from_spans(lines, headings)
+    sections = sections_from_spans(lines, headings)
+    return heading_title(sections), sections
