@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -164,16 +165,30 @@ def test_edge_builds_its_vector_index_once_enough_vectors_are_unindexed(
         query = SearchQuery("subject7", embedder.embed_query("more 7 on subject7"), k=3)
         assert store.search(query)[0].chunk.source == "/e/7.txt"
         assert store.count() == 12_100
-        # Deleted points linger in the index until it is rebuilt: a fifth of it is enough.
-        store.delete([c.id for c in many[:2_000]])
-        assert not store.build_index()  # 4,000 of 24,200 indexed vectors: under a fifth
-        store.delete([c.id for c in many[2_000:6_000]])
+        # A quarter of the points written again (a re-sync): the index holds their old
+        # versions, deleted, until it is rebuilt without them. The 3,000 new ones are few
+        # enough to be read one by one.
+        edited = [replace(c, text=f"edited {c.text}") for c in many[:3_000]]
+        store.upsert(edited, embedder.embed_documents([c.embedding_text for c in edited]))
+        info = store._shard.info()  # type: ignore[attr-defined]
+        assert info.indexed_vectors_count > 2 * info.points_count  # old versions held
         assert store.build_index()
         info = store._shard.info()  # type: ignore[attr-defined]
-        assert info.indexed_vectors_count == 2 * info.points_count == 2 * 6_100
+        assert info.indexed_vectors_count == 2 * 12_100 - 3_000  # none held; new ones apart
+        assert store.search(SearchQuery("edited", embedder.embed_query(edited[7].text), k=1))[
+            0
+        ].chunk.text.startswith("edited ")
+        # Deleted points linger in the index until it is rebuilt: a fifth of it is enough.
+        store.delete([c.id for c in many[4_000:5_500]])
+        assert not store.build_index()  # 1,500 of the 9,100 indexed points: under a fifth
+        store.delete([c.id for c in many[5_500:9_500]])
+        assert store.build_index()
+        info = store._shard.info()  # type: ignore[attr-defined]
+        assert info.points_count == 6_600
+        assert info.indexed_vectors_count == 2 * 6_600 - 3_000
         assert not store.build_index()
-        kept = SearchQuery("subject7007", embedder.embed_query("more 7007 on subject7007"), k=3)
-        assert store.search(kept)[0].chunk.source == "/e/7007.txt"
+        kept = SearchQuery("subject10007", embedder.embed_query("more 10007 on subject10007"), k=3)
+        assert store.search(kept)[0].chunk.source == "/e/10007.txt"
     finally:
         store.close()
 

@@ -229,8 +229,9 @@ class VectorStore(Protocol):
         ...
 
     def build_index(self) -> bool:
-        """Index vectors written since the last call when there are enough of them to make
-        searching them one by one slow; True when it did. A Qdrant server does this itself."""
+        """Index the vectors written since the last call when there are enough of them to make
+        searching them one by one slow, and drop deleted points once they are a large share of
+        what holds them; True when it did either. A Qdrant server does this itself."""
         ...
 
     def close(self) -> None: ...

@@ -49,13 +49,6 @@ from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
 
-# Below this many unindexed dense vectors, reading them all costs a few milliseconds, less
-# than rebuilding the index after every small edit would.
-INDEX_THRESHOLD = 10_000
-# Deleted points stay in the index, on disk and in memory, until it is rebuilt: rebuild once
-# they are this share of it (a Qdrant server's optimizer vacuums at the same default, 0.2).
-VACUUM_SHARE = 0.2
-
 _INFO_FILE = "collection.json"
 _LOCK_FILE = ".lock"
 _HOLDER_FILE = ".lock.holder"  # who holds _LOCK_FILE, for the message others get
@@ -240,26 +233,22 @@ class EdgeVectorStore:
         self._shard.flush()
 
     def build_index(self) -> bool:
-        # Qdrant Edge never optimizes by itself: without this, dense search reads every vector
-        # (several times slower on a large collection). Sparse (BM25) vectors are always indexed, so
-        # the dense ones still unindexed are the points minus the indexed beyond the sparse.
-        info = self._shard.info()
-        live = 2 * info.points_count
-        unindexed = live - info.indexed_vectors_count
-        # The index counts its deleted vectors, so this is at least how many it still holds
-        # (deleted ones beyond the unindexed live ones).
-        deleted = info.indexed_vectors_count - live
-        if unindexed < INDEX_THRESHOLD and deleted < VACUUM_SHARE * info.indexed_vectors_count:
-            return False
+        # Qdrant Edge never optimizes by itself. Its optimizers decide by Qdrant's own per-segment
+        # thresholds: a segment of unindexed vectors over 10 MB gets an HNSW index (below it,
+        # reading every vector costs less than indexing after each edit), one whose deleted
+        # points are a fifth of it is vacuumed. Nothing to do takes no time.
         started = time.perf_counter()
         done = bool(self._shard.optimize())
-        log.info(
-            "indexed %d vectors of %r (%d deleted ones dropped) in %.1fs",
-            max(unindexed, 0),
-            self._name,
-            max(deleted, 0),
-            time.perf_counter() - started,
-        )
+        if done:
+            info = self._shard.info()
+            log.info(
+                "optimized %r: %d points, %d indexed vectors, %d segments, in %.1fs",
+                self._name,
+                info.points_count,
+                info.indexed_vectors_count,
+                info.segments_count,
+                time.perf_counter() - started,
+            )
         return done
 
     def close(self) -> None:
