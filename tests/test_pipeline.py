@@ -38,10 +38,16 @@ def pipeline(
     settings: Settings, embedder: HashEmbedder, store: VectorStore
 ) -> Iterator[IngestPipeline]:
     state = SyncState(state_path(settings, store.collection))
+    yield small_batches(embedder, store, state)
+    state.close()
+
+
+def small_batches(embedder: HashEmbedder, store: VectorStore, state: SyncState) -> IngestPipeline:
+    """A pipeline that cuts small chunks and writes them a few at a time."""
     chunker = TokenChunker(
         embedder.count_tokens, max_tokens=embedder.max_tokens, chunk_size=48, chunk_overlap=8
     )
-    yield IngestPipeline(
+    return IngestPipeline(
         embedder=embedder,
         store=store,
         state=state,
@@ -49,7 +55,6 @@ def pipeline(
         max_file_bytes=10_000,
         batch_chunks=4,
     )
-    state.close()
 
 
 def write(path: Path, text: str) -> Path:
@@ -261,19 +266,7 @@ def test_a_new_loader_version_rebuilds_every_file_but_re_embeds_only_changed_tex
     embedder.calls.clear()
     state = SyncState(state_path(settings, store.collection))
     try:
-        rebuilt = IngestPipeline(
-            embedder=embedder,
-            store=store,
-            state=state,
-            chunker=TokenChunker(
-                embedder.count_tokens,
-                max_tokens=embedder.max_tokens,
-                chunk_size=48,
-                chunk_overlap=8,
-            ),
-            max_file_bytes=10_000,
-            batch_chunks=4,
-        ).run([docs])
+        rebuilt = small_batches(embedder, store, state).run([docs])
     finally:
         state.close()
     assert sorted(rebuilt.replaced) == sorted(first.added)  # the loader may read them otherwise
