@@ -211,14 +211,21 @@ class Plan:
         return not (self.add or self.replace or self.delete or self.move)
 
     def lines(self) -> list[str]:
-        """The plan as a person reads it: one action per line."""
+        """The plan as a person reads it: one action per line. A file replaced with the
+        same content is rebuilt because the settings that shaped its chunks changed (an
+        upgraded loader, another chunk size): its line says so."""
         return (
             [f"add      {c.file.source}" for c in self.add]
-            + [f"replace  {c.file.source}" for c in self.replace]
+            + [f"replace  {c.file.source}{_rebuilt(c)}" for c in self.replace]
             + [f"delete   {r.source}" for r in self.delete]
             + [f"move     {m.old.source} -> {m.new.file.source}" for m in self.move]
             + [f"fail     {f.path}: {f.reason}" for f in self.failed]
         )
+
+
+def _rebuilt(change: Change) -> str:
+    same = change.previous is not None and change.previous.sha256 == change.sha256
+    return " (same content, stored under older settings)" if same else ""
 
 
 def stored_under(records: Iterable[str], root: str) -> int:

@@ -266,7 +266,12 @@ def test_a_new_loader_version_rebuilds_every_file_but_re_embeds_only_changed_tex
     embedder.calls.clear()
     state = SyncState(state_path(settings, store.collection))
     try:
-        rebuilt = small_batches(embedder, store, state).run([docs])
+        upgraded = small_batches(embedder, store, state)
+        assert upgraded.plan([docs]).lines() == [
+            f"replace  {docs / name} (same content, stored under older settings)"
+            for name in ("a.txt", "b.md")
+        ]
+        rebuilt = upgraded.run([docs])
     finally:
         state.close()
     assert sorted(rebuilt.replaced) == sorted(first.added)  # the loader may read them otherwise
