@@ -13,17 +13,11 @@ import logging
 from collections.abc import Sequence
 
 from rag.choosing import searchable
+from rag.entries import defined_term, entry_labels, long_options, names_option
 from rag.grounding import named_in_passing
 from rag.retrieval import HybridRetriever
 from rag.store.base import bm25_terms
-from rag.text import (
-    defined_term,
-    entry_labels,
-    long_options,
-    named_terms,
-    names_option,
-    unmentioned_terms,
-)
+from rag.text import named_terms, unmentioned_terms
 from rag.types import Chunk, Citation, Hit
 
 log = logging.getLogger(__name__)

@@ -22,12 +22,12 @@ from rag.choosing import SHOWN_SENTENCES, QuoteChooser
 from rag.chunking import make_chunker
 from rag.config import Settings
 from rag.context import Passage, Support, build_passages, evidence_passages, render_context
+from rag.entries import defined_term, entry_term
 from rag.errors import InvalidInputError
 from rag.generation import Generator, Message, PassageJudge
 from rag.grounding import ClaimCheck, check_claims, supporting_sentences
 from rag.quoting import excerpt, quoted_text
 from rag.retrieval import HybridRetriever
-from rag.text import defined_term, entry_term
 from rag.types import Answer, Chunk, Citation, Hit, SupportingSentence
 
 log = logging.getLogger(__name__)

@@ -17,26 +17,22 @@ from collections.abc import MutableMapping, Sequence
 from dataclasses import replace
 
 from rag.context import Passage, Support
-from rag.errors import ModelError
-from rag.generation import PassageJudge
-from rag.grounding import supporting_sentences
-from rag.quoting import excerpt, join_chunks, quoted_text
-from rag.retrieval import HybridRetriever, follows, neighbours, same_section
-from rag.text import (
+from rag.entries import (
     defined_term,
     entry_labels,
     entry_sentence,
     entry_term,
     is_entry_label,
-    named_terms,
     names_option_value,
-    names_term,
     option_item,
     option_value,
-    split_blocks,
-    split_sentences,
-    unmentioned_terms,
 )
+from rag.errors import ModelError
+from rag.generation import PassageJudge
+from rag.grounding import supporting_sentences
+from rag.quoting import excerpt, join_chunks, quoted_text
+from rag.retrieval import HybridRetriever, follows, neighbours, same_section
+from rag.text import named_terms, names_term, split_blocks, split_sentences, unmentioned_terms
 from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,11 @@ import numpy as np
 
 from rag.context import Passage, Support
 from rag.embedding import Embedder
+from rag.entries import is_entry_label
 from rag.store.base import bm25_terms
 from rag.text import (
     POINTS_BACK,
     content_words,
-    is_entry_label,
     labelled_sentences,
     names_term,
     numbers,

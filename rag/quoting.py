@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.context import Passage
+from rag.entries import label_kind
 from rag.text import (
     CELL,
+    MAX_LABEL_CHARS,
     POINTS_BACK,
-    label_kind,
     rows_meet,
     split_blocks,
     split_sentences,
@@ -31,7 +32,6 @@ from rag.types import Chunk
 # sentence next to the best one that holds the asked value more often than it gains clarity.
 SPAN_CHARS = 1300
 _SHORT_BLOCK = 120  # a block this short says little alone: its neighbour comes along
-_LABEL_CHARS = 60
 # A heading's line, which a quote does not end with: a few words, no sentence.
 _HEADING_WORDS = 3
 _HEADING = re.compile(r"[A-Za-z_][A-Za-z_.\- ]*(?<!\.):?")
@@ -189,7 +189,7 @@ def _find(blocks: Sequence[str], best: Sequence[str]) -> tuple[int, str]:
 def _needs_previous(previous: str, block: str) -> bool:
     """Whether a block reads wrongly without the one before it."""
     line = " ".join(previous.split())
-    label = len(line) <= _LABEL_CHARS and not line.endswith((".", "!", "?"))
+    label = len(line) <= MAX_LABEL_CHARS and not line.endswith((".", "!", "?"))
     return (
         label
         or line.endswith(":")

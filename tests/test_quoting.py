@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from rag.answering import Answerer
 from rag.config import Settings
+from rag.entries import entry_sentence
 from rag.quoting import excerpt
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
-from rag.text import entry_sentence
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 TABLE = (
