@@ -123,7 +123,8 @@ def same_embedding(signature: str, other: str) -> bool:
     """Whether two settings signatures embed alike: a chunk whose embedded text is the same
     under both has the same vector, so a rebuild for a new chunker or loader re-embeds only
     the chunks whose text it changed."""
-    return signature.split(";", 1)[0] == other.split(";", 1)[0]
+    # The model's name comes first and may be a path: cut at the chunker, which follows it.
+    return signature.rpartition(";chunker=")[0] == other.rpartition(";chunker=")[0]
 
 
 class IngestPipeline:

@@ -564,3 +564,12 @@ def test_the_store_is_flushed_before_the_state_commits(
         if call == "commit":  # every store write before a state commit was flushed first
             writes = [i for i, c in enumerate(calls[:n]) if c in ("upsert", "delete")]
             assert not writes or "flush" in calls[writes[-1] : n], calls
+
+
+def test_signatures_embed_alike_when_their_model_is_the_same() -> None:
+    from ingest.pipeline import same_embedding
+
+    old = "embed=/models/a;b:384;chunker=v1:size=200;loader=7"
+    assert same_embedding(old, "embed=/models/a;b:384;chunker=v1:size=100;loader=8")
+    assert not same_embedding(old, "embed=/models/a;c:384;chunker=v1:size=200;loader=7")
+    assert not same_embedding(old, "embed=/models/a;b:768;chunker=v1:size=200;loader=7")
