@@ -208,6 +208,9 @@ class TimedStore:
     def source_chunks(self, source: str) -> list[Chunk]:
         return self.inner.source_chunks(source)
 
+    def containing(self, text: str, *, source_prefix: str | None = None) -> list[Chunk]:
+        return self.inner.containing(text, source_prefix=source_prefix)
+
     def count(self, *, exact: bool = True) -> int:
         return self.inner.count(exact=exact)
 

@@ -52,12 +52,12 @@ class Abstention:
         mentions, then the long options that none of the pages of ``hits`` has
         (``_unheld_options``), then its words that the collection never holds, or holds
         rarely and not in those hits (``HybridRetriever.unmentioned_words``); words of the
-        ``attached`` text are known, and so are the ``known`` terms (one whose entry a
-        retrieved page has)."""
+        ``attached`` text are known, and so are the ``known`` terms (one whose entry was
+        found, ``QuoteChooser.entry_first``)."""
         top = hits[:NAMED_TERM_PASSAGES]
         texts = [searchable(h) for h in top]
         unmentioned = [t for t in self._unnamed(query, texts) if t not in known]
-        unmentioned += self._unheld_options(query, hits, attached)
+        unmentioned += [o for o in self._unheld_options(query, hits, attached) if o not in known]
         named = {t.lower() for t in unmentioned}
         # The collection's word counts do not know the attached text's words.
         held = bm25_terms("\n".join(c.text for c in attached)) if attached else set()

@@ -278,7 +278,7 @@ class Answerer:
         # entry, and so does a defining question's quote; a retrieved page that has one holds
         # what was asked about.
         retrieved = hits
-        hits, entry = self._chooser.entry_first(query, hits, chunks)
+        hits, entry = self._chooser.entry_first(query, hits, chunks, source_prefix=source_prefix)
         if self._settings.abstain_on_unmentioned:
             known = [entry_term(query) or ""] if entry is not None else []
             unmentioned = self._abstention.unmentioned(query, retrieved, chunks, known=known)

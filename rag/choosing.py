@@ -32,6 +32,7 @@ from rag.generation import PassageJudge
 from rag.grounding import supporting_sentences
 from rag.quoting import excerpt, join_chunks, quoted_text
 from rag.retrieval import HybridRetriever, follows, neighbours, same_section
+from rag.store.base import bm25_terms
 from rag.text import named_terms, names_term, split_blocks, split_sentences, unmentioned_terms
 from rag.types import Chunk, Hit
 
@@ -51,6 +52,8 @@ _PAGE_CANDIDATES = 6
 # A rival section of the page is judged only when its best sentence scores within this of the
 # quoted passage's: further behind, the judge did not carry one past the margin.
 _RIVAL_BEHIND = 0.1
+# Words that say an option is asked about, not which program has it.
+_OPTION_WORDS = "option flag switch argument parameter command"
 
 
 def searchable(hit: Hit) -> str:
@@ -261,15 +264,26 @@ class QuoteChooser:
         return self._retriever.around(chunk)
 
     def entry_first(
-        self, asked: str, hits: Sequence[Hit], attached: Sequence[Chunk]
+        self,
+        asked: str,
+        hits: Sequence[Hit],
+        attached: Sequence[Chunk],
+        *,
+        source_prefix: str | None = None,
     ) -> tuple[list[Hit], Chunk | None]:
         """``hits`` with the entry of the term ``asked`` asks about (``_found_entry``) first, in
         place of its page's hit, and the entry's chunk: the prompt reads the definition before
-        anything else, and a defining question's quote is the entry. ``hits`` as they are and
-        None when there is none."""
+        anything else, and a defining question's quote is the entry. An option's entry on a
+        page no hit came from (``_option_elsewhere``, under ``source_prefix``) takes the last
+        hit's place. ``hits`` as they are and None when there is none."""
+        if not hits:
+            return [], None
         found = self._found_entry(asked, hits, attached)
         if found is None:
-            return list(hits), None
+            elsewhere = self._option_elsewhere(asked, hits, source_prefix)
+            if elsewhere is None:
+                return list(hits), None
+            found = len(hits) - 1, elsewhere
         at, entry = found
         others = [h for i, h in enumerate(hits) if i != at and h.chunk.id != entry.id]
         return [replace(hits[at], chunk=entry), *others], entry
@@ -309,6 +323,44 @@ class QuoteChooser:
                 log.info("the entry of %s in %s", term, chunk.source)
                 return at, _item_chunk(asked, found, chunks)
         return None
+
+    def _option_elsewhere(
+        self, asked: str, hits: Sequence[Hit], source_prefix: str | None
+    ) -> Chunk | None:
+        """The entry of the option a defining question asks about ("What does python -B
+        do?") on a page of the collection that no hit came from, when no retrieved page has
+        it: neither the bi-encoder nor BM25 reads "-B", and the question's other words name
+        the program at most. The pages that label an entry with the option (as written) are
+        found by their text; one of them is taken when it is the only one, or the only one
+        whose title, headings or file name names the most of the question's other words
+        ("git tag -a" is git-tag's "-a"). None otherwise: an option that many pages list
+        is not guessed at."""
+        valued = option_value(asked)
+        option = valued[0] if valued is not None else defined_term(asked)
+        if option is None or not option.startswith("-"):
+            return None
+        labels = entry_labels(option)
+        retrieved = {h.chunk.source for h in hits}
+        about: dict[str, str] = {}  # page: its title, the entry's headings, its file
+        for chunk in self._retriever.store.containing(labels[-1], source_prefix=source_prefix):
+            if chunk.source not in retrieved and any(
+                is_entry_label(label, block)
+                for label in labels
+                for block in split_blocks(chunk.text)
+            ):
+                about[chunk.source] = "\n".join([chunk.title, *chunk.heading_path, chunk.source])
+        words = bm25_terms(asked) - bm25_terms(f"{option} {_OPTION_WORDS}")
+        named = {source: len(words & bm25_terms(text)) for source, text in about.items()}
+        most = max(named.values(), default=0)
+        best = [source for source, n in named.items() if n == most]
+        if len(best) != 1 or (len(named) > 1 and most == 0):
+            return None
+        chunks = self._retriever.store.source_chunks(best[0])
+        entry = next(filter(None, (entry_chunk(label, chunks) for label in labels)), None)
+        if entry is None:
+            return None
+        log.info("the entry of %s in %s, which no hit came from", option, best[0])
+        return _item_chunk(asked, entry, chunks)
 
     def _on_page(
         self,

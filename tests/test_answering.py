@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag import choosing
+from rag.abstention import Abstention
 from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite
 from rag.choosing import QuoteChooser, entry_chunk, fallback_ranking, naming_first
 from rag.chunking import chunk_id
@@ -472,6 +473,51 @@ def test_a_question_about_an_option_quotes_its_entry_on_the_page_of_what_it_name
         assert answer.answer.startswith("--if-exists\n\n**Use IF EXISTS when dropping things")
         assert "--clean" not in answer.answer  # the entry above is another's
         assert answer.citations[0].source == "/d/pg_dump.md"
+
+
+def test_an_options_entry_on_a_page_no_hit_came_from_is_found_by_its_label(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """Neither search reads "-B": the one hit is a page about .pyc files. The one page that
+    labels "-B" answers; an option that two pages label is taken only from the page whose
+    name the question names, and not at all outside the folder asked about."""
+    texts = {
+        "/d/tutorial.md": "Python writes .pyc files of compiled modules beside their sources.",
+        "/d/cmdline.md": "-B\n\nIf given, no bytecode is saved on import.\n\n"
+        "-u\n\nForce the stdout and stderr streams to be unbuffered.\n\n"
+        "--no-site\n\nDo not import the site module.",
+        "/d/timeit.md": "-u, --unit=U\n\nSpecify a time unit for timer output.",
+    }
+    quoting = settings.model_copy(
+        update={"answer_mode": "quote", "min_similarity": -1.0, "top_k": 1}
+    )
+    with stored(quoting, embedder, texts) as store:
+        retriever = HybridRetriever(embedder, store, quoting)
+        chooser = QuoteChooser(retriever)
+        hits = retriever.search("What does python -B do?")
+        assert [h.chunk.source for h in hits] == ["/d/tutorial.md"]  # the premise
+        found, entry = chooser.entry_first("What does python -B do?", hits, [])
+        assert entry is not None and entry.source == "/d/cmdline.md"
+        assert [h.chunk for h in found] == [entry]  # in the place of the last hit
+        answer = Answerer(retriever, ScriptedGenerator(), quoting).ask("What does python -B do?")
+        assert answer.answer.startswith("-B\n\n**If given, no bytecode is saved on import.**")
+        assert answer.citations[0].source == "/d/cmdline.md"
+        # Not from a folder the question was not asked of.
+        assert (
+            chooser.entry_first("What does python -B do?", hits, [], source_prefix="/e")[1] is None
+        )
+        # "-u" labels two pages: the question must name one of them, by title, heading or file.
+        assert chooser.entry_first("What does the -u flag do?", hits, [])[1] is None
+        _, timeit = chooser.entry_first("What does timeit -u do?", hits, [])
+        assert timeit is not None and timeit.source == "/d/timeit.md"
+        # An option no page labels ("-B" above is written so; "-b" is not it) finds nothing.
+        assert chooser.entry_first("What does python -b do?", hits, [])[1] is None
+        # A long option whose entry was found is no reason to abstain, as one no page has is.
+        asked = "What does --no-site do?"
+        assert chooser.entry_first(asked, hits, [])[1] is not None
+        abstention = Abstention(retriever)
+        assert abstention.unmentioned(asked, hits, [], known=["--no-site"]) == []
+        assert abstention.unmentioned(asked, hits, []) == ["--no-site"]
 
 
 def test_asked_how_to_use_a_code_name_its_entry_is_quoted_only_when_it_answers_best(

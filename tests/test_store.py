@@ -230,6 +230,26 @@ def test_source_chunks_are_one_files_chunks_in_reading_order(
     assert store.source_chunks("/docs/nowhere.html") == []
 
 
+def test_containing_finds_chunks_holding_a_text_as_written(
+    store: VectorStore, embedder: HashEmbedder
+) -> None:
+    src = "/docs/py/cmdline.html"
+    texts = ["-O\n\nRemove assert statements.", "-o\n\nWrite output to a file."]
+    options = [
+        Chunk(id=chunk_id(src, t, i), source=src, title="t", text=t) for i, t in enumerate(texts)
+    ]
+    store.upsert(options, embedder.embed_documents(texts))
+    # Case and punctuation count: BM25 would read both as the one-letter word "o".
+    assert [c.text for c in store.containing("-O")] == [texts[0]]
+    assert {c.text for c in store.containing("-o")} == {texts[1]}
+    assert [c.source for c in store.containing("sort may")] == [
+        "/docs/pg/runtime-config-resource.html"
+    ]
+    assert store.containing("-O", source_prefix="/docs/pg") == []
+    assert [c.id for c in store.containing("-O", source_prefix="/docs/py/")] == [options[0].id]
+    assert store.containing("nowhere at all") == []
+
+
 def test_collections_list_lock_drop_and_swap_alike_on_both_stores(
     kind: str, tmp_path: Path, info: CollectionInfo, embedder: HashEmbedder
 ) -> None:

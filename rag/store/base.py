@@ -213,6 +213,12 @@ class VectorStore(Protocol):
         """Every stored chunk of one file, in reading order."""
         ...
 
+    def containing(self, text: str, *, source_prefix: str | None = None) -> list[Chunk]:
+        """The stored chunks whose text holds ``text`` as written (case and all), under
+        ``source_prefix`` when given. No index serves it: it reads every chunk's text, for
+        look-ups that retrieval cannot make (a one-letter option such as "-O")."""
+        ...
+
     def count(self, *, exact: bool = True) -> int:
         """Stored chunks; ``exact=False`` may estimate from index metadata, at a fraction of
         the cost of an exact count."""

@@ -217,6 +217,24 @@ class EdgeVectorStore:
             )
         )
 
+    def containing(self, text: str, *, source_prefix: str | None = None) -> list[Chunk]:
+        conditions: list[Any] = [qe.FieldCondition("text", match=qe.MatchSubstring(text))]
+        if source_prefix:
+            prefix = normalize_prefix(source_prefix)
+            conditions.append(qe.FieldCondition("path_prefixes", match=qe.MatchValue(prefix)))
+        found = scroll_all(
+            lambda offset: self._shard.scroll(
+                qe.ScrollRequest(
+                    offset=offset,
+                    limit=256,
+                    filter=qe.Filter(must=conditions),
+                    with_payload=True,
+                    with_vector=False,
+                )
+            )
+        )
+        return [from_payload(p.id, p.payload or {}) for p in found]
+
     def count(self, *, exact: bool = True) -> int:
         return int(self._shard.count(qe.CountRequest(exact=exact)))
 

@@ -232,6 +232,25 @@ class QdrantServerStore:
             )
         )
 
+    def containing(self, text: str, *, source_prefix: str | None = None) -> list[Chunk]:
+        conditions: list[models.Condition] = [
+            models.FieldCondition(key="text", match=models.MatchSubstring(substring=text))
+        ]
+        if source_prefix:
+            prefix = models.MatchValue(value=normalize_prefix(source_prefix))
+            conditions.append(models.FieldCondition(key="path_prefixes", match=prefix))
+        found = scroll_all(
+            lambda offset: self._client.scroll(
+                self._name,
+                scroll_filter=models.Filter(must=conditions),
+                offset=offset,
+                limit=256,
+                with_payload=True,
+                with_vectors=False,
+            )
+        )
+        return [from_payload(p.id, p.payload or {}) for p in found]
+
     def count(self, *, exact: bool = True) -> int:
         return int(self._client.count(self._name, exact=exact).count)
 
