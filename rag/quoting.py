@@ -36,6 +36,8 @@ _SHORT_BLOCK = 120  # a block this short says little alone: its neighbour comes 
 _HEADING_WORDS = 3
 _HEADING = re.compile(r"[A-Za-z_][A-Za-z_.\- ]*(?<!\.):?")
 _LABEL_PREFIX = re.compile(r"^[^:]{1,80}: ")
+# A note on the version that brought or changed what stands above it, as Sphinx writes one.
+_VERSION_NOTE = re.compile(r"(?:New in|Changed in|Deprecated since) version\b")
 # Chunks one character apart that end in these were split inside a paragraph, at a space.
 _SENTENCE_PUNCTUATION = (".", "!", "?", ";", ",")
 
@@ -93,13 +95,32 @@ def excerpt(
         size -= len(blocks[chosen.pop()])
     # An entry starts at its label: the blocks above it belong to another one.
     before = -1 if labelled else chosen[0] - 1
+    core = chosen[0]
     while before >= 0 and size + len(blocks[before]) <= span:
         chosen.insert(0, before)  # room left: what leads up to it
         size += len(blocks[before])
         before -= 1
+    # Nor does what leads up to it open with the end of something it leaves out.
+    while chosen[0] < core and _ends_another(blocks, chosen[0], core):
+        size -= len(blocks[chosen.pop(0)])
     shown = [_render(blocks[i], sentence if i == target else None, span) for i in chosen]
     plain = [_render(blocks[i], None, span) for i in chosen]
     return Excerpt("\n\n".join(shown), "\n\n".join(plain), [sentence] if sentence else [])
+
+
+def _ends_another(blocks: Sequence[str], at: int, core: int) -> bool:
+    """Whether the block at ``at``, above a quote's ``core`` block, ends something else: a
+    note on the version of what came before it ("Deprecated since version 3.9: ..."), or
+    the end of an entry, a block that is no label with a label (``label_kind``) above it and
+    another between it and the core (up to the core's own)."""
+    block = blocks[at]
+    if _VERSION_NOTE.match(block.lstrip()):
+        return True
+    if label_kind(block) is not None:
+        return False
+    return any(label_kind(b) for b in blocks[:at]) and any(
+        label_kind(b) for b in blocks[at + 1 : core + 1]
+    )
 
 
 def _dangles(block: str, labels: set[str]) -> bool:

@@ -167,6 +167,26 @@ def test_a_quote_does_not_end_at_a_label_without_what_it_labels() -> None:
     assert not excerpt(functions + "\n\nzarp(z)", ["Makes zorbs."]).plain.endswith("zarp(z)")
 
 
+def test_what_leads_up_to_a_quote_does_not_open_with_the_end_of_another_entry() -> None:
+    text = (
+        "brew.pour(cup)\n\nPours one cup. The cup must be warm.\n\n"
+        "Deprecated since version 2.1: The optional parameter spout.\n\n"
+        "brew.grind(beans, fineness)\n\nGrinds the beans.\n\n"
+        "A finer grind extracts more flavour from the same beans."
+    )
+    best = ["A finer grind extracts more flavour from the same beans."]
+    # Room for the blocks above the answer but not for pour's label: grind's entry opens it.
+    quoted = excerpt(text, best, span=len(text) - 40).plain
+    assert quoted.startswith("brew.grind(beans, fineness)"), quoted
+    # Room for all: pour's entry comes whole, from its label.
+    assert excerpt(text, best).plain.startswith("brew.pour(cup)")
+    # A version note is about what came before it, label or not.
+    long = f"{best[0]} It takes longer to pour, and the cup comes out stronger and more bitter."
+    notes = f"Grinders are sold apart.\n\nNew in version 2.0.\n\n{long} {long}"
+    quoted = excerpt(notes, best, span=len(notes) - 10).plain
+    assert quoted.startswith(best[0])
+
+
 def test_quote_mode_answers_without_generating(
     settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
