@@ -18,7 +18,7 @@ import numpy as np
 
 from rag.context import Passage, Support
 from rag.embedding import Embedder
-from rag.entries import is_entry_label
+from rag.entries import is_entry_label, label_kind
 from rag.store.base import bm25_terms
 from rag.text import (
     POINTS_BACK,
@@ -90,21 +90,41 @@ def named_in_passing(question: str, terms: Sequence[str], quoted: str, about: st
     (the quote's heading path, page title and source) does not name it, and the quote holds
     no entry labelled with it (``is_entry_label``). A quote that names what was asked about
     only so ("see the Django documentation", closing a logging recipe, asked how to define a
-    Django model) is about something else."""
+    Django model) is about something else. So is one that names it only in a "See also" list
+    (``_references``), whose lines look like entries' labels but name other documents."""
     asked = bm25_terms(question)
-    sentences = split_sentences(quoted)
     blocks = split_blocks(quoted)
+    referring = _references(blocks)
+    sentences = [s for i, b in enumerate(blocks) if i not in referring for s in split_sentences(b)]
     passing = []
     for term in terms:
         others = asked - bm25_terms(term)
         if not others or names_term(about, term):
             continue  # nothing else asked to compare with, or a heading names the term
-        if any(is_entry_label(term, block) for block in blocks):
+        if any(is_entry_label(term, b) for i, b in enumerate(blocks) if i not in referring):
             continue  # the quote holds the term's entry ("work_mem (integer)")
         naming = [s for s in sentences if names_term(s, term)]
         if naming and not any(bm25_terms(s) & others for s in naming):
             passing.append(term)
+        elif not naming and any(names_term(blocks[i], term) for i in referring):
+            passing.append(term)  # named only where the quote points elsewhere
     return passing
+
+
+def _references(blocks: Sequence[str]) -> set[int]:
+    """The blocks that point elsewhere: from a "See also" line up to the next entry's label
+    (``label_kind``) or the end. What a reference names is another document's subject."""
+    referring: set[int] = set()
+    inside = False
+    for i, block in enumerate(blocks):
+        line = " ".join(block.split()).rstrip(":").lower()
+        if line == "see also":
+            inside = True
+        elif inside and label_kind(block) is not None:
+            inside = False
+        if inside:
+            referring.add(i)
+    return referring
 
 
 def unsupported_claims(

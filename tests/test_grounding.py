@@ -430,3 +430,20 @@ def test_a_term_named_only_in_a_sentence_about_something_else_is_named_in_passin
     assert named_in_passing("What does zorb_mem control?", ["zorb_mem"], others, "") == ["zorb_mem"]
     # A question that asks nothing beside the term gives nothing to compare with.
     assert named_in_passing("What is Zorblang?", ["Zorblang"], aside, "Logging") == []
+
+
+def test_a_term_named_only_under_see_also_is_named_in_passing() -> None:
+    """A "See also" list names other documents, each on a line that looks like an entry's
+    label: what it names is not the quote's subject, until the next entry's label."""
+    question = "How do I make a Zorblang widget of zeros?"
+    quote = (
+        "Widgets hold values of one type.\n\nSee also\n\nModule gadget\n\n"
+        "Packing of gadgets.\n\nZorblang\n\nThe Zorblang package defines another widget."
+    )
+    assert named_in_passing(question, ["Zorblang"], quote, "widget") == ["Zorblang"]
+    # Named in the quote's own text too, it is not in passing.
+    named = quote.replace("one type.", "one type, as Zorblang widgets of zeros do.")
+    assert named_in_passing(question, ["Zorblang"], named, "widget") == []
+    # An entry's label after the list ends it: what follows is the quote's own again.
+    entry = quote + "\n\nwidget.zeros(n)\n\nMakes a Zorblang widget of n zeros."
+    assert named_in_passing(question, ["Zorblang"], entry, "widget") == []
