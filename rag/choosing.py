@@ -280,7 +280,7 @@ class QuoteChooser:
             return [], None
         found = self._found_entry(asked, hits, attached)
         if found is None:
-            elsewhere = self._option_elsewhere(asked, hits, source_prefix)
+            elsewhere = self._option_elsewhere(asked, hits, attached, source_prefix)
             if elsewhere is None:
                 return list(hits), None
             found = len(hits) - 1, elsewhere
@@ -325,7 +325,11 @@ class QuoteChooser:
         return None
 
     def _option_elsewhere(
-        self, asked: str, hits: Sequence[Hit], source_prefix: str | None
+        self,
+        asked: str,
+        hits: Sequence[Hit],
+        attached: Sequence[Chunk],
+        source_prefix: str | None,
     ) -> Chunk | None:
         """The entry of the option a defining question asks about ("What does python -B
         do?") on a page of the collection that no hit came from, when no retrieved page has
@@ -334,12 +338,20 @@ class QuoteChooser:
         found by their text; one of them is taken when it is the only one, or the only one
         whose title, headings or file name names the most of the question's other words
         ("git tag -a" is git-tag's "-a"). None otherwise: an option that many pages list
-        is not guessed at."""
+        is not guessed at; nor is one that the ``attached`` text labels, which is what was
+        asked about."""
         valued = option_value(asked)
         option = valued[0] if valued is not None else defined_term(asked)
         if option is None or not option.startswith("-"):
             return None
         labels = entry_labels(option)
+        if any(
+            is_entry_label(label, b)
+            for c in attached
+            for b in split_blocks(c.text)
+            for label in labels
+        ):
+            return None
         retrieved = {h.chunk.source for h in hits}
         about: dict[str, str] = {}  # page: its title, the entry's headings, its file
         for chunk in self._retriever.store.containing(labels[-1], source_prefix=source_prefix):

@@ -502,6 +502,9 @@ def test_an_options_entry_on_a_page_no_hit_came_from_is_found_by_its_label(
         answer = Answerer(retriever, ScriptedGenerator(), quoting).ask("What does python -B do?")
         assert answer.answer.startswith("-B\n\n**If given, no bytecode is saved on import.**")
         assert answer.citations[0].source == "/d/cmdline.md"
+        # Nor when the text attached to the question labels it: that is what was asked about.
+        own = [make_hit("-B\n\nBuilds every zorb again.", "notes.txt").chunk]
+        assert chooser.entry_first("What does python -B do?", hits, own)[1] is None
         # Not from a folder the question was not asked of.
         assert (
             chooser.entry_first("What does python -B do?", hits, [], source_prefix="/e")[1] is None
