@@ -53,7 +53,7 @@ class Abstention:
         (``_unheld_options``), then its words that the collection never holds, or holds
         rarely and not in those hits (``HybridRetriever.unmentioned_words``); words of the
         ``attached`` text are known, and so are the ``known`` terms (one whose entry was
-        found, ``QuoteChooser.entry_first``)."""
+        found, ``EntryLookup.entry_first``)."""
         top = hits[:NAMED_TERM_PASSAGES]
         texts = [searchable(h) for h in top]
         unmentioned = [t for t in self._unnamed(query, texts) if t not in known]

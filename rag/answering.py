@@ -26,6 +26,7 @@ from rag.entries import defined_term, entry_term
 from rag.errors import InvalidInputError
 from rag.generation import Generator, Message, PassageJudge
 from rag.grounding import ClaimCheck, check_claims, supporting_sentences
+from rag.lookup import EntryLookup
 from rag.quoting import excerpt, quoted_text
 from rag.retrieval import HybridRetriever
 from rag.types import Answer, Chunk, Citation, Hit, SupportingSentence
@@ -70,7 +71,7 @@ class PreparedAnswer:
     attached: list[Chunk] = field(default_factory=list)
     """The chunks of text attached to the question (rag.attachments), in reading order."""
     entry: Chunk | None = None
-    """The entry of the term the question asks about (``QuoteChooser.entry_first``): the
+    """The entry of the term the question asks about (``EntryLookup.entry_first``): the
     first hit's chunk, and what a quote quotes."""
 
     @property
@@ -208,6 +209,7 @@ class Answerer:
         self._generator = generator
         self._settings = settings
         self._chooser = QuoteChooser(retriever, judge)
+        self._lookup = EntryLookup(retriever)
         self._abstention = Abstention(retriever)
         self._observe = observe
 
@@ -278,7 +280,7 @@ class Answerer:
         # entry, and so does a defining question's quote; a retrieved page that has one holds
         # what was asked about.
         retrieved = hits
-        hits, entry = self._chooser.entry_first(query, hits, chunks, source_prefix=source_prefix)
+        hits, entry = self._lookup.entry_first(query, hits, chunks, source_prefix=source_prefix)
         if self._settings.abstain_on_unmentioned:
             known = [entry_term(query) or ""] if entry is not None else []
             unmentioned = self._abstention.unmentioned(query, retrieved, chunks, known=known)

@@ -10,12 +10,13 @@ import pytest
 from rag import choosing
 from rag.abstention import Abstention
 from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite
-from rag.choosing import QuoteChooser, entry_chunk, fallback_ranking, naming_first
+from rag.choosing import QuoteChooser, fallback_ranking, naming_first
 from rag.chunking import chunk_id
 from rag.config import Settings
 from rag.context import Passage, Support, build_passages
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
+from rag.lookup import EntryLookup, entry_chunk
 from rag.retrieval import HybridRetriever
 from rag.store.base import CollectionInfo, VectorStore
 from rag.store.factory import open_store
@@ -428,7 +429,7 @@ def test_a_question_about_what_a_term_does_quotes_the_terms_entry(
         retriever = HybridRetriever(embedder, store, quoting)
         first, second = retriever.search("work_mem buffers rows in memory spills", k=2)
         assert first.chunk.source == "/d/plpgsql.md"  # the passing use ranks first
-        hits, entry = QuoteChooser(retriever).entry_first(question, [first, second], [])
+        hits, entry = EntryLookup(retriever).entry_first(question, [first, second], [])
         assert entry is not None and entry.source == "/d/memory.md"
         assert [h.chunk for h in hits] == [entry, first.chunk]
         answer = Answerer(retriever, ScriptedGenerator(), quoting).ask(question)
@@ -467,7 +468,7 @@ def test_a_question_about_an_option_quotes_its_entry_on_the_page_of_what_it_name
             retriever.search("--if-exists", k=2), key=lambda h: "restore" not in h.chunk.source
         )
         question = "What is the --if-exists option of pg_dump for?"
-        _, entry = QuoteChooser(retriever).entry_first(question, hits, [])
+        _, entry = EntryLookup(retriever).entry_first(question, hits, [])
         assert entry is not None and entry.source == "/d/pg_dump.md"
         answer = Answerer(retriever, ScriptedGenerator(), quoting).ask(question)
         assert answer.answer.startswith("--if-exists\n\n**Use IF EXISTS when dropping things")
@@ -493,10 +494,10 @@ def test_an_options_entry_on_a_page_no_hit_came_from_is_found_by_its_label(
     )
     with stored(quoting, embedder, texts) as store:
         retriever = HybridRetriever(embedder, store, quoting)
-        chooser = QuoteChooser(retriever)
+        lookup = EntryLookup(retriever)
         hits = retriever.search("What does python -B do?")
         assert [h.chunk.source for h in hits] == ["/d/tutorial.md"]  # the premise
-        found, entry = chooser.entry_first("What does python -B do?", hits, [])
+        found, entry = lookup.entry_first("What does python -B do?", hits, [])
         assert entry is not None and entry.source == "/d/cmdline.md"
         assert [h.chunk for h in found] == [entry]  # in the place of the last hit
         answer = Answerer(retriever, ScriptedGenerator(), quoting).ask("What does python -B do?")
@@ -504,20 +505,20 @@ def test_an_options_entry_on_a_page_no_hit_came_from_is_found_by_its_label(
         assert answer.citations[0].source == "/d/cmdline.md"
         # Nor when the text attached to the question labels it: that is what was asked about.
         own = [make_hit("-B\n\nBuilds every zorb again.", "notes.txt").chunk]
-        assert chooser.entry_first("What does python -B do?", hits, own)[1] is None
+        assert lookup.entry_first("What does python -B do?", hits, own)[1] is None
         # Not from a folder the question was not asked of.
         assert (
-            chooser.entry_first("What does python -B do?", hits, [], source_prefix="/e")[1] is None
+            lookup.entry_first("What does python -B do?", hits, [], source_prefix="/e")[1] is None
         )
         # "-u" labels two pages: the question must name one of them, by title, heading or file.
-        assert chooser.entry_first("What does the -u flag do?", hits, [])[1] is None
-        _, timeit = chooser.entry_first("What does timeit -u do?", hits, [])
+        assert lookup.entry_first("What does the -u flag do?", hits, [])[1] is None
+        _, timeit = lookup.entry_first("What does timeit -u do?", hits, [])
         assert timeit is not None and timeit.source == "/d/timeit.md"
         # An option no page labels ("-B" above is written so; "-b" is not it) finds nothing.
-        assert chooser.entry_first("What does python -b do?", hits, [])[1] is None
+        assert lookup.entry_first("What does python -b do?", hits, [])[1] is None
         # A long option whose entry was found is no reason to abstain, as one no page has is.
         asked = "What does --no-site do?"
-        assert chooser.entry_first(asked, hits, [])[1] is not None
+        assert lookup.entry_first(asked, hits, [])[1] is not None
         abstention = Abstention(retriever)
         assert abstention.unmentioned(asked, hits, [], known=["--no-site"]) == []
         assert abstention.unmentioned(asked, hits, []) == ["--no-site"]
@@ -577,8 +578,8 @@ def test_the_prompt_and_the_quote_take_the_same_entry_once(
         retriever = HybridRetriever(embedder, store, settings)
         hits = sorted(retriever.search("--if-exists", k=2), key=lambda h: "dump" in h.chunk.source)
         question = "What is the --if-exists option of pg_dump for?"
-        chooser = QuoteChooser(retriever)
-        first, entry = chooser.entry_first(question, hits, [])
+        lookup = EntryLookup(retriever)
+        first, entry = lookup.entry_first(question, hits, [])
         assert [h.chunk.source for h in first] == ["/d/pg_dump.md", "/d/pg_restore.md"]
         assert entry == first[0].chunk
         answerer = Answerer(retriever, ScriptedGenerator(), settings)
@@ -588,7 +589,7 @@ def test_the_prompt_and_the_quote_take_the_same_entry_once(
         assert quoted.citations[0].chunk_id == prepared.entry.id
         assert quoted.citations[0].n == 1
         # The entry's own hit, retrieved as well, is not listed twice.
-        again, _ = chooser.entry_first(question, [*hits, first[0]], [])
+        again, _ = lookup.entry_first(question, [*hits, first[0]], [])
         assert [h.chunk.id for h in again].count(first[0].chunk.id) == 1
         # Asked how to use an option, no entry is looked up: its entry says what it is.
         assert answerer.prepare("How do I use --if-exists with pg_dump?").entry is None
@@ -786,7 +787,7 @@ def test_an_option_given_a_value_quotes_the_item_of_its_entry_that_names_it(
         retriever = HybridRetriever(embedder, store, single)
         asked = "What does -Z slowimport do?"
         label = Hit(chunk=chunks[0], score=1.0, similarity=1.0)
-        assert QuoteChooser(retriever).entry_first(asked, [label], [])[1] == chunks[2]
+        assert EntryLookup(retriever).entry_first(asked, [label], [])[1] == chunks[2]
         answerer = Answerer(retriever, ScriptedGenerator(), single)
         answer = answerer.ask(asked)
         assert "**-Z slowimport to show how long each import takes.**" in answer.answer
