@@ -4,7 +4,8 @@ A quote is built from blocks of the text around a passage (paragraphs, list item
 tables): the block holding the sentence that best supports an answer, the block before it
 when the sentence needs it (a label, a lead-in ending in a colon, a sentence that points
 back), the blocks after it as far as ``SPAN_CHARS`` reaches (documentation states a thing
-first and qualifies it after), then, if room is left, the blocks before it. The supporting
+first and qualifies it after), then, if room is left, the blocks before it, unless they end
+another entry or note the version of what came before them. The supporting
 sentence is set in bold, and lines that a file wrapped at a fixed width are joined. A table
 comes out as Markdown rows under its header row, never as a run-on of cells.
 """
