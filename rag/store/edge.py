@@ -203,37 +203,25 @@ class EdgeVectorStore:
         )
 
     def source_chunks(self, source: str) -> list[Chunk]:
-        return in_reading_order(
-            scroll_all(
-                lambda offset: self._shard.scroll(
-                    qe.ScrollRequest(
-                        offset=offset,
-                        limit=256,
-                        filter=_match("source", source),
-                        with_payload=True,
-                        with_vector=False,
-                    )
-                )
-            )
-        )
+        return in_reading_order(self._matching(_match("source", source)))
 
     def containing(self, text: str, *, source_prefix: str | None = None) -> list[Chunk]:
         conditions: list[Any] = [qe.FieldCondition("text", match=qe.MatchSubstring(text))]
         if source_prefix:
-            prefix = normalize_prefix(source_prefix)
-            conditions.append(qe.FieldCondition("path_prefixes", match=qe.MatchValue(prefix)))
-        found = scroll_all(
+            conditions.append(_match("path_prefixes", normalize_prefix(source_prefix)))
+        return [
+            from_payload(p.id, p.payload or {}) for p in self._matching(qe.Filter(must=conditions))
+        ]
+
+    def _matching(self, flt: qe.Filter) -> list[Any]:
+        """Every point that ``flt`` matches, with its payload, page by page."""
+        return scroll_all(
             lambda offset: self._shard.scroll(
                 qe.ScrollRequest(
-                    offset=offset,
-                    limit=256,
-                    filter=qe.Filter(must=conditions),
-                    with_payload=True,
-                    with_vector=False,
+                    offset=offset, limit=256, filter=flt, with_payload=True, with_vector=False
                 )
             )
         )
-        return [from_payload(p.id, p.payload or {}) for p in found]
 
     def count(self, *, exact: bool = True) -> int:
         return int(self._shard.count(qe.CountRequest(exact=exact)))

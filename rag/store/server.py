@@ -219,37 +219,31 @@ class QdrantServerStore:
         )
 
     def source_chunks(self, source: str) -> list[Chunk]:
-        return in_reading_order(
-            scroll_all(
-                lambda offset: self._client.scroll(
-                    self._name,
-                    scroll_filter=_match("source", source),
-                    offset=offset,
-                    limit=256,
-                    with_payload=True,
-                    with_vectors=False,
-                )
-            )
-        )
+        return in_reading_order(self._matching(_match("source", source)))
 
     def containing(self, text: str, *, source_prefix: str | None = None) -> list[Chunk]:
         conditions: list[models.Condition] = [
             models.FieldCondition(key="text", match=models.MatchSubstring(substring=text))
         ]
         if source_prefix:
-            prefix = models.MatchValue(value=normalize_prefix(source_prefix))
-            conditions.append(models.FieldCondition(key="path_prefixes", match=prefix))
-        found = scroll_all(
+            conditions.append(_match("path_prefixes", normalize_prefix(source_prefix)))
+        return [
+            from_payload(p.id, p.payload or {})
+            for p in self._matching(models.Filter(must=conditions))
+        ]
+
+    def _matching(self, flt: models.Filter) -> list[Any]:
+        """Every point that ``flt`` matches, with its payload, page by page."""
+        return scroll_all(
             lambda offset: self._client.scroll(
                 self._name,
-                scroll_filter=models.Filter(must=conditions),
+                scroll_filter=flt,
                 offset=offset,
                 limit=256,
                 with_payload=True,
                 with_vectors=False,
             )
         )
-        return [from_payload(p.id, p.payload or {}) for p in found]
 
     def count(self, *, exact: bool = True) -> int:
         return int(self._client.count(self._name, exact=exact).count)
