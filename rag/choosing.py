@@ -6,12 +6,14 @@ do something with a code name has the entry first among its passages. Otherwise 
 retrieved passages are ranked by their best supporting sentence and their retrieval rank;
 those that name the most of the question's named terms come first; the language model
 judges the two best when their scores are close; then another section of the chosen page
-may be quoted instead when it answers better.
+may be quoted instead when it answers better. A question that names the program or command
+of a retrieved manual page ("... with initdb", "git commit") is quoted from that page.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import MutableMapping, Sequence
 
@@ -94,6 +96,32 @@ def naming_first(
     return [pair for pair, miss in zip(ranked, missing, strict=True) if miss == fewest]
 
 
+# A title's leading section number ("F.2. amcheck") and a manual's section ("git-commit(1)").
+_SECTION_NUMBER = re.compile(r"^[A-Z]?\d*(?:\.\d+)*\.\s+")
+_MANUAL_SECTION = re.compile(r"\(\d\w*\)$")
+_SUBJECT = re.compile(r"[A-Za-z_][\w.-]*|[A-Z][A-Z_]*(?: [A-Z][A-Z_]*)+")
+# The heading a manual page (a program's or a command's) has, and other pages do not.
+_MANUAL_HEADING = "synopsis"
+
+
+def page_subject(title: str | None) -> str | None:
+    """What a page is the reference of, from its title: one name ("initdb", "pg_dump",
+    "git-commit(1)" -> "git-commit", "pathlib — Object-oriented filesystem paths" ->
+    "pathlib") or an upper-case command ("CREATE DATABASE"); None for a title in prose
+    ("23.2. Creating a Database")."""
+    if not title:
+        return None
+    head = title.split(" — ")[0].strip()
+    head = _MANUAL_SECTION.sub("", _SECTION_NUMBER.sub("", head)).strip()
+    return head if len(head) >= 3 and _SUBJECT.fullmatch(head) else None
+
+
+def names_subject(question: str, subject: str) -> bool:
+    """Whether ``question`` names a page's subject, as written or with its hyphens read as
+    spaces ("git commit" names "git-commit")."""
+    return any(names_term(question, form) for form in {subject, subject.replace("-", " ")})
+
+
 class QuoteChooser:
     """Chooses what an extractive answer quotes, from the passages retrieved for a question
     and their supporting sentences; ``judge``, when there is one, reads the close calls."""
@@ -121,7 +149,8 @@ class QuoteChooser:
         passages take their windows from there; ``timings['judge_ms']`` adds up the judge's
         time."""
         spent = {} if timings is None else timings
-        ranked = naming_first(asked, fallback_ranking(passages, support))[:_JUDGED_PASSAGES]
+        ranked = self._manual_first(asked, naming_first(asked, fallback_ranking(passages, support)))
+        ranked = ranked[:_JUDGED_PASSAGES]
         if not ranked:  # no sentence long enough to rank: the best retrieved passage
             first = passages[0]
             return first, self.window(first.hit.chunk, attached)
@@ -143,6 +172,39 @@ class QuoteChooser:
             timings=spent,
             judged=likelihoods[chosen],
         )
+
+    def _manual_first(
+        self, asked: str, ranked: Sequence[tuple[Passage, float]]
+    ) -> list[tuple[Passage, float]]:
+        """The ranked passages from manual pages whose subject ``asked`` names, in their
+        order, when there are any; else all. Asked how to do something with initdb,
+        initdb's page answers, not the chapter on checksums that mentions it in passing; a
+        manual lists every option of its program. Subjects that a large share of the
+        collection holds (``HybridRetriever.common_terms``: "git" in Git's manual) say
+        nothing about which page is meant, and a page is a manual when it has a Synopsis."""
+        named: list[tuple[tuple[Passage, float], str]] = []
+        for pair in ranked:
+            subject = page_subject(pair[0].hit.chunk.title)
+            if subject is not None and names_subject(asked, subject):
+                named.append((pair, subject))
+        if not named:
+            return list(ranked)
+        common = {t.lower() for t in self._retriever.common_terms([s for _, s in named])}
+        manuals: dict[str, bool] = {}
+        kept = []
+        for pair, subject in named:
+            source = pair[0].hit.chunk.source
+            if subject.lower() in common:
+                continue
+            if source not in manuals:
+                manuals[source] = any(
+                    heading.lower() == _MANUAL_HEADING
+                    for c in self._retriever.store.source_chunks(source)
+                    for heading in c.heading_path
+                )
+            if manuals[source]:
+                kept.append(pair)
+        return kept or list(ranked)
 
     def best_sentences(
         self, asked: str, passage: Passage, window: Sequence[Chunk]

@@ -10,7 +10,13 @@ import pytest
 from rag import choosing
 from rag.abstention import Abstention
 from rag.answering import ABSTAIN_MESSAGE, Answerer, build_messages, cite
-from rag.choosing import QuoteChooser, fallback_ranking, naming_first
+from rag.choosing import (
+    QuoteChooser,
+    fallback_ranking,
+    names_subject,
+    naming_first,
+    page_subject,
+)
 from rag.chunking import chunk_id
 from rag.config import Settings
 from rag.context import Passage, Support, build_passages
@@ -562,6 +568,70 @@ def test_asked_how_to_use_a_code_name_its_entry_is_quoted_only_when_it_answers_b
         answer = answerer.finish(prepared, "")
         assert not answer.abstained
         assert answer.citations[0].source == "/d/zmail.md", answer.answer
+
+
+def test_a_page_subject_is_the_name_a_reference_page_is_titled_by() -> None:
+    assert page_subject("initdb") == "initdb"
+    assert page_subject("git-commit(1)") == "git-commit"
+    assert page_subject("F.2. amcheck") == "amcheck"
+    assert page_subject("pathlib — Object-oriented filesystem paths — Python docs") == "pathlib"
+    assert page_subject("CREATE DATABASE") == "CREATE DATABASE"
+    assert page_subject("23.2. Creating a Database") is None
+    assert page_subject("My First Contribution to the Git Project") is None
+    assert page_subject("ls") is None and page_subject(None) is None
+    assert names_subject("How do I amend the last git commit?", "git-commit")
+    assert names_subject("Can vacuumdb update statistics too?", "vacuumdb")
+    assert not names_subject("How do I create a database?", "CREATE DATABASE")
+    assert not names_subject("What does initdbx do?", "initdb")
+
+
+def test_a_question_that_names_a_manual_pages_program_is_quoted_from_that_page(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """A chapter that mentions initdb in passing ranks first; initdb's manual page (it has a
+    Synopsis) lists the option that answers."""
+    chapter = (
+        "Data page checksums are turned on for a cluster when it is created with initdb, "
+        "and they detect corruption of data pages."
+    )
+    option = "--data-checksums\n\nUse checksums on data pages to detect corruption."
+    synopsis = "initdb [option...] [--pgdata | -D] directory"
+
+    def chunk(source: str, title: str, heading: str, text: str, at: int) -> Chunk:
+        return Chunk(
+            id=chunk_id(source, text, at),
+            source=source,
+            title=title,
+            text=text,
+            heading_path=(heading,),
+            start=at * 1000,
+            end=at * 1000 + len(text),
+            context=f"{title} > {heading}",
+        )
+
+    question = "How do I turn on data page checksums when I create a cluster with initdb?"
+    for manual, chosen in (("Synopsis", "/d/initdb.md"), ("Usage", "/d/checksums.md")):
+        chunks = [
+            chunk("/d/checksums.md", "30.2. Data Checksums", "30.2. Data Checksums", chapter, 0),
+            chunk("/d/initdb.md", "initdb", manual, synopsis, 0),
+            chunk("/d/initdb.md", "initdb", "Options", option, 1),
+        ]
+        named = settings.model_copy(update={"collection": f"manual-{manual.lower()}"})
+        info = CollectionInfo(embedder.model_name, embedder.dimension)
+        store = open_store(named, info, create=True)
+        try:
+            store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+            retriever = HybridRetriever(embedder, store, named)
+            prepared = Answerer(retriever, ScriptedGenerator(), named).prepare(question)
+            ranked = naming_first(question, fallback_ranking(prepared.passages, prepared.support))
+            assert ranked[0][0].hit.chunk.source == "/d/checksums.md"  # the premise
+            passage, _ = QuoteChooser(retriever).choose(
+                question, prepared.passages, prepared.support
+            )
+            # Only a manual page is preferred: a page titled by a name is not one by itself.
+            assert passage.hit.chunk.source == chosen
+        finally:
+            store.close()
 
 
 def test_the_prompt_and_the_quote_take_the_same_entry_once(
