@@ -37,6 +37,8 @@ _MAX_ENTRY_LABEL_CHARS = 120  # a label line's length, but for a signature's (be
 # A label that is a name and one signature may be longer: many arguments with their defaults.
 _MAX_SIGNATURE_CHARS = 400
 _RETURN_TYPE = re.compile(r"\s*(?:->\s*[\w.\[\], |]+)?")
+# An argument that calls something without arguments: example code's, never a parameter's.
+_CALLED = re.compile(r"[A-Za-z_][\w.]*\(\)")
 # Words after an option that are no value of it: "the -O option", "-v mean".
 _NOT_VALUES = STOPWORDS | {
     "argument",
@@ -234,7 +236,9 @@ def label_kind(block: str) -> tuple[str, str] | None:
 def _is_signature(line: str) -> bool:
     """Whether a line is one signature of at most ``_MAX_SIGNATURE_CHARS``: a name, perhaps
     after a declaring keyword, its bracketed arguments closed at the line's end, perhaps a
-    return type after "->"."""
+    return type after "->", and no argument a call without arguments. A parameter is a name,
+    perhaps with a default that calls something ("hi=len(a)"); "time.time()" in
+    "datetime.fromtimestamp(time.time())" makes it a line of example code."""
     opened = line.find("(")
     if opened < 1 or len(line) > _MAX_SIGNATURE_CHARS:
         return False
@@ -245,8 +249,22 @@ def _is_signature(line: str) -> bool:
     for at in range(opened, len(line)):
         depth += {"(": 1, ")": -1}.get(line[at], 0)
         if depth == 0:
-            return _RETURN_TYPE.fullmatch(line, at + 1) is not None
+            arguments = _top_level_arguments(line[opened + 1 : at])
+            return _RETURN_TYPE.fullmatch(line, at + 1) is not None and not any(
+                _CALLED.fullmatch(a) for a in arguments
+            )
     return False
+
+
+def _top_level_arguments(inside: str) -> list[str]:
+    """The comma-separated arguments inside a signature's brackets, nested brackets kept."""
+    arguments, depth, start = [], 0, 0
+    for at, char in enumerate(inside):
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            arguments.append(inside[start:at].strip())
+            start = at + 1
+    return [*arguments, inside[start:].strip()]
 
 
 def entry_sentence(term: str, text: str) -> tuple[str, str] | None:

@@ -159,6 +159,12 @@ def test_a_label_kind_is_an_option_or_a_signature_and_what_it_names() -> None:
     # A list item, a sentence and two words are no labels.
     for block in ("- foam the milk", "Returns the size of the tank.", "Descale often", "--"):
         assert label_kind(block) is None
+    # A default may call something; an argument that is a call is example code's.
+    assert label_kind("zorb.find(a, lo=0, hi=len(a), *, key=None)") == ("signature", "zorb.find")
+    assert label_kind("GROUPING ( group_by_expression(s) ) → integer") == ("signature", "GROUPING")
+    assert label_kind("zorb.now()") == ("signature", "zorb.now")
+    for code in ("zorb.fromtimestamp(time.time())", "zorb.run(main(), debug=True)"):
+        assert label_kind(code) is None
 
 
 def test_the_entry_sentence_is_the_first_after_its_label() -> None:
