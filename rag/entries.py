@@ -178,7 +178,8 @@ def entry_term(question: str) -> str | None:
 def is_entry_label(term: str, block: str) -> bool:
     """Whether a block of text is the label of ``term``'s entry. For a named term: one short
     line that starts with it, perhaps after a declaring keyword or a qualifying prefix, and
-    ends there or goes on with a signature or a type in brackets; reference pages label the
+    ends there or goes on with a signature (no argument a call: "asyncio.run(main())" is an
+    example's line) or a type in brackets; reference pages label the
     entries that define things so: "work_mem (integer)", "EAFP", "exception
     UnboundLocalError", "json.dumps(obj, ...)". The term is matched as ``unmentioned_terms``
     matches it, but a dotted name only as written. For an option: a few short lines of
@@ -199,7 +200,7 @@ def is_entry_label(term: str, block: str) -> bool:
     # Then the line ends, or goes on with a signature or a type in brackets, not with words
     # ("max_connections = 100" is an example's line, "EAFP: Easier to ..." a definition).
     label = rf"(?:{_DECLARING} )?(?:[\w.]+\.)?{named_term}(?:$|\s*[(\[])"
-    return re.match(label, line) is not None
+    return re.match(label, line) is not None and not _calls_in_arguments(line)
 
 
 def _option_forms(lines: Sequence[str]) -> list[str]:
@@ -236,35 +237,49 @@ def label_kind(block: str) -> tuple[str, str] | None:
 def _is_signature(line: str) -> bool:
     """Whether a line is one signature of at most ``_MAX_SIGNATURE_CHARS``: a name, perhaps
     after a declaring keyword, its bracketed arguments closed at the line's end, perhaps a
-    return type after "->", and no argument a call without arguments. A parameter is a name,
-    perhaps with a default that calls something ("hi=len(a)"); "time.time()" in
-    "datetime.fromtimestamp(time.time())" makes it a line of example code."""
+    return type after "->", and no argument a call (``_calls_in_arguments``:
+    "datetime.fromtimestamp(time.time())" is a line of example code)."""
     opened = line.find("(")
     if opened < 1 or len(line) > _MAX_SIGNATURE_CHARS:
         return False
     name = re.sub(rf"^{_DECLARING} ", "", line[:opened].strip())
     if not name or " " in name:
         return False
+    closed = _closing(line, opened)
+    return (
+        closed is not None
+        and _RETURN_TYPE.fullmatch(line, closed + 1) is not None
+        and not _calls_in_arguments(line)
+    )
+
+
+def _closing(line: str, opened: int) -> int | None:
+    """Where the bracket opened at ``opened`` closes, or None when the line leaves it open."""
     depth = 0
     for at in range(opened, len(line)):
         depth += {"(": 1, ")": -1}.get(line[at], 0)
         if depth == 0:
-            arguments = _top_level_arguments(line[opened + 1 : at])
-            return _RETURN_TYPE.fullmatch(line, at + 1) is not None and not any(
-                _CALLED.fullmatch(a) for a in arguments
-            )
-    return False
+            return at
+    return None
 
 
-def _top_level_arguments(inside: str) -> list[str]:
-    """The comma-separated arguments inside a signature's brackets, nested brackets kept."""
-    arguments, depth, start = [], 0, 0
+def _calls_in_arguments(line: str) -> bool:
+    """Whether the first brackets of ``line`` hold an argument, not a default, that calls
+    something without arguments ("time.time()", "main()"): example code, never a signature,
+    whose parameters are names, perhaps with a default that calls ("hi=len(a)")."""
+    opened = line.find("(")
+    closed = _closing(line, opened) if opened >= 0 else None
+    if closed is None:
+        return False
+    inside, depth, start = line[opened + 1 : closed], 0, 0
+    arguments = []
     for at, char in enumerate(inside):
         depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
         if char == "," and depth == 0:
             arguments.append(inside[start:at].strip())
             start = at + 1
-    return [*arguments, inside[start:].strip()]
+    arguments.append(inside[start:].strip())
+    return any(_CALLED.fullmatch(a) for a in arguments)
 
 
 def entry_sentence(term: str, text: str) -> tuple[str, str] | None:

@@ -128,6 +128,8 @@ def test_an_entry_label_is_a_short_line_that_starts_with_the_term() -> None:
     assert not is_entry_label("CPython", "CPython debug builds show all warnings")
     assert not is_entry_label("asyncio.gather", "asyncio.gather() is faster. (By Yury.)")
     assert not is_entry_label("max_connections", "max_connections = 100")  # an example
+    assert not is_entry_label("zorb.run", "zorb.run(main())")  # an example's call
+    assert is_entry_label("zorb.run", "zorb.run(coro, *, debug=None)")
     assert is_entry_label("sys.path", "sys.path")
     # A signature may run long with many arguments; a line as long of anything else is text.
     arguments = ", ".join(f"arg{n}=None" for n in range(15))
