@@ -179,12 +179,12 @@ def is_entry_label(term: str, block: str) -> bool:
     """Whether a block of text is the label of ``term``'s entry. For a named term: one short
     line that starts with it, perhaps after a declaring keyword or a qualifying prefix, and
     ends there or goes on with a signature (no argument a call: "asyncio.run(main())" is an
-    example's line) or a type in brackets; reference pages label the
-    entries that define things so: "work_mem (integer)", "EAFP", "exception
-    UnboundLocalError", "json.dumps(obj, ...)". The term is matched as ``unmentioned_terms``
-    matches it, but a dotted name only as written. For an option: a few short lines of
-    option forms (an option and at most one argument each, "-v, --verbose" two forms), one of
-    them the option as written ("-c" is not "-C"): "-c\n--clean", "-j njobs\n--jobs=njobs"."""
+    example's line) or a type in brackets; reference pages label the entries that define
+    things so: "work_mem (integer)", "EAFP", "exception UnboundLocalError", "json.dumps(obj,
+    ...)". The term is matched as ``unmentioned_terms`` matches it, but a dotted name only
+    as written. For an option: a few short lines of option forms (an option and at most one
+    argument each, "-v, --verbose" two forms), one of them the option as written ("-c" is
+    not "-C"): "-c\n--clean", "-j njobs\n--jobs=njobs"."""
     lines = [" ".join(line.split()) for line in block.strip().split("\n")]
     if any(len(line) > _MAX_ENTRY_LABEL_CHARS and not _is_signature(line) for line in lines):
         return False
