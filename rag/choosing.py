@@ -53,12 +53,11 @@ _RIVAL_BEHIND = 0.1
 
 def searchable(hit: Hit) -> str:
     """What a passage mentions: its text, title, headings and file path."""
-    return "\n".join([hit.chunk.text, described(hit)])
+    return "\n".join([hit.chunk.text, described(hit.chunk)])
 
 
-def described(hit: Hit) -> str:
-    """What a passage is about, besides its text: its title, headings and file path."""
-    chunk = hit.chunk
+def described(chunk: Chunk) -> str:
+    """What a chunk is about, besides its text: its title, headings and file path."""
     return "\n".join([chunk.title or "", *chunk.heading_path, chunk.source])
 
 
@@ -243,7 +242,7 @@ class QuoteChooser:
             if defined := defined_term(asked):
                 first = next((s for s in split_sentences(text) if names_term(s, defined)), None)
             centre = best if first is None else [first]
-            about = described(passage.hit)
+            about = described(passage.hit.chunk)
             named = self._naming(asked, text, about, centre, [s.text for s in ranked])
             first = named or first
         if first is None:

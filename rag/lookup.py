@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
+from rag.choosing import described
 from rag.entries import (
     defined_term,
     entry_labels,
@@ -175,7 +176,7 @@ class EntryLookup:
                 for label in labels
                 for block in split_blocks(chunk.text)
             ):
-                about[chunk.source] = "\n".join([chunk.title, *chunk.heading_path, chunk.source])
+                about[chunk.source] = described(chunk)
         words = bm25_terms(asked) - bm25_terms(f"{option} {_OPTION_WORDS}")
         named = {source: len(words & bm25_terms(text)) for source, text in about.items()}
         most = max(named.values(), default=0)
