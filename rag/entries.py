@@ -50,6 +50,8 @@ _NOT_VALUES = STOPWORDS | {
     "setting",
     "switch",
 }
+# The words of a program's name as a question writes it: "python", "git commit", "pg_dump".
+_PROGRAM_WORDS = re.compile(r"[A-Za-z_][\w.]*(?:-[\w.]+)*")
 _MAX_OPTION_FORMS = 4  # lines of an option's label: "-c", "--clean", "--clean=<when>"
 # The words a reference writes before the name it defines: "class csv.DictReader(f)".
 _DECLARING = (
@@ -114,6 +116,48 @@ def names_option_value(text: str, option: str, value: str) -> bool:
     separator = r"(?:\s+|=)?" if len(option) == 2 else r"(?:\s+|=)"
     pattern = rf"(?<![\w-]){re.escape(option)}{separator}{re.escape(value)}(?![\w-])"
     return re.search(pattern, text) is not None
+
+
+def programs_before(question: str, option: str) -> list[str]:
+    """What a question names right before ``option``, the program it gives the option to,
+    longest first: the one to three words before it ("git commit", "commit" of "What does
+    git commit -s do?"; "python" of "What does python -i do?"). Empty when the option does
+    not follow a word."""
+    found = re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", question)
+    if found is None:
+        return []
+    words: list[str] = []
+    for word in reversed(_PROGRAM_WORDS.findall(question[: found.start()])):
+        if word.lower() in STOPWORDS or len(words) == 3:
+            break
+        words.insert(0, word)
+    return [" ".join(words[-n:]) for n in range(len(words), 0, -1)]
+
+
+def usage_options(line: str, program: str) -> set[str]:
+    """The options a usage line of ``program`` lists before its first operand: "python
+    [-bBdEhiIOqsSuvVWx?] [-c command | -m module-name | script | - ] [args]" lists -b, -B,
+    ... (a bracket of letters run together is one option each), -c and -m; "python -m timeit
+    [-n N]" lists only -m for python, since "timeit" is an operand, and -n is timeit's. Empty
+    when ``line`` is no usage line of ``program``: one that starts with the program, then an
+    option or a bracket, and brackets what may be left out. An example ("$ python -q") runs
+    the program with options; it does not list them."""
+    rest = line.strip()
+    starts = rest.startswith(f"{program} ") and rest[len(program) + 1 : len(program) + 2] in "[-"
+    if not starts or "[" not in rest:
+        return set()
+    listed: set[str] = set()
+    depth = 0
+    for token in rest[len(program) :].split():
+        if depth == 0 and token[0] not in "[-<|(":
+            break  # the first operand: what follows belongs to it
+        for found in _OPTION.finditer(token):
+            option = found.group(0)
+            listed.add(option)
+            if depth + token.count("[") > 0 and re.fullmatch(r"-[A-Za-z]{2,}", option):
+                listed.update(f"-{letter}" for letter in option[1:])
+        depth = max(0, depth + token.count("[") - token.count("]"))
+    return listed
 
 
 def entry_labels(term: str) -> list[str]:

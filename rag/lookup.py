@@ -4,7 +4,9 @@ A question that asks what a named term or an option is or does ("What does work_
 control?", "What does pg_dump --clean do?"), or how to do something with a code name, is
 answered by the term's entry: a short label line that names it, then its text. The entry is
 looked for on the retrieved pages, those that name the question's other terms first; an
-option's, which no search reads, also in the rest of the collection (``EntryLookup``).
+option's, which no search reads, also in the rest of the collection: first on the page whose
+usage line lists it for the program the question names, then on any page that labels it
+(``EntryLookup``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from rag.entries import (
     is_entry_label,
     names_option_value,
     option_value,
+    programs_before,
+    usage_options,
 )
 from rag.retrieval import HybridRetriever, follows, same_section
 from rag.store.base import bm25_terms
@@ -73,6 +77,20 @@ def _item_chunk(asked: str, entry: Chunk, chunks: Sequence[Chunk]) -> Chunk:
     return entry
 
 
+def _asked_option(asked: str, attached: Sequence[Chunk]) -> str | None:
+    """The command-line option a defining question asks about ("-X" of "What does python -X
+    importtime do?"), unless the ``attached`` text labels it, which is then what was asked
+    about; None for any other question."""
+    valued = option_value(asked)
+    option = valued[0] if valued is not None else defined_term(asked)
+    if option is None or not option.startswith("-"):
+        return None
+    labels = entry_labels(option)
+    if any(is_entry_label(t, b) for c in attached for b in split_blocks(c.text) for t in labels):
+        return None
+    return option
+
+
 class EntryLookup:
     """Finds the entry of what a question asks about, through ``retriever``'s store."""
 
@@ -89,12 +107,15 @@ class EntryLookup:
     ) -> tuple[list[Hit], Chunk | None]:
         """``hits`` with the entry of the term ``asked`` asks about (``_found_entry``) first, in
         place of its page's hit, and the entry's chunk: the prompt reads the definition before
-        anything else, and a defining question's quote is the entry. An option's entry on a
-        page no hit came from (``_option_elsewhere``, under ``source_prefix``) takes the last
+        anything else, and a defining question's quote is the entry. The entry of an option
+        given to a program comes from the page whose usage line lists it for that program
+        (``_usage_entry``) before any other; an option's entry on a page no hit came from
+        (``_usage_entry``, ``_option_elsewhere``, under ``source_prefix``) takes the last
         hit's place. ``hits`` as they are and None when there is none."""
         if not hits:
             return [], None
-        found = self._found_entry(asked, hits, attached)
+        found = self._usage_entry(asked, hits, attached, source_prefix)
+        found = found or self._found_entry(asked, hits, attached)
         if found is None:
             elsewhere = self._option_elsewhere(asked, hits, attached, source_prefix)
             if elsewhere is None:
@@ -140,6 +161,46 @@ class EntryLookup:
                 return at, _item_chunk(asked, found, chunks)
         return None
 
+    def _usage_entry(
+        self,
+        asked: str,
+        hits: Sequence[Hit],
+        attached: Sequence[Chunk],
+        source_prefix: str | None,
+    ) -> tuple[int, Chunk] | None:
+        """For a defining question on an option it gives a program ("What does python -i
+        do?"), the entry of the option on the one page whose usage line of that program lists
+        it (``usage_options``: "python [-bBdEhiIOqsSuvVWx?] ..."), and the position in
+        ``hits`` of that page's hit, else of the last: compileall's "-i list" and the
+        interpreter's "-i" both label an entry -i, whichever pages were retrieved, and the
+        program the question names tells which. None when no page, or more than one, has
+        such a line, or the page labels no entry with the option."""
+        option = _asked_option(asked, attached)
+        programs = [] if option is None else programs_before(asked, option)
+        if option is None or not programs:
+            return None
+        pages: set[str] = set()
+        # A usage line holds the word before the option followed by a bracket or an option.
+        for text in (f"{programs[-1]} [", f"{programs[-1]} -"):
+            for chunk in self._retriever.store.containing(text, source_prefix=source_prefix):
+                if any(
+                    option in usage_options(line, program)
+                    for line in chunk.text.splitlines()
+                    for program in programs
+                ):
+                    pages.add(chunk.source)
+        if len(pages) != 1:
+            return None
+        source = pages.pop()
+        chunks = self._retriever.store.source_chunks(source)
+        labels = entry_labels(option)
+        entry = next(filter(None, (entry_chunk(label, chunks) for label in labels)), None)
+        if entry is None:
+            return None
+        log.info("the entry of %s in %s, whose usage line lists it", option, source)
+        at = next((i for i, h in enumerate(hits) if h.chunk.source == source), len(hits) - 1)
+        return at, _item_chunk(asked, entry, chunks)
+
     def _option_elsewhere(
         self,
         asked: str,
@@ -156,18 +217,10 @@ class EntryLookup:
         ("git tag -a" is git-tag's "-a"). None otherwise: an option that many pages list
         is not guessed at; nor is one that the ``attached`` text labels, which is what was
         asked about."""
-        valued = option_value(asked)
-        option = valued[0] if valued is not None else defined_term(asked)
-        if option is None or not option.startswith("-"):
+        option = _asked_option(asked, attached)
+        if option is None:
             return None
         labels = entry_labels(option)
-        if any(
-            is_entry_label(label, b)
-            for c in attached
-            for b in split_blocks(c.text)
-            for label in labels
-        ):
-            return None
         retrieved = {h.chunk.source for h in hits}
         about: dict[str, str] = {}  # page: its title, the entry's headings, its file
         for chunk in self._retriever.store.containing(labels[-1], source_prefix=source_prefix):

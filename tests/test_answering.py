@@ -530,6 +530,48 @@ def test_an_options_entry_on_a_page_no_hit_came_from_is_found_by_its_label(
         assert abstention.unmentioned(asked, hits, []) == ["--no-site"]
 
 
+def test_an_options_entry_is_taken_from_the_page_whose_usage_line_lists_it_for_the_program(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """Two pages label "-i": a module's, retrieved, and the interpreter's, not retrieved.
+    "What does zorb -i do?" asks about the program whose usage line lists -i."""
+    module = (
+        "zorb -m packer [-l] [-i list] [directory ...]\n\n"
+        "-i list\n\nRead the names of the files to pack from list."
+    )
+    interpreter = (
+        "zorb [-iu] [-c command | -m module-name | script | - ] [args]\n\n"
+        "-i\n\nEnter interactive mode after running the script.\n\n"
+        "-u\n\nForce the output streams to be unbuffered."
+    )
+    texts = {"/d/packer.md": module, "/d/cmdline.md": interpreter, "/d/news.md": "$ zorb -i -q"}
+    quoting = settings.model_copy(
+        update={"answer_mode": "quote", "min_similarity": -1.0, "top_k": 1}
+    )
+    asked = "What does zorb -i do?"
+    with stored(quoting, embedder, texts) as store:
+        retriever = HybridRetriever(embedder, store, quoting)
+        lookup = EntryLookup(retriever)
+        hits = retriever.search("packer list files names")
+        assert [h.chunk.source for h in hits] == ["/d/packer.md"]  # the premise
+        found, entry = lookup.entry_first(asked, hits, [])
+        assert entry is not None and entry.source == "/d/cmdline.md"
+        assert [h.chunk for h in found] == [entry]  # in the place of the last hit
+        # Naming no program, the retrieved page's entry stands.
+        assert lookup.entry_first("What does the -i flag do?", hits, [])[1] == hits[0].chunk
+        # Text attached to the question that labels it is what was asked about: the
+        # collection is not searched for another page.
+        own = [make_hit("-i\n\nIndents every zorb.", "notes.txt").chunk]
+        assert lookup.entry_first(asked, hits, own)[1] == hits[0].chunk
+    # Without the interpreter's usage line, nothing tells the pages apart but retrieval.
+    texts["/d/cmdline.md"] = interpreter.split("\n\n", 1)[1]
+    with stored(quoting.model_copy(update={"collection": "no-usage"}), embedder, texts) as store:
+        retriever = HybridRetriever(embedder, store, quoting)
+        hits = retriever.search("packer list files names")
+        _, entry = EntryLookup(retriever).entry_first(asked, hits, [])
+        assert entry is not None and entry.source == "/d/packer.md"
+
+
 def test_asked_how_to_use_a_code_name_its_entry_is_quoted_only_when_it_answers_best(
     settings: Settings, embedder: HashEmbedder
 ) -> None:

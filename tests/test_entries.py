@@ -14,6 +14,8 @@ from rag.entries import (
     names_option_value,
     option_item,
     option_value,
+    programs_before,
+    usage_options,
 )
 from rag.text import names_term
 
@@ -71,6 +73,37 @@ def test_short_options_are_matched_as_written() -> None:
     assert not names_option('elif o in ("-o", "--output"):', "-O")  # -o is another option
     assert not names_option("-OO", "-O") and not names_option("--O", "-O")
     assert names_term("Run it with -O first.", "-O") and not names_term("with -o", "-O")
+
+
+def test_the_program_a_question_gives_an_option_is_the_words_before_it() -> None:
+    assert programs_before("What does zorb -i do?", "-i") == ["zorb"]
+    assert programs_before("What does zorb sync -s do?", "-s") == ["zorb sync", "sync"]
+    assert programs_before("What does pg_zorb --clean do?", "--clean") == ["pg_zorb"]
+    assert programs_before("What is the -u option of zorb for?", "-u") == []  # "the" before
+    assert programs_before("What does -E do in zorb?", "-E") == []
+    assert programs_before("What does zorb --clean-all do?", "--clean") == []  # not named
+
+
+def test_a_usage_line_lists_a_programs_options_before_its_first_operand() -> None:
+    line = "zorb [-bEiu?] [-c command | -m module-name | script | - ] [args]"
+    assert usage_options(line, "zorb") >= {"-b", "-E", "-i", "-u", "-c", "-m"}
+    assert "-name" not in usage_options(line, "zorb")  # "module-name" is no option
+    # After an operand ("timer", a module run with -m), the options are the module's.
+    assert usage_options("zorb -m timer [-n N] [-u U] [statement ...]", "zorb") == {"-m"}
+    git = "zit commit [-a | --interactive | --patch] [-s] [-u<mode>] [--amend]"
+    assert usage_options(git, "zit commit") == {
+        "-a",
+        "--interactive",
+        "--patch",
+        "-s",
+        "-u",
+        "--amend",
+    }
+    assert usage_options(git, "commit") == set()  # the line starts with another program
+    # An example runs the program; it does not list what it may be given.
+    assert usage_options("$ zorb -q -i", "zorb") == set()
+    assert usage_options("zorb -q -i", "zorb") == set()  # nothing bracketed: an example too
+    assert usage_options("zorb myscript.py [args]", "zorb") == set()  # an operand first
 
 
 def test_an_option_given_a_value_is_asked_about_that_item() -> None:
