@@ -173,8 +173,9 @@ class EntryLookup:
         it (``usage_options``: "python [-bBdEhiIOqsSuvVWx?] ..."), and the position in
         ``hits`` of that page's hit, else of the last: compileall's "-i list" and the
         interpreter's "-i" both label an entry -i, whichever pages were retrieved, and the
-        program the question names tells which. None when no page, or more than one, has
-        such a line, or the page labels no entry with the option."""
+        program the question names tells which. Of the pages with such a line, the one that
+        labels an entry with the option ("python -m timeit [-n N]" lists -m and describes
+        timeit's options); None when none does, or more than one."""
         option = _asked_option(asked, attached)
         programs = [] if option is None else programs_before(asked, option)
         if option is None or not programs:
@@ -189,14 +190,16 @@ class EntryLookup:
                     for program in programs
                 ):
                     pages.add(chunk.source)
-        if len(pages) != 1:
-            return None
-        source = pages.pop()
-        chunks = self._retriever.store.source_chunks(source)
         labels = entry_labels(option)
-        entry = next(filter(None, (entry_chunk(label, chunks) for label in labels)), None)
-        if entry is None:
+        entries: dict[str, tuple[Chunk, list[Chunk]]] = {}
+        for source in sorted(pages):
+            chunks = self._retriever.store.source_chunks(source)
+            entry = next(filter(None, (entry_chunk(label, chunks) for label in labels)), None)
+            if entry is not None:
+                entries[source] = entry, chunks
+        if len(entries) != 1:
             return None
+        ((source, (entry, chunks)),) = entries.items()
         log.info("the entry of %s in %s, whose usage line lists it", option, source)
         at = next((i for i, h in enumerate(hits) if h.chunk.source == source), len(hits) - 1)
         return at, _item_chunk(asked, entry, chunks)

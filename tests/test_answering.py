@@ -572,6 +572,31 @@ def test_an_options_entry_is_taken_from_the_page_whose_usage_line_lists_it_for_t
         assert entry is not None and entry.source == "/d/packer.md"
 
 
+def test_of_the_usage_lines_that_list_an_option_the_page_that_describes_it_answers(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """A module's page runs it with "zorb -m runner", listing -m for zorb, and says nothing
+    of -m; the interpreter's page lists and describes it; a retrieved page labels its own
+    "-m mode"."""
+    texts = {
+        "/d/packer.md": "packer [-l] [-m mode] [directory ...]\n\n"
+        "-m mode\n\nPack the files in the given mode, one of fast or small.",
+        "/d/runner.md": "zorb -m runner [-v] [script]\n\n"
+        "-v\n\nPrint each command before it is run.",
+        "/d/cmdline.md": "zorb [-iu] [-c command | -m module-name | script | - ] [args]\n\n"
+        "-m module-name\n\nRun the named module as a script.",
+    }
+    quoting = settings.model_copy(
+        update={"answer_mode": "quote", "min_similarity": -1.0, "top_k": 1}
+    )
+    with stored(quoting, embedder, texts) as store:
+        retriever = HybridRetriever(embedder, store, quoting)
+        hits = retriever.search("pack directory mode")
+        assert [h.chunk.source for h in hits] == ["/d/packer.md"]  # the premise
+        _, entry = EntryLookup(retriever).entry_first("What does zorb -m do?", hits, [])
+        assert entry is not None and entry.source == "/d/cmdline.md"
+
+
 def test_asked_how_to_use_a_code_name_its_entry_is_quoted_only_when_it_answers_best(
     settings: Settings, embedder: HashEmbedder
 ) -> None:
