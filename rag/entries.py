@@ -32,7 +32,8 @@ _DEFINING = re.compile(
 # A question that compares two things: one entry does not answer it.
 _COMPARING = re.compile(r"\b(?:differen(?:ce|t)|vs\.?|versus|compared?)\b", re.I)
 _OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")  # a command-line option: -c, --clean
-_OPTION_FORM = re.compile(r"--?(?:\[no-\])?[A-Za-z][\w-]*")  # a label's: also "--[no-]verify"
+# A label's option forms: also "--[no-]verify", and "-?", which asks for help as -h does.
+_OPTION_FORM = re.compile(r"--?(?:\[no-\])?[A-Za-z][\w-]*|-\?")
 _MAX_ENTRY_LABEL_CHARS = 120  # a label line's length, but for a signature's (below)
 # A label that is a name and one signature may be longer: many arguments with their defaults.
 _MAX_SIGNATURE_CHARS = 400
@@ -261,7 +262,7 @@ def _option_forms(lines: Sequence[str]) -> list[str]:
 def label_kind(block: str) -> tuple[str, str] | None:
     """What a block labels when it is shaped as an entry's label, and of which kind: a few
     short lines of option forms (``("option", "-l")`` for "-l\n--list", "-j njobs",
-    "--[no-]verify"), or one signature line (``("signature",
+    "--[no-]verify", "-?\n--help"), or one signature line (``("signature",
     "tempfile.SpooledTemporaryFile")``, a declaring keyword left out; "work_mem (integer)"
     and "to_date ( text, text ) → date" are signatures too). None for any other block."""
     lines = [" ".join(line.split()) for line in block.strip().split("\n")]

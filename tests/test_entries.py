@@ -188,11 +188,14 @@ def test_a_label_kind_is_an_option_or_a_signature_and_what_it_names() -> None:
     assert label_kind("--ignored[=<mode>]") == ("option", "--ignored")
     assert label_kind("-a, --all") == ("option", "-a")
     assert label_kind("--[no-]rinse") == ("option", "--[no-]rinse")
+    assert label_kind("-?\n-h\n--help") == ("option", "-?")  # help's "-?" is an option
+    assert is_entry_label("-h", "-?\n-h\n--help")
     assert label_kind("class zorb.Spool(max_size=0, mode='w+b')") == ("signature", "zorb.Spool")
     assert label_kind("brew_temp (integer)") == ("signature", "brew_temp")
     assert label_kind("zorb ( n integer ) → setof integer") == ("signature", "zorb")
     # A list item, a sentence and two words are no labels.
-    for block in ("- foam the milk", "Returns the size of the tank.", "Descale often", "--"):
+    blocks = ("- foam the milk", "Returns the size of the tank.", "Descale often", "--", "-? or -h")
+    for block in blocks:
         assert label_kind(block) is None
     # A default may call something; an argument that is a call is example code's.
     assert label_kind("zorb.find(a, lo=0, hi=len(a), *, key=None)") == ("signature", "zorb.find")

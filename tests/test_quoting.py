@@ -135,6 +135,10 @@ def test_a_quote_from_an_entry_ends_where_the_next_entry_of_its_kind_starts() ->
     )
     # Its own example (the same name) stays; the next function's entry does not.
     assert quoted.plain.endswith("zorb(3) → 1, 2, 3")
+    # Help's "-?" labels an entry as any other option does.
+    helps = "-?\n-h\n--help\n\nPrints the options and exits.\n\n--help-env\n\nPrints the variables."
+    quoted = excerpt(helps, ["Prints the options and exits."], entry_label="-?\n-h\n--help")
+    assert quoted.plain == "-?\n-h\n--help\n\nPrints the options and exits."
     # A label that only came along with the best sentence stops nothing: the option asked
     # about may be one of those that follow.
     plain = excerpt(text, ["Runs the descaling cycle, then exits."]).plain
