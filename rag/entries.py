@@ -144,8 +144,8 @@ def usage_options(line: str, program: str) -> set[str]:
     option or a bracket, and brackets what may be left out. An example ("$ python -q") runs
     the program with options; it does not list them."""
     rest = line.strip()
-    starts = rest.startswith(f"{program} ") and rest[len(program) + 1 : len(program) + 2] in "[-"
-    if not starts or "[" not in rest:
+    after = rest[len(program) :].lstrip()[:1]
+    if not rest.startswith(f"{program} ") or after not in ("[", "-") or "[" not in rest:
         return set()
     listed: set[str] = set()
     depth = 0

@@ -169,13 +169,13 @@ class EntryLookup:
         source_prefix: str | None,
     ) -> tuple[int, Chunk] | None:
         """For a defining question on an option it gives a program ("What does python -i
-        do?"), the entry of the option on the one page whose usage line of that program lists
-        it (``usage_options``: "python [-bBdEhiIOqsSuvVWx?] ..."), and the position in
-        ``hits`` of that page's hit, else of the last: compileall's "-i list" and the
-        interpreter's "-i" both label an entry -i, whichever pages were retrieved, and the
-        program the question names tells which. Of the pages with such a line, the one that
-        labels an entry with the option ("python -m timeit [-n N]" lists -m and describes
-        timeit's options); None when none does, or more than one."""
+        do?"), the entry of the option on a page whose usage line of that program lists it
+        (``usage_options``: "python [-bBdEhiIOqsSuvVWx?] ..."), and the position in ``hits``
+        of that page's hit, else of the last: compileall's "-i list" and the interpreter's
+        "-i" both label an entry -i, whichever pages were retrieved, and the program the
+        question names tells which. Of the pages with such a line, the one that labels an
+        entry with the option is taken ("python -m timeit [-n N]" lists -m, and describes
+        only timeit's options); None when none does, or more than one."""
         option = _asked_option(asked, attached)
         programs = [] if option is None else programs_before(asked, option)
         if option is None or not programs:

@@ -104,6 +104,8 @@ def test_a_usage_line_lists_a_programs_options_before_its_first_operand() -> Non
     assert usage_options("$ zorb -q -i", "zorb") == set()
     assert usage_options("zorb -q -i", "zorb") == set()  # nothing bracketed: an example too
     assert usage_options("zorb myscript.py [args]", "zorb") == set()  # an operand first
+    assert usage_options("zorb  [-q]", "zorb") == {"-q"}  # spaced as a page may space it
+    assert usage_options("zorb", "zorb") == set() and usage_options("zorbs [-q]", "zorb") == set()
 
 
 def test_an_option_given_a_value_is_asked_about_that_item() -> None:
