@@ -53,6 +53,8 @@ _NOT_VALUES = STOPWORDS | {
 }
 # The words of a program's name as a question writes it: "python", "git commit", "pg_dump".
 _PROGRAM_WORDS = re.compile(r"[A-Za-z_][\w.]*(?:-[\w.]+)*")
+# Short options run together: "-fd", "-am", a usage line's "[-bBdE]".
+_RUN_TOGETHER = re.compile(r"-[A-Za-z]{2,}")
 _MAX_OPTION_FORMS = 4  # lines of an option's label: "-c", "--clean", "--clean=<when>"
 # The words a reference writes before the name it defines: "class csv.DictReader(f)".
 _DECLARING = (
@@ -155,7 +157,7 @@ def usage_options(line: str, program: str) -> set[str]:
         for found in _OPTION.finditer(token):
             option = found.group(0)
             listed.add(option)
-            if depth + token.count("[") > 0 and re.fullmatch(r"-[A-Za-z]{2,}", option):
+            if depth + token.count("[") > 0 and _RUN_TOGETHER.fullmatch(option):
                 listed.update(f"-{letter}" for letter in option[1:])
         depth = max(0, depth + token.count("[") - token.count("]"))
     return listed
@@ -164,7 +166,7 @@ def usage_options(line: str, program: str) -> set[str]:
 def entry_labels(term: str) -> list[str]:
     """The terms whose entry answers for ``term``: the term, and for short options run
     together ("-fd", "-am") the first of them, which a manual lists alone ("-f")."""
-    bundled = re.fullmatch(r"-[A-Za-z]{2,}", term) is not None
+    bundled = _RUN_TOGETHER.fullmatch(term) is not None
     return [term, term[:2]] if bundled else [term]
 
 

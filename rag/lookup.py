@@ -61,6 +61,12 @@ def entry_chunk(term: str, chunks: Sequence[Chunk]) -> Chunk | None:
     return None
 
 
+def _labelled_entry(term: str, chunks: Sequence[Chunk]) -> Chunk | None:
+    """``entry_chunk`` of the first of the terms that answer for ``term`` (``entry_labels``:
+    "-fd" is answered by "-f" too) that ``chunks`` label an entry with; None when none."""
+    return next(filter(None, (entry_chunk(label, chunks) for label in entry_labels(term))), None)
+
+
 def _item_chunk(asked: str, entry: Chunk, chunks: Sequence[Chunk]) -> Chunk:
     """The chunk of ``entry``'s section, from ``entry`` on, that names the option ``asked``
     asks about with the value it gives it (``option_value``: "-X importtime" is an item
@@ -155,7 +161,7 @@ class EntryLookup:
                 if from_attached
                 else self._retriever.store.source_chunks(chunk.source)
             )
-            found = next(filter(None, (entry_chunk(t, chunks) for t in entry_labels(term))), None)
+            found = _labelled_entry(term, chunks)
             if found is not None:
                 log.info("the entry of %s in %s", term, chunk.source)
                 return at, _item_chunk(asked, found, chunks)
@@ -190,11 +196,10 @@ class EntryLookup:
                     for program in programs
                 ):
                     pages.add(chunk.source)
-        labels = entry_labels(option)
         entries: dict[str, tuple[Chunk, list[Chunk]]] = {}
         for source in sorted(pages):
             chunks = self._retriever.store.source_chunks(source)
-            entry = next(filter(None, (entry_chunk(label, chunks) for label in labels)), None)
+            entry = _labelled_entry(option, chunks)
             if entry is not None:
                 entries[source] = entry, chunks
         if len(entries) != 1:
@@ -240,7 +245,7 @@ class EntryLookup:
         if len(best) != 1 or (len(named) > 1 and most == 0):
             return None
         chunks = self._retriever.store.source_chunks(best[0])
-        entry = next(filter(None, (entry_chunk(label, chunks) for label in labels)), None)
+        entry = _labelled_entry(option, chunks)
         if entry is None:
             return None
         log.info("the entry of %s in %s, which no hit came from", option, best[0])
