@@ -7,7 +7,8 @@ back), the blocks after it as far as ``SPAN_CHARS`` reaches (documentation state
 first and qualifies it after), then, if room is left, the blocks before it, unless they end
 another entry or note the version of what came before them. The supporting
 sentence is set in bold, and lines that a file wrapped at a fixed width are joined. A table
-comes out as Markdown rows under its header row, never as a run-on of cells.
+comes out as Markdown rows under its header row, never as a run-on of cells. A quote that
+opens inside an entry, below its label, says which entry (``Excerpt.entry``).
 """
 
 from __future__ import annotations
@@ -46,11 +47,14 @@ _SENTENCE_PUNCTUATION = (".", "!", "?", ";", ",")
 @dataclass(frozen=True)
 class Excerpt:
     """A quote: its Markdown ``text`` (supporting sentence in bold), the same ``plain``, and
-    the ``supporting`` sentences it sets in bold, as written in the document."""
+    the ``supporting`` sentences it sets in bold, as written in the document. ``entry``: the
+    label of the entry the quote opens inside, below that label ("--ignored[=<mode>]"), as
+    one line; None when it opens at a label or outside any entry."""
 
     text: str
     plain: str
     supporting: list[str]
+    entry: str | None = None
 
 
 def excerpt(
@@ -106,7 +110,25 @@ def excerpt(
         size -= len(blocks[chosen.pop(0)])
     shown = [_render(blocks[i], sentence if i == target else None, span) for i in chosen]
     plain = [_render(blocks[i], None, span) for i in chosen]
-    return Excerpt("\n\n".join(shown), "\n\n".join(plain), [sentence] if sentence else [])
+    return Excerpt(
+        "\n\n".join(shown),
+        "\n\n".join(plain),
+        [sentence] if sentence else [],
+        _opened_in(blocks, chosen[0]),
+    )
+
+
+def _opened_in(blocks: Sequence[str], first: int) -> str | None:
+    """The label of the entry that the block at ``first`` belongs to without being its
+    label: the nearest label above it (``label_kind``), its lines joined by ", ". The middle
+    of an option's description ("The possible options are: ...") does not say which option
+    it describes."""
+    if label_kind(blocks[first]) is not None:
+        return None
+    above = next((b for b in reversed(blocks[:first]) if label_kind(b) is not None), None)
+    if above is None:
+        return None
+    return ", ".join(" ".join(line.split()) for line in above.strip().split("\n"))
 
 
 def _ends_another(blocks: Sequence[str], at: int, core: int) -> bool:

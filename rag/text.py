@@ -42,7 +42,7 @@ _NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*(?:[./][A-Za-z_][A-Za-z0-9_]*)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z_][\w.]*)")
 # Word-forming prefixes and inflections the BM25 stemmer does not take off: "subfolders" is
 # known when "folders" is, "sown" when "sow" is.
-_DERIVING_PREFIXES = ("auto", "multi", "non", "over", "pre", "re", "sub", "un")
+_DERIVING_PREFIXES = ("auto", "de", "dis", "mis", "multi", "non", "over", "pre", "re", "sub", "un")
 _INFLECTIONS = ("ing", "ers", "est", "ed", "en", "er", "es", "ly", "d", "n", "s")
 # British spellings and the American ones most documentation uses: "initialise" is known when
 # "initialize" is, "colour" when "color", "centre" when "center", "catalogue", "cancelled".

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from rag.answering import Answerer
+from rag.answering import Answerer, quote
 from rag.config import Settings
+from rag.context import Passage
 from rag.entries import entry_sentence
 from rag.quoting import excerpt
 from rag.retrieval import HybridRetriever
 from rag.store.base import VectorStore
+from rag.types import Chunk, Hit
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 TABLE = (
@@ -191,6 +193,31 @@ def test_what_leads_up_to_a_quote_does_not_open_with_the_end_of_another_entry() 
     assert quoted.startswith(best[0])
 
 
+def test_a_quote_that_opens_inside_an_entry_names_its_label() -> None:
+    text = (
+        "--dry-run\n\nShow what would be brewed.\n\n"
+        "--strength[=<level>]\n--no-strength\n\nSet how strong the brew is.\n\n"
+        "The possible levels are:\n\n"
+        "mild - Brews a light cup that most guests drink without sugar or milk in it.\n\n"
+        "bold - Brews a dark cup with a thick crema that stands for a minute or more."
+    )
+    best = ["bold - Brews a dark cup with a thick crema that stands for a minute or more."]
+    # Room for the levels but not for the label: the quote says whose levels they are.
+    quoted = excerpt(text, best, span=200)
+    assert quoted.plain.startswith("The possible levels are:"), quoted.plain
+    assert quoted.entry == "--strength[=<level>], --no-strength"
+    # A quote that opens at the label, or above every label, needs none.
+    assert excerpt(text, best).entry is None
+    assert excerpt(TABLE, ["Switch modes with the dial on the front."]).entry is None
+    # The heading line ends with it; the levels fill a quote's span.
+    long = text.replace("in it.", "in it." + " Mild is the default." * 60)
+    chunk = Chunk(
+        id="s", source="/d/brew.1.html", title="brew(1)", text=long, heading_path=("OPTIONS",)
+    )
+    line = quote(Passage(1, Hit(chunk, 0.5, 0.5), long), best=best)[0].split("\n\n")[0]
+    assert line == "*brew(1) › OPTIONS › --strength[=<level>], --no-strength*", line
+
+
 def test_quote_mode_answers_without_generating(
     settings: Settings, embedder: HashEmbedder, filled_store: VectorStore
 ) -> None:
@@ -212,8 +239,6 @@ def test_quote_mode_answers_without_generating(
 
 def test_quote_mode_quotes_the_best_passage_when_no_sentence_ranks(settings: Settings) -> None:
     from rag.answering import PreparedAnswer
-    from rag.context import Passage
-    from rag.types import Chunk
     from tests.fakes import make_hit
 
     hit = make_hit("x = 1\ny = 2", "/d/code.md")  # no sentence long enough to rank

@@ -125,6 +125,8 @@ def test_lookup_words_and_the_bases_a_word_may_derive_from() -> None:
         "app",
     ]
     assert "folders" in word_bases("subfolders") and "sow" in word_bases("sown")
+    assert "typed" in word_bases("mistyped") and "allowed" in word_bases("disallowed")
+    assert "serialized" in word_bases("deserialized")
     assert "set" not in word_bases("preset")  # too short a base to tell
     assert word_bases("matplotlib") == word_bases("bcrypt") == []
     # British spellings, for documents written the American way.
