@@ -173,8 +173,9 @@ def quote(
     *,
     entry_label: str | None = None,
 ) -> tuple[str, Citation, list[str]]:
-    """The extractive answer: the passage's heading path in italics (ending with the label of
-    the entry the quote opens inside, ``Excerpt.entry``), then its text around the
+    """The extractive answer: the passage's heading path in italics, ending with the label of
+    the entry the quote opens inside (``Excerpt.entry``; the label alone on a page without
+    headings), then its text around the
     first of the ``best`` sentences found in it (``excerpt``: that sentence in bold, tables
     as rows under their header), with the chunks just before and after it in its section
     (``window``, in reading order, holding the passage's chunk). Also its citation, whose
@@ -186,7 +187,7 @@ def quote(
     quoted = excerpt(quoted_text(passage, window), best, entry_label=entry_label)
     cited = replace(citation(passage), quote=quoted.plain, supporting=tuple(quoted.supporting))
     where = quoted_where(chunk.title, chunk.heading_path)
-    heading = " › ".join([*where, quoted.entry] if where and quoted.entry else where)
+    heading = " › ".join([*where, quoted.entry] if quoted.entry else where)
     body = f"*{heading}*\n\n{quoted.text}" if heading else quoted.text
     return f"{body} [{passage.n}]", cited, quoted.supporting
 

@@ -572,6 +572,33 @@ def test_an_options_entry_is_taken_from_the_page_whose_usage_line_lists_it_for_t
         assert entry is not None and entry.source == "/d/packer.md"
 
 
+def test_a_quote_from_the_middle_of_an_options_entry_names_the_option(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """Through a real Edge store: the quote around the best sentence opens below its option's
+    label, too far above to come along, and the heading line names that option."""
+    manual = (
+        "--dry-run\n\nShow what would be brewed.\n\n"
+        "--strength[=<level>]\n\nSet how strong the brew is.\n\n"
+        + "The mild level suits guests who take milk. "
+        * 30
+        + "\n\nThe levels are mild, medium and bold.\n\n"
+        "The bold level brews a dark cup with a thick crema on top."
+    )
+    quoting = settings.model_copy(
+        update={"answer_mode": "quote", "min_similarity": -1.0, "top_k": 1}
+    )
+    with stored(quoting, embedder, {"/d/brew.md": manual}) as store:
+        retriever = HybridRetriever(embedder, store, quoting)
+        answer = Answerer(retriever, ScriptedGenerator(), quoting).ask(
+            "Which level brews a dark cup with a thick crema?"
+        )
+    heading, body = answer.answer.split("\n\n", 1)
+    assert "--strength" not in body, body  # the premise: the label is not quoted
+    assert "thick crema" in body
+    assert heading == "*--strength[=<level>]*", answer.answer
+
+
 def test_of_the_usage_lines_that_list_an_option_the_page_that_describes_it_answers(
     settings: Settings, embedder: HashEmbedder
 ) -> None:
