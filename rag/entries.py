@@ -232,7 +232,7 @@ def is_entry_label(term: str, block: str) -> bool:
     as written. For an option: a few short lines of option forms (an option and at most one
     argument each, "-v, --verbose" two forms), one of them the option as written ("-c" is
     not "-C"): "-c\n--clean", "-j njobs\n--jobs=njobs"."""
-    lines = [" ".join(line.split()) for line in block.strip().split("\n")]
+    lines = label_lines(block)
     if any(len(line) > _MAX_ENTRY_LABEL_CHARS and not _is_signature(line) for line in lines):
         return False
     if term.startswith("-"):
@@ -248,6 +248,11 @@ def is_entry_label(term: str, block: str) -> bool:
     # ("max_connections = 100" is an example's line, "EAFP: Easier to ..." a definition).
     label = rf"(?:{_DECLARING} )?(?:[\w.]+\.)?{named_term}(?:$|\s*[(\[])"
     return re.match(label, line) is not None and not _calls_in_arguments(line)
+
+
+def label_lines(block: str) -> list[str]:
+    """A block's lines as a label is read: each with its runs of spaces made one."""
+    return [" ".join(line.split()) for line in block.strip().split("\n")]
 
 
 def _option_forms(lines: Sequence[str]) -> list[str]:
@@ -267,7 +272,7 @@ def label_kind(block: str) -> tuple[str, str] | None:
     "--[no-]verify", "-?\n--help"), or one signature line (``("signature",
     "tempfile.SpooledTemporaryFile")``, a declaring keyword left out; "work_mem (integer)"
     and "to_date ( text, text ) → date" are signatures too). None for any other block."""
-    lines = [" ".join(line.split()) for line in block.strip().split("\n")]
+    lines = label_lines(block)
     forms = _option_forms(lines)
     names = [
         m.group(0) for f in forms if len(f) <= MAX_LABEL_CHARS and (m := _OPTION_FORM.match(f))

@@ -120,13 +120,14 @@ class EntryLookup:
         hit's place. ``hits`` as they are and None when there is none."""
         if not hits:
             return [], None
-        found = self._usage_entry(asked, hits, attached, source_prefix)
+        option = _asked_option(asked, attached)
+        found = None if option is None else self._usage_entry(asked, option, hits, source_prefix)
         found = found or self._found_entry(asked, hits, attached)
+        if found is None and option is not None:
+            elsewhere = self._option_elsewhere(asked, option, hits, source_prefix)
+            found = None if elsewhere is None else (len(hits) - 1, elsewhere)
         if found is None:
-            elsewhere = self._option_elsewhere(asked, hits, attached, source_prefix)
-            if elsewhere is None:
-                return list(hits), None
-            found = len(hits) - 1, elsewhere
+            return list(hits), None
         at, entry = found
         others = [h for i, h in enumerate(hits) if i != at and h.chunk.id != entry.id]
         return [replace(hits[at], chunk=entry), *others], entry
@@ -168,23 +169,19 @@ class EntryLookup:
         return None
 
     def _usage_entry(
-        self,
-        asked: str,
-        hits: Sequence[Hit],
-        attached: Sequence[Chunk],
-        source_prefix: str | None,
+        self, asked: str, option: str, hits: Sequence[Hit], source_prefix: str | None
     ) -> tuple[int, Chunk] | None:
-        """For a defining question on an option it gives a program ("What does python -i
-        do?"), the entry of the option on a page whose usage line of that program lists it
-        (``usage_options``: "python [-bBdEhiIOqsSuvVWx?] ..."), and the position in ``hits``
-        of that page's hit, else of the last: compileall's "-i list" and the interpreter's
-        "-i" both label an entry -i, whichever pages were retrieved, and the program the
-        question names tells which. Of the pages with such a line, the one that labels an
-        entry with the option is taken ("python -m timeit [-n N]" lists -m, and describes
-        only timeit's options); None when none does, or more than one."""
-        option = _asked_option(asked, attached)
-        programs = [] if option is None else programs_before(asked, option)
-        if option is None or not programs:
+        """For a defining question on an ``option`` (``_asked_option``) it gives a program
+        ("What does python -i do?"), the entry of the option on a page whose usage line of
+        that program lists it (``usage_options``: "python [-bBdEhiIOqsSuvVWx?] ..."), and
+        the position in ``hits`` of that page's hit, else of the last: compileall's "-i
+        list" and the interpreter's "-i" both label an entry -i, whichever pages were
+        retrieved, and the program the question names tells which. Of the pages with such a
+        line, the one that labels an entry with the option is taken ("python -m timeit [-n
+        N]" lists -m, and describes only timeit's options); None when none does, or more
+        than one."""
+        programs = programs_before(asked, option)
+        if not programs:
             return None
         pages: set[str] = set()
         # A usage line holds the word before the option followed by a bracket or an option.
@@ -210,24 +207,16 @@ class EntryLookup:
         return at, _item_chunk(asked, entry, chunks)
 
     def _option_elsewhere(
-        self,
-        asked: str,
-        hits: Sequence[Hit],
-        attached: Sequence[Chunk],
-        source_prefix: str | None,
+        self, asked: str, option: str, hits: Sequence[Hit], source_prefix: str | None
     ) -> Chunk | None:
-        """The entry of the option a defining question asks about ("What does python -B
-        do?") on a page of the collection that no hit came from, when no retrieved page has
-        it: neither the bi-encoder nor BM25 reads "-B", and the question's other words name
-        the program at most. The pages that label an entry with the option (as written) are
-        found by their text; one of them is taken when it is the only one, or the only one
-        whose title, headings or file name names the most of the question's other words
-        ("git tag -a" is git-tag's "-a"). None otherwise: an option that many pages list
-        is not guessed at; nor is one that the ``attached`` text labels, which is what was
-        asked about."""
-        option = _asked_option(asked, attached)
-        if option is None:
-            return None
+        """The entry of the ``option`` a defining question asks about (``_asked_option``:
+        "What does python -B do?") on a page of the collection that no hit came from, when
+        no retrieved page has it: neither the bi-encoder nor BM25 reads "-B", and the
+        question's other words name the program at most. The pages that label an entry with
+        the option (as written) are found by their text; one of them is taken when it is the
+        only one, or the only one whose title, headings or file name names the most of the
+        question's other words ("git tag -a" is git-tag's "-a"). None otherwise: an option
+        that many pages list is not guessed at."""
         labels = entry_labels(option)
         retrieved = {h.chunk.source for h in hits}
         about: dict[str, str] = {}  # page: its title, the entry's headings, its file

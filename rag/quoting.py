@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.context import Passage
-from rag.entries import label_kind
+from rag.entries import label_kind, label_lines
 from rag.text import (
     CELL,
     MAX_LABEL_CHARS,
@@ -128,7 +128,7 @@ def _opened_in(blocks: Sequence[str], first: int) -> str | None:
     above = next((b for b in reversed(blocks[:first]) if label_kind(b) is not None), None)
     if above is None:
         return None
-    return ", ".join(" ".join(line.split()) for line in above.strip().split("\n"))
+    return ", ".join(label_lines(above))
 
 
 def _ends_another(blocks: Sequence[str], at: int, core: int) -> bool:
