@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from rag.abstention import Abstention, quoted_names
 from rag.attachments import Attachment, attached_chunks, attached_hits, merge_hits
 from rag.choosing import SHOWN_SENTENCES, QuoteChooser
-from rag.chunking import make_chunker
+from rag.chunking import below_site_headings, make_chunker
 from rag.config import Settings
 from rag.context import Passage, Support, build_passages, evidence_passages, render_context
 from rag.entries import defined_term, entry_term
@@ -158,8 +158,12 @@ def quoted_where(title: str, heading_path: Sequence[str]) -> list[str]:
     document's title when neither begins the other. A manual page's sections ("OPTIONS",
     "EXAMPLES") say nothing of which page they belong to; a page whose first heading is its
     title ("os — Miscellaneous ...", titled "os — Miscellaneous ... — Python documentation")
-    says it once. No heading path, no heading line."""
+    says it once; one whose title begins with a later heading, from that heading on
+    (``below_site_headings``). No heading path, no heading line."""
     headings = [" ".join(h.split()) for h in heading_path if h.strip()]
+    own = below_site_headings(title, headings)
+    if own is not None:
+        return own
     title = " ".join(title.split())
     if not headings or not title or title.startswith(headings[0]) or headings[0].startswith(title):
         return headings

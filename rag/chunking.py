@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 
 from rag.config import Settings
@@ -31,8 +31,24 @@ def chunk_id(source: str, text: str, ordinal: int) -> str:
     return str(uuid.uuid5(CHUNK_NAMESPACE, f"{source}\x1f{ordinal}\x1f{text}"))
 
 
+def below_site_headings(title: str, headings: Sequence[str]) -> list[str] | None:
+    """The headings from the one the title begins with, when that is not the first: those
+    above it are the site's ("Buffer | Node.js v18 Documentation" over "Node.js v18
+    documentation › Buffer › ..."), not the page's. None when the title begins the path, or
+    no heading begins the title."""
+    title = " ".join(title.split())
+    names = [" ".join(h.split()) for h in headings]
+    if not names or not title or title.startswith(names[0]) or names[0].startswith(title):
+        return None
+    return next((names[i:] for i in range(1, len(names)) if title.startswith(names[i])), None)
+
+
 def context_header(title: str, heading_path: tuple[str, ...]) -> list[str]:
-    """Title then headings, without the repeat when the first heading is the title."""
+    """Title then headings, without the repeat when the first heading is the title, and
+    without the site's headings above the page's own (``below_site_headings``)."""
+    own = below_site_headings(title, [h for h in heading_path if h.strip()])
+    if own is not None:
+        return own
     parts: list[str] = []
     for part in (title, *heading_path):
         part = " ".join(part.split())

@@ -83,3 +83,19 @@ def test_real_tokenizer_never_exceeds_256_word_pieces(real_embedder) -> None:  #
     tokenizer = real_embedder.model.tokenizer
     for chunk in chunks:
         assert len(tokenizer(chunk.embedding_text)["input_ids"]) <= 256
+
+
+def test_a_sites_heading_above_the_pages_own_is_not_embedded(embedder: HashEmbedder) -> None:
+    chunker = TokenChunker(embedder.count_tokens, max_tokens=256, chunk_size=200, chunk_overlap=0)
+    doc = Document(
+        source="/d/zorb.html",
+        title="Zorb | Acme 2.1 Documentation",
+        sections=[Section("Zorbs spin.", ("Acme 2.1 documentation", "Zorb", "Usage"))],
+    )
+    [chunk] = chunker.chunk(doc)
+    assert chunk.context.split("\n")[0] == "Zorb > Usage"
+    # A title that the first heading begins keeps both, as before.
+    plain = Document(
+        source="/d/z.html", title="Zorb — Docs", sections=[Section("Spin.", ("Zorb",))]
+    )
+    assert chunker.chunk(plain)[0].context.split("\n")[0] == "Zorb — Docs > Zorb"

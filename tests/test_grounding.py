@@ -85,6 +85,11 @@ def test_a_quotes_heading_line_names_its_page_when_its_headings_do_not() -> None
         heading_line("zorb — Zorbs — Docs 2.1", "zorb — Zorbs", "Usage") == "*zorb — Zorbs › Usage*"
     )
     assert heading_line("zorb", "zorb(1) Manual", "Usage") == "*zorb(1) Manual › Usage*"
+    # A site's heading over every page goes, from the heading the title begins with on.
+    assert (
+        heading_line("Zorb | Acme 2.1 Documentation", "Acme 2.1 documentation", "Zorb", "Usage")
+        == "*Zorb › Usage*"
+    )
     # No headings, no heading line.
     assert heading_line("Manual") == "Body. [1]"
     assert quoted_where("", ("  Spaced   out ",)) == ["Spaced out"]

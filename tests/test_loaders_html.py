@@ -158,3 +158,48 @@ def test_a_line_break_inside_inline_markup_keeps_the_words_apart(tmp_path: Path)
     )
     expected = "-c\n--clean\n\nDrop objects first.\n\nSent to the list[list]."
     assert first_section(tmp_path, page) == expected
+
+
+def test_html_heading_permalinks_of_other_generators_dropped(tmp_path: Path) -> None:
+    # Apache's manual ends a heading with a "¶" link, Node's docs with "#", rustdoc with "§";
+    # a heading that is itself a link keeps its words, and a footer known by its id goes.
+    page = (
+        "<html><head><title>Guide</title></head><body>"
+        '<h1>Guide <a class="permalink" href="#guide" title="Permanent link">&para;</a></h1>'
+        "<p>Intro.</p>"
+        '<h2>File system<span><a class="mark" href="#fs" id="fs">#</a></span></h2><p>Files.</p>'
+        '<h3>fs.mkdir(path)<a class="anchor" href="#mkdir">§</a></h3><p>Makes one.</p>'
+        '<h3><a href="#rmdir">fs.rmdir(path)</a></h3><p>Removes one.</p>'
+        '<div id="footer"><p>Copyright 2026 FOOTER-TEXT</p></div>'
+        "</body></html>"
+    )
+    doc = load_document(write_file(tmp_path, "guide.html", page.encode()))
+    assert [s.heading_path for s in doc.sections] == [
+        ("Guide",),
+        ("Guide", "File system"),
+        ("Guide", "File system", "fs.mkdir(path)"),
+        ("Guide", "File system", "fs.rmdir(path)"),
+    ]
+    assert "FOOTER-TEXT" not in doc.text
+
+
+def test_html_a_list_of_links_to_the_pages_own_headings_is_dropped(tmp_path: Path) -> None:
+    # Apache's manual lists an FAQ's questions, and a module its directives, as links to
+    # their headings: a table of contents. Links to entries or to other pages are content.
+    page = (
+        "<html><head><title>FAQ</title></head><body><h1>FAQ</h1>"
+        '<ul><li><a href="#ports">Which port?</a></li><li><a href="#hang">Why hang?</a></li>'
+        '<li><a href="#keys">Which keys?</a></li></ul>'
+        '<h2 id="ports">Which port?</h2><p>Port 443.</p>'
+        '<div class="section" id="hang"><h2>Why hang?</h2><p>Reverse lookups.</p></div>'
+        '<h2><a id="keys"></a>Which keys?</h2><p>RSA keys.</p>'
+        "<p>Warnings shown in development mode:</p>"
+        '<ul><li><a href="#w1">W1</a></li><li><a href="#w2">W2</a></li>'
+        '<li><a href="other.html#w3">W3</a></li></ul>'
+        '<dl><dt id="w1">W1</dt><dd>One.</dd><dt id="w2">W2</dt><dd>Two.</dd></dl>'
+        "</body></html>"
+    )
+    doc = load_document(write_file(tmp_path, "faq.html", page.encode()))
+    assert "Which port?" not in doc.text and "Why hang?" not in doc.text
+    assert [s.heading_path[-1] for s in doc.sections] == ["Which port?", "Why hang?", "Which keys?"]
+    assert "W1\nW2\nW3" in doc.text

@@ -67,6 +67,7 @@ _HTML_DROP_SELECTORS = (
     "div.related",
     "div.sphinxsidebar",
     "div.footer",
+    "#footer",
     "div.navheader",
     "div.navfooter",
     "div.mobile-nav",
@@ -78,6 +79,10 @@ _HTML_DROP_QUERY = ", ".join(_HTML_DROP_SELECTORS)
 # Generated tables of contents (DocBook div.toc, Sphinx/docutils "contents" topic) only repeat
 # headings found elsewhere; dropped unless they are all a page has.
 _HTML_TOC_QUERY = ", div.toc, div.contents.topic, div.toctree-wrapper"
+# A list of at least this many links to the page's own headings is its table of contents.
+_TOC_MIN_LINKS = 3
+_SIGNS = re.compile(r"[\W_]+")
+_PERMALINKS = ", ".join(f"{h} a[href^='#']" for h in ("h1", "h2", "h3", "h4", "h5", "h6"))
 _ADMONITION_HEADINGS = ", ".join(
     f"div.{kind} > {h}"
     for kind in ("note", "tip", "warning", "caution", "important", "admonition")
@@ -133,6 +138,12 @@ def _is_footnote(node: LexborNode) -> bool:
     reads as the bracketed aside it is."""
     classes = (node.attributes.get("class") or "").split()
     return any(c.startswith("footnote") for c in classes)
+
+
+def _is_sign(text: str) -> bool:
+    """Whether a link's text is at most two signs and no letter or digit: "¶", "#", "§"."""
+    text = text.strip()
+    return len(text) <= 2 and not any(c.isalnum() for c in text)
 
 
 def decode_html(data: bytes) -> str:
@@ -205,6 +216,13 @@ def _drop_boilerplate(tree: LexborHTMLParser, *, drop_toc: bool) -> None:
         tree.css(_HTML_DROP_QUERY + _HTML_TOC_QUERY if drop_toc else _HTML_DROP_QUERY)
     ):
         node.decompose()
+    if drop_toc:  # first: a heading's permalink may hold the id its list links to
+        _drop_heading_lists(tree)
+    # A heading's permalink ("¶" in Sphinx and Apache's manual, "#" in Node's, "§"): a link
+    # to the heading itself whose text is one sign, which would end every heading path.
+    for node in reversed(tree.css(_PERMALINKS)):
+        if _is_sign(node.text(deep=True)):
+            node.decompose()
     # Sphinx themes title the sidebar/related blocks "Navigation"; drop stray ones left over.
     for node in reversed(tree.css("h3")):
         if node.text(deep=True).strip() == "Navigation":
@@ -213,6 +231,46 @@ def _drop_boilerplate(tree: LexborHTMLParser, *, drop_toc: bool) -> None:
     # that follows the box, so keep it as a plain label instead.
     for node in tree.css(_ADMONITION_HEADINGS):
         node.replace_with(node.text(deep=True))
+
+
+def _drop_heading_lists(tree: LexborHTMLParser) -> None:
+    """Drops the lists that are nothing but links to the page's own headings: a table of
+    contents in whatever markup (Apache's manual: an FAQ's list of its questions, a module's
+    list of its directives). A list of links to the page's entries or to other pages stays."""
+    headed: set[str] = set()
+    for node in tree.css("[id], a[name]"):
+        target = node.attributes.get("id") or node.attributes.get("name")
+        if target and _is_heading_target(node):
+            headed.add(target)
+    lists = [node for node in tree.css("ul, ol") if _links_only_to(node, headed)]
+    for node in reversed(lists):
+        node.decompose()
+
+
+def _is_heading_target(node: LexborNode) -> bool:
+    """Whether an element with an id is a heading, is inside one, or opens with one (a
+    section and its heading)."""
+    current: LexborNode | None = node
+    while current is not None and current.tag not in ("body", "html"):
+        if current.tag in _HEADING_TAGS:
+            return True
+        current = current.parent
+    first = node.child
+    while first is not None and first.tag in ("-text", "_comment", "-comment"):
+        first = first.next
+    return first is not None and first.tag in _HEADING_TAGS
+
+
+def _links_only_to(node: LexborNode, targets: set[str]) -> bool:
+    links = node.css("a")
+    if len(links) < _TOC_MIN_LINKS:
+        return False
+    for link in links:
+        href = link.attributes.get("href") or ""
+        if not href.startswith("#") or href[1:] not in targets:
+            return False
+    text = _SIGNS.sub("", node.text(deep=True))
+    return text == "".join(_SIGNS.sub("", a.text(deep=True)) for a in links)
 
 
 def _main_container(tree: LexborHTMLParser) -> LexborNode | None:
