@@ -4,7 +4,8 @@ Before a prompt: the question names a term the best passages do not mention, an 
 retrieved page has, or uses a word the collection never or barely holds (``unmentioned``).
 After a quote is chosen: the quote leaves out a term the question names, or the option it
 asks about, or names each term only in passing (``refusal``). Terms a large share of the
-collection holds ("Python" in the Python docs) are never a reason.
+collection holds ("Python" in the Python docs) are never a reason, nor are those the question
+names only to compare with or as an example ("without installing axios", "like nodemon").
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rag.entries import defined_term, entry_labels, long_options, names_option
 from rag.grounding import named_in_passing
 from rag.retrieval import HybridRetriever
 from rag.store.base import bm25_terms
-from rag.text import named_terms, unmentioned_terms
+from rag.text import asked_about, named_terms, unmentioned_terms
 from rag.types import Chunk, Citation, Hit
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ class Abstention:
         *,
         known: Sequence[str] = (),
     ) -> list[str]:
-        """The named terms of ``query`` that none of the ``NAMED_TERM_PASSAGES`` best ``hits``
+        """The named terms of ``query`` (but for those it names only to compare with or as
+        an example, ``asked_about``) that none of the ``NAMED_TERM_PASSAGES`` best ``hits``
         mentions, then the long options that none of the pages of ``hits`` has
         (``_unheld_options``), then its words that the collection never holds, or holds
         rarely and not in those hits (``HybridRetriever.unmentioned_words``); words of the
@@ -56,6 +58,7 @@ class Abstention:
         found, ``EntryLookup.entry_first``)."""
         top = hits[:NAMED_TERM_PASSAGES]
         texts = [searchable(h) for h in top]
+        query = asked_about(query)
         unmentioned = [t for t in self._unnamed(query, texts) if t not in known]
         unmentioned += [o for o in self._unheld_options(query, hits, attached) if o not in known]
         named = {t.lower() for t in unmentioned}
@@ -93,9 +96,10 @@ class Abstention:
     def refusal(self, asked: str, seen: Sequence[str], cited: Citation) -> str:
         """Why a quote does not answer ``asked``, or "" when it may: none of ``seen`` (the
         quote, the title and file its citation names) mentions a term the question names (a
-        quote about something else that names it nearby) or the option a defining question
+        quote about something else that names it nearby; ``asked_about``: not one it names to
+        compare with or as an example) or the option a defining question
         asks about (``defined_term``), or the quote names every such term only in passing."""
-        unnamed = self._unnamed(asked, seen)
+        unnamed = self._unnamed(asked_about(asked), seen)
         option = defined_term(asked)
         if option is not None and option.startswith("-"):
             # An option's entry names it; a quote that never does is about another one ("-o").

@@ -25,8 +25,14 @@ from rag.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
 
-# From this size on, a common word that no chunk contains is evidence too (unknown_words).
+# From this size on, a word that only a chunk or two hold is evidence too
+# (rare_unretrieved_words).
 LARGE_COLLECTION_CHUNKS = 5_000
+# From this size on, a word of everyday language (one the embedding model's vocabulary holds
+# whole) that no chunk holds, or only one or two do, is evidence too: a collection this broad
+# that never says "poetry" is not about it, while a narrower one may well never say "forum"
+# or "people" and still answer the question.
+BROAD_COLLECTION_CHUNKS = 20_000
 # In a large collection, a question word this few chunks hold, none of them among the best
 # passages, is only mentioned in passing (rare_unretrieved_words). Kept low: a word of an
 # answerable question may be nearly as rare, so a higher count would abstain on it.
@@ -84,18 +90,20 @@ class HybridRetriever:
         """Words of the question that no document of the collection contains: the documents
         then cannot be about what is asked ("matplotlib", "bcrypt").
 
-        In a collection under ``LARGE_COLLECTION_CHUNKS`` chunks only rare words count, those
-        the embedding model's vocabulary does not hold whole: a small folder that never says
-        "often" tells nothing. In a large one any content word counts: a large collection that
-        never uses a common word ("poetry", "tomorrow") is not about it. A derived word counts
-        as known when a word it may derive from is ("subfolders": "folders", "sown": "sow")."""
+        In a collection under ``BROAD_COLLECTION_CHUNKS`` chunks only rare words count, those
+        the embedding model's vocabulary does not hold whole: a folder that never says "often"
+        (or a manual that never says "forum") tells nothing. In a broad one any content word
+        counts: a collection that size that never uses a common word ("poetry", "tomorrow") is
+        not about it. A derived word counts as known when a word it may derive from is
+        ("subfolders": "folders", "sown": "sow")."""
         return self._unknown(self._word_counts(question))
 
     def rare_unretrieved_words(self, question: str, hits: Sequence[Hit]) -> list[str]:
         """Words of the question that a large collection holds in 1 to ``RARE_WORD_CHUNKS``
         chunks, none of them among ``hits`` (text, headings, file name): the documents mention
         it in passing at best, and "How do I create a virtual environment with conda?" is not
-        answered by the venv page that comes first.
+        answered by the venv page that comes first. Under ``BROAD_COLLECTION_CHUNKS`` only
+        words the embedding model does not hold whole count, as in ``unknown_words``.
 
         BM25 ranks a rare word high, so a chunk about it would be among the hits. Words in no
         chunk at all are ``unknown_words``' business, and a rare form of a word that more
@@ -125,13 +133,14 @@ class HybridRetriever:
 
     def _word_counts(self, question: str) -> tuple[bool, dict[str, int]]:
         """Whether the collection is large, and the question's words with their chunk counts
-        (up to one more than rare). A small collection counts only the words its embedding
-        model does not hold whole (see ``unknown_words``)."""
+        (up to one more than rare). One under ``BROAD_COLLECTION_CHUNKS`` counts only the
+        words its embedding model does not hold whole (see ``unknown_words``)."""
         words = lookup_words(question)
         # An estimate decides the size class: this runs for every question.
-        large = bool(words) and self._store.count(exact=False) >= LARGE_COLLECTION_CHUNKS
-        if not large:
+        size = self._store.count(exact=False) if words else 0
+        if size < BROAD_COLLECTION_CHUNKS:
             words = [w for w in words if self._embedder.count_tokens(w) > 1]
+        large = size >= LARGE_COLLECTION_CHUNKS
         return large, self._store.word_counts(words, up_to=RARE_WORD_CHUNKS + 1)
 
     def _unknown(self, counted: tuple[bool, dict[str, int]]) -> list[str]:

@@ -40,6 +40,26 @@ STOPWORDS = frozenset(
 # Parts joined by "/" are one name: "PL/pgSQL" and "TCP/IP" are not "PL" and "TCP".
 _NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*(?:[./][A-Za-z_][A-Za-z0-9_]*)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z_][\w.]*)")
+# A phrase that names something to compare with or as an example: its opening words, then
+# at most a determiner and four words (a name, an option and its value), more joined by
+# "or", "and" or a comma; it ends at punctuation or at a word that starts another phrase.
+_CONTRAST_OPENING = (
+    r"(?:without(?:\s+(?:installing|using|writing|needing|a|an|the))?|instead\s+of|rather\s+than"
+    r"|like|such\s+as|e\.g\.,?|(?:for\s+(?:example|instance),?)(?:\s+(?:in|on|with))?"
+    r"|similar\s+to|equivalent\s+(?:of|to)|alternative\s+to|unlike|compared\s+(?:to|with))"
+)
+_PHRASE_END = (
+    r"for|with|to|in|on|at|by|from|into|so|that|which|who|when|where|while|because|but|if"
+    r"|how|what|why|without|instead|rather|using|does|do|is|are|was|were|can|will|would"
+)
+_CONTRAST_WORD = rf"(?!(?:{_PHRASE_END}|or|and)\b)[^\s,;:?!]+"
+_CONTRAST_ITEM = (
+    rf"(?:(?:a|an|the|my|your|our|some)\s+)?{_CONTRAST_WORD}(?:\s+{_CONTRAST_WORD}){{0,3}}"
+)
+_CONTRASTED = re.compile(
+    rf"\b{_CONTRAST_OPENING}\s+{_CONTRAST_ITEM}(?:(?:\s*,\s*|\s+(?:or|and)\s+){_CONTRAST_ITEM})*",
+    re.IGNORECASE,
+)
 # Word-forming prefixes and inflections the BM25 stemmer does not take off: "subfolders" is
 # known when "folders" is, "sown" when "sow" is.
 _DERIVING_PREFIXES = ("auto", "de", "dis", "mis", "multi", "non", "over", "pre", "re", "sub", "un")
@@ -153,6 +173,14 @@ def named_terms(question: str) -> list[str]:
         if (identifier or mixed_case or capitalized) and word not in names:
             names.append(word)
     return names
+
+
+def asked_about(question: str) -> str:
+    """The question without the things it names only for comparison or as an example: "How
+    can I make a GET request without installing axios?", "... like nodemon?", "... instead of
+    require('fs')?", "..., for example in a Docker image?". What such a phrase names is not
+    what the answer is about, and the documents need not mention it."""
+    return _CONTRASTED.sub(" ", question)
 
 
 def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:

@@ -226,8 +226,13 @@ def test_a_rare_word_no_document_contains_abstains_but_a_common_one_does_not(
         assert answerer.retriever.unknown_words("How do I customise the machine?") == []
         assert answerer.retriever.unknown_words("Should I normalise it?") == ["normalise"]
         assert not answerer.ask("How often should I descale the espresso machine?").abstained
-        # In a large collection a common word that no chunk holds counts too.
+        # In a large collection that is not broad, still only rare words count: a narrow
+        # one may never say "often" and answer the question.
         monkeypatch.setattr("rag.retrieval.LARGE_COLLECTION_CHUNKS", 3)
+        assert answerer.retriever.unknown_words("how often should I descale it") == []
+        assert answerer.retriever.unknown_words("Can it hash with bcrypt?") == ["bcrypt"]
+        # In a broad collection a common word that no chunk holds counts too.
+        monkeypatch.setattr("rag.retrieval.BROAD_COLLECTION_CHUNKS", 3)
         assert answerer.retriever.unknown_words("how often should I descale it") == ["often"]
         assert answerer.retriever.unknown_words("How deep should tomato seeds be sown?") == []
     finally:
@@ -886,6 +891,10 @@ def test_a_rare_word_that_no_best_passage_holds_abstains_in_a_large_collection(
         # A small collection tells nothing by what it rarely says.
         assert retriever.rare_unretrieved_words(question, best) == []
         monkeypatch.setattr("rag.retrieval.LARGE_COLLECTION_CHUNKS", 3)
+        # A large one that is not broad, only by words the embedding model does not hold whole
+        # (this fake's model holds every word whole).
+        assert retriever.rare_unretrieved_words(question, best) == []
+        monkeypatch.setattr("rag.retrieval.BROAD_COLLECTION_CHUNKS", 3)
         # 'conda' is in one chunk, not among the best; 'money' is in three: not rare.
         assert retriever.rare_unretrieved_words(question, best) == ["conda"]
         assert retriever.rare_unretrieved_words(question, [*best, hits["/d/tools.md"]]) == []
@@ -1071,6 +1080,25 @@ def test_a_term_the_whole_collection_is_about_is_no_reason_to_abstain(
         assert refused.abstained and "'Acme'" in refused.answer
     finally:
         store.close()
+
+
+def test_a_term_named_only_to_compare_with_is_no_reason_to_abstain(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    texts = {
+        "/d/watch.md": "Run the app with --watch to restart it whenever a file changes.",
+        "/d/fetch.md": "Use http.get to make a GET request; no package is needed.",
+        "/d/other.md": "Timers run callbacks after a delay.",
+    }
+    with stored(settings, embedder, texts) as store:
+        generator = ScriptedGenerator(["Use --watch [1]."] * 4)
+        answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
+        compared = "How do I restart the app whenever a file changes, like Nodemon does?"
+        assert not answerer.ask(compared).abstained
+        assert not answerer.ask("How do I make a GET request without installing Axios?").abstained
+        # Named as what the question is about, the same term still abstains.
+        asked = answerer.ask("How do I restart the app with Nodemon whenever a file changes?")
+        assert asked.abstained and "'Nodemon'" in asked.answer
 
 
 def test_the_fallback_quotes_another_section_of_its_page_that_answers_better(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rag.text import (
+    asked_about,
     content_words,
     labelled_sentences,
     lookup_words,
@@ -134,3 +135,21 @@ def test_lookup_words_and_the_bases_a_word_may_derive_from() -> None:
     assert "colors" in word_bases("colours") and "centered" in word_bases("centred")
     assert "catalog" in word_bases("catalogue") and "canceled" in word_bases("cancelled")
     assert "license" in word_bases("licence") and word_bases("hour") == []
+
+
+def test_what_a_question_names_to_compare_with_or_as_an_example_is_not_asked_about() -> None:
+    def named(question: str) -> list[str]:
+        return named_terms(asked_about(question))
+
+    assert named("How do I make a GET request without installing Axios or Got?") == ["GET"]
+    assert named("Can I restart the app on every edit, like Nodemon?") == []
+    assert named("Why write require('node:fs') instead of require('fs')?") == []
+    assert named("Which variable passes flags to Node, for example in a Docker image?") == ["Node"]
+    assert lookup_words(asked_about("How do I parse options like --verbose or -o out.txt?")) == [
+        "parse",
+        "options",
+    ]
+    # What a question asks about stays: "like" as a verb, "with" and the subject.
+    assert named("What will the weather be like in Paris tomorrow?") == ["Paris"]
+    assert named("I would like to use Django with Python. How?") == ["Django", "Python"]
+    assert named("How do I lock dependencies with Poetry?") == ["Poetry"]
