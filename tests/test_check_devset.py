@@ -127,3 +127,20 @@ def test_an_unknown_docs_folder_needs_a_devset(
     assert check_devset.main([str(docs)]) == 1
     out = capsys.readouterr().out
     assert "no default dev set for docs folder 'frob-docs'; give --devset" in out
+
+
+def test_a_smaller_set_passes_only_with_its_own_minimum(
+    docs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        {"question": f"q {i}?", "gold_sources": ["guide/p1.html"], "answers": ["page 1"]}
+        for i in range(40)
+    ] + [{"question": q, "gold_sources": [], "answers": []} for q in FILLER_UNANSWERABLE]
+    devset = tmp_path / "small.jsonl"
+    with devset.open("w", encoding="utf-8") as f:
+        for n, row in enumerate(rows, 1):
+            f.write(json.dumps({"id": f"s-{n:03d}", **row, "unanswerable": not row["answers"]}))
+            f.write("\n")
+    assert check_devset.main([str(docs), "--devset", str(devset)]) == 1
+    assert "only 48 valid questions (< 60)" in capsys.readouterr().out
+    assert check_devset.main([str(docs), "--devset", str(devset), "--min-questions", "48"]) == 0
