@@ -203,3 +203,30 @@ def test_html_a_list_of_links_to_the_pages_own_headings_is_dropped(tmp_path: Pat
     assert "Which port?" not in doc.text and "Why hang?" not in doc.text
     assert [s.heading_path[-1] for s in doc.sections] == ["Which port?", "Why hang?", "Which keys?"]
     assert "W1\nW2\nW3" in doc.text
+
+
+def test_html_texinfo_node_lines_entry_anchors_and_contents_dropped(tmp_path: Path) -> None:
+    # Texinfo (GNU manuals): a "Next: ... Up: ..." line above every node, a "¶" link after
+    # each index entry's label, and a table of contents linking to the nodes' divisions.
+    page = (
+        "<html><head><title>Zorb Manual</title></head><body>"
+        '<div class="top" id="Top"><h1>Zorb Manual</h1>'
+        '<div class="contents"><ul class="no-bullet">'
+        '<li><a href="#Intro">1 Intro</a></li><li><a href="#Vars">2 Variables</a></li>'
+        '<li><a href="#Index">3 Index</a></li></ul></div></div>'
+        '<div class="chapter" id="Intro"><div class="header"><p>Next: <a href="#Vars">'
+        'Variables</a>, Up: <a href="#Top">Top</a> [<a href="#Index">Index</a>]</p></div>'
+        '<h2 class="chapter">1 Intro</h2><p>Zorb spins things.</p></div>'
+        '<div class="chapter" id="Vars"><div class="nav-panel"><p>Previous: <a href="#Intro">'
+        "Intro</a></p></div><h2>2 Variables</h2><dl>"
+        "<dt id='index-ZORB_005fDEPTH'><span><code>ZORB_DEPTH</code>"
+        "<a href='#index-ZORB_005fDEPTH' class='copiable-anchor'> &para;</a></span></dt>"
+        "<dd><p>How deep a zorb goes.</p></dd></dl></div>"
+        '<div class="appendix" id="Index"><h2>3 Index</h2><p>ZORB_DEPTH: Variables.</p></div>'
+        "</body></html>"
+    )
+    doc = load_document(write_file(tmp_path, "zorb.html", page.encode()))
+    for junk in ("Next:", "Previous:", "\xb6", "1 Intro\n"):
+        assert junk not in doc.text, junk
+    assert "ZORB_DEPTH\n\nHow deep a zorb goes." in doc.text
+    assert [s.heading_path[-1] for s in doc.sections] == ["1 Intro", "2 Variables", "3 Index"]

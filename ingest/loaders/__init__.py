@@ -66,7 +66,7 @@ _CONTAINER_LOADERS: dict[str, ContainerLoader] = {
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_LOADERS) | frozenset(_CONTAINER_LOADERS)
 # Bump whenever the text or sections produced for a file change, so stored chunks get rebuilt.
-LOADER_VERSION: str = "9"
+LOADER_VERSION: str = "10"
 
 _MAX_TITLE_CHARS = 200
 

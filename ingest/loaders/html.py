@@ -82,7 +82,10 @@ _HTML_TOC_QUERY = ", div.toc, div.contents.topic, div.toctree-wrapper"
 # A list of at least this many links to the page's own headings is its table of contents.
 _TOC_MIN_LINKS = 3
 _SIGNS = re.compile(r"[\W_]+")
-_PERMALINKS = ", ".join(f"{h} a[href^='#']" for h in ("h1", "h2", "h3", "h4", "h5", "h6"))
+_ANY_HEADING = "h1, h2, h3, h4, h5, h6"
+_PERMALINK_SIGNS = frozenset({"", "¶", "#", "§", "🔗", "⚓", "⚓︎"})
+# Texinfo's line of links to the next, previous and parent nodes above every node.
+_NODE_NAVIGATION = re.compile(r"\s*(?:Next|Previous|Prev|Up):")
 _ADMONITION_HEADINGS = ", ".join(
     f"div.{kind} > {h}"
     for kind in ("note", "tip", "warning", "caution", "important", "admonition")
@@ -141,9 +144,8 @@ def _is_footnote(node: LexborNode) -> bool:
 
 
 def _is_sign(text: str) -> bool:
-    """Whether a link's text is at most two signs and no letter or digit: "¶", "#", "§"."""
-    text = text.strip()
-    return len(text) <= 2 and not any(c.isalnum() for c in text)
+    """Whether a link's text is a permalink's sign ("¶", "#", "§", "🔗") or nothing (an icon)."""
+    return text.strip() in _PERMALINK_SIGNS
 
 
 def decode_html(data: bytes) -> str:
@@ -218,10 +220,14 @@ def _drop_boilerplate(tree: LexborHTMLParser, *, drop_toc: bool) -> None:
         node.decompose()
     if drop_toc:  # first: a heading's permalink may hold the id its list links to
         _drop_heading_lists(tree)
-    # A heading's permalink ("¶" in Sphinx and Apache's manual, "#" in Node's, "§"): a link
-    # to the heading itself whose text is one sign, which would end every heading path.
-    for node in reversed(tree.css(_PERMALINKS)):
+    # A permalink ("¶" in Sphinx, Apache's manual and Texinfo's entries, "#" in Node's, "§"):
+    # a link to an anchor of the page whose text is a sign, which would end every heading
+    # path and entry label it stands in.
+    for node in reversed(tree.css("a[href^='#']")):
         if _is_sign(node.text(deep=True)):
+            node.decompose()
+    for node in reversed(tree.css("div.nav-panel, div.header")):
+        if _NODE_NAVIGATION.match(node.text(deep=True)):
             node.decompose()
     # Sphinx themes title the sidebar/related blocks "Navigation"; drop stray ones left over.
     for node in reversed(tree.css("h3")):
@@ -255,6 +261,8 @@ def _is_heading_target(node: LexborNode) -> bool:
         if current.tag in _HEADING_TAGS:
             return True
         current = current.parent
+    if node.tag in ("div", "section", "article"):  # a section with its heading, any markup
+        return node.css_first(_ANY_HEADING) is not None
     first = node.child
     while first is not None and first.tag in ("-text", "_comment", "-comment"):
         first = first.next
