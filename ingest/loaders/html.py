@@ -254,8 +254,8 @@ def _drop_heading_lists(tree: LexborHTMLParser) -> None:
 
 
 def _is_heading_target(node: LexborNode) -> bool:
-    """Whether an element with an id is a heading, is inside one, or opens with one (a
-    section and its heading)."""
+    """Whether an element with an id is a heading, is inside one, is a division or section
+    that holds one (Texinfo's nodes, Sphinx's sections), or opens with one."""
     current: LexborNode | None = node
     while current is not None and current.tag not in ("body", "html"):
         if current.tag in _HEADING_TAGS:
