@@ -67,6 +67,17 @@ def _labelled_entry(term: str, chunks: Sequence[Chunk]) -> Chunk | None:
     return next(filter(None, (entry_chunk(label, chunks) for label in entry_labels(term))), None)
 
 
+def _entry_after_usage(term: str, chunks: Sequence[Chunk], usages: set[str]) -> Chunk | None:
+    """``_labelled_entry`` from the first of the ``usages`` chunks (those with the program's
+    usage line) that one follows: a page of several commands (a shell's builtins) labels
+    "-e" under each, and the program's own is the one after its usage line. The page's
+    first, when none follows one."""
+    for at, chunk in enumerate(chunks):
+        if chunk.id in usages and (entry := _labelled_entry(term, chunks[at:])) is not None:
+            return entry
+    return _labelled_entry(term, chunks)
+
+
 def _item_chunk(asked: str, entry: Chunk, chunks: Sequence[Chunk]) -> Chunk:
     """The chunk of ``entry``'s section, from ``entry`` on, that names the option ``asked``
     asks about with the value it gives it (``option_value``: "-X importtime" is an item
@@ -178,12 +189,13 @@ class EntryLookup:
         list" and the interpreter's "-i" both label an entry -i, whichever pages were
         retrieved, and the program the question names tells which. Of the pages with such a
         line, the one that labels an entry with the option is taken ("python -m timeit [-n
-        N]" lists -m, and describes only timeit's options); None when none does, or more
-        than one."""
+        N]" lists -m, and describes only timeit's options), its entry after that line where
+        the page documents several programs (``_entry_after_usage``); None when none does,
+        or more than one."""
         programs = programs_before(asked, option)
         if not programs:
             return None
-        pages: set[str] = set()
+        usages: dict[str, set[str]] = {}  # page: its chunks with such a usage line
         # A usage line holds the word before the option followed by a bracket or an option.
         for text in (f"{programs[-1]} [", f"{programs[-1]} -"):
             for chunk in self._retriever.store.containing(text, source_prefix=source_prefix):
@@ -192,11 +204,11 @@ class EntryLookup:
                     for line in chunk.text.splitlines()
                     for program in programs
                 ):
-                    pages.add(chunk.source)
+                    usages.setdefault(chunk.source, set()).add(chunk.id)
         entries: dict[str, tuple[Chunk, list[Chunk]]] = {}
-        for source in sorted(pages):
+        for source in sorted(usages):
             chunks = self._retriever.store.source_chunks(source)
-            entry = _labelled_entry(option, chunks)
+            entry = _entry_after_usage(option, chunks, usages[source])
             if entry is not None:
                 entries[source] = entry, chunks
         if len(entries) != 1:

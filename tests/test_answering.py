@@ -629,6 +629,34 @@ def test_of_the_usage_lines_that_list_an_option_the_page_that_describes_it_answe
         assert entry is not None and entry.source == "/d/cmdline.md"
 
 
+def test_on_a_page_of_several_commands_an_option_is_the_one_after_its_programs_usage_line(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    """A shell's manual documents its builtins on one page, and two of them label "-e"."""
+    parts = [
+        "read [-ers] [-p prompt] [name ...]\n\n-e\n\nRead the line with line editing.",
+        "The builtin reads its input one line at a time and splits it into words.",
+        "set [-abefx] [-o option-name] [argument ...]",
+        "-e\n\nExit at once if a command fails.\n\n-x\n\nPrint each command first.",
+    ]
+    chunks, start = [], 0
+    for n, text in enumerate(parts):
+        end = start + len(text)
+        ids = chunk_id("/d/builtins.md", text, n)
+        chunks.append(Chunk(ids, "/d/builtins.md", "builtins", text, start=start, end=end))
+        start = end + 2
+    single = settings.model_copy(update={"top_k": 1, "min_similarity": -1.0})
+    store = open_store(single, CollectionInfo(embedder.model_name, embedder.dimension), create=True)
+    try:
+        store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+        lookup = EntryLookup(HybridRetriever(embedder, store, single))
+        hits = [Hit(chunk=chunks[1], score=1.0, similarity=1.0)]
+        assert lookup.entry_first("What does set -e do?", hits, [])[1] == chunks[3]
+        assert lookup.entry_first("What does read -e do?", hits, [])[1] == chunks[0]
+    finally:
+        store.close()
+
+
 def test_asked_how_to_use_a_code_name_its_entry_is_quoted_only_when_it_answers_best(
     settings: Settings, embedder: HashEmbedder
 ) -> None:
