@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -35,14 +35,38 @@ def stored(
     settings: Settings, embedder: Embedder, texts: Mapping[str, str]
 ) -> Iterator[VectorStore]:
     """A real Edge store holding one chunk per source -> text, closed afterwards."""
-    chunks = [make_hit(text, source).chunk for source, text in texts.items()]
-    info = CollectionInfo(embedder.model_name, embedder.dimension)
-    store = open_store(settings, info, create=True)
+    with stored_chunks(
+        settings, embedder, [make_hit(t, s).chunk for s, t in texts.items()]
+    ) as store:
+        yield store
+
+
+@contextmanager
+def stored_chunks(
+    settings: Settings, embedder: Embedder, chunks: Sequence[Chunk]
+) -> Iterator[VectorStore]:
+    """A real Edge store holding ``chunks``, closed afterwards."""
+    store = open_store(
+        settings, CollectionInfo(embedder.model_name, embedder.dimension), create=True
+    )
     try:
-        store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+        store.upsert(list(chunks), embedder.embed_documents([c.embedding_text for c in chunks]))
         yield store
     finally:
         store.close()
+
+
+def page_chunks(source: str, parts: Sequence[str]) -> list[Chunk]:
+    """One page's chunks in order, each starting two characters after the last one ends,
+    titled by the file's stem."""
+    chunks: list[Chunk] = []
+    start = 0
+    for n, text in enumerate(parts):
+        end = start + len(text)
+        title = source.rsplit("/", 1)[-1].split(".")[0]
+        chunks.append(Chunk(chunk_id(source, text, n), source, title, text, start=start, end=end))
+        start = end + 2
+    return chunks
 
 
 def test_cite_keeps_valid_markers_and_drops_invented_ones() -> None:
@@ -639,22 +663,13 @@ def test_on_a_page_of_several_commands_an_option_is_the_one_after_its_programs_u
         "set [-abefx] [-o option-name] [argument ...]",
         "-e\n\nExit at once if a command fails.\n\n-x\n\nPrint each command first.",
     ]
-    chunks, start = [], 0
-    for n, text in enumerate(parts):
-        end = start + len(text)
-        ids = chunk_id("/d/builtins.md", text, n)
-        chunks.append(Chunk(ids, "/d/builtins.md", "builtins", text, start=start, end=end))
-        start = end + 2
+    chunks = page_chunks("/d/builtins.md", parts)
     single = settings.model_copy(update={"top_k": 1, "min_similarity": -1.0})
-    store = open_store(single, CollectionInfo(embedder.model_name, embedder.dimension), create=True)
-    try:
-        store.upsert(chunks, embedder.embed_documents([c.embedding_text for c in chunks]))
+    with stored_chunks(single, embedder, chunks) as store:
         lookup = EntryLookup(HybridRetriever(embedder, store, single))
         hits = [Hit(chunk=chunks[1], score=1.0, similarity=1.0)]
         assert lookup.entry_first("What does set -e do?", hits, [])[1] == chunks[3]
         assert lookup.entry_first("What does read -e do?", hits, [])[1] == chunks[0]
-    finally:
-        store.close()
 
 
 def test_asked_how_to_use_a_code_name_its_entry_is_quoted_only_when_it_answers_best(
@@ -982,12 +997,7 @@ def test_an_option_given_a_value_quotes_the_item_of_its_entry_that_names_it(
         "-Z dump to write a dump.\n\n-Z slowimport to show how long each import takes. "
         "It shows the module names.",
     ]
-    chunks, start = [], 0
-    for n, text in enumerate(parts):
-        ids = chunk_id("/d/zython.md", text, n)
-        end = start + len(text)
-        chunks.append(Chunk(ids, "/d/zython.md", "zython", text, start=start, end=end))
-        start = end + 2
+    chunks = page_chunks("/d/zython.md", parts)
     single = settings.model_copy(update={"top_k": 1, "min_similarity": -1.0})
     store = open_store(single, CollectionInfo(embedder.model_name, embedder.dimension), create=True)
     try:
