@@ -1,11 +1,11 @@
 """HTML (``.html``, ``.htm``): the page's main content as sections under its heading paths.
 
 selectolax (lexbor) parses the page and our own structure walker turns it into text: site
-chrome (scripts, navigation, sidebars, footers, Sphinx and DocBook page furniture) is removed
-first, the main content container is taken when there is one, and the walker keeps headings,
-paragraphs, preformatted code with its line breaks, lists and table rows. A structure walker
-was chosen over plain text extraction and general-purpose extractors because it keeps every
-code line and heading and no boilerplate.
+chrome and generators' page furniture are removed first and the main content container is
+taken when there is one (``html_furniture``), and the walker keeps headings, paragraphs,
+preformatted code with its line breaks, lists and table rows. A structure walker was chosen
+over plain text extraction and general-purpose extractors because it keeps every code line
+and heading and no boilerplate.
 
 The encoding comes from a byte order mark, an XML declaration or a ``<meta charset>``, else
 UTF-8; undecodable bytes are replaced rather than refused. The title is the ``<title>``, else
@@ -26,6 +26,7 @@ from ingest.loaders.base import (
     enter_heading,
     heading_title,
 )
+from ingest.loaders.html_furniture import HEADING_TAGS, drop_furniture, main_container
 from rag.errors import LoaderError
 from rag.types import Section
 
@@ -39,71 +40,6 @@ _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:
 # Per the WHATWG encoding spec, these labels really mean windows-1252 on the web.
 _WEB_CP1252 = frozenset({"latin_1", "iso8859-1", "ascii", "cp1252"})
 
-# Removed before walking: site chrome, not content. Class selectors cover Sphinx and DocBook.
-_HTML_DROP_SELECTORS = (
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "nav",
-    "aside",
-    "footer",
-    "form",
-    "button",
-    "select",
-    "textarea",
-    "iframe",
-    "object",
-    "svg",
-    "canvas",
-    "dialog",
-    "[hidden]",
-    "[aria-hidden=true]",
-    "[role=navigation]",
-    "[role=search]",
-    "[role=banner]",
-    "[role=contentinfo]",
-    "a.headerlink",
-    "div.related",
-    "div.sphinxsidebar",
-    "div.footer",
-    "#footer",
-    "div.navheader",
-    "div.navfooter",
-    "div.mobile-nav",
-    "div.skip-link",
-    "#sidebarbutton",
-    "p.skip-link",
-)
-_HTML_DROP_QUERY = ", ".join(_HTML_DROP_SELECTORS)
-# Generated tables of contents (DocBook div.toc, Sphinx/docutils "contents" topic) only repeat
-# headings found elsewhere; dropped unless they are all a page has.
-_HTML_TOC_QUERY = ", div.toc, div.contents.topic, div.toctree-wrapper"
-# A list of at least this many links to the page's own headings is its table of contents.
-_TOC_MIN_LINKS = 3
-_SIGNS = re.compile(r"[\W_]+")
-_ANY_HEADING = "h1, h2, h3, h4, h5, h6"
-_PERMALINK_SIGNS = frozenset({"", "¶", "#", "§", "🔗", "⚓", "⚓︎"})
-# Texinfo's line of links to the next, previous and parent nodes above every node.
-_NODE_NAVIGATION = re.compile(r"\s*(?:Next|Previous|Prev|Up):")
-_ADMONITION_HEADINGS = ", ".join(
-    f"div.{kind} > {h}"
-    for kind in ("note", "tip", "warning", "caution", "important", "admonition")
-    for h in ("h1", "h2", "h3", "h4", "h5", "h6")
-)
-# Tried in order; the first match is taken as the page's main content.
-_HTML_MAIN_SELECTORS = (
-    "main",
-    "[role=main]",
-    "div.body",
-    "div#docContent",
-    "div[itemprop=articleBody]",
-    "article",
-    "div.document",
-    "div#content",
-    "div.content",
-)
-_HEADING_TAGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # Block elements end the current paragraph: 2 = blank line, 1 = line break.
 _BLOCK_BREAK = {
     **dict.fromkeys(
@@ -141,11 +77,6 @@ def _is_footnote(node: LexborNode) -> bool:
     reads as the bracketed aside it is."""
     classes = (node.attributes.get("class") or "").split()
     return any(c.startswith("footnote") for c in classes)
-
-
-def _is_sign(text: str) -> bool:
-    """Whether a link's text is a permalink's sign ("¶", "#", "§", "🔗") or nothing (an icon)."""
-    return text.strip() in _PERMALINK_SIGNS
 
 
 def decode_html(data: bytes) -> str:
@@ -201,97 +132,13 @@ def html_sections(html: str) -> TitledSections:
 def _html_extract(tree: LexborHTMLParser, *, drop_toc: bool) -> TitledSections:
     title_node = tree.css_first("title")
     title = title_node.text(deep=True) if title_node is not None else ""
-    _drop_boilerplate(tree, drop_toc=drop_toc)
-    top = _main_container(tree)
+    drop_furniture(tree, drop_toc=drop_toc)
+    top = main_container(tree)
     sections = _html_sections(top) if top is not None else []
     if not sections and tree.body is not None and top is not tree.body:
         # The "main" container matched something empty (e.g. a placeholder); use the body.
         sections = _html_sections(tree.body)
     return title, sections
-
-
-def _drop_boilerplate(tree: LexborHTMLParser, *, drop_toc: bool) -> None:
-    # One grouped query walks the tree once, not once per selector. lexbor returns matches in
-    # document order, so destroying them in reverse frees a nested match before its ancestor and no
-    # Python handle ever points into an already freed subtree.
-    for node in reversed(
-        tree.css(_HTML_DROP_QUERY + _HTML_TOC_QUERY if drop_toc else _HTML_DROP_QUERY)
-    ):
-        node.decompose()
-    if drop_toc:  # first: a heading's permalink may hold the id its list links to
-        _drop_heading_lists(tree)
-    # A permalink ("¶" in Sphinx, Apache's manual and Texinfo's entries, "#" in Node's, "§"):
-    # a link to an anchor of the page whose text is a sign, which would end every heading
-    # path and entry label it stands in.
-    for node in reversed(tree.css("a[href^='#']")):
-        if _is_sign(node.text(deep=True)):
-            node.decompose()
-    for node in reversed(tree.css("div.nav-panel, div.header")):
-        if _NODE_NAVIGATION.match(node.text(deep=True)):
-            node.decompose()
-    # Sphinx themes title the sidebar/related blocks "Navigation"; drop stray ones left over.
-    for node in reversed(tree.css("h3")):
-        if node.text(deep=True).strip() == "Navigation":
-            node.decompose()
-    # DocBook titles its admonitions with <h3>Tip</h3>; as a heading it would swallow the text
-    # that follows the box, so keep it as a plain label instead.
-    for node in tree.css(_ADMONITION_HEADINGS):
-        node.replace_with(node.text(deep=True))
-
-
-def _drop_heading_lists(tree: LexborHTMLParser) -> None:
-    """Drops the lists that are nothing but links to the page's own headings: a table of
-    contents in whatever markup (Apache's manual: an FAQ's list of its questions, a module's
-    list of its directives). A list of links to the page's entries or to other pages stays."""
-    headed: set[str] = set()
-    for node in tree.css("[id], a[name]"):
-        target = node.attributes.get("id") or node.attributes.get("name")
-        if target and _is_heading_target(node):
-            headed.add(target)
-    lists = [node for node in tree.css("ul, ol") if _links_only_to(node, headed)]
-    for node in reversed(lists):
-        node.decompose()
-
-
-def _is_heading_target(node: LexborNode) -> bool:
-    """Whether an element with an id is a heading, is inside one, is a division or section
-    that holds one (Texinfo's nodes, Sphinx's sections), or opens with one."""
-    current: LexborNode | None = node
-    while current is not None and current.tag not in ("body", "html"):
-        if current.tag in _HEADING_TAGS:
-            return True
-        current = current.parent
-    if node.tag in ("div", "section", "article"):  # a section with its heading, any markup
-        return node.css_first(_ANY_HEADING) is not None
-    first = node.child
-    while first is not None and first.tag in ("-text", "_comment", "-comment"):
-        first = first.next
-    return first is not None and first.tag in _HEADING_TAGS
-
-
-def _links_only_to(node: LexborNode, targets: set[str]) -> bool:
-    links = node.css("a")
-    if len(links) < _TOC_MIN_LINKS:
-        return False
-    for link in links:
-        href = link.attributes.get("href") or ""
-        if not href.startswith("#") or href[1:] not in targets:
-            return False
-    text = _SIGNS.sub("", node.text(deep=True))
-    return text == "".join(_SIGNS.sub("", a.text(deep=True)) for a in links)
-
-
-def _main_container(tree: LexborHTMLParser) -> LexborNode | None:
-    for selector in _HTML_MAIN_SELECTORS:
-        node = tree.css_first(selector)
-        if node is not None:
-            return node
-    body = tree.body
-    if body is not None:
-        # Without a main container, a page-level <header> is site chrome (logo, menus).
-        for node in reversed(body.css("header")):
-            node.decompose()
-    return body
 
 
 class _HtmlTextBuilder:
@@ -406,7 +253,7 @@ def _html_sections(top: LexborNode) -> list[Section]:
             continue
         if tag in _SKIP_TAGS:
             continue
-        level = _HEADING_TAGS.get(tag)
+        level = HEADING_TAGS.get(tag)
         if level is not None:
             if out.cell_depth:
                 out.text(" " + node.text(deep=True) + " ")
