@@ -121,7 +121,9 @@ class Abstention:
         collection is about is no reason to abstain. Passages that name "JavaScript" only in
         passing do not answer a question about JavaScript; a Python collection's need not say
         "Python"."""
-        missing = unmentioned_terms(asked, texts)
+        # Whether the passages mention a term at all: "URL" is mentioned by a config key's
+        # "url", though a quote is chosen by the name as written (``naming_first``).
+        missing = unmentioned_terms(asked, texts, acronyms_any_case=True)
         if not missing:
             return []
         common = set(self._retriever.common_terms(missing))

@@ -40,6 +40,8 @@ STOPWORDS = frozenset(
 # Parts joined by "/" are one name: "PL/pgSQL" and "TCP/IP" are not "PL" and "TCP".
 _NAME = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*(?:[./][A-Za-z_][A-Za-z0-9_]*)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)([A-Za-z_][\w.]*)")
+# An acronym as a question writes it: capitals, perhaps a plural "s" ("URL", "GPG", "CPUs").
+_ACRONYM = re.compile(r"[A-Z]{2,}s?")
 # A phrase that names something to compare with or as an example: its opening words, then
 # at most a determiner and four words (a name, an option and its value), more joined by
 # "or", "and" or a comma; it ends at punctuation or at a word that starts another phrase.
@@ -183,21 +185,31 @@ def asked_about(question: str) -> str:
     return _CONTRASTED.sub(" ", question)
 
 
-def unmentioned_terms(question: str, texts: Sequence[str]) -> list[str]:
+def unmentioned_terms(
+    question: str, texts: Sequence[str], *, acronyms_any_case: bool = False
+) -> list[str]:
     """The question's named terms that none of ``texts`` mention, as whole words.
 
     Names with two or more capitals are matched as written (``AWS`` is not asyncio's ``aws``
-    argument); others in any case. A name followed by ``/`` and a word heads a path, which is
-    no mention of it: 'Australia/Melbourne' is a time zone. A question naming something the
-    retrieved passages never mention is one the documents most likely cannot answer.
+    argument); others in any case, and so are acronyms when ``acronyms_any_case``
+    (``names_term``). A name followed by ``/`` and a word heads a path, which is no mention
+    of it: 'Australia/Melbourne' is a time zone. A question naming something the retrieved
+    passages never mention is one the documents most likely cannot answer.
     """
     joined = "\n".join(texts)
-    return [term for term in named_terms(question) if not names_term(joined, term)]
+    return [
+        term
+        for term in named_terms(question)
+        if not names_term(joined, term, acronyms_any_case=acronyms_any_case)
+    ]
 
 
-def names_term(text: str, term: str) -> bool:
-    """Whether ``text`` mentions a named term, as ``unmentioned_terms`` matches it."""
-    exact = as_written(term)
+def names_term(text: str, term: str, *, acronyms_any_case: bool = False) -> bool:
+    """Whether ``text`` mentions a named term, as ``unmentioned_terms`` matches it. With
+    ``acronyms_any_case``, an acronym (capitals, perhaps a plural "s") is matched in any case:
+    documents write one in lower case where they mean it (a configuration file's "url = ...",
+    the "gpg" command), a mention of it though not the name as written."""
+    exact = as_written(term) and not (acronyms_any_case and _ACRONYM.fullmatch(term))
     pattern = rf"(?<![\w.]){re.escape(term if exact else term.lower())}(?![\w]|/\w)"
     return re.search(pattern, text if exact else text.lower()) is not None
 

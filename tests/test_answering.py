@@ -1139,6 +1139,23 @@ def test_a_term_named_only_to_compare_with_is_no_reason_to_abstain(
         assert asked.abstained and "'Nodemon'" in asked.answer
 
 
+def test_an_acronym_the_passages_write_in_lower_case_is_no_reason_to_abstain(
+    settings: Settings, embedder: HashEmbedder
+) -> None:
+    texts = {
+        "/d/gitmodules.md": "The .gitmodules file records each submodule: its path and its url.",
+        "/d/other.md": "Timers run callbacks after a delay.",
+    }
+    with stored(settings, embedder, texts) as store:
+        generator = ScriptedGenerator(["Use .gitmodules [1]."] * 4)
+        answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
+        asked = answerer.ask("Where does git record the path and URL of each submodule?")
+        assert not asked.abstained
+        # A name that is not an acronym is still matched as written.
+        named = answerer.ask("Where does GitLab record the path of each submodule?")
+        assert named.abstained and "'GitLab'" in named.answer
+
+
 def test_the_fallback_quotes_another_section_of_its_page_that_answers_better(
     settings: Settings, embedder: HashEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ from rag.text import (
     labelled_sentences,
     lookup_words,
     named_terms,
+    names_term,
     numbers,
     split_sentences,
     unmentioned_terms,
@@ -117,6 +118,20 @@ def test_unmentioned_terms_match_whole_words_and_acronyms_as_written() -> None:
     assert unmentioned_terms("What time is it in Amsterdam?", zones) == []
     # A name joined by a slash is mentioned whole, not as a path's head.
     assert unmentioned_terms("How do I write a PL/pgSQL trigger?", ["Write it in PL/pgSQL."]) == []
+
+
+def test_acronyms_in_any_case_when_asked_whether_a_text_mentions_them_at_all() -> None:
+    texts = ["[submodule]\n\tpath = lib\n\turl = https://example.com/lib.git", "Ask os.cpus."]
+    asked = "Where does git record the URL of each submodule?"
+    assert unmentioned_terms(asked, texts) == ["URL"]
+    assert unmentioned_terms(asked, texts, acronyms_any_case=True) == []
+    assert names_term("the number of cpus", "CPUs", acronyms_any_case=True)
+    assert not names_term("the number of cpus", "CPUs")
+    # Only acronyms: a mixed-case name is still matched as written, and a word whole.
+    assert unmentioned_terms("Is NumPy here?", ["import numpy"], acronyms_any_case=True) == [
+        "NumPy"
+    ]
+    assert not names_term("awsome", "AWS", acronyms_any_case=True)
 
 
 def test_lookup_words_and_the_bases_a_word_may_derive_from() -> None:
