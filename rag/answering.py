@@ -228,6 +228,12 @@ class Answerer:
     def generator(self) -> Generator:
         return self._generator
 
+    def warm_up(self) -> None:
+        """Load every model an answer needs (the retriever's, the generator, which is also
+        the local judge) now rather than on the first question."""
+        self._retriever.warm_up()
+        self._generator.warm_up()
+
     @property
     def quoting(self) -> bool:
         """Whether answers are quoted from the passages without generating

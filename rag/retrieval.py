@@ -86,6 +86,13 @@ class HybridRetriever:
     def embedder(self) -> Embedder:
         return self._embedder
 
+    def warm_up(self) -> None:
+        """Load the embedding model, and the re-ranker when there is one, now rather than
+        on the first search."""
+        self._embedder.warm_up()
+        if self._reranker is not None:
+            self._reranker.warm_up()
+
     def unknown_words(self, question: str) -> list[str]:
         """Words of the question that no document of the collection contains: the documents
         then cannot be about what is asked ("matplotlib", "bcrypt").

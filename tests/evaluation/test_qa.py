@@ -115,6 +115,17 @@ def test_load_qa_validates_items(tmp_path: Path) -> None:
         load_qa(path)
 
 
+class WarmingGenerator(ScriptedGenerator):
+    """Records how many prompts it had been given each time it was warmed up."""
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__(replies)
+        self.prompts_when_warmed: list[int] = []
+
+    def warm_up(self) -> None:
+        self.prompts_when_warmed.append(len(self.prompts))
+
+
 def test_evaluate_qa_through_the_answerer(tmp_path: Path, settings: Settings) -> None:
     embedder = HashEmbedder()
     store = open_collection(settings, embedder, create=True)
@@ -137,12 +148,15 @@ def test_evaluate_qa_through_the_answerer(tmp_path: Path, settings: Settings) ->
         {"id": "none", "question": "Who won the chess olympiad?", "unanswerable": True},
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    generator = ScriptedGenerator(["The beam is visible from twenty nautical miles [1]."])
+    generator = WarmingGenerator(["The beam is visible from twenty nautical miles [1]."])
     try:
         answerer = Answerer(HybridRetriever(embedder, store, settings), generator, settings)
         report = evaluate_qa(settings, path, answerer=answerer)
     finally:
         store.close()
+    # The models are loaded before the first question is timed, as a service loads them.
+    assert generator.prompts_when_warmed == [0] and report.timing["warm_up_ms"] >= 0
+    assert "models loaded first" in report.table()
     assert report.questions == 2 and report.answerable == 1
     assert report.metrics["retrieval_hit@5"] == 1.0
     assert report.metrics["answer_accuracy"] == 1.0
