@@ -226,7 +226,11 @@ def run_queries(
     pooling: Pooling = "max",
     reranker: Reranker | None = None,
 ) -> tuple[dict[str, list[str]], list[float]]:
-    """Each query's document ranking (top 100) and the seconds each query took."""
+    """Each query's document ranking (top 100) and the seconds each query took, the models
+    loaded beforehand (a collection reused has not loaded the embedder to ingest)."""
+    embedder.warm_up()
+    if reranker is not None:
+        reranker.warm_up()
     run: dict[str, list[str]] = {}
     seconds: list[float] = []
     for qid, text in queries.items():

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.config import Settings
@@ -10,6 +11,21 @@ from rag.errors import InvalidInputError
 from rag.evaluation import evaluate_retrieval
 from tests.evaluation.tiny_beir import write_beir
 from tests.fakes import HashEmbedder
+
+
+class WarmingEmbedder(HashEmbedder):
+    """Records its warm-ups and queries in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    def warm_up(self) -> None:
+        self.events.append("warm")
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self.events.append("query")
+        return super().embed_query(text)
 
 
 def test_evaluate_retrieval_end_to_end_with_the_real_store(
@@ -28,12 +44,13 @@ def test_evaluate_retrieval_end_to_end_with_the_real_store(
         assert result.timing["queries"] == 4
     assert "hybrid" in report.table() and "ndcg@10" in json.dumps(report.to_dict())
 
-    calls = len(embedder.calls)
+    fresh = WarmingEmbedder()
     again = evaluate_retrieval(
-        settings, dataset, "test", collection="tiny", embedder=embedder, reuse=True, chunk_k=20
+        settings, dataset, "test", collection="tiny", embedder=fresh, reuse=True, chunk_k=20
     )
     assert again.ingest.reused and again.ingest.chunks_embedded == 0
-    assert len(embedder.calls) == calls  # nothing re-embedded
+    assert fresh.events[0] == "warm" and "query" in fresh.events  # loaded before any query
+    assert fresh.calls == []  # nothing re-embedded
     assert [r.metrics for r in again.results] == [r.metrics for r in report.results]
 
 
