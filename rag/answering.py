@@ -238,8 +238,7 @@ class Answerer:
     def quoting(self) -> bool:
         """Whether answers are quoted from the passages without generating
         (RAG_ANSWER_MODE: 'quote', or 'auto' with the local model)."""
-        mode = self._settings.answer_mode
-        return mode == "quote" or (mode == "auto" and self._settings.generator == "local")
+        return self._settings.quotes_answers
 
     def context_budget(self, question: str) -> int:
         """The configured budget, shrunk so prompt, question and answer fit the window."""

@@ -165,9 +165,9 @@ def ask(
 ) -> None:
     """Answer a question with [n] citations, or abstain.
 
-    The answer comes from the collection's documents and is printed after the grounding
-    check (a quote from the documents when the model's own answer is not supported),
-    followed by the sources its [n] markers cite.
+    The answer comes from the collection's documents: a quote of them (RAG_ANSWER_MODE), or
+    the model's answer printed after the grounding check, a quote when it is not supported;
+    then the sources its [n] markers cite.
     """
     from rag.library import Documents
     from rag.retrieval import check_question
@@ -185,7 +185,9 @@ def ask(
             typer.echo(json.dumps(data, indent=2))
             return
         typer.echo(answer.answer)
-        if answer.extractive:
+        if answer.extractive and settings.quotes_answers:
+            err.print("(quoted from your documents)")
+        elif answer.extractive:
             err.print("(quoted from your documents: the model's own answer was not supported)")
         if answer.citations:
             typer.echo("\nSources:")

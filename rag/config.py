@@ -618,6 +618,13 @@ class Settings(BaseSettings):
         return 256 if self.generator == "openai" else 192
 
     @property
+    def quotes_answers(self) -> bool:
+        """Whether answers are quoted from the passages, nothing generated: RAG_ANSWER_MODE
+        'quote', or 'auto' with the local model."""
+        mode = self.answer_mode
+        return mode == "quote" or (mode == "auto" and self.generator == "local")
+
+    @property
     def generation_slots(self) -> int:
         """Requests that generate at the same time: RAG_GENERATION_CONCURRENCY, or what the
         configured generator serves at once."""

@@ -105,4 +105,5 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     supporting: list[SupportingSentence] = field(default_factory=list)
     extractive: bool = False
-    """True when the model's answer failed the grounding check and the answer quotes instead."""
+    """True when the answer quotes the passages: in quote mode (RAG_ANSWER_MODE), or when the
+    model's answer failed the grounding check."""

@@ -44,3 +44,10 @@ def test_the_context_budget_follows_the_generator(monkeypatch: pytest.MonkeyPatc
     assert Settings().context_tokens == Settings(**upstream).context_tokens == 512
     with pytest.raises(ValidationError, match="llm_context_tokens"):
         Settings(llm_context_tokens=32)
+
+
+def test_answers_are_quoted_by_default_with_the_local_model_only() -> None:
+    upstream = {"generator": "openai", "openai_base_url": "http://u.test/v1", "openai_model": "m"}
+    assert Settings().quotes_answers and not Settings(**upstream).quotes_answers
+    assert Settings(**upstream, answer_mode="quote").quotes_answers
+    assert not Settings(answer_mode="generate").quotes_answers
