@@ -259,8 +259,9 @@ class Documents:
             return self.retriever().search(query, k=k, source_prefix=source_prefix)
 
     def ask(self, question: str, *, source_prefix: str | None = None) -> Answer:
-        """An answer with [n] citations, checked against the passages it came from (a quote
-        of them when it is not supported, ``extractive``), or an abstention."""
+        """An answer with [n] citations: a quote of the passages (``extractive``), in quote
+        mode or when the model's answer, checked against them, is not supported; else the
+        model's answer; or an abstention."""
         check_question(question, max_chars=self._settings.max_question_chars)
         with self._use(), self._generating:
             return self.answerer().ask(question, source_prefix=source_prefix)

@@ -112,8 +112,8 @@ class RagInfo(BaseModel):
     retrieval_query: str = Field(description="What was searched (a follow-up made explicit).")
     abstained: bool = Field(description="True when the documents held nothing relevant enough.")
     extractive: bool = Field(
-        description="True when the model's answer failed the grounding check and the answer "
-        "quotes the documents instead."
+        description="True when the answer quotes the documents instead of the model's text "
+        "(quote mode, or the model's answer failed the grounding check)."
     )
     timings: dict[str, float] = Field(description="Milliseconds spent per stage.")
 
