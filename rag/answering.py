@@ -237,7 +237,7 @@ class Answerer:
     @property
     def quoting(self) -> bool:
         """Whether answers are quoted from the passages without generating
-        (RAG_ANSWER_MODE: 'quote', or 'auto' with the local model)."""
+        (``Settings.quotes_answers``)."""
         return self._settings.quotes_answers
 
     def context_budget(self, question: str) -> int:

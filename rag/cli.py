@@ -185,10 +185,12 @@ def ask(
             typer.echo(json.dumps(data, indent=2))
             return
         typer.echo(answer.answer)
-        if answer.extractive and settings.quotes_answers:
-            err.print("(quoted from your documents)")
-        elif answer.extractive:
-            err.print("(quoted from your documents: the model's own answer was not supported)")
+        if answer.extractive:  # quoted from the start, or replacing an unsupported answer
+            err.print(
+                "(quoted from your documents)"
+                if settings.quotes_answers
+                else "(quoted from your documents: the model's own answer was not supported)"
+            )
         if answer.citations:
             typer.echo("\nSources:")
         for c in answer.citations:
